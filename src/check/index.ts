@@ -1,0 +1,150 @@
+/**
+ * The verdict on a run: what the machine reported while it ran (the violation ring, the
+ * watchdog), then the end-of-run checks — no task left, nothing leaked, no write lost.
+ */
+import {
+  C_HELD, C_HELD_N, C_WAIT_CLASS, C_WAIT_WORD, CPU_WORDS, G_MEM_USED, G_STOP, G_STOP_CLASS, G_STOP_CPU,
+  G_STOP_HOLDER, G_STOP_WORD, LEDGER_WORDS, LG_FREED, LG_SUM, MAX_FDS, PL_INUSE, StopReason,
+  T_ANON_RETIRED, T_ANON_STORES, T_FILE_STORES, T_STATE, TASK_EXITED, TASK_WORDS,
+} from '../shm/layout.js';
+import { poolsOf } from '../shm/machine.js';
+import { LOCK_CLASS_NAMES } from '../sync/lockdep.js';
+import { POOL_NAMES, read_violations, Violation } from '../mm/mmdebug.js';
+import { LEVEL_NAMES } from '../mm/pgtable.js';
+import type { MachineRun } from '../proc/orchestrator.js';
+import { outcomeName } from '../proc/program.js';
+import { checkInvariants, describeInvariant } from './invariants.js';
+
+export interface ViolationReport {
+  checker: string;
+  message: string;
+}
+
+const hex = (hi: number, lo: number) => '0x' + (hi * 2 ** 32 + (lo >>> 0)).toString(16);
+
+function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): ViolationReport {
+  switch (kind) {
+    case Violation.UafPageTable:
+      return {
+        checker: 'use-after-free',
+        message: `cpu${cpu} (mm ${a[4]}) reached ${LEVEL_NAMES[a[1]]} page-table page #${a[0]} through an entry tagged generation ${a[2]}, ` +
+          `but that page ${a[5] === 0 ? 'is free' : `was reused as a ${LEVEL_NAMES[a[5]]} table`} (generation now ${a[3] & 63})`,
+      };
+    case Violation.BadTable:
+      return { checker: 'use-after-free', message: `cpu${cpu} (mm ${a[4]}) expected a ${LEVEL_NAMES[a[1]]} table at #${a[0]} but found a ${LEVEL_NAMES[a[5]] ?? a[5]} table` };
+    case Violation.UafObject:
+      return a[2] === -1
+        ? { checker: 'use-after-free', message: `cpu${cpu} reached ${POOL_NAMES[a[0]]} #${a[1]} through a PTE, but it is free (generation ${a[3]})` }
+        : { checker: 'use-after-free', message: `cpu${cpu} used ${POOL_NAMES[a[0]]} #${a[1]} of generation ${a[2]}, but it is now generation ${a[3]}` };
+    case Violation.DoubleFree:
+      return { checker: 'double-free', message: `cpu${cpu} freed ${POOL_NAMES[a[0]]} #${a[1]} (generation ${a[2]}), which was already free` };
+    case Violation.StaleTlbWrite:
+      return {
+        checker: 'stale-tlb-write',
+        message: `process ${a[0]} on cpu${cpu} stored to ${hex(a[1], a[2])} (frame ${a[3]}) through a TLB entry after the change that ` +
+          `forbade it returned (PTE now 0x${(a[4] >>> 0).toString(16)}): a shootdown missed this CPU`,
+      };
+    case Violation.Refcount:
+      return { checker: 'refcount', message: `${POOL_NAMES[a[0]]} #${a[1]} reference count went to ${a[2]}` };
+    case Violation.Expectation: {
+      const op = run.spec.programs[a[0]]?.[a[1]];
+      return {
+        checker: 'expectation',
+        message: `process ${a[0]} op #${a[1]} ${op ? JSON.stringify(op) : ''} expected ${outcomeName(a[2])}, got ${outcomeName(a[3])}`,
+      };
+    }
+    case Violation.Invariant:
+      switch (a[0]) {
+        case 1: return { checker: 'invariant:mapcount', message: `frame ${a[1]} still has map count ${a[2]} when file #${a[3]} is freed` };
+        case 2: return { checker: 'invariant:free-pgtables', message: `free_pgtables found PTEs left in table #${a[1]} of mm ${a[2]}` };
+        case 3: return { checker: 'livelock', message: `process ${a[1]} faulted 1000 times at ${hex(a[2], a[3])} without progress` };
+        case 4: return { checker: 'invariant:shared-pmd', message: `mm ${a[1]}'s PMD entry points to table #${a[2]}, not the host's #${a[3]}` };
+        case 5: return { checker: 'harness', message: `process ${a[1]} stored into too many files to account (file id ${a[2]})` };
+        default: return describeInvariant(a[0], a.slice(1));
+      }
+    default:
+      return { checker: 'unknown', message: `violation ${kind} (${a.join(', ')})` };
+  }
+}
+
+function watchdogReport(run: MachineRun): ViolationReport {
+  const { i32, layout } = run.machine;
+  const cpu = Atomics.load(i32, G_STOP_CPU);
+  const cls = LOCK_CLASS_NAMES[Atomics.load(i32, G_STOP_CLASS)] ?? '?';
+  const holder = Atomics.load(i32, G_STOP_HOLDER);
+  const parts = [`cpu${cpu} waited more than ${run.spec.deadlineMs} ms for ${cls} (word ${Atomics.load(i32, G_STOP_WORD)})` +
+    (holder >= 0 ? `, held by cpu${holder}` : '')];
+  for (let c = 0; c < run.spec.cpus; c++) {
+    const b = layout.cpu + c * CPU_WORDS;
+    const held: string[] = [];
+    for (let d = 0; d < Atomics.load(i32, b + C_HELD_N); d++) {
+      const w = Atomics.load(i32, b + C_HELD + 2 * d);
+      const cm = Atomics.load(i32, b + C_HELD + 2 * d + 1);
+      held.push(`${LOCK_CLASS_NAMES[cm & 0xffff]}${cm >> 16 ? '(R)' : '(W)'}@${w}`);
+    }
+    const ww = Atomics.load(i32, b + C_WAIT_WORD);
+    parts.push(`cpu${c} holds [${held.join(', ')}]` + (ww >= 0 ? ` and waits for ${LOCK_CLASS_NAMES[Atomics.load(i32, b + C_WAIT_CLASS)]}@${ww}` : ''));
+  }
+  if (run.timedOut) parts.unshift(`the run exceeded its ${run.spec.runTimeoutMs} ms limit`);
+  return { checker: 'watchdog', message: parts.join('; ') };
+}
+
+/** Every violation of the run, first the ones found while it ran. */
+export function verdict(run: MachineRun): { violations: ViolationReport[]; notes: string[] } {
+  const { i32, layout } = run.machine;
+  const violations: ViolationReport[] = [];
+  const notes: string[] = [];
+  for (const v of read_violations(i32, layout)) violations.push(describe(run, v.kind, v.cpu, v.args));
+  const stop = Atomics.load(i32, G_STOP);
+  if (stop === StopReason.Watchdog) violations.push(watchdogReport(run));
+  for (const e of run.workerErrors) violations.push({ checker: 'crash', message: e.split('\n')[0] });
+  if (stop !== StopReason.None || run.workerErrors.length > 0) {
+    notes.push('the machine stopped early: end-of-run checks (leaks, lost writes) were skipped');
+    return { violations, notes };
+  }
+  const tasks = run.spec.programs.length;
+  for (let t = 0; t < tasks; t++) {
+    if (Atomics.load(i32, layout.tasks + t * TASK_WORDS + T_STATE) !== TASK_EXITED) {
+      violations.push({ checker: 'harness', message: `process ${t} did not exit` });
+    }
+  }
+  // Nothing may be left once every process has exited.
+  const { findings } = checkInvariants(i32, layout);
+  for (const f of findings) violations.push(describeInvariant(f.code, f.args));
+  const pools = poolsOf(layout);
+  for (const [name, p] of Object.entries(pools)) {
+    const inuse = Atomics.load(i32, p.hdr + PL_INUSE);
+    if (inuse !== 0) violations.push({ checker: 'leak', message: `${inuse} ${name} still allocated after every process exited` });
+  }
+  const used = Atomics.load(i32, G_MEM_USED);
+  if (used !== 0) violations.push({ checker: 'leak', message: `${used * 4096} bytes of physical memory still charged after every process exited` });
+  violations.push(...lostWrites(run));
+  return { violations, notes };
+}
+
+/** Every store a process made must be in the payload of the page it meant: files and private memory. */
+function lostWrites(run: MachineRun): ViolationReport[] {
+  const { i32, layout } = run.machine;
+  const out: ViolationReport[] = [];
+  const stored = new Map<number, number>();
+  for (let t = 0; t < run.spec.programs.length; t++) {
+    const tb = layout.tasks + t * TASK_WORDS;
+    for (let e = 0; e < MAX_FDS; e++) {
+      const id = Atomics.load(i32, tb + T_FILE_STORES + 3 * e);
+      if (id > 0) stored.set(id, ((stored.get(id) ?? 0) + Atomics.load(i32, tb + T_FILE_STORES + 3 * e + 2)) | 0);
+    }
+    const anonStored = Atomics.load(i32, tb + T_ANON_STORES);
+    const anonHeld = Atomics.load(i32, tb + T_ANON_RETIRED);
+    if (anonStored !== anonHeld) {
+      out.push({ checker: 'lost-write', message: `process ${t} stored ${anonStored} into its private memory, but its pages held ${anonHeld}` });
+    }
+  }
+  for (const [id, sum] of stored) {
+    if (id > layout.config.fileIds) continue;
+    const lg = layout.fileLedger + id * LEDGER_WORDS;
+    if (Atomics.load(i32, lg + LG_FREED) === 0) continue; // still alive: reported as a leak
+    const held = Atomics.load(i32, lg + LG_SUM);
+    if (held !== sum) out.push({ checker: 'lost-write', message: `processes stored ${sum} into file #${id}, but its pages held ${held} when it was freed` });
+  }
+  return out;
+}

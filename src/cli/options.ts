@@ -1,0 +1,60 @@
+/**
+ * Command-line options, validated at the edge with zod: one bad field gives one line naming it
+ * (exit 2); inside, everything is plain numbers.
+ */
+import { z } from 'zod';
+import { MODELS } from '../models/index.js';
+import { SCENARIOS } from '../scenarios/index.js';
+import { MAX_CPUS } from '../shm/layout.js';
+
+export class UsageError extends Error {}
+
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** "64M", "1.5G", "4096" -> bytes; NaN when it is not a size. */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]?)(?:i?B)?$/i.exec(s.trim());
+  if (!m) return NaN;
+  return Math.round(Number(m[1]) * UNITS[m[2].toUpperCase()]);
+}
+
+const intString = (what: string, min: number, max: number) =>
+  z.string().refine((s) => /^\d+$/.test(s.trim()) && Number(s) >= min && Number(s) <= max, {
+    message: `${what} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer${max < Number.MAX_SAFE_INTEGER ? ` (at most ${max})` : ''}`,
+  }).transform(Number);
+
+const sizeString = (what: string) =>
+  z.string().refine((s) => {
+    const n = parseSize(s);
+    return Number.isFinite(n) && n > 0 && n % 4096 === 0;
+  }, { message: `${what} must be a size in bytes, a positive multiple of 4096 (e.g. 64M, 1G)` }).transform(parseSize);
+
+export const RunOptionsSchema = z.object({
+  model: z.string().refine((m) => m in MODELS, { message: `--model must be one of: ${Object.keys(MODELS).join(', ')}` }),
+  cpus: intString('--cpus', 1, MAX_CPUS).optional(),
+  procs: intString('--procs', 1, 4096).optional(),
+  size: sizeString('--size').optional(),
+  ops: intString('--ops', 0, 1_000_000).optional(),
+  seed: intString('--seed', 0, 2 ** 32 - 1).optional(),
+  bug: z.string().optional(),
+  mem: sizeString('--mem').optional(),
+  deadline: intString('--deadline', 1, 3_600_000).optional(),
+  lockStat: z.boolean().optional(),
+  json: z.boolean().optional(),
+});
+
+export type RunOptionsInput = z.input<typeof RunOptionsSchema>;
+export type RunOptions = z.output<typeof RunOptionsSchema>;
+
+/** Validates `run` options for `scenario`; throws UsageError with one line naming the field. */
+export function parseRunOptions(scenario: string, raw: Record<string, unknown>): RunOptions {
+  if (!(scenario in SCENARIOS)) throw new UsageError(`unknown scenario '${scenario}': one of ${Object.keys(SCENARIOS).join(', ')}`);
+  const r = RunOptionsSchema.safeParse(raw);
+  if (!r.success) throw new UsageError(r.error.issues[0].message);
+  const o = r.data;
+  if (o.bug !== undefined && !(o.bug in MODELS[o.model].bugs)) {
+    const known = Object.keys(MODELS[o.model].bugs);
+    throw new UsageError(`--bug must be one the model '${o.model}' knows: ${known.length ? known.join(', ') : '(none)'}`);
+  }
+  return o;
+}

@@ -1,0 +1,162 @@
+/**
+ * Runs one scenario under one model and turns the machine's state into a report: the figures a
+ * kernel developer asks for, and the checkers' verdict.
+ */
+import { availableParallelism } from 'node:os';
+import { G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
+import { poolsOf } from '../shm/machine.js';
+import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
+import {
+  ST_ACCESSES, ST_COUNT, ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SHARED_PMD,
+  ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FAULTS, ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS,
+  ST_SHOOTDOWNS, ST_STORES, ST_TLB_FLUSHES, ST_WALKS, ST_CTX_SWITCHES,
+} from '../mm/percpu.js';
+import { runMachine } from '../proc/orchestrator.js';
+import { verdict, type ViolationReport } from '../check/index.js';
+import { SCENARIOS } from '../scenarios/index.js';
+import type { ScenarioOptions } from '../scenarios/common.js';
+import type { RunOptions } from './options.js';
+
+export interface RunReport {
+  ok: boolean;
+  scenario: string;
+  model: string;
+  bug: string | null;
+  seed: number;
+  cpus: number;
+  procs: number;
+  cores: number;
+  size: number;
+  ops: number;
+  seconds: number;
+  faults: {
+    total: number;
+    pte_from_page_cache: number;
+    page_allocated: number;
+    write_protect: number;
+    shared_pmd_copied: number;
+    spurious: number;
+    retried: number;
+    sigsegv: number;
+    oom: number;
+  };
+  faults_per_s: number;
+  accesses: { loads: number; stores: number; tlb_walks: number };
+  tlb: { local_flushes: number; shootdowns: number; ipis_sent: number; ipis_taken: number; context_switches: number };
+  pgtables_bytes: { total: number; host: number; guests: number; per_process: number; measured_at: string; peak: number };
+  memory: { budget_bytes: number; peak_bytes: number; oom: { count: number; first_process: number | null } };
+  processes: { total: number; killed_by_signal: number; oom_killed: number; signals_taken: number };
+  locks: LockClassStats[];
+  violations: ViolationReport[];
+  notes: string[];
+  machine_bytes: number;
+}
+
+export const DEFAULT_SEED = 1;
+
+export function scenarioOptions(scenario: string, o: RunOptions): ScenarioOptions {
+  const sc = SCENARIOS[scenario];
+  const d = sc.defaults;
+  return {
+    procs: o.procs ?? d.procs ?? 4,
+    size: o.size ?? d.size ?? 64 * 1024 * 1024,
+    ops: o.ops ?? d.ops ?? 4,
+    seed: o.seed ?? DEFAULT_SEED,
+    cpus: o.cpus ?? Math.min(2, availableParallelism()),
+    mem: o.mem ?? 512 * 1024 ** 3,
+  };
+}
+
+export async function runScenario(scenario: string, o: RunOptions): Promise<RunReport> {
+  const so = scenarioOptions(scenario, o);
+  const { programs, config } = SCENARIOS[scenario].build(so);
+  const deadlineMs = o.deadline ?? 20_000;
+  const run = await runMachine({
+    cpus: so.cpus,
+    config,
+    programs,
+    model: o.model,
+    bug: o.bug ?? '',
+    deadlineMs,
+    lockStatTiming: o.lockStat ?? true,
+    slice: 4,
+    runTimeoutMs: Math.max(120_000, deadlineMs * 3),
+  });
+  const { violations, notes } = verdict(run);
+  const st = new Float64Array(ST_COUNT);
+  const ls = newLockStats();
+  for (const c of run.cpus) {
+    for (let i = 0; i < ST_COUNT; i++) st[i] += c.stats[i];
+    mergeLockStats(ls, c.lockStats);
+  }
+  const { i32, layout } = run.machine;
+  const snaps = Atomics.load(i32, G_SNAPS);
+  const peakTables = Atomics.load(i32, poolsOf(layout).ptps.hdr + PL_PEAK);
+  const tables = snaps > 0 ? Atomics.load(i32, G_PT_SNAP) : peakTables;
+  const hostTables = snaps > 0 ? Atomics.load(i32, G_PT_SNAP_HOST) : 0;
+  if (snaps === 0) notes.push('no barrier saw every process: pgtables_bytes.total is the peak of page-table pages alive at once');
+  let killed = 0;
+  let oomKilled = 0;
+  let signals = 0;
+  for (let t = 0; t < programs.length; t++) {
+    const tb = layout.tasks + t * TASK_WORDS;
+    const k = Atomics.load(i32, tb + T_KILLED);
+    if (k === 9) oomKilled++;
+    else if (k !== 0) killed++;
+    signals += Atomics.load(i32, tb + T_SIGNALS);
+  }
+  const firstOom = Atomics.load(i32, G_OOM_FIRST_TASK);
+  const faults = st[ST_FAULTS];
+  const busy = Math.max(1e-9, run.seconds);
+  return {
+    ok: violations.length === 0,
+    scenario,
+    model: o.model,
+    bug: o.bug ?? null,
+    seed: so.seed,
+    cpus: so.cpus,
+    procs: so.procs,
+    cores: run.cores,
+    size: so.size,
+    ops: so.ops,
+    seconds: round(run.seconds, 3),
+    faults: {
+      total: faults,
+      pte_from_page_cache: st[ST_FAULT_MAP],
+      page_allocated: st[ST_FAULT_ALLOC],
+      write_protect: st[ST_FAULT_WP],
+      shared_pmd_copied: st[ST_FAULT_SHARED_PMD],
+      spurious: st[ST_FAULT_SPURIOUS],
+      retried: st[ST_FAULT_RETRY],
+      sigsegv: st[ST_FAULT_SIGSEGV],
+      oom: st[ST_FAULT_OOM],
+    },
+    faults_per_s: Math.round(faults / busy),
+    accesses: { loads: st[ST_LOADS], stores: st[ST_STORES], tlb_walks: st[ST_WALKS] },
+    tlb: { local_flushes: st[ST_TLB_FLUSHES], shootdowns: st[ST_SHOOTDOWNS], ipis_sent: st[ST_IPIS_SENT], ipis_taken: st[ST_IPIS_TAKEN], context_switches: st[ST_CTX_SWITCHES] },
+    pgtables_bytes: {
+      total: tables * 4096,
+      host: hostTables * 4096,
+      guests: (tables - hostTables) * 4096,
+      per_process: Math.round(((tables - hostTables) * 4096) / so.procs),
+      measured_at: snaps > 0 ? 'the last barrier every live process reached' : 'peak',
+      peak: peakTables * 4096,
+    },
+    memory: {
+      budget_bytes: config.memBytes,
+      peak_bytes: Atomics.load(i32, G_MEM_PEAK) * 4096,
+      oom: { count: Atomics.load(i32, G_OOM_COUNT), first_process: firstOom > 0 ? firstOom - 1 : null },
+    },
+    processes: { total: programs.length, killed_by_signal: killed, oom_killed: oomKilled, signals_taken: signals },
+    locks: lockStatRows(ls),
+    violations,
+    notes,
+    machine_bytes: run.machine.sab.byteLength,
+  };
+  void ST_ACCESSES;
+}
+
+function round(x: number, d: number): number {
+  const f = 10 ** d;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,23 @@
+/**
+ * exit_mmap (mm/mmap.c): the last user of an address space is gone. Every VMA is unmapped —
+ * a VM_SHARED_PT VMA by its model's detach, which must not free tables others still use (the
+ * pmd_free_tlb concern of seed 001) — then free_pgtables frees what is left, down to the PGD.
+ */
+import { M_MMAP_LOCK } from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { down_write, up_write } from '../sync/rwsem.js';
+import { free_pgtables } from './memory.js';
+import type { Kernel } from './percpu.js';
+import { TASK_SIZE } from './pgtable.js';
+import { unmap_vmas } from './mmap.js';
+import { first_vma, vma_next } from './vma.js';
+
+export function exit_mmap(k: Kernel, mm: number): void {
+  const lock = k.mmBase(mm) + M_MMAP_LOCK;
+  down_write(k, lock, LockClass.MmapLock);
+  const all: number[] = [];
+  for (let v = first_vma(k, mm); v >= 0; v = vma_next(k, v)) all.push(v);
+  unmap_vmas(k, mm, all, true);
+  free_pgtables(k, mm, 0, TASK_SIZE); // what no VMA covered: tables left by earlier unmaps
+  up_write(k, lock);
+}

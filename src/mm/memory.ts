@@ -1,0 +1,397 @@
+/**
+ * The fault path and page-table teardown (mm/memory.c).
+ *
+ *   handle_mm_fault -> __handle_mm_fault -> handle_pte_fault -> do_pte_missing -> do_fault /
+ *   do_anonymous_page -> finish_fault;  handle_pte_fault -> do_wp_page
+ *
+ * One struct vm_fault per CPU (Kernel.vmf) goes down the chain. Return codes are VM_FAULT_* bit
+ * sets; the fault path never throws (a MachineStop from a wait deadline is not a fault result).
+ * zap_pte_range / free_pgtables undo what the fault path built.
+ */
+import {
+  F_HDR, F_MAPCOUNT, F_OWNER, FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, P_PTL, P_SHARE,
+  P_WPSEQ, PTRS_PER_TABLE, R_GEN, R_STATE,
+} from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { spin_lock, spin_unlock } from '../sync/spinlock.js';
+import { report_violation, Violation } from './mmdebug.js';
+import { alloc_frame, frameBase, free_frame, free_ptp, ptpBase } from './page_alloc.js';
+import {
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ALLOC_OOM, entry_off, entry_table,
+  mk_pte, PGD_LEVEL, pgd_index, PMD_LEVEL, pmd_index, PMD_SIZE, pte_index, PTE_LEVEL, pte_pfn, PUD_LEVEL,
+  pud_index, PUD_SIZE, PGDIR_SIZE, table_alloc, table_of, index_at,
+} from './pgtable.js';
+import { ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_SPURIOUS, ST_FAULT_WP, type Kernel, type VmFault, FAULT_FLAG_WRITE } from './percpu.js';
+import { frame_add_rmap, frame_remove_rmap } from './rmap.js';
+import { i_size_read, SHMEM_OOM, shmem_get_frame } from './shmem.js';
+import { flush_tlb_mm } from './tlb.js';
+import { file_gen } from './shmem.js';
+import { range_has_vma, vma_file, vma_flags, vma_pgoff, vma_start, VM_EXEC, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE } from './vma.js';
+
+// vm_fault_t bits, with Linux's values.
+export const VM_FAULT_OOM = 0x000001;
+export const VM_FAULT_SIGBUS = 0x000002;
+export const VM_FAULT_SIGSEGV = 0x000040;
+export const VM_FAULT_NOPAGE = 0x000100;
+export const VM_FAULT_RETRY = 0x000400;
+export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
+
+const allocated = { allocated: false };
+
+/** vm_get_page_prot: the PTE flags a fresh entry of this VMA gets. */
+export function vm_page_prot(vm_flags: number): number {
+  if ((vm_flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return _PAGE_PRESENT; // PROT_NONE: present, no user access
+  let f = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;
+  if ((vm_flags & (VM_WRITE | VM_SHARED)) === (VM_WRITE | VM_SHARED)) f |= _PAGE_RW;
+  return f;
+}
+
+/**
+ * handle_mm_fault. Called with the faulting task's mmap_lock held for read; vmf.vma, vmf.mm,
+ * vmf.address/vpn and vmf.flags are set, and the access was checked against the VMA.
+ */
+export function handle_mm_fault(k: Kernel, vmf: VmFault): number {
+  if ((vma_flags(k, vmf.vma) & VM_SHARED_PT) !== 0) return k.model.fault(k, vmf);
+  return __handle_mm_fault(k, vmf);
+}
+
+/**
+ * Walks vmf.mm's tables down to the PMD entry for vmf.vpn, allocating PUD and PMD tables as
+ * needed; sets vmf.pmd. Returns 0 or VM_FAULT_OOM / VM_FAULT_SIGBUS (the latter when a walk hit
+ * a freed table: the machine is stopping).
+ */
+export function walk_to_pmd(k: Kernel, vmf: VmFault): number {
+  const i32 = k.i32;
+  const mm = vmf.mm;
+  const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
+  const pud = table_alloc(k, entry_off(k, pgd, pgd_index(vmf.vpn)), mm, PUD_LEVEL);
+  if (pud < 0) return pud === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+  const pmd = table_alloc(k, entry_off(k, pud, pud_index(vmf.vpn)), mm, PMD_LEVEL);
+  if (pmd < 0) return pmd === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+  vmf.pmd = entry_off(k, pmd, pmd_index(vmf.vpn));
+  return 0;
+}
+
+/** __handle_mm_fault: build the path to the PTE in vmf.mm, then handle_pte_fault. */
+export function __handle_mm_fault(k: Kernel, vmf: VmFault): number {
+  const r = walk_to_pmd(k, vmf);
+  if (r !== 0) return r;
+  const pte = table_alloc(k, vmf.pmd, vmf.mm, PTE_LEVEL);
+  if (pte < 0) return pte === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+  vmf.pte_table = pte;
+  vmf.pte = entry_off(k, pte, pte_index(vmf.vpn));
+  return handle_pte_fault(k, vmf);
+}
+
+/** handle_pte_fault: vmf.pte is set (the PTE table exists). */
+export function handle_pte_fault(k: Kernel, vmf: VmFault): number {
+  const e = Atomics.load(k.i32, vmf.pte);
+  vmf.orig_pte = e;
+  if (e === 0) return do_pte_missing(k, vmf);
+  const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+  if (write && (e & _PAGE_RW) === 0) return do_wp_page(k, vmf);
+  if ((e & _PAGE_USER) === 0) return fix_pte_prot(k, vmf);
+  k.stats[ST_FAULT_SPURIOUS]++; // another CPU installed it first
+  return 0;
+}
+
+function do_pte_missing(k: Kernel, vmf: VmFault): number {
+  return vma_file(k, vmf.vma) >= 0 ? do_fault(k, vmf) : do_anonymous_page(k, vmf);
+}
+
+/** do_read_fault / do_shared_fault / do_cow_fault's first half: the page from the page cache. */
+function do_fault(k: Kernel, vmf: VmFault): number {
+  const vma = vmf.vma;
+  const file = vma_file(k, vma);
+  const pgoff = vma_pgoff(k, vma) + (vmf.vpn - vma_start(k, vma) / 4096);
+  if (pgoff >= Math.ceil(i_size_read(k, file) / 4096)) return VM_FAULT_SIGBUS; // beyond EOF
+  const frame = shmem_get_frame(k, file, pgoff, allocated);
+  if (frame === SHMEM_OOM) return VM_FAULT_OOM;
+  const flags = vma_flags(k, vma);
+  if ((flags & VM_SHARED) === 0 && (vmf.flags & FAULT_FLAG_WRITE) !== 0) {
+    // do_cow_fault: a private write gets its own copy of the page.
+    return wp_page_copy(k, vmf, frame, true);
+  }
+  // A private read maps the page-cache page read-only (copy on write later).
+  const prot = (flags & VM_SHARED) !== 0 ? vm_page_prot(flags) : vm_page_prot(flags) & ~_PAGE_RW;
+  const dirty = (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? _PAGE_DIRTY : 0;
+  const r = finish_fault(k, vmf, frame, prot | dirty, M_RSS_FILE);
+  if (r === 0) k.stats[allocated.allocated ? ST_FAULT_ALLOC : ST_FAULT_MAP]++;
+  return r;
+}
+
+/** do_anonymous_page: a fresh private page (ptlab does not model the shared zero page). */
+function do_anonymous_page(k: Kernel, vmf: VmFault): number {
+  const frame = alloc_frame(k, FRAME_ANON, vmf.mm, Atomics.load(k.i32, k.mmBase(vmf.mm) + R_GEN), vmf.vpn);
+  if (frame < 0) return VM_FAULT_OOM;
+  let prot = vm_page_prot(vma_flags(k, vmf.vma));
+  if ((vma_flags(k, vmf.vma) & VM_WRITE) !== 0) prot |= _PAGE_RW | _PAGE_DIRTY; // exclusive: writable
+  const r = finish_fault(k, vmf, frame, prot, M_RSS_ANON);
+  if (r === 0) k.stats[ST_FAULT_ALLOC]++;
+  else if (r === VM_FAULT_NOPAGE) free_frame(k, frame);
+  return r === VM_FAULT_NOPAGE ? 0 : r;
+}
+
+/**
+ * finish_fault / set_pte_range: install the PTE under the table's split lock, unless another CPU
+ * did first (then VM_FAULT_NOPAGE, nothing changed). Called with mmap_lock held for read.
+ */
+function finish_fault(k: Kernel, vmf: VmFault, frame: number, prot: number, rss: number): number {
+  const i32 = k.i32;
+  const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
+  spin_lock(k, ptl, LockClass.Ptl);
+  if (Atomics.load(i32, vmf.pte) !== 0) {
+    spin_unlock(k, ptl);
+    k.stats[ST_FAULT_SPURIOUS]++;
+    return VM_FAULT_NOPAGE;
+  }
+  frame_add_rmap(k, frame);
+  Atomics.add(i32, k.mmBase(vmf.mm) + rss, 1);
+  Atomics.store(i32, vmf.pte, mk_pte(frame, prot));
+  spin_unlock(k, ptl);
+  return 0;
+}
+
+/**
+ * do_wp_page: a write to a present read-only PTE of a writable VMA. Shared mappings and
+ * exclusive anonymous pages become writable in place (wp_page_shared / wp_page_reuse); a private
+ * mapping of a page-cache page gets its own copy (wp_page_copy).
+ */
+function do_wp_page(k: Kernel, vmf: VmFault): number {
+  const i32 = k.i32;
+  const flags = vma_flags(k, vmf.vma);
+  const frame = pte_pfn(vmf.orig_pte);
+  if ((flags & VM_SHARED) === 0 && Atomics.load(i32, frameBase(k, frame) + R_STATE) === FRAME_FILE) {
+    return wp_page_copy(k, vmf, frame, false);
+  }
+  const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
+  spin_lock(k, ptl, LockClass.Ptl);
+  if (Atomics.load(i32, vmf.pte) === vmf.orig_pte) {
+    Atomics.store(i32, vmf.pte, vmf.orig_pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_USER);
+    k.stats[ST_FAULT_WP]++;
+  }
+  spin_unlock(k, ptl);
+  return 0;
+}
+
+/** A present PTE without user access in a VMA that now allows it: rebuild its protection. */
+function fix_pte_prot(k: Kernel, vmf: VmFault): number {
+  const i32 = k.i32;
+  const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
+  spin_lock(k, ptl, LockClass.Ptl);
+  if (Atomics.load(i32, vmf.pte) === vmf.orig_pte) {
+    Atomics.store(i32, vmf.pte, mk_pte(pte_pfn(vmf.orig_pte), vm_page_prot(vma_flags(k, vmf.vma)) | (vmf.orig_pte & _PAGE_DIRTY)));
+  }
+  spin_unlock(k, ptl);
+  return 0;
+}
+
+/**
+ * wp_page_copy: a private copy of `src` (a page-cache page) replaces the mapping. `fresh` when
+ * no PTE was there (do_cow_fault), else the read-only PTE in vmf.orig_pte is replaced.
+ */
+function wp_page_copy(k: Kernel, vmf: VmFault, src: number, fresh: boolean): number {
+  const i32 = k.i32;
+  const copy = alloc_frame(k, FRAME_ANON, vmf.mm, Atomics.load(i32, k.mmBase(vmf.mm) + R_GEN), vmf.vpn);
+  if (copy < 0) return VM_FAULT_OOM;
+  // The copy starts empty: payload words record stores, and the stores into the page-cache page
+  // stay counted there (copying them would count them twice).
+  const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
+  spin_lock(k, ptl, LockClass.Ptl);
+  const cur = Atomics.load(i32, vmf.pte);
+  if (cur !== (fresh ? 0 : vmf.orig_pte)) {
+    spin_unlock(k, ptl);
+    free_frame(k, copy);
+    return 0;
+  }
+  frame_add_rmap(k, copy);
+  Atomics.add(i32, k.mmBase(vmf.mm) + M_RSS_ANON, 1);
+  Atomics.store(i32, vmf.pte, mk_pte(copy, vm_page_prot(vma_flags(k, vmf.vma)) | _PAGE_RW | _PAGE_DIRTY));
+  if (!fresh) {
+    frame_remove_rmap(k, src);
+    Atomics.sub(i32, k.mmBase(vmf.mm) + M_RSS_FILE, 1);
+  }
+  spin_unlock(k, ptl);
+  if (!fresh) {
+    flush_tlb_mm(k, vmf.mm);
+    Atomics.add(i32, ptpBase(k, vmf.pte_table) + P_WPSEQ, 1);
+  }
+  k.stats[ST_FAULT_ALLOC]++;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teardown: zap_page_range and free_pgtables.
+
+/**
+ * mmu_gather: what a teardown collected — frames to free and tables whose entries lost write
+ * permission — released only after the TLB flush (tlb_finish_mmu), so no CPU can still reach
+ * them through its TLB.
+ */
+export class MmuGather {
+  frames = new Int32Array(64);
+  nframes = 0;
+  tables = new Int32Array(64);
+  ntables = 0;
+  reset(): void {
+    this.nframes = 0;
+    this.ntables = 0;
+  }
+  addFrame(f: number): void {
+    if (this.nframes === this.frames.length) {
+      const n = new Int32Array(this.frames.length * 2);
+      n.set(this.frames);
+      this.frames = n;
+    }
+    this.frames[this.nframes++] = f;
+  }
+  addTable(t: number): void {
+    if (this.ntables > 0 && this.tables[this.ntables - 1] === t) return;
+    if (this.ntables === this.tables.length) {
+      const n = new Int32Array(this.tables.length * 2);
+      n.set(this.tables);
+      this.tables = n;
+    }
+    this.tables[this.ntables++] = t;
+  }
+}
+
+/**
+ * zap_pte_range over [start, end) of `mm`'s own tables: clears every PTE, drops map counts and
+ * RSS, and gathers anonymous frames whose last mapping went. Called with mmap_lock held for
+ * write (or on an mm no one else can reach). Shared tables are not zapped here: a model detaches
+ * a VM_SHARED_PT VMA itself.
+ */
+export function zap_page_range(k: Kernel, mm: number, start: number, end: number, tlb: MmuGather): void {
+  const i32 = k.i32;
+  const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
+  for (let addr = start; addr < end;) {
+    const vpn = Math.floor(addr / 4096);
+    const pmdEnd = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    const pte = lookup_table(k, pgd, vpn, PTE_LEVEL, mm);
+    if (pte < 0) {
+      addr = pmdEnd;
+      continue;
+    }
+    const b = ptpBase(k, pte);
+    if (Atomics.load(i32, b + P_SHARE) > 1 && Atomics.load(i32, b + 2 /* P_OWNER */) !== mm) {
+      addr = pmdEnd; // a shared table seen from a guest: the model's detach handles it
+      continue;
+    }
+    spin_lock(k, b + P_PTL, LockClass.Ptl);
+    const n = (pmdEnd - addr) / 4096;
+    for (let i = 0; i < n; i++) {
+      const off = entry_off(k, pte, pte_index(vpn + i));
+      const e = Atomics.exchange(i32, off, 0);
+      if (e === 0) continue;
+      const f = pte_pfn(e);
+      const fb = frameBase(k, f);
+      const anon = Atomics.load(i32, fb + R_STATE) === FRAME_ANON;
+      Atomics.sub(i32, k.mmBase(mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
+      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);
+    }
+    spin_unlock(k, b + P_PTL);
+    tlb.addTable(pte);
+    addr = pmdEnd;
+  }
+}
+
+/**
+ * tlb_finish_mmu: flush every CPU that may cache `mm`'s translations, then tell the stale-TLB
+ * check that those tables' entries changed (P_WPSEQ), then free the gathered frames.
+ */
+export function tlb_finish_mmu(k: Kernel, mm: number, tlb: MmuGather): void {
+  if (tlb.ntables === 0 && tlb.nframes === 0) return;
+  flush_tlb_mm(k, mm);
+  for (let i = 0; i < tlb.ntables; i++) Atomics.add(k.i32, ptpBase(k, tlb.tables[i]) + P_WPSEQ, 1);
+  for (let i = 0; i < tlb.nframes; i++) free_frame(k, tlb.frames[i]);
+  tlb.reset();
+}
+
+/** The table of `level` on the path to `vpn`, or -1 when an entry on the way is none. */
+export function lookup_table(k: Kernel, pgd: number, vpn: number, level: number, mm: number): number {
+  let t = pgd;
+  for (let l = PGD_LEVEL; l > level; l--) {
+    const idx = l === PGD_LEVEL ? pgd_index(vpn) : l === PUD_LEVEL ? pud_index(vpn) : pmd_index(vpn);
+    const e = Atomics.load(k.i32, entry_off(k, t, idx));
+    if (e === 0) return -1;
+    t = table_of(k, e, l - 1, mm);
+    if (t < 0) return -1;
+  }
+  return t;
+}
+
+/** Word offset of the entry of the `level` table that maps `vpn` in `mm`, or -1 when none. */
+export function lookup_entry(k: Kernel, mm: number, vpn: number, level: number): number {
+  const t = lookup_table(k, Atomics.load(k.i32, k.mmBase(mm) + M_PGD), vpn, level, mm);
+  return t < 0 ? -1 : entry_off(k, t, index_at(vpn, level));
+}
+
+/**
+ * Drops one upper-level reference to page-table page `t`: a table others still point to only
+ * loses a share (the hugetlb rule: a shared PMD page is freed by its last user); otherwise it
+ * is freed. The caller has cleared the entry that pointed to it.
+ */
+export function pt_put(k: Kernel, t: number): void {
+  const i32 = k.i32;
+  const b = ptpBase(k, t);
+  if (Atomics.load(i32, b + P_SHARE) > 1) {
+    Atomics.sub(i32, b + P_SHARE, 1);
+    return;
+  }
+  free_ptp(k, t);
+}
+
+function table_empty(k: Kernel, t: number): boolean {
+  const i32 = k.i32;
+  for (let i = 0; i < PTRS_PER_TABLE; i++) if (Atomics.load(i32, entry_off(k, t, i)) !== 0) return false;
+  return true;
+}
+
+/**
+ * free_pgtables for [start, end) of `mm`: frees each PTE, PMD and PUD table that maps only
+ * addresses no VMA of `mm` covers any more (the floor/ceiling rule of free_pgd_range), once its
+ * entries are all gone. Tables shared with other mms are unshared instead (pt_put). Called with
+ * mmap_lock held for write, after zap_page_range and the TLB flush.
+ */
+export function free_pgtables(k: Kernel, mm: number, start: number, end: number): void {
+  const i32 = k.i32;
+  const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
+  for (let a1 = Math.floor(start / PGDIR_SIZE) * PGDIR_SIZE; a1 < end; a1 += PGDIR_SIZE) {
+    const o1 = entry_off(k, pgd, pgd_index(a1 / 4096));
+    const e1 = Atomics.load(i32, o1);
+    if (e1 === 0) continue;
+    const pud = table_of(k, e1, PUD_LEVEL, mm);
+    if (pud < 0) return;
+    for (let a2 = Math.max(a1, Math.floor(start / PUD_SIZE) * PUD_SIZE); a2 < Math.min(end, a1 + PGDIR_SIZE); a2 += PUD_SIZE) {
+      const o2 = entry_off(k, pud, pud_index(a2 / 4096));
+      const e2 = Atomics.load(i32, o2);
+      if (e2 === 0) continue;
+      const pmd = table_of(k, e2, PMD_LEVEL, mm);
+      if (pmd < 0) return;
+      for (let a3 = Math.max(a2, Math.floor(start / PMD_SIZE) * PMD_SIZE); a3 < Math.min(end, a2 + PUD_SIZE); a3 += PMD_SIZE) {
+        const o3 = entry_off(k, pmd, pmd_index(a3 / 4096));
+        const e3 = Atomics.load(i32, o3);
+        if (e3 === 0 || range_has_vma(k, mm, a3, a3 + PMD_SIZE)) continue;
+        const pte = table_of(k, e3, PTE_LEVEL, mm);
+        if (pte < 0) return;
+        const shared = Atomics.load(i32, ptpBase(k, pte) + P_SHARE) > 1;
+        if (!shared && !table_empty(k, pte)) {
+          report_violation(i32, k.layout, Violation.Invariant, k.cpu, 2, pte, mm, 0);
+          return;
+        }
+        Atomics.store(i32, o3, 0);
+        pt_put(k, pte);
+      }
+      if (!range_has_vma(k, mm, a2, a2 + PUD_SIZE) && table_empty(k, pmd)) {
+        Atomics.store(i32, o2, 0);
+        pt_put(k, pmd);
+      }
+    }
+    if (!range_has_vma(k, mm, a1, a1 + PGDIR_SIZE) && table_empty(k, pud)) {
+      Atomics.store(i32, o1, 0);
+      pt_put(k, pud);
+    }
+  }
+}
+

@@ -1,0 +1,248 @@
+/**
+ * mmap and munmap (mm/mmap.c, mm/vma.c): argument checks with Linux's errnos, get_unmapped_area
+ * (top-down from mmap_base), mmap_region, split_vma, do_munmap with partial unmaps, and
+ * remove_vma. The model sees every MAP_SHARED file mapping first (ModelOps.mmap) and owns
+ * VM_SHARED_PT VMAs.
+ */
+import { M_MMAP_LOCK, V_FILE, V_FILE_GEN, V_FLAGS, V_PGOFF, V_PRIV, V_PRIV_GEN } from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { down_write, up_write } from '../sync/rwsem.js';
+import { free_pgtables, MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
+import { MODEL_DEFAULT, type MmapArgs } from './model_ops.js';
+import type { Kernel } from './percpu.js';
+import { PAGE_SIZE, TASK_SIZE } from './pgtable.js';
+import { i_mmap_insert, i_mmap_remove } from './rmap.js';
+import { file_gen, fput, get_file } from './shmem.js';
+import {
+  find_vma, first_vma, vm_area_alloc, vm_area_dup, vm_area_free, vma_end, vma_file, vma_flags,
+  vma_link_mm, vma_next, vma_pgoff, vma_set_range, vma_start, vma_unlink_mm, vmaBase, VM_EXEC,
+  VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE,
+} from './vma.js';
+
+export const PROT_NONE = 0;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+export const MAP_SHARED = 0x01;
+export const MAP_PRIVATE = 0x02;
+export const MAP_FIXED = 0x10;
+export const MAP_ANONYMOUS = 0x20;
+/** MAP_SHARED_PT (seed 001). Its value is ptlab's: the RFC's was never merged. */
+export const MAP_SHARED_PT = 0x200000;
+
+export const EPERM = 1;
+export const ENOENT = 2;
+export const EBADF = 9;
+export const ENOMEM = 12;
+export const EACCES = 13;
+export const EEXIST = 17;
+export const EINVAL = 22;
+export const EMFILE = 24;
+
+export const MMAP_BASE = 0x7f0000000000;
+export const MMAP_MIN_ADDR = 0x10000;
+
+export function page_align(len: number): number {
+  return Math.ceil(len / PAGE_SIZE) * PAGE_SIZE;
+}
+
+/** calc_vm_prot_bits + the VM_MAY* bits do_mmap adds. */
+export function calc_vm_flags(prot: number, flags: number): number {
+  let f = 0;
+  if (prot & PROT_READ) f |= VM_READ;
+  if (prot & PROT_WRITE) f |= VM_WRITE;
+  if (prot & PROT_EXEC) f |= VM_EXEC;
+  f |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  if (flags & MAP_SHARED) f |= VM_SHARED | VM_MAYSHARE;
+  return f;
+}
+
+/**
+ * get_unmapped_area: `hint` when it is free, else the highest gap below mmap_base that fits
+ * `len` at `align` (arch_get_unmapped_area_topdown). -ENOMEM when nothing fits.
+ */
+export function get_unmapped_area(k: Kernel, mm: number, hint: number, len: number, align: number): number {
+  if (len > TASK_SIZE) return -ENOMEM;
+  if (hint !== 0) {
+    hint = Math.floor(hint / PAGE_SIZE) * PAGE_SIZE;
+    if (hint % align === 0 && hint >= MMAP_MIN_ADDR && hint + len <= TASK_SIZE) {
+      const v = find_vma(k, mm, hint);
+      if (v < 0 || hint + len <= vma_start(k, v)) return hint;
+    }
+  }
+  let best = -ENOMEM;
+  let low = MMAP_MIN_ADDR;
+  const fit = (gapLo: number, gapHi: number) => {
+    const hi = Math.min(gapHi, MMAP_BASE);
+    const a = Math.floor((hi - len) / align) * align;
+    if (a >= gapLo && a >= MMAP_MIN_ADDR) best = Math.max(best, a);
+  };
+  for (let v = first_vma(k, mm); v >= 0; v = vma_next(k, v)) {
+    fit(low, vma_start(k, v));
+    low = vma_end(k, v);
+  }
+  fit(low, MMAP_BASE);
+  return best;
+}
+
+/**
+ * mmap_region: a new VMA [addr, addr + len) in `mm` (the range must be free). Takes a file
+ * reference and joins the file's i_mmap. Returns the VMA or -ENOMEM.
+ */
+export function mmap_region(k: Kernel, mm: number, addr: number, len: number, vm_flags: number, file: number, pgoff: number, priv = -1, privGen = 0): number {
+  const i32 = k.i32;
+  const v = vm_area_alloc(k, mm);
+  if (v < 0) return -ENOMEM;
+  const b = vmaBase(k, v);
+  vma_set_range(k, v, addr, addr + len);
+  Atomics.store(i32, b + V_FLAGS, vm_flags);
+  Atomics.store(i32, b + V_PGOFF, pgoff);
+  Atomics.store(i32, b + V_PRIV, priv);
+  Atomics.store(i32, b + V_PRIV_GEN, privGen);
+  if (file >= 0) {
+    get_file(k, file);
+    Atomics.store(i32, b + V_FILE, file);
+    Atomics.store(i32, b + V_FILE_GEN, file_gen(k, file));
+    i_mmap_insert(k, file, v);
+  }
+  vma_link_mm(k, mm, v);
+  return v;
+}
+
+/**
+ * do_mmap, called with `mm`'s mmap_lock held for write. Returns the address or -errno:
+ * EINVAL for a zero length, an unaligned offset or MAP_FIXED address, or not exactly one of
+ * MAP_SHARED / MAP_PRIVATE; ENOMEM when no room.
+ */
+export function do_mmap(k: Kernel, a: MmapArgs): number {
+  if (a.len <= 0) return -EINVAL;
+  const len = page_align(a.len);
+  if (len > TASK_SIZE) return -ENOMEM;
+  const type = a.flags & (MAP_SHARED | MAP_PRIVATE);
+  if (type !== MAP_SHARED && type !== MAP_PRIVATE) return -EINVAL;
+  if ((a.flags & MAP_FIXED) !== 0 && (a.addr % PAGE_SIZE !== 0 || a.addr + len > TASK_SIZE || a.addr < MMAP_MIN_ADDR)) return -EINVAL;
+  if ((a.flags & MAP_ANONYMOUS) === 0 && a.file < 0) return -EBADF;
+  a.len = len;
+  if (a.file >= 0 && type === MAP_SHARED) {
+    const r = k.model.mmap(k, a);
+    if (r !== MODEL_DEFAULT) return r;
+  }
+  let addr: number;
+  if ((a.flags & MAP_FIXED) !== 0) {
+    addr = a.addr;
+    const r = do_munmap(k, a.mm, addr, len);
+    if (r < 0) return r;
+  } else {
+    addr = get_unmapped_area(k, a.mm, a.addr, len, PAGE_SIZE);
+    if (addr < 0) return addr;
+  }
+  const vm_flags = calc_vm_flags(a.prot, a.flags);
+  const v = mmap_region(k, a.mm, addr, len, vm_flags, (a.flags & MAP_ANONYMOUS) !== 0 ? -1 : a.file, a.pgoff);
+  return v < 0 ? v : addr;
+}
+
+/** split_vma: `v` becomes [start, addr) and a new VMA [addr, end) follows it. Returns it or -ENOMEM. */
+export function split_vma(k: Kernel, mm: number, v: number, addr: number): number {
+  const n = vm_area_dup(k, v);
+  if (n < 0) return -ENOMEM;
+  const start = vma_start(k, v);
+  const end = vma_end(k, v);
+  vma_set_range(k, n, addr, end);
+  Atomics.store(k.i32, vmaBase(k, n) + V_PGOFF, vma_pgoff(k, v) + (addr - start) / PAGE_SIZE);
+  vma_set_range(k, v, start, addr);
+  const file = vma_file(k, v);
+  if (file >= 0) {
+    get_file(k, file);
+    i_mmap_insert(k, file, n);
+  }
+  vma_link_mm(k, mm, n);
+  return n;
+}
+
+/** remove_vma: the VMA is already unlinked from its mm; leave i_mmap, drop the file, free it. */
+export function remove_vma(k: Kernel, v: number): void {
+  const file = vma_file(k, v);
+  if (file >= 0) {
+    i_mmap_remove(k, file, v);
+    fput(k, file);
+  }
+  vm_area_free(k, v);
+}
+
+/**
+ * do_munmap / do_vmi_munmap, with `mm`'s mmap_lock held for write: EINVAL for an unaligned
+ * start, a zero length or a range past TASK_SIZE. VMAs are split at the edges; a VM_SHARED_PT
+ * VMA's model may refuse (map-shared-pt refuses partial unmaps) before anything changes.
+ */
+export function do_munmap(k: Kernel, mm: number, start: number, len: number): number {
+  if (start % PAGE_SIZE !== 0 || len <= 0) return -EINVAL;
+  const end = start + page_align(len);
+  if (end > TASK_SIZE) return -EINVAL;
+  for (let v = find_vma(k, mm, start); v >= 0 && vma_start(k, v) < end; v = vma_next(k, v)) {
+    if ((vma_flags(k, v) & VM_SHARED_PT) !== 0) {
+      const r = k.model.may_munmap(k, v, Math.max(start, vma_start(k, v)), Math.min(end, vma_end(k, v)));
+      if (r < 0) return r;
+    }
+  }
+  let v = find_vma(k, mm, start);
+  if (v < 0 || vma_start(k, v) >= end) return 0;
+  if (vma_start(k, v) < start) {
+    const n = split_vma(k, mm, v, start);
+    if (n < 0) return n;
+    v = n;
+  }
+  const removed: number[] = [];
+  while (v >= 0 && vma_start(k, v) < end) {
+    if (vma_end(k, v) > end) {
+      const n = split_vma(k, mm, v, end);
+      if (n < 0) return n;
+    }
+    removed.push(v);
+    v = vma_next(k, v);
+  }
+  unmap_vmas(k, mm, removed, false);
+  return 0;
+}
+
+/** Unlinks, unmaps and frees `vmas` of `mm` (mmap_lock held for write). */
+export function unmap_vmas(k: Kernel, mm: number, vmas: number[], exiting: boolean): void {
+  const gather = new MmuGather();
+  let lo = Infinity;
+  let hi = 0;
+  for (const v of vmas) {
+    vma_unlink_mm(k, mm, v);
+    lo = Math.min(lo, vma_start(k, v));
+    hi = Math.max(hi, vma_end(k, v));
+  }
+  for (const v of vmas) {
+    if ((vma_flags(k, v) & VM_SHARED_PT) !== 0) k.model.detach(k, v, exiting);
+    else zap_page_range(k, mm, vma_start(k, v), vma_end(k, v), gather);
+  }
+  tlb_finish_mmu(k, mm, gather);
+  if (vmas.length > 0) free_pgtables(k, mm, lo, hi);
+  for (const v of vmas) remove_vma(k, v);
+}
+
+/** The mmap(2) syscall body: takes mmap_lock for write around do_mmap. */
+export function vm_mmap(k: Kernel, a: MmapArgs): number {
+  const lock = k.mmBase(a.mm) + M_MMAP_LOCK;
+  down_write(k, lock, LockClass.MmapLock);
+  try {
+    return do_mmap(k, a);
+  } finally {
+    up_write(k, lock);
+  }
+}
+
+/** The munmap(2) syscall body. */
+export function vm_munmap(k: Kernel, mm: number, start: number, len: number): number {
+  const lock = k.mmBase(mm) + M_MMAP_LOCK;
+  down_write(k, lock, LockClass.MmapLock);
+  try {
+    return do_munmap(k, mm, start, len);
+  } finally {
+    up_write(k, lock);
+  }
+}
+
+export { V_FILE, V_FILE_GEN };

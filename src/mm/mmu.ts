@@ -1,0 +1,213 @@
+/**
+ * The CPU's MMU (the hardware walker, and arch/x86/mm/fault.c's do_user_addr_fault). A load or
+ * store looks in the CPU's TLB, else walks the 4-level tables lock-free with Atomics.load as the
+ * hardware does, and fills the TLB; a missing or forbidding entry goes to the fault handler
+ * under mmap_lock. The hardware checks the PTE, not the VMA: a present entry that forbids the
+ * access faults, and the handler decides (fix it up, or SIGSEGV).
+ *
+ * This is the hot path: no allocation, no closures, no logging. Interrupts (TLB shootdowns) are
+ * taken before the access, never between a walk and the fill that uses it.
+ */
+import {
+  F_HDR, G_OOM_COUNT, G_OOM_FIRST_TASK, M_MMAP_LOCK, M_PGD, P_HDR, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE,
+  T_OOM,
+} from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { down_read, up_read } from '../sync/rwsem.js';
+import { handle_mm_fault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from './memory.js';
+import { report_violation, Violation } from './mmdebug.js';
+import {
+  FAULT_FLAG_WRITE, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SIGSEGV, ST_FAULTS, ST_WALKS, TLB_MASK, type Kernel,
+} from './percpu.js';
+import {
+  _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_tag, PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, PUD_LEVEL,
+} from './pgtable.js';
+import { find_vma, vma_flags, vma_start, VM_EXEC, VM_READ, VM_SHARED_PT, VM_WRITE } from './vma.js';
+
+// Outcome of an access (what the process sees).
+export const ACCESS_OK = 0;
+export const ACCESS_SIGBUS = 7;
+export const ACCESS_OOM = 9; // killed: VM_FAULT_OOM with no memory to reclaim
+export const ACCESS_SIGSEGV = 11;
+export const ACCESS_STOP = -1; // a violation stopped the machine
+export const SEGV_MAPERR = 1;
+export const SEGV_ACCERR = 2;
+
+const MAX_FAULT_RETRIES = 1000;
+
+/** The last load's value and the last fault's si_code (CPU-local results of an access). */
+export const mmuResult = { value: 0, si_code: 0 };
+
+/** Stores `value` at `addr` (payload stores add: the payload word counts what was written). */
+export function mmu_store(k: Kernel, addr: number, value: number): number {
+  const i32 = k.i32;
+  const vpn = Math.floor(addr / 4096);
+  const s = vpn & TLB_MASK;
+  const w = ((addr & 0xfff) >>> 3) & (k.layout.config.payloadWords - 1);
+  for (let tries = 0; ; tries++) {
+    if (Atomics.load(i32, k.ipiReqOff) !== k.ipiDone) k.pollInterrupts();
+    if (k.tlbVpn[s] === vpn && k.tlbWrite[s] === 1) {
+      if (Atomics.load(i32, k.tlbSeqOff[s]) !== k.tlbSeq[s] && stale_tlb_write(k, s, addr)) return ACCESS_STOP;
+      Atomics.add(i32, k.tlbPay[s] + w, value);
+      return ACCESS_OK;
+    }
+    const r = walk_and_fill(k, vpn, s, true);
+    if (r > 0) continue;
+    if (r < 0) return ACCESS_STOP;
+    if (tries >= MAX_FAULT_RETRIES) return fault_livelock(k, addr);
+    const f = do_user_addr_fault(k, addr, true);
+    if (f !== ACCESS_OK) return f;
+  }
+}
+
+/** Loads the payload word at `addr` into mmuResult.value. */
+export function mmu_load(k: Kernel, addr: number): number {
+  const i32 = k.i32;
+  const vpn = Math.floor(addr / 4096);
+  const s = vpn & TLB_MASK;
+  const w = ((addr & 0xfff) >>> 3) & (k.layout.config.payloadWords - 1);
+  for (let tries = 0; ; tries++) {
+    if (Atomics.load(i32, k.ipiReqOff) !== k.ipiDone) k.pollInterrupts();
+    if (k.tlbVpn[s] === vpn) {
+      mmuResult.value = Atomics.load(i32, k.tlbPay[s] + w);
+      return ACCESS_OK;
+    }
+    const r = walk_and_fill(k, vpn, s, false);
+    if (r > 0) continue;
+    if (r < 0) return ACCESS_STOP;
+    if (tries >= MAX_FAULT_RETRIES) return fault_livelock(k, addr);
+    const f = do_user_addr_fault(k, addr, false);
+    if (f !== ACCESS_OK) return f;
+  }
+}
+
+/**
+ * The hardware walk: 1 = TLB filled, 0 = fault (entry missing or forbidding), -1 = the walk
+ * reached a freed table or frame (reported; the machine stops).
+ */
+function walk_and_fill(k: Kernel, vpn: number, s: number, write: boolean): number {
+  const i32 = k.i32;
+  k.stats[ST_WALKS]++;
+  const pbase = k.ptps.base;
+  let t = Atomics.load(i32, k.mmOff + M_PGD);
+  let e = Atomics.load(i32, pbase + t * PTP_WORDS + P_HDR + (Math.floor(vpn / 134217728) & 511));
+  for (let level = PUD_LEVEL; ; level--) {
+    if ((e & _PAGE_PRESENT) === 0) return 0;
+    const nt = (e >>> 5) & 0x1fffff;
+    const nb = pbase + nt * PTP_WORDS;
+    if ((Atomics.load(i32, nb + R_GEN) & 63) !== entry_tag(e) || Atomics.load(i32, nb + R_STATE) !== level) {
+      report_violation(i32, k.layout, Violation.UafPageTable, k.cpu, nt, level, entry_tag(e), Atomics.load(i32, nb + R_GEN), k.mm, Atomics.load(i32, nb + R_STATE));
+      return -1;
+    }
+    t = nt;
+    const idx = level === PUD_LEVEL ? (vpn >>> 18) & 511 : level === PMD_LEVEL ? (vpn >>> 9) & 511 : vpn & 511;
+    if (level === PTE_LEVEL) {
+      const pteOff = nb + P_HDR + idx;
+      const seqOff = nb + P_WPSEQ;
+      const seq = Atomics.load(i32, seqOff); // before the PTE: see stale_tlb_write
+      const pte = Atomics.load(i32, pteOff);
+      if ((pte & (_PAGE_PRESENT | _PAGE_USER)) !== (_PAGE_PRESENT | _PAGE_USER)) return 0;
+      if (write && (pte & _PAGE_RW) === 0) return 0;
+      const f = pte >>> 5;
+      const fb = k.frames.base + f * k.frames.stride;
+      if (Atomics.load(i32, fb + R_STATE) === 0) {
+        report_violation(i32, k.layout, Violation.UafObject, k.cpu, 0, f, -1, Atomics.load(i32, fb + R_GEN));
+        return -1;
+      }
+      k.tlbVpn[s] = vpn;
+      k.tlbPay[s] = fb + F_HDR;
+      k.tlbWrite[s] = (pte & _PAGE_RW) !== 0 ? 1 : 0;
+      k.tlbPte[s] = pteOff;
+      k.tlbSeqOff[s] = seqOff;
+      k.tlbSeq[s] = seq;
+      return 1;
+    }
+    e = Atomics.load(i32, nb + P_HDR + idx);
+  }
+}
+
+/**
+ * A store hit a TLB entry whose table changed (P_WPSEQ moved) since the fill. A correct kernel
+ * flushed such entries before the change returned, so this runs only after a missed flush. If
+ * the PTE still allows this write to this frame, no harm came of it: refresh and go on. If not,
+ * the store went through a stale TLB entry after the change that forbade it returned.
+ */
+function stale_tlb_write(k: Kernel, s: number, addr: number): boolean {
+  const i32 = k.i32;
+  const seq = Atomics.load(i32, k.tlbSeqOff[s]);
+  const pte = Atomics.load(i32, k.tlbPte[s]);
+  const frame = (k.tlbPay[s] - F_HDR - k.frames.base) / k.frames.stride;
+  if ((pte & (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW)) === (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW) && pte >>> 5 === frame) {
+    k.tlbSeq[s] = seq;
+    return false;
+  }
+  report_violation(i32, k.layout, Violation.StaleTlbWrite, k.cpu, k.task, Math.floor(addr / 2 ** 32), addr % 2 ** 32 | 0, frame, pte, k.mm);
+  return true;
+}
+
+function fault_livelock(k: Kernel, addr: number): number {
+  report_violation(k.i32, k.layout, Violation.Invariant, k.cpu, 3, k.task, Math.floor(addr / 2 ** 32), addr % 2 ** 32 | 0);
+  return ACCESS_STOP;
+}
+
+/**
+ * do_user_addr_fault: find the VMA under mmap_lock, check the access against it (bad_area /
+ * access_error), and hand it to handle_mm_fault. Returns ACCESS_OK to retry the access.
+ */
+export function do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
+  const i32 = k.i32;
+  k.stats[ST_FAULTS]++;
+  const mm = k.mm;
+  const lock = k.mmOff + M_MMAP_LOCK;
+  down_read(k, lock, LockClass.MmapLock);
+  const vma = find_vma(k, mm, addr);
+  if (vma < 0 || vma_start(k, vma) > addr) {
+    up_read(k, lock);
+    k.stats[ST_FAULT_SIGSEGV]++;
+    mmuResult.si_code = SEGV_MAPERR;
+    return ACCESS_SIGSEGV;
+  }
+  const flags = vma_flags(k, vma);
+  // A VM_SHARED_PT VMA's permissions are the host's (mprotect by one sharer reaches all):
+  // the model checks the access against the host VMA.
+  if ((flags & VM_SHARED_PT) === 0 && (write ? (flags & VM_WRITE) === 0 : (flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0)) {
+    up_read(k, lock);
+    k.stats[ST_FAULT_SIGSEGV]++;
+    mmuResult.si_code = SEGV_ACCERR;
+    return ACCESS_SIGSEGV;
+  }
+  const vmf = k.vmf;
+  vmf.mm = mm;
+  vmf.task_mm = mm;
+  vmf.vma = vma;
+  vmf.address = addr;
+  vmf.vpn = Math.floor(addr / 4096);
+  vmf.flags = write ? FAULT_FLAG_WRITE : 0;
+  vmf.pmd = -1;
+  vmf.pte = -1;
+  vmf.pte_table = -1;
+  const ret = handle_mm_fault(k, vmf);
+  up_read(k, lock);
+  if (ret === 0) return ACCESS_OK;
+  if ((ret & VM_FAULT_OOM) !== 0) {
+    k.stats[ST_FAULT_OOM]++;
+    Atomics.add(i32, G_OOM_COUNT, 1);
+    Atomics.compareExchange(i32, G_OOM_FIRST_TASK, 0, k.task + 1);
+    Atomics.add(i32, k.taskOff + T_OOM, 1);
+    return ACCESS_OOM;
+  }
+  if ((ret & VM_FAULT_SIGSEGV) !== 0) {
+    k.stats[ST_FAULT_SIGSEGV]++;
+    mmuResult.si_code = SEGV_ACCERR;
+    return ACCESS_SIGSEGV;
+  }
+  if ((ret & VM_FAULT_SIGBUS) !== 0) {
+    k.checkStop();
+    mmuResult.si_code = 2; // BUS_ADRERR
+    return ACCESS_SIGBUS;
+  }
+  k.stats[ST_FAULT_RETRY]++;
+  return ACCESS_OK;
+}
+
+export { PGD_LEVEL };

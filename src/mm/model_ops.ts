@@ -1,0 +1,42 @@
+/**
+ * How a sharing model plugs into the mm: a table of hooks, the way vm_operations_struct and
+ * file_operations plug filesystems into Linux. The mm never names a model; it calls these for
+ * VMAs that carry VM_SHARED_PT (the model owns how those get page tables) and at mmap and
+ * context-switch time. `none` implements them as "nothing to do".
+ */
+import type { Kernel, VmFault } from './percpu.js';
+
+/** mmap's arguments, validated and page-aligned by do_mmap before a model sees them. */
+export interface MmapArgs {
+  mm: number;
+  addr: number;
+  len: number;
+  prot: number;
+  flags: number;
+  file: number;
+  pgoff: number;
+}
+
+/** A model's answer to mmap: an address, a negative errno, or MODEL_DEFAULT ("map it as Linux does"). */
+export const MODEL_DEFAULT = 1;
+
+export interface ModelOps {
+  readonly name: string;
+  /** Called by do_mmap (mmap_lock held for write) for every MAP_SHARED file mapping. */
+  mmap(k: Kernel, a: MmapArgs): number;
+  /** handle_mm_fault for a VM_SHARED_PT VMA. Called with the task's mmap_lock held for read. */
+  fault(k: Kernel, vmf: VmFault): number;
+  /** mprotect of [start, end) inside a VM_SHARED_PT VMA; 0 or -errno. mmap_lock held for write. */
+  mprotect(k: Kernel, vma: number, start: number, end: number, vm_flags: number): number;
+  /** May [start, end) of this VM_SHARED_PT VMA be unmapped? 0 or -errno (checked before anything changes). */
+  may_munmap(k: Kernel, vma: number, start: number, end: number): number;
+  /**
+   * The VMA goes away (munmap or exit): drop what the model holds for it — the guest's entries
+   * pointing at shared tables, the host's reference. mmap_lock held for write.
+   */
+  detach(k: Kernel, vma: number, exiting: boolean): void;
+  /** This CPU starts (on) or stops running `mm`: join or leave the shootdown masks the model keeps. */
+  switch_mm(k: Kernel, mm: number, on: boolean): void;
+  /** The CPUs a flush of `mm`'s tables must reach (mm_cpumask, plus the sharers' for a host mm). */
+  flush_mask(k: Kernel, mm: number): number;
+}

@@ -1,0 +1,166 @@
+/**
+ * mprotect (mm/mprotect.c): do_mprotect_pkey -> mprotect_fixup (split, set vm_flags, merge) ->
+ * change_protection (rewrite the PTEs under their split locks). Narrowing a permission flushes
+ * every CPU that may cache the old entries before the syscall returns; the tables' P_WPSEQ is
+ * bumped after that flush so the stale-TLB check can tell a store that slipped through.
+ */
+import { M_MMAP_LOCK, P_PTL, P_WPSEQ, V_FLAGS } from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { down_write, up_write } from '../sync/rwsem.js';
+import { spin_lock, spin_unlock } from '../sync/spinlock.js';
+import { lookup_table, MmuGather, vm_page_prot } from './memory.js';
+import { EACCES, EINVAL, ENOMEM, page_align, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma } from './mmap.js';
+import { frameBase, ptpBase } from './page_alloc.js';
+import type { Kernel } from './percpu.js';
+import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_off, mk_pte, PMD_SIZE, pte_index, PTE_LEVEL, pte_pfn, TASK_SIZE, PAGE_SIZE } from './pgtable.js';
+import { FRAME_FILE, M_PGD, R_STATE, P_OWNER } from '../shm/layout.js';
+import { flush_tlb_mm } from './tlb.js';
+import {
+  find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_prev, vma_set_range, vma_start,
+  vma_unlink_mm, vmaBase, VM_ACCESS_FLAGS, VM_EXEC, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_READ,
+  VM_SHARED, VM_SHARED_PT, VM_WRITE, vma_priv,
+} from './vma.js';
+
+export function calc_vm_prot_bits(prot: number): number {
+  return (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0);
+}
+
+/**
+ * change_protection over [start, end) of `mm`'s own tables for a VMA now carrying `vm_flags`.
+ * Returns true when some entry lost a permission (the caller must flush). Entries of tables
+ * `mm` does not own (shared ones) are left to the model.
+ */
+export function change_protection(k: Kernel, mm: number, start: number, end: number, vm_flags: number, tlb: MmuGather): boolean {
+  const i32 = k.i32;
+  const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
+  const base = vm_page_prot(vm_flags);
+  let narrowed = false;
+  for (let addr = start; addr < end;) {
+    const vpn = Math.floor(addr / PAGE_SIZE);
+    const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    const t = lookup_table(k, pgd, vpn, PTE_LEVEL, mm);
+    if (t < 0 || Atomics.load(i32, ptpBase(k, t) + P_OWNER) !== mm) {
+      addr = next;
+      continue;
+    }
+    const ptl = ptpBase(k, t) + P_PTL;
+    spin_lock(k, ptl, LockClass.Ptl);
+    let touched = false;
+    for (let i = 0, n = (next - addr) / PAGE_SIZE; i < n; i++) {
+      const off = entry_off(k, t, pte_index(vpn + i));
+      const e = Atomics.load(i32, off);
+      if (e === 0) continue;
+      const f = pte_pfn(e);
+      let prot = base;
+      // A private mapping of a page-cache page stays read-only (copy on write); an exclusive
+      // anonymous page may be writable at once (can_change_pte_writable).
+      if ((vm_flags & VM_WRITE) !== 0 && (vm_flags & VM_SHARED) === 0) {
+        prot = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_FILE ? base & ~_PAGE_RW : base | _PAGE_RW;
+      }
+      const ne = mk_pte(f, prot | (e & _PAGE_DIRTY));
+      if (ne === e) continue;
+      if (((e & _PAGE_RW) !== 0 && (ne & _PAGE_RW) === 0) || ((e & _PAGE_USER) !== 0 && (ne & _PAGE_USER) === 0) || (ne & _PAGE_PRESENT) === 0) {
+        narrowed = true;
+        touched = true;
+      }
+      Atomics.store(i32, off, ne);
+    }
+    spin_unlock(k, ptl);
+    if (touched) tlb.addTable(t);
+    addr = next;
+  }
+  return narrowed;
+}
+
+/** Flush, then bump the changed tables' write sequence (see tlb_finish_mmu). */
+export function flush_protection(k: Kernel, mm: number, tlb: MmuGather): void {
+  if (tlb.ntables === 0) return;
+  flush_tlb_mm(k, mm);
+  for (let i = 0; i < tlb.ntables; i++) Atomics.add(k.i32, ptpBase(k, tlb.tables[i]) + P_WPSEQ, 1);
+  tlb.reset();
+}
+
+function can_merge(k: Kernel, a: number, b: number): boolean {
+  if (vma_end(k, a) !== vma_start(k, b)) return false;
+  const fa = vma_flags(k, a);
+  if (fa !== vma_flags(k, b) || (fa & VM_SHARED_PT) !== 0) return false;
+  const file = vma_file(k, a);
+  if (file !== vma_file(k, b) || vma_priv(k, a) !== vma_priv(k, b)) return false;
+  return file < 0 || vma_pgoff(k, a) + (vma_end(k, a) - vma_start(k, a)) / PAGE_SIZE === vma_pgoff(k, b);
+}
+
+/** vma_merge: fold `b` into `a` (adjacent, same flags, same file at contiguous offsets). */
+function merge_into(k: Kernel, mm: number, a: number, b: number): void {
+  vma_set_range(k, a, vma_start(k, a), vma_end(k, b));
+  vma_unlink_mm(k, mm, b);
+  remove_vma(k, b);
+}
+
+/**
+ * mprotect_fixup for one VMA piece [start, end) inside `v`: split, set the flags, rewrite the
+ * entries, and merge with the neighbours when they now match.
+ */
+export function mprotect_fixup(k: Kernel, mm: number, v: number, start: number, end: number, newflags: number, tlb: MmuGather): number {
+  if (vma_start(k, v) < start) {
+    const n = split_vma(k, mm, v, start);
+    if (n < 0) return n;
+    v = n;
+  }
+  if (vma_end(k, v) > end) {
+    const n = split_vma(k, mm, v, end);
+    if (n < 0) return n;
+  }
+  Atomics.store(k.i32, vmaBase(k, v) + V_FLAGS, newflags);
+  change_protection(k, mm, start, end, newflags, tlb);
+  const next = vma_next(k, v);
+  if (next >= 0 && can_merge(k, v, next)) merge_into(k, mm, v, next);
+  const prev = vma_prev(k, mm, v);
+  if (prev >= 0 && can_merge(k, prev, v)) merge_into(k, mm, prev, v);
+  return 0;
+}
+
+/**
+ * do_mprotect_pkey with `mm`'s mmap_lock taken here. EINVAL: unaligned start or unknown prot
+ * bits; ENOMEM: a hole in the range; EACCES: asking for a permission the mapping may not have.
+ */
+export function do_mprotect(k: Kernel, mm: number, start: number, len: number, prot: number): number {
+  if (start % PAGE_SIZE !== 0) return -EINVAL;
+  if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0) return -EINVAL;
+  if (len === 0) return 0;
+  if (len < 0) return -EINVAL;
+  const end = start + page_align(len);
+  if (end > TASK_SIZE) return -ENOMEM;
+  const lock = k.mmBase(mm) + M_MMAP_LOCK;
+  down_write(k, lock, LockClass.MmapLock);
+  try {
+    const want = calc_vm_prot_bits(prot);
+    // First pass: the range must be fully mapped, and every piece may take the new permissions.
+    let at = start;
+    for (let v = find_vma(k, mm, start); at < end; v = vma_next(k, v)) {
+      if (v < 0 || vma_start(k, v) > at) return -ENOMEM;
+      const f = vma_flags(k, v);
+      if ((want & VM_READ && !(f & VM_MAYREAD)) || (want & VM_WRITE && !(f & VM_MAYWRITE)) || (want & VM_EXEC && !(f & VM_MAYEXEC))) return -EACCES;
+      at = vma_end(k, v);
+    }
+    const tlb = new MmuGather();
+    let v = find_vma(k, mm, start);
+    while (v >= 0 && vma_start(k, v) < end) {
+      const s = Math.max(start, vma_start(k, v));
+      const e = Math.min(end, vma_end(k, v));
+      const f = vma_flags(k, v);
+      const newflags = (f & ~VM_ACCESS_FLAGS) | want;
+      let r = 0;
+      if ((f & VM_SHARED_PT) !== 0) r = k.model.mprotect(k, v, s, e, newflags);
+      else if (newflags !== f) r = mprotect_fixup(k, mm, v, s, e, newflags, tlb);
+      if (r < 0) {
+        flush_protection(k, mm, tlb);
+        return r;
+      }
+      v = e >= end ? -1 : find_vma(k, mm, e);
+    }
+    flush_protection(k, mm, tlb);
+    return 0;
+  } finally {
+    up_write(k, lock);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The per-CPU kernel context: what `current`, this_cpu and the CPU's TLB are in Linux. One per
+ * worker thread; every mm function takes it first. It owns the CPU-local software TLB, the one
+ * preallocated `struct vm_fault` reused by every fault, and the CPU's statistics (CPU-local
+ * arrays, merged by the orchestrator when the run ends).
+ */
+import {
+  C_IPI_DONE, C_IPI_REQ, M_CPUMASK, M_WP_SEQ, MM_WORDS, TASK_WORDS, type Layout,
+} from '../shm/layout.js';
+import { poolsOf, type PoolRef } from '../shm/machine.js';
+import { LockCpu, type LockCpuOptions } from '../sync/wait.js';
+import type { ModelOps } from './model_ops.js';
+
+// ---- per-CPU event counters (index into Kernel.stats) ----
+export const ST_ACCESSES = 0;
+export const ST_TLB_HITS = 1;
+export const ST_WALKS = 2;
+export const ST_FAULTS = 3; // handle_mm_fault calls
+export const ST_FAULT_MAP = 4; // PTE installed for a page already in the page cache (minor)
+export const ST_FAULT_ALLOC = 5; // PTE installed for a newly allocated page (first touch)
+export const ST_FAULT_WP = 6; // write fault that made a present PTE writable
+export const ST_FAULT_SHARED_PMD = 7; // a guest PMD entry copied from a shared table
+export const ST_FAULT_SPURIOUS = 8; // another CPU had already installed the entry
+export const ST_FAULT_SIGSEGV = 9;
+export const ST_FAULT_OOM = 10;
+export const ST_FAULT_RETRY = 11;
+export const ST_SHOOTDOWNS = 12; // flushes that had to interrupt other CPUs
+export const ST_IPIS_SENT = 13;
+export const ST_IPIS_TAKEN = 14;
+export const ST_TLB_FLUSHES = 15; // local full flushes (IPI, own change, context switch)
+export const ST_SYSCALLS = 16;
+export const ST_CTX_SWITCHES = 17;
+export const ST_LOADS = 18;
+export const ST_STORES = 19;
+export const ST_FAULT_NS = 20; // time spent in faults (ms, when timing is on)
+export const ST_COUNT = 21;
+
+export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
+export const TLB_MASK = TLB_ENTRIES - 1;
+
+export const FAULT_FLAG_WRITE = 1;
+
+/**
+ * struct vm_fault: one per CPU, reused by every fault and passed down the handler chain
+ * (handle_mm_fault -> __handle_mm_fault -> handle_pte_fault -> do_fault ...), so the fault path
+ * allocates nothing.
+ */
+export class VmFault {
+  /** The mm whose tables the fault fills (the host mm for a shared-table fault). */
+  mm = -1;
+  /** The faulting task's own mm. */
+  task_mm = -1;
+  vma = -1;
+  address = 0;
+  vpn = 0;
+  flags = 0;
+  /** Word offset of the PMD entry and of the PTE, once found. */
+  pmd = -1;
+  pte = -1;
+  pte_table = -1;
+  orig_pte = 0;
+}
+
+export interface KernelOptions extends LockCpuOptions {
+  /** A bug reintroduced on purpose (--bug), or ''. */
+  bug: string;
+}
+
+export class Kernel extends LockCpu {
+  readonly pools: ReturnType<typeof poolsOf>;
+  readonly frames: PoolRef;
+  readonly ptps: PoolRef;
+  readonly stats = new Float64Array(ST_COUNT);
+  readonly vmf = new VmFault();
+  readonly bug: string;
+  model!: ModelOps;
+
+  // The software TLB (CPU-local hardware state). A slot is valid when tlbVpn[slot] === vpn.
+  readonly tlbVpn = new Float64Array(TLB_ENTRIES).fill(-1);
+  /** Word offset of the frame's payload. */
+  readonly tlbPay = new Int32Array(TLB_ENTRIES);
+  readonly tlbWrite = new Uint8Array(TLB_ENTRIES);
+  /** Word offset of the PTE the entry came from, and its table's P_WPSEQ at fill time. */
+  readonly tlbPte = new Int32Array(TLB_ENTRIES);
+  readonly tlbSeqOff = new Int32Array(TLB_ENTRIES);
+  readonly tlbSeq = new Int32Array(TLB_ENTRIES);
+
+  readonly ipiReqOff: number;
+  readonly ipiDoneOff: number;
+  /** The last IPI request this CPU flushed for. */
+  ipiDone = 0;
+
+  /** Task running here (-1 idle), its mm, and the word offset of its task record. */
+  task = -1;
+  taskOff = -1;
+  mm = -1;
+  mmOff = -1;
+
+  constructor(i32: Int32Array, layout: Layout, cpu: number, opts: KernelOptions) {
+    super(i32, layout, cpu, opts);
+    this.pools = poolsOf(layout);
+    this.frames = this.pools.frames;
+    this.ptps = this.pools.ptps;
+    this.bug = opts.bug;
+    this.ipiReqOff = this.cpuBase + C_IPI_REQ;
+    this.ipiDoneOff = this.cpuBase + C_IPI_DONE;
+  }
+
+  mmBase(mm: number): number {
+    return this.layout.mms + mm * MM_WORDS;
+  }
+
+  taskBase(t: number): number {
+    return this.layout.tasks + t * TASK_WORDS;
+  }
+
+  get cpuBit(): number {
+    return 1 << this.cpu;
+  }
+
+  /** Takes a pending TLB shootdown IPI: flush, then ack (flush_tlb_func). */
+  override pollInterrupts(): void {
+    const r = Atomics.load(this.i32, this.ipiReqOff);
+    if (r !== this.ipiDone) this.takeIpi(r);
+  }
+
+  takeIpi(r: number): void {
+    this.local_flush_tlb();
+    this.stats[ST_IPIS_TAKEN]++;
+    this.ipiDone = r;
+    Atomics.store(this.i32, this.ipiDoneOff, r);
+    Atomics.notify(this.i32, this.ipiDoneOff);
+  }
+
+  /** Flushes every entry of this CPU's TLB (no PCID: ptlab flushes whole TLBs). */
+  local_flush_tlb(): void {
+    this.tlbVpn.fill(-1);
+    this.stats[ST_TLB_FLUSHES]++;
+  }
+
+  /**
+   * switch_mm_irqs_off: leave the old mm's cpumask, flush, join the new one. The model hears of
+   * it so that CPUs running a guest also receive the host mm's shootdowns.
+   */
+  switch_mm(next: number): void {
+    const i32 = this.i32;
+    if (this.mm >= 0) {
+      Atomics.and(i32, this.mmBase(this.mm) + M_CPUMASK, ~this.cpuBit);
+      this.model.switch_mm(this, this.mm, false);
+    }
+    this.local_flush_tlb();
+    this.mm = next;
+    this.mmOff = next >= 0 ? this.mmBase(next) : -1;
+    if (next >= 0) {
+      Atomics.or(i32, this.mmOff + M_CPUMASK, this.cpuBit);
+      this.model.switch_mm(this, next, true);
+    }
+  }
+
+  wpSeqOff(mm: number): number {
+    return this.mmBase(mm) + M_WP_SEQ;
+  }
+}

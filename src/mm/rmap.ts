@@ -1,0 +1,50 @@
+/**
+ * Reverse mapping (mm/rmap.c): a file's i_mmap — the VMAs that map it, under i_mmap_rwsem —
+ * and the per-frame map count (folio_add_file_rmap_pte / folio_remove_rmap_pte), which the
+ * checker compares with the PTEs that really map each frame.
+ */
+import { F_MAPCOUNT, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, V_IMMAP_NEXT } from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { down_write, up_write } from '../sync/rwsem.js';
+import { fileBase } from './filemap.js';
+import { frameBase } from './page_alloc.js';
+import type { Kernel } from './percpu.js';
+import { vmaBase } from './vma.js';
+
+/** vma_link_file: adds the VMA to the file's i_mmap. */
+export function i_mmap_insert(k: Kernel, file: number, vma: number): void {
+  const i32 = k.i32;
+  const fb = fileBase(k, file);
+  down_write(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+  Atomics.store(i32, vmaBase(k, vma) + V_IMMAP_NEXT, Atomics.load(i32, fb + FL_IMMAP_HEAD));
+  Atomics.store(i32, fb + FL_IMMAP_HEAD, vma);
+  up_write(k, fb + FL_IMMAP_RWSEM);
+}
+
+/** __remove_shared_vm_struct: removes the VMA from the file's i_mmap. */
+export function i_mmap_remove(k: Kernel, file: number, vma: number): void {
+  const i32 = k.i32;
+  const fb = fileBase(k, file);
+  down_write(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+  let prev = -1;
+  let v = Atomics.load(i32, fb + FL_IMMAP_HEAD);
+  while (v >= 0 && v !== vma) {
+    prev = v;
+    v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT);
+  }
+  if (v === vma) {
+    const next = Atomics.load(i32, vmaBase(k, vma) + V_IMMAP_NEXT);
+    if (prev < 0) Atomics.store(i32, fb + FL_IMMAP_HEAD, next);
+    else Atomics.store(i32, vmaBase(k, prev) + V_IMMAP_NEXT, next);
+  }
+  up_write(k, fb + FL_IMMAP_RWSEM);
+}
+
+export function frame_add_rmap(k: Kernel, frame: number): void {
+  Atomics.add(k.i32, frameBase(k, frame) + F_MAPCOUNT, 1);
+}
+
+/** Returns the map count left. */
+export function frame_remove_rmap(k: Kernel, frame: number): number {
+  return Atomics.sub(k.i32, frameBase(k, frame) + F_MAPCOUNT, 1) - 1;
+}

@@ -1,0 +1,36 @@
+/** The sharing-model catalog: each model's source, rules and the bugs it can reintroduce. */
+import type { ModelOps } from '../mm/model_ops.js';
+import { BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
+import { createNoneModel } from './none.js';
+
+export interface ModelInfo {
+  name: string;
+  seed: string;
+  rules: string;
+  bugs: Record<string, string>;
+  create(bug: string): ModelOps;
+}
+
+export const MODELS: Record<string, ModelInfo> = {
+  none: {
+    name: 'none',
+    seed: 'Linux today',
+    rules: 'every process has its own PTEs for every mapping; MAP_SHARED_PT is ignored like any unknown mmap flag',
+    bugs: {},
+    create: () => createNoneModel(),
+  },
+  'map-shared-pt': {
+    name: 'map-shared-pt',
+    seed: '001 (Khalid Aziz, MAP_SHARED_PT RFC v2, Apr 2023)',
+    rules: 'MAP_SHARED|MAP_SHARED_PT; PMD-aligned address, PMD-multiple length, same address/length/offset in every process (else EINVAL); ' +
+      'a host mm holds the shared PTE tables; guest VMAs get VM_SHARED_PT; a guest fault copies the host PMD entry and is handled in the host mm; ' +
+      'mprotect by one process changes the host entries, so every sharer (shootdown reaches every sharer CPU); partial munmap: EINVAL; ' +
+      'guest exit never frees shared tables; the host mm goes with the last sharer; host tables accounted once, apart from guests',
+    bugs: { [BUG_FREE_SHARED_PMD]: "guest exit frees the shared PTE tables (the RFC's unfixed free_pmd_range / pmd_free_tlb path)" },
+    create: (bug) => createMapSharedPtModel(bug),
+  },
+};
+
+export function modelNames(): string[] {
+  return Object.keys(MODELS);
+}

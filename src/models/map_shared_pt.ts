@@ -1,0 +1,270 @@
+/**
+ * `map-shared-pt`: Khalid Aziz's MAP_SHARED_PT, RFC v2 (seed 001; mm/ptshare.c of the series).
+ *
+ * - mmap(MAP_SHARED | MAP_SHARED_PT) of a file needs a PMD-aligned address, a PMD-multiple
+ *   length, and the same address, length and offset in every process (else EINVAL).
+ * - The first such mmap creates a host mm, attached to no task, with one VMA over the range; it
+ *   holds the shared PTE tables. Every mapper is a guest: its VMA carries VM_SHARED_PT and points
+ *   at the host.
+ * - A guest fault copies the host's PMD entry into the guest's PMD (the PTE table is shared, its
+ *   P_SHARE counts the PMD entries pointing to it) and handles the fault in the host mm's context
+ *   (find_shared_vma: the host VMA decides permissions; the host mm's mmap_lock nests inside the
+ *   task's).
+ * - mprotect by one guest changes the host VMA and entries, so every sharer; the shootdown
+ *   reaches every CPU running any sharer (the host mm's cpumask is the union of theirs).
+ * - A partial munmap is refused with EINVAL. A guest's exit or munmap only clears its own PMD
+ *   entries (the fix for the RFC's free_pmd_range concern); the host mm and its tables go with
+ *   the last guest. Host tables are accounted to the host mm, once, apart from the guests'.
+ *
+ * --bug rfc-v2-free-shared-pmd: a guest's exit frees the shared PTE tables as if they were its
+ * own (pmd_free_tlb on a shared table), while the host and other guests still point to them.
+ */
+import {
+  FL_PTSHARE, FL_PTSHARE_GEN, FL_PTSHARE_LOCK, M_CPUMASK, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
+  M_USERS, MMF_HOST, R_GEN, V_PRIV_GEN,
+} from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
+import { fileBase } from '../mm/filemap.js';
+import { mm_alloc, mm_gen, mmdrop } from '../mm/fork.js';
+import { exit_mmap } from '../mm/exit.js';
+import {
+  handle_pte_fault, lookup_entry, MmuGather, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
+} from '../mm/memory.js';
+import { calc_vm_flags, do_munmap, EINVAL, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED_PT, mmap_region } from '../mm/mmap.js';
+import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
+import { report_violation, Violation, PoolId } from '../mm/mmdebug.js';
+import { MODEL_DEFAULT, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
+import { free_ptp, ptpBase } from '../mm/page_alloc.js';
+import { ST_FAULT_SHARED_PMD, type Kernel, type VmFault, FAULT_FLAG_WRITE } from '../mm/percpu.js';
+import {
+  ALLOC_OOM, entry_off, entry_table, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, pte_index, table_alloc, table_of,
+} from '../mm/pgtable.js';
+import { flush_tlb_mm } from '../mm/tlb.js';
+import { pool_check } from '../mm/slab.js';
+import {
+  find_vma, first_vma, vma_end, vma_flags, vma_next, vma_pgoff, vma_priv, vma_start, vmaBase,
+  VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_SHARED_PT, VM_WRITE,
+} from '../mm/vma.js';
+
+export const BUG_FREE_SHARED_PMD = 'rfc-v2-free-shared-pmd';
+
+export function createMapSharedPtModel(bug: string): ModelOps {
+  const freeSharedOnExit = bug === BUG_FREE_SHARED_PMD;
+
+  /** The guest VMA's host mm, checked against the generation recorded at attach. */
+  function host_of(k: Kernel, vma: number): number {
+    const host = vma_priv(k, vma);
+    const gen = Atomics.load(k.i32, vmaBase(k, vma) + V_PRIV_GEN);
+    return pool_check(k, k.pools.mms, host, gen, PoolId.Mms) ? host : -1;
+  }
+
+  function mmap(k: Kernel, a: MmapArgs): number {
+    if ((a.flags & MAP_SHARED_PT) === 0) return MODEL_DEFAULT;
+    if (a.len % PMD_SIZE !== 0 || a.addr % PMD_SIZE !== 0) return -EINVAL;
+    const i32 = k.i32;
+    if ((a.flags & MAP_FIXED) !== 0) {
+      // Before the ptshare lock: unmapping may detach another shared mapping of this file.
+      const r = do_munmap(k, a.mm, a.addr, a.len);
+      if (r < 0) return r;
+    }
+    const fb = fileBase(k, a.file);
+    const plock = fb + FL_PTSHARE_LOCK;
+    down_write(k, plock, LockClass.ModelLock);
+    try {
+      let host = Atomics.load(i32, fb + FL_PTSHARE) - 1;
+      let addr: number;
+      const vm_flags = calc_vm_flags(a.prot, a.flags);
+      if (host >= 0) {
+        // Attach to the existing host: same address, length and offset, or EINVAL.
+        const hv = first_vma(k, host);
+        const hs = vma_start(k, hv);
+        if ((a.addr !== 0 && a.addr !== hs) || vma_end(k, hv) - hs !== a.len || vma_pgoff(k, hv) !== a.pgoff) return -EINVAL;
+        addr = hs;
+        if (get_unmapped_area(k, a.mm, addr, a.len, PMD_SIZE) !== addr) {
+          return -EINVAL; // the shared address is taken in this process
+        }
+        Atomics.add(i32, k.mmBase(host) + M_USERS, 1);
+      } else {
+        addr = get_unmapped_area(k, a.mm, a.addr, a.len, PMD_SIZE);
+        if (addr < 0) return addr;
+        if ((a.flags & MAP_FIXED) !== 0 && addr !== a.addr) return -EINVAL;
+        host = mm_alloc(k, -1, MMF_HOST);
+        if (host < 0) return -ENOMEM;
+        const hb = k.mmBase(host);
+        Atomics.store(i32, hb + M_HOST_FILE, a.file);
+        Atomics.store(i32, hb + M_HOST_FILE_GEN, Atomics.load(i32, fb + R_GEN));
+        down_write(k, hb + M_MMAP_LOCK, LockClass.MmapLock);
+        const hv = mmap_region(k, host, addr, a.len, vm_flags, a.file, a.pgoff);
+        up_write(k, hb + M_MMAP_LOCK);
+        if (hv < 0) {
+          mmdrop(k, host);
+          return hv;
+        }
+        Atomics.store(i32, fb + FL_PTSHARE, host + 1);
+        Atomics.store(i32, fb + FL_PTSHARE_GEN, mm_gen(k, host));
+      }
+      const gv = mmap_region(k, a.mm, addr, a.len, vm_flags | VM_SHARED_PT, a.file, a.pgoff, host, mm_gen(k, host));
+      if (gv < 0) {
+        host_put(k, host, a.file);
+        return gv;
+      }
+      // This CPU runs the guest now: it must hear the host's shootdowns.
+      Atomics.or(i32, k.mmBase(host) + M_CPUMASK, k.cpuBit);
+      return addr;
+    } finally {
+      up_write(k, plock);
+    }
+  }
+
+  /** Drops a guest's hold on the host; the last one tears the host down. ptshare lock held. */
+  function host_put(k: Kernel, host: number, file: number): void {
+    const i32 = k.i32;
+    const hb = k.mmBase(host);
+    if (Atomics.sub(i32, hb + M_USERS, 1) !== 1) return;
+    const fb = fileBase(k, file);
+    if (Atomics.load(i32, fb + FL_PTSHARE) === host + 1) Atomics.store(i32, fb + FL_PTSHARE, 0);
+    exit_mmap(k, host);
+    mmdrop(k, host);
+  }
+
+  /**
+   * The guest fault (handle_mm_fault's VM_SHARED_PT branch + find_shared_vma). Called with the
+   * task's mmap_lock held for read; takes the host's for read inside it.
+   */
+  function fault(k: Kernel, vmf: VmFault): number {
+    const i32 = k.i32;
+    const guestVma = vmf.vma;
+    const guest = vmf.mm;
+    const host = host_of(k, guestVma);
+    if (host < 0) return VM_FAULT_SIGBUS;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_read(k, hlock, LockClass.MmapLock);
+    let ret = 0;
+    try {
+      const hv = find_vma(k, host, vmf.address);
+      if (hv < 0 || vma_start(k, hv) > vmf.address) return (ret = VM_FAULT_SIGSEGV);
+      const hf = vma_flags(k, hv);
+      const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+      if (write ? (hf & VM_WRITE) === 0 : (hf & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return (ret = VM_FAULT_SIGSEGV);
+      // The host's PMD entry, with a PTE table under it.
+      vmf.mm = host;
+      vmf.vma = hv;
+      ret = walk_to_pmd(k, vmf);
+      if (ret !== 0) return ret;
+      const hostPmd = vmf.pmd;
+      const t = table_alloc(k, hostPmd, host, PTE_LEVEL);
+      if (t < 0) return (ret = t === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS);
+      const hostEntry = Atomics.load(i32, hostPmd);
+      // The guest's PMD entry: copy the host's.
+      vmf.mm = guest;
+      ret = walk_to_pmd(k, vmf);
+      if (ret !== 0) return ret;
+      const ge = Atomics.load(i32, vmf.pmd);
+      if (ge === 0) {
+        if (Atomics.compareExchange(i32, vmf.pmd, 0, hostEntry) === 0) {
+          Atomics.add(i32, ptpBase(k, t) + 3 /* P_SHARE */, 1);
+          k.stats[ST_FAULT_SHARED_PMD]++;
+        }
+      } else if (ge !== hostEntry) {
+        if (table_of(k, ge, PTE_LEVEL, guest) >= 0) report_violation(i32, k.layout, Violation.Invariant, k.cpu, 4, guest, entry_table(ge), t);
+        return (ret = VM_FAULT_SIGBUS);
+      }
+      // Handle the PTE fault in the host mm's context.
+      vmf.mm = host;
+      vmf.pte_table = t;
+      vmf.pte = entry_off(k, t, pte_index(vmf.vpn));
+      ret = handle_pte_fault(k, vmf);
+      return ret;
+    } finally {
+      up_read(k, hlock);
+      vmf.mm = guest;
+      vmf.vma = guestVma;
+    }
+  }
+
+  /** mprotect on the shared range: the host VMA and entries change, so every sharer's do. */
+  function mprotect(k: Kernel, vma: number, start: number, end: number, vm_flags: number): number {
+    const host = host_of(k, vma);
+    if (host < 0) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      const tlb = new MmuGather();
+      for (let hv = find_vma(k, host, start); hv >= 0 && vma_start(k, hv) < end; hv = find_vma(k, host, Math.min(end, vma_end(k, hv)))) {
+        const s = Math.max(start, vma_start(k, hv));
+        const e = Math.min(end, vma_end(k, hv));
+        const hf = vma_flags(k, hv);
+        const nf = (hf & ~VM_ACCESS_FLAGS) | (vm_flags & VM_ACCESS_FLAGS);
+        if (nf !== hf) {
+          const r = mprotect_fixup(k, host, hv, s, e, nf, tlb);
+          if (r < 0) {
+            flush_protection(k, host, tlb);
+            return r;
+          }
+        }
+        if (e >= end) break;
+      }
+      flush_protection(k, host, tlb);
+      return 0;
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  function may_munmap(k: Kernel, vma: number, start: number, end: number): number {
+    return start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL;
+  }
+
+  /**
+   * The guest VMA goes (munmap or exit): clear the guest's PMD entries that point at host
+   * tables — one share less each — flush, and drop the host. Guest mmap_lock held for write.
+   */
+  function detach(k: Kernel, vma: number, exiting: boolean): void {
+    const i32 = k.i32;
+    const guest = Atomics.load(i32, vmaBase(k, vma) + 2 /* V_MM */);
+    const host = host_of(k, vma);
+    if (host < 0) return;
+    const start = vma_start(k, vma);
+    const end = vma_end(k, vma);
+    for (let a = start; a < end; a += PMD_SIZE) {
+      const off = lookup_entry(k, guest, a / 4096, PMD_LEVEL);
+      if (off < 0) continue;
+      const e = Atomics.load(i32, off);
+      if (e === 0) continue;
+      const t = table_of(k, e, PTE_LEVEL, guest);
+      Atomics.store(i32, off, 0);
+      if (t < 0) continue;
+      if (exiting && freeSharedOnExit) free_ptp(k, t); // the RFC v2 bug: pmd_free_tlb on a shared table
+      else pt_put(k, t);
+    }
+    flush_tlb_mm(k, guest);
+    const file = Atomics.load(i32, k.mmBase(host) + M_HOST_FILE);
+    const plock = fileBase(k, file) + FL_PTSHARE_LOCK;
+    down_write(k, plock, LockClass.ModelLock);
+    host_put(k, host, file);
+    up_write(k, plock);
+  }
+
+  function switch_mm(k: Kernel, mm: number, on: boolean): void {
+    const i32 = k.i32;
+    for (let v = first_vma(k, mm); v >= 0; v = vma_next(k, v)) {
+      if ((vma_flags(k, v) & VM_SHARED_PT) === 0) continue;
+      const hb = k.mmBase(vma_priv(k, v)) + M_CPUMASK;
+      if (on) Atomics.or(i32, hb, k.cpuBit);
+      else Atomics.and(i32, hb, ~k.cpuBit);
+    }
+  }
+
+  return {
+    name: 'map-shared-pt',
+    mmap,
+    fault,
+    mprotect,
+    may_munmap,
+    detach,
+    switch_mm,
+    flush_mask: (k, mm) => Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK),
+  };
+}
+

@@ -1,0 +1,374 @@
+/**
+ * A simulated CPU: the loop one worker thread runs. It pops runnable tasks, switches to their mm,
+ * and interprets their programs op by op (a task switches only between ops, never inside kernel
+ * work), until every task has exited or the machine stops. Nothing here knows about threads:
+ * the worker entry calls runCpu.
+ */
+import {
+  B_ARRIVED, B_COUNT, B_GEN, BARRIER_WORDS, FL_ID, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
+  MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
+  T_LAST_ERRNO, T_MM, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
+  T_SLOT_FILE, T_STATE, TASK_BLOCKED, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
+} from '../shm/layout.js';
+import { attachMachine } from '../shm/machine.js';
+import { LockClass, LockMode } from '../sync/lockdep.js';
+import { MachineStop } from '../sync/wait.js';
+import { fileBase } from '../mm/filemap.js';
+import { mm_alloc, mm_gen, mmput } from '../mm/fork.js';
+import { MAP_SHARED } from '../mm/mmap.js';
+import { report_violation, Violation } from '../mm/mmdebug.js';
+import type { ModelOps } from '../mm/model_ops.js';
+import { ACCESS_OK, ACCESS_OOM, ACCESS_STOP, mmu_load, mmu_store, mmuResult } from '../mm/mmu.js';
+import { Kernel, ST_ACCESSES, ST_CTX_SWITCHES, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
+import { type CompiledOp, compileProgram, EXPECT_ANY, OpCode, type Program } from './program.js';
+import { rq_pop, rq_push } from './runqueue.js';
+import {
+  fdget, sys_close, sys_ftruncate, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_shm_open,
+  sys_shm_unlink,
+} from './syscalls.js';
+
+export interface CpuParams {
+  sab: SharedArrayBuffer;
+  config: MachineConfig;
+  cpu: number;
+  programs: Program[];
+  model: string;
+  bug: string;
+  deadlineMs: number;
+  lockStatTiming: boolean;
+  /** Spin before sleeping in lock waits (false when threads outnumber cores). */
+  spin: boolean;
+  /** Ops a task runs before it yields to a queued one. */
+  slice: number;
+}
+
+export interface CpuResult {
+  cpu: number;
+  stats: number[];
+  lockStats: number[];
+  seconds: number;
+  stopped: boolean;
+  error?: string;
+}
+
+/** Called when every live task waits at one barrier: nothing moves in machine memory. */
+export type QuiescentHook = (k: Kernel) => void;
+
+const TWO32 = 2 ** 32;
+const RUN_EXITED = 0;
+const RUN_BLOCKED = 1;
+const RUN_YIELD = 2;
+
+export class Cpu {
+  readonly k: Kernel;
+  readonly programs: CompiledOp[][];
+  private readonly slice: number;
+
+  constructor(readonly p: CpuParams, model: ModelOps, private readonly quiescent: QuiescentHook | null) {
+    const m = attachMachine(p.sab, p.config);
+    this.k = new Kernel(m.i32, m.layout, p.cpu, {
+      spinLimit: p.spin ? 2000 : 0,
+      deadlineMs: p.deadlineMs,
+      lockStatTiming: p.lockStatTiming,
+      bug: p.bug,
+    });
+    this.k.model = model;
+    this.programs = p.programs.map((prog) => compileProgram(prog, MAX_SLOTS));
+    this.slice = p.slice;
+  }
+
+  run(): CpuResult {
+    const k = this.k;
+    const i32 = k.i32;
+    const t0 = performance.now();
+    let stopped = false;
+    let error: string | undefined;
+    try {
+      let idleSince = -1;
+      let idleProgress = 0;
+      for (;;) {
+        k.checkStop();
+        if (Atomics.load(i32, G_LIVE_TASKS) === 0) break;
+        const t = rq_pop(k);
+        if (t < 0) {
+          // Idle: take interrupts, and fail (watchdog) if the whole machine stops progressing.
+          const progress = Atomics.load(i32, G_PROGRESS);
+          if (idleSince < 0 || progress !== idleProgress) {
+            idleSince = performance.now();
+            idleProgress = progress;
+          }
+          k.waitStep(G_RQ_COUNT, 0, k.spinLimit, idleSince, LockClass.Idle, LockMode.Read, -1);
+          continue;
+        }
+        idleSince = -1;
+        k.waitDone();
+        this.runTask(t);
+      }
+    } catch (e) {
+      if (e instanceof MachineStop) stopped = true;
+      else {
+        error = e instanceof Error ? `${e.message}\n${e.stack}` : String(e);
+        Atomics.compareExchange(i32, G_STOP, StopReason.None, StopReason.Fatal);
+        k.publishHeld();
+      }
+    }
+    return { cpu: k.cpu, stats: Array.from(k.stats), lockStats: Array.from(k.lockStats), seconds: (performance.now() - t0) / 1000, stopped, error };
+  }
+
+  private runTask(t: number): void {
+    const k = this.k;
+    const i32 = k.i32;
+    const to = k.taskBase(t);
+    k.task = t;
+    k.taskOff = to;
+    Atomics.store(i32, to + T_STATE, TASK_RUNNING);
+    let mm = Atomics.load(i32, to + T_MM);
+    if (mm < 0) {
+      // The task's first run: its (exec'd) address space.
+      mm = mm_alloc(k, t, 0);
+      if (mm < 0) {
+        this.exit(t, 9);
+        return;
+      }
+      Atomics.store(i32, to + T_MM, mm);
+      Atomics.store(i32, to + 4 /* T_MM_GEN */, mm_gen(k, mm));
+    }
+    if (k.mm !== mm) {
+      k.switch_mm(mm);
+      k.stats[ST_CTX_SWITCHES]++;
+    }
+    const r = this.interpret(t);
+    if (r === RUN_YIELD) {
+      Atomics.store(i32, to + T_STATE, TASK_RUNNABLE);
+      rq_push(k, t);
+    }
+    k.task = -1;
+  }
+
+  private interpret(t: number): number {
+    const k = this.k;
+    const i32 = k.i32;
+    const to = k.taskOff;
+    const ops = this.programs[t];
+    for (let n = 0; ; n++) {
+      const pc = Atomics.load(i32, to + T_PC);
+      if (pc >= ops.length) {
+        this.exit(t, 0);
+        return RUN_EXITED;
+      }
+      if (n >= this.slice && Atomics.load(i32, G_RQ_COUNT) > 0) return RUN_YIELD;
+      k.checkStop();
+      const op = ops[pc];
+      if (op.code === OpCode.Exit) {
+        this.exit(t, 0, op.a);
+        return RUN_EXITED;
+      }
+      if (op.code === OpCode.Barrier) {
+        Atomics.store(i32, to + T_PC, pc + 1);
+        Atomics.add(i32, to + T_OPS, 1);
+        Atomics.add(i32, G_PROGRESS, 1);
+        if (this.barrier(t, op)) return RUN_BLOCKED;
+        continue;
+      }
+      const outcome = this.execute(op);
+      if (outcome === ACCESS_STOP_OUTCOME) k.checkStop();
+      Atomics.store(i32, to + T_LAST_ERRNO, outcome);
+      if (op.expect !== EXPECT_ANY && outcome !== op.expect) {
+        report_violation(i32, k.layout, Violation.Expectation, k.cpu, t, pc, op.expect, outcome);
+        k.checkStop();
+      }
+      if (outcome === -ACCESS_OOM) {
+        this.exit(t, ACCESS_OOM);
+        return RUN_EXITED;
+      }
+      Atomics.store(i32, to + T_PC, pc + 1);
+      Atomics.add(i32, to + T_OPS, 1);
+      Atomics.add(i32, G_PROGRESS, 1);
+    }
+  }
+
+  private slotGet(s: number): number {
+    const i32 = this.k.i32;
+    const o = this.k.taskOff + T_SLOT + 2 * s;
+    return Atomics.load(i32, o) * TWO32 + (Atomics.load(i32, o + 1) >>> 0);
+  }
+
+  private slotSet(s: number, v: number): void {
+    const i32 = this.k.i32;
+    const o = this.k.taskOff + T_SLOT + 2 * s;
+    Atomics.store(i32, o, Math.floor(v / TWO32));
+    Atomics.store(i32, o + 1, v % TWO32 | 0);
+  }
+
+  /** Runs one op; returns its outcome: 0, a positive errno, or -signal. */
+  private execute(op: CompiledOp): number {
+    const k = this.k;
+    k.stats[ST_SYSCALLS]++;
+    switch (op.code) {
+      case OpCode.MemfdCreate: return this.result(op, sys_memfd_create(k));
+      case OpCode.ShmOpen: return this.result(op, sys_shm_open(k, op.str, (op.a & 1) !== 0, (op.a & 2) !== 0));
+      case OpCode.ShmUnlink: return this.result(op, sys_shm_unlink(k, op.str));
+      case OpCode.Ftruncate: return this.result(op, sys_ftruncate(k, this.slotGet(op.slot), op.a));
+      case OpCode.Close: return this.result(op, sys_close(k, this.slotGet(op.slot)));
+      case OpCode.Mmap: {
+        const fd = op.slot >= 0 ? this.slotGet(op.slot) : -1;
+        const r = sys_mmap(k, op.a, op.b, op.c, op.d, fd, op.e);
+        if (r >= 0) {
+          const file = fd >= 0 ? fdget(k, fd) : -1;
+          const id = file >= 0 && (op.d & MAP_SHARED) !== 0 ? Atomics.load(k.i32, fileBase(k, file) + FL_ID) : 0;
+          Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + op.out, id);
+        }
+        return this.result(op, r);
+      }
+      case OpCode.Munmap: return this.result(op, sys_munmap(k, this.slotGet(op.slot) + op.a, op.b));
+      case OpCode.Mprotect: return this.result(op, sys_mprotect(k, this.slotGet(op.slot) + op.a, op.b, op.c));
+      case OpCode.Load: return this.access(op, this.slotGet(op.slot) + op.a, 4096, 1, false, 0, op.slot);
+      case OpCode.Store: return this.access(op, this.slotGet(op.slot) + op.a, 4096, 1, true, op.d, op.slot);
+      case OpCode.Touch: {
+        const base = this.slotGet(op.slot) + op.a;
+        let r = 0;
+        for (let p = 0; p < op.e && r === 0; p++) r = this.access(op, base, op.d, Math.ceil(op.b / op.d), op.write, op.c, op.slot);
+        return r;
+      }
+      default: throw new Error(`op ${op.code} cannot be executed here`);
+    }
+  }
+
+  private result(op: CompiledOp, r: number): number {
+    if (r < 0) return -r;
+    if (op.out >= 0) this.slotSet(op.out, r);
+    return 0;
+  }
+
+  /**
+   * `count` loads or stores from `addr`, `stride` apart. Stops at the first signal, which
+   * becomes the outcome (si_addr and si_code saved in the task). Store sums are credited to the
+   * file the region maps (or to the task's private memory) for the lost-write check.
+   */
+  private access(op: CompiledOp, addr: number, stride: number, count: number, write: boolean, value: number, slot: number): number {
+    const k = this.k;
+    const i32 = k.i32;
+    let done = 0;
+    let r = ACCESS_OK;
+    if (write) {
+      for (; done < count; done++) {
+        r = mmu_store(k, addr + done * stride, value);
+        if (r !== ACCESS_OK) break;
+      }
+      k.stats[ST_STORES] += done;
+      this.creditStores(slot, Math.imul(done, value));
+    } else {
+      for (; done < count; done++) {
+        r = mmu_load(k, addr + done * stride);
+        if (r !== ACCESS_OK) break;
+      }
+      k.stats[ST_LOADS] += done;
+    }
+    k.stats[ST_ACCESSES] += done;
+    if (r === ACCESS_OK) return 0;
+    if (r === ACCESS_STOP) return ACCESS_STOP_OUTCOME;
+    const at = addr + done * stride;
+    const to = k.taskOff;
+    Atomics.add(i32, to + T_SIGNALS, 1);
+    Atomics.store(i32, to + T_SIG_ADDR_HI, Math.floor(at / TWO32));
+    Atomics.store(i32, to + T_SIG_ADDR_LO, at % TWO32 | 0);
+    Atomics.store(i32, to + T_SIG_CODE, mmuResult.si_code);
+    void op;
+    return -r;
+  }
+
+  private creditStores(slot: number, sum: number): void {
+    if (sum === 0) return;
+    const i32 = this.k.i32;
+    const to = this.k.taskOff;
+    const id = Atomics.load(i32, to + T_SLOT_FILE + slot);
+    if (id <= 0) {
+      Atomics.add(i32, to + T_ANON_STORES, sum);
+      return;
+    }
+    for (let e = 0; e < MAX_FDS; e++) {
+      const o = to + T_FILE_STORES + 3 * e;
+      const cur = Atomics.load(i32, o);
+      if (cur === id || cur === 0) {
+        Atomics.store(i32, o, id);
+        Atomics.add(i32, o + 2, sum);
+        return;
+      }
+    }
+    report_violation(i32, this.k.layout, Violation.Invariant, this.k.cpu, 5, this.k.task, id);
+  }
+
+  /**
+   * Arrive at a barrier. The last of `count` (0: every live task) releases the others; when they
+   * are all the machine's live tasks, nothing moves, and the quiescent hook runs first.
+   * Returns true when the task blocked.
+   */
+  private barrier(t: number, op: CompiledOp): boolean {
+    const k = this.k;
+    const i32 = k.i32;
+    const b = k.layout.barriers + op.a * BARRIER_WORDS;
+    const gen = Atomics.load(i32, b + B_GEN);
+    const to = k.taskOff;
+    Atomics.store(i32, to + T_BARRIER, op.a + 1);
+    Atomics.store(i32, to + T_BARRIER_GEN, gen);
+    Atomics.store(i32, to + T_STATE, TASK_BLOCKED);
+    Atomics.store(i32, b + B_COUNT, op.d);
+    Atomics.add(i32, b + B_ARRIVED, 1);
+    if (!this.releaseIfComplete(op.a, gen, t)) return true;
+    Atomics.store(i32, to + T_STATE, TASK_RUNNING);
+    Atomics.store(i32, to + T_BARRIER, 0);
+    return false;
+  }
+
+  /**
+   * Releases barrier `id` (generation `gen`) if everyone it waits for has arrived: the task that
+   * completes it, or an exiting task that was the last one missing. Returns true if this call
+   * released it.
+   */
+  private releaseIfComplete(id: number, gen: number, self: number): boolean {
+    const k = this.k;
+    const i32 = k.i32;
+    const b = k.layout.barriers + id * BARRIER_WORDS;
+    const arrived = Atomics.load(i32, b + B_ARRIVED);
+    const live = Atomics.load(i32, G_LIVE_TASKS);
+    const count = Atomics.load(i32, b + B_COUNT) || live;
+    if (arrived === 0 || arrived < count || Atomics.load(i32, b + B_GEN) !== gen) return false;
+    if (Atomics.compareExchange(i32, b + B_ARRIVED, arrived, 0) !== arrived) return false;
+    if (arrived === live && this.quiescent) this.quiescent(k);
+    Atomics.add(i32, b + B_GEN, 1);
+    const tasks = k.layout.config.tasks;
+    for (let o = 0; o < tasks; o++) {
+      if (o === self) continue;
+      const ob = k.taskBase(o);
+      if (Atomics.load(i32, ob + T_BARRIER) === id + 1 && Atomics.load(i32, ob + T_BARRIER_GEN) === gen &&
+        Atomics.compareExchange(i32, ob + T_STATE, TASK_BLOCKED, TASK_RUNNABLE) === TASK_BLOCKED) {
+        Atomics.store(i32, ob + T_BARRIER, 0);
+        rq_push(k, o);
+      }
+    }
+    return true;
+  }
+
+  /** do_exit: close every fd, leave the mm (the last user tears it down), wake idle CPUs at the end. */
+  exit(t: number, killedBy: number, code = 0): void {
+    const k = this.k;
+    const i32 = k.i32;
+    const to = k.taskBase(t);
+    for (let i = 0; i < MAX_FDS; i++) if (Atomics.load(i32, to + T_FD + 2 * i) >= 0) sys_close(k, 3 + i);
+    const mm = Atomics.load(i32, to + T_MM);
+    if (k.mm === mm) k.switch_mm(-1);
+    if (mm >= 0) mmput(k, mm);
+    Atomics.store(i32, to + T_EXIT, code);
+    Atomics.store(i32, to + T_KILLED, killedBy);
+    Atomics.store(i32, to + T_STATE, TASK_EXITED);
+    Atomics.add(i32, G_PROGRESS, 1);
+    if (Atomics.sub(i32, G_LIVE_TASKS, 1) === 1) Atomics.notify(i32, G_RQ_COUNT);
+    // A barrier that waited for every live task may have been waiting only for this one.
+    for (let id = 0; id < k.layout.config.barriers; id++) {
+      this.releaseIfComplete(id, Atomics.load(i32, k.layout.barriers + id * BARRIER_WORDS + B_GEN), t);
+    }
+  }
+}
+
+/** An outcome meaning "the machine stopped inside this op" (never a real errno). */
+const ACCESS_STOP_OUTCOME = 0x7ffffffe;

@@ -1,0 +1,124 @@
+/**
+ * The orchestrator (main thread): builds the machine, queues the tasks, starts one piscina worker
+ * per simulated CPU, and collects what they return. It never takes kernel locks. A run that
+ * outlives its deadline is stopped through machine memory (G_STOP), and its workers are
+ * terminated if they do not stop in time, so a run always ends.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import {
+  G_LIVE_TASKS, G_STOP, MAX_FDS, MAX_SLOTS, StopReason, T_FD, T_MM, T_SLOT_FILE, TASK_RUNNABLE, TASK_WORDS,
+  T_STATE, type MachineConfig,
+} from '../shm/layout.js';
+import { createMachine, type Machine } from '../shm/machine.js';
+import type { CpuParams, CpuResult } from './cpu.js';
+import type { Program } from './program.js';
+import { rq_init } from './runqueue.js';
+
+export interface MachineSpec {
+  cpus: number;
+  config: MachineConfig;
+  programs: Program[];
+  model: string;
+  bug: string;
+  /** Deadline of every wait inside the machine (the watchdog), ms. */
+  deadlineMs: number;
+  lockStatTiming: boolean;
+  slice: number;
+  /** Wall-clock limit of the whole run, ms. */
+  runTimeoutMs: number;
+}
+
+export interface MachineRun {
+  spec: MachineSpec;
+  machine: Machine;
+  cpus: CpuResult[];
+  seconds: number;
+  cores: number;
+  /** Errors of workers that did not return (crashed or terminated). */
+  workerErrors: string[];
+  timedOut: boolean;
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj) && JSON.parse(readFileSync(pj, 'utf8')).name === 'ptlab') return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the ptlab package root');
+    dir = up;
+  }
+}
+
+export function workerPath(): string {
+  const p = join(packageRoot(), 'dist', 'worker.mjs');
+  if (!existsSync(p)) throw new Error(`${p} is missing: run \`npm run build\``);
+  return p;
+}
+
+/** Tasks start with no mm (created on first run), no fds, no regions, all queued. */
+function initTasks(m: Machine, tasks: number): void {
+  const { i32, layout } = m;
+  for (let t = 0; t < tasks; t++) {
+    const b = layout.tasks + t * TASK_WORDS;
+    i32[b + T_STATE] = TASK_RUNNABLE;
+    i32[b + T_MM] = -1;
+    for (let f = 0; f < MAX_FDS; f++) i32[b + T_FD + 2 * f] = -1;
+    for (let s = 0; s < MAX_SLOTS; s++) i32[b + T_SLOT_FILE + s] = 0;
+  }
+  i32[G_LIVE_TASKS] = tasks;
+  rq_init(i32, layout.runqueue, tasks);
+}
+
+export async function runMachine(spec: MachineSpec): Promise<MachineRun> {
+  const machine = createMachine(spec.config);
+  initTasks(machine, spec.programs.length);
+  const cores = availableParallelism();
+  const pool = new Piscina({
+    filename: workerPath(),
+    minThreads: spec.cpus,
+    maxThreads: spec.cpus,
+    idleTimeout: Infinity,
+    concurrentTasksPerWorker: 1,
+  });
+  const t0 = performance.now();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    Atomics.compareExchange(machine.i32, G_STOP, StopReason.None, StopReason.Watchdog);
+    setTimeout(() => void pool.destroy(), 5000).unref();
+  }, spec.runTimeoutMs);
+  const workerErrors: string[] = [];
+  const results = await Promise.allSettled(
+    Array.from({ length: spec.cpus }, (_, cpu) => {
+      const p: CpuParams = {
+        sab: machine.sab,
+        config: spec.config,
+        cpu,
+        programs: spec.programs,
+        model: spec.model,
+        bug: spec.bug,
+        deadlineMs: spec.deadlineMs,
+        lockStatTiming: spec.lockStatTiming,
+        spin: spec.cpus <= cores,
+        slice: spec.slice,
+      };
+      return pool.run(p) as Promise<CpuResult>;
+    }),
+  );
+  clearTimeout(timer);
+  const seconds = (performance.now() - t0) / 1000;
+  await pool.destroy();
+  const cpus: CpuResult[] = [];
+  results.forEach((r, cpu) => {
+    if (r.status === 'fulfilled') {
+      cpus.push(r.value);
+      if (r.value.error) workerErrors.push(`cpu${cpu}: ${r.value.error}`);
+    } else workerErrors.push(`cpu${cpu}: ${String(r.reason)}`);
+  });
+  return { spec, machine, cpus, seconds, cores, workerErrors, timedOut };
+}

@@ -1,0 +1,168 @@
+/**
+ * A process's program is data: a list of operations with symbolic names for their results (an
+ * fd, a mapped region). Scenario code builds programs in TypeScript; scenario files give them as
+ * JSON, validated here with zod. Every op may say what it expects: `ok` (the default), an errno
+ * name (`EINVAL`), a signal (`SIGSEGV`, `SIGBUS`), or `any` (record the outcome, go on). An
+ * outcome other than the expected one is a violation of the scenario's own assertion.
+ */
+import { z } from 'zod';
+
+const name = z.string().min(1).max(32);
+const expect = z.string().regex(/^(ok|any|SIG[A-Z]+|E[A-Z]+)$/).optional();
+const prot = z.array(z.enum(['PROT_READ', 'PROT_WRITE', 'PROT_EXEC', 'PROT_NONE'])).default(['PROT_READ', 'PROT_WRITE']);
+const size = z.number().int().nonnegative();
+
+export const OpSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('memfd_create'), name: z.string().max(64).default('memfd'), as: name, expect }),
+  z.object({ op: z.literal('shm_open'), name: z.string().min(1).max(64), create: z.boolean().default(false), excl: z.boolean().default(false), as: name, expect }),
+  z.object({ op: z.literal('shm_unlink'), name: z.string().min(1).max(64), expect }),
+  z.object({ op: z.literal('ftruncate'), fd: name, size, expect }),
+  z.object({ op: z.literal('close'), fd: name, expect }),
+  z.object({
+    op: z.literal('mmap'),
+    addr: size.default(0),
+    len: size,
+    prot,
+    flags: z.array(z.enum(['MAP_SHARED', 'MAP_PRIVATE', 'MAP_FIXED', 'MAP_ANONYMOUS', 'MAP_SHARED_PT'])).min(1),
+    fd: name.optional(),
+    offset: size.default(0),
+    as: name,
+    expect,
+  }),
+  z.object({ op: z.literal('munmap'), region: name, offset: size.default(0), len: size, expect }),
+  z.object({ op: z.literal('mprotect'), region: name, offset: size.default(0), len: size, prot, expect }),
+  z.object({ op: z.literal('load'), region: name, offset: size.default(0), expect }),
+  z.object({ op: z.literal('store'), region: name, offset: size.default(0), value: z.number().int().default(1), expect }),
+  z.object({
+    op: z.literal('touch'),
+    region: name,
+    offset: size.default(0),
+    len: size,
+    stride: z.number().int().positive().default(4096),
+    write: z.boolean().default(false),
+    passes: z.number().int().positive().default(1),
+    value: z.number().int().default(1),
+    expect,
+  }),
+  z.object({ op: z.literal('barrier'), id: z.number().int().nonnegative(), count: z.number().int().positive().optional() }),
+  z.object({ op: z.literal('exit'), code: z.number().int().default(0) }),
+]);
+
+export type Op = z.input<typeof OpSchema>;
+export type ParsedOp = z.output<typeof OpSchema>;
+export const ProgramSchema = z.array(OpSchema).max(100_000);
+export type Program = Op[];
+
+// ---- compiled form: numbers only, built once per worker ----
+export const enum OpCode {
+  MemfdCreate = 1,
+  ShmOpen,
+  ShmUnlink,
+  Ftruncate,
+  Close,
+  Mmap,
+  Munmap,
+  Mprotect,
+  Load,
+  Store,
+  Touch,
+  Barrier,
+  Exit,
+}
+
+/** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
+export const EXPECT_OK = 0;
+export const EXPECT_ANY = 0x7fffffff;
+
+export interface CompiledOp {
+  code: OpCode;
+  /** Slot of the fd or region the op reads, or -1. */
+  slot: number;
+  /** Slot it writes its result to, or -1. */
+  out: number;
+  a: number; // addr / offset / size / id / code
+  b: number; // len
+  c: number; // prot
+  d: number; // flags / stride / count / value
+  e: number; // passes / value
+  write: boolean;
+  str: string;
+  expect: number;
+  text: string;
+}
+
+export const ERRNO: Record<string, number> = {
+  EPERM: 1, ENOENT: 2, EBADF: 9, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17, EINVAL: 22, EMFILE: 24, EFBIG: 27,
+  EOPNOTSUPP: 95,
+};
+export const SIGNALS: Record<string, number> = { SIGBUS: 7, SIGKILL: 9, SIGSEGV: 11 };
+export const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ERRNO).map(([k, v]) => [v, k]));
+export const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(Object.entries(SIGNALS).map(([k, v]) => [v, k]));
+
+export const PROT_BITS: Record<string, number> = { PROT_NONE: 0, PROT_READ: 1, PROT_WRITE: 2, PROT_EXEC: 4 };
+export const MAP_BITS: Record<string, number> = { MAP_SHARED: 0x01, MAP_PRIVATE: 0x02, MAP_FIXED: 0x10, MAP_ANONYMOUS: 0x20, MAP_SHARED_PT: 0x200000 };
+
+function expectCode(e: string | undefined): number {
+  if (e === undefined || e === 'ok') return EXPECT_OK;
+  if (e === 'any') return EXPECT_ANY;
+  if (e in SIGNALS) return -SIGNALS[e];
+  if (e in ERRNO) return ERRNO[e];
+  throw new Error(`unknown expectation ${e}`);
+}
+
+/** Describes an outcome code (0, errno, -signal) for people. */
+export function outcomeName(v: number): string {
+  if (v === 0) return 'ok';
+  if (v === EXPECT_ANY) return 'any';
+  if (v < 0) return SIGNAL_NAMES[-v] ?? `signal ${-v}`;
+  return ERRNO_NAMES[v] ?? `errno ${v}`;
+}
+
+/**
+ * Compiles a program: names become slots (at most `maxSlots`, shared by fds and regions).
+ * Throws on an unknown name or too many names — scenario errors, found before the run.
+ */
+export function compileProgram(program: Program, maxSlots: number): CompiledOp[] {
+  const parsed = ProgramSchema.parse(program);
+  const slots = new Map<string, number>();
+  const def = (n: string): number => {
+    let s = slots.get(n);
+    if (s === undefined) {
+      s = slots.size;
+      if (s >= maxSlots) throw new Error(`too many names in one program (at most ${maxSlots})`);
+      slots.set(n, s);
+    }
+    return s;
+  };
+  const use = (n: string | undefined): number => {
+    if (n === undefined) return -1;
+    const s = slots.get(n);
+    if (s === undefined) throw new Error(`'${n}' is used before an op defines it`);
+    return s;
+  };
+  const bits = (xs: readonly string[], table: Record<string, number>) => xs.reduce((acc, x) => acc | table[x], 0);
+  return parsed.map((o): CompiledOp => {
+    const c: CompiledOp = { code: 0 as OpCode, slot: -1, out: -1, a: 0, b: 0, c: 0, d: 0, e: 0, write: false, str: '', expect: EXPECT_OK, text: JSON.stringify(o) };
+    if ('expect' in o) c.expect = expectCode(o.expect);
+    switch (o.op) {
+      case 'memfd_create': c.code = OpCode.MemfdCreate; c.str = o.name; c.out = def(o.as); break;
+      case 'shm_open': c.code = OpCode.ShmOpen; c.str = o.name; c.a = (o.create ? 1 : 0) | (o.excl ? 2 : 0); c.out = def(o.as); break;
+      case 'shm_unlink': c.code = OpCode.ShmUnlink; c.str = o.name; break;
+      case 'ftruncate': c.code = OpCode.Ftruncate; c.slot = use(o.fd); c.a = o.size; break;
+      case 'close': c.code = OpCode.Close; c.slot = use(o.fd); break;
+      case 'mmap':
+        c.code = OpCode.Mmap; c.a = o.addr; c.b = o.len; c.c = bits(o.prot, PROT_BITS); c.d = bits(o.flags, MAP_BITS);
+        c.slot = use(o.fd); c.e = o.offset; c.out = def(o.as); break;
+      case 'munmap': c.code = OpCode.Munmap; c.slot = use(o.region); c.a = o.offset; c.b = o.len; break;
+      case 'mprotect': c.code = OpCode.Mprotect; c.slot = use(o.region); c.a = o.offset; c.b = o.len; c.c = bits(o.prot, PROT_BITS); break;
+      case 'load': c.code = OpCode.Load; c.slot = use(o.region); c.a = o.offset; break;
+      case 'store': c.code = OpCode.Store; c.slot = use(o.region); c.a = o.offset; c.d = o.value; break;
+      case 'touch':
+        c.code = OpCode.Touch; c.slot = use(o.region); c.a = o.offset; c.b = o.len; c.d = o.stride; c.e = o.passes;
+        c.c = o.value; c.write = o.write; break;
+      case 'barrier': c.code = OpCode.Barrier; c.a = o.id; c.d = o.count ?? 0; break;
+      case 'exit': c.code = OpCode.Exit; c.a = o.code; break;
+    }
+    return c;
+  });
+}

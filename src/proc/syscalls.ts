@@ -1,0 +1,161 @@
+/**
+ * The system calls a scenario program makes, with Linux's argument checks and errnos. Each takes
+ * the CPU's kernel context (current task in k.task) and returns a result >= 0 or -errno.
+ */
+import {
+  FL_ID, G_NAMES_LOCK, MAX_FDS, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS, T_FD, T_MM,
+} from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { spin_lock, spin_unlock } from '../sync/spinlock.js';
+import { fileBase } from '../mm/filemap.js';
+import { EBADF, EEXIST, EINVAL, EMFILE, ENOENT, ENOMEM, MAP_ANONYMOUS, vm_mmap, vm_munmap } from '../mm/mmap.js';
+import { do_mprotect } from '../mm/mprotect.js';
+import type { MmapArgs } from '../mm/model_ops.js';
+import type { Kernel } from '../mm/percpu.js';
+import { file_gen, fput, get_file, shmem_file_setup, shmem_setsize } from '../mm/shmem.js';
+
+export const FD_BASE = 3;
+const mmapArgs: MmapArgs = { mm: -1, addr: 0, len: 0, prot: 0, flags: 0, file: -1, pgoff: 0 };
+
+/** fdget: the file behind `fd` of the current task, or -1. */
+export function fdget(k: Kernel, fd: number): number {
+  const i = fd - FD_BASE;
+  if (!Number.isInteger(i) || i < 0 || i >= MAX_FDS) return -1;
+  const file = Atomics.load(k.i32, k.taskOff + T_FD + 2 * i);
+  if (file < 0) return -1;
+  return file;
+}
+
+/** fd_install: the lowest free fd for `file` (whose reference the fd now owns), or -EMFILE. */
+function fd_install(k: Kernel, file: number): number {
+  for (let i = 0; i < MAX_FDS; i++) {
+    const o = k.taskOff + T_FD + 2 * i;
+    if (Atomics.load(k.i32, o) < 0) {
+      Atomics.store(k.i32, o + 1, file_gen(k, file));
+      Atomics.store(k.i32, o, file);
+      return FD_BASE + i;
+    }
+  }
+  return -EMFILE;
+}
+
+export function sys_memfd_create(k: Kernel): number {
+  const f = shmem_file_setup(k);
+  if (f < 0) return -ENOMEM;
+  const fd = fd_install(k, f);
+  if (fd < 0) fput(k, f);
+  return fd;
+}
+
+/** FNV-1a: /dev/shm names are kept as hashes in machine memory. */
+export function name_hash(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h | 1; // never 0 (0 marks a free slot)
+}
+
+/** shm_open on tmpfs: O_CREAT creates, O_EXCL with an existing name gives EEXIST, none gives ENOENT. */
+export function sys_shm_open(k: Kernel, name: string, create: boolean, excl: boolean): number {
+  const i32 = k.i32;
+  const h = name_hash(name);
+  const names = k.layout.names;
+  spin_lock(k, G_NAMES_LOCK, LockClass.Names);
+  try {
+    let free = -1;
+    for (let s = 0; s < NAME_SLOTS; s++) {
+      const o = names + s * NAME_WORDS;
+      const sh = Atomics.load(i32, o + N_HASH);
+      if (sh === h) {
+        if (create && excl) return -EEXIST;
+        const f = Atomics.load(i32, o + N_FILE);
+        get_file(k, f);
+        const fd = fd_install(k, f);
+        if (fd < 0) fput(k, f);
+        return fd;
+      }
+      if (sh === 0 && free < 0) free = s;
+    }
+    if (!create) return -ENOENT;
+    if (free < 0) return -ENOMEM;
+    const f = shmem_file_setup(k); // this reference belongs to the name
+    if (f < 0) return -ENOMEM;
+    const o = names + free * NAME_WORDS;
+    Atomics.store(i32, o + N_FILE, f);
+    Atomics.store(i32, o + N_GEN, file_gen(k, f));
+    Atomics.store(i32, o + N_HASH, h);
+    get_file(k, f);
+    const fd = fd_install(k, f);
+    if (fd < 0) fput(k, f);
+    return fd;
+  } finally {
+    spin_unlock(k, G_NAMES_LOCK);
+  }
+}
+
+export function sys_shm_unlink(k: Kernel, name: string): number {
+  const i32 = k.i32;
+  const h = name_hash(name);
+  const names = k.layout.names;
+  spin_lock(k, G_NAMES_LOCK, LockClass.Names);
+  let file = -1;
+  for (let s = 0; s < NAME_SLOTS; s++) {
+    const o = names + s * NAME_WORDS;
+    if (Atomics.load(i32, o + N_HASH) === h) {
+      file = Atomics.load(i32, o + N_FILE);
+      Atomics.store(i32, o + N_HASH, 0);
+      break;
+    }
+  }
+  spin_unlock(k, G_NAMES_LOCK);
+  if (file < 0) return -ENOENT;
+  fput(k, file);
+  return 0;
+}
+
+export function sys_ftruncate(k: Kernel, fd: number, size: number): number {
+  const f = fdget(k, fd);
+  if (f < 0) return -EBADF;
+  if (size < 0) return -EINVAL;
+  return shmem_setsize(k, f, size);
+}
+
+export function sys_close(k: Kernel, fd: number): number {
+  const f = fdget(k, fd);
+  if (f < 0) return -EBADF;
+  Atomics.store(k.i32, k.taskOff + T_FD + 2 * (fd - FD_BASE), -1);
+  fput(k, f);
+  return 0;
+}
+
+/** ksys_mmap_pgoff: EBADF for a bad fd of a file mapping, EINVAL for an unaligned offset. */
+export function sys_mmap(k: Kernel, addr: number, len: number, prot: number, flags: number, fd: number, offset: number): number {
+  let file = -1;
+  if ((flags & MAP_ANONYMOUS) === 0) {
+    file = fdget(k, fd);
+    if (file < 0) return -EBADF;
+  }
+  if (offset % 4096 !== 0) return -EINVAL;
+  const a = mmapArgs;
+  a.mm = Atomics.load(k.i32, k.taskOff + T_MM);
+  a.addr = addr;
+  a.len = len;
+  a.prot = prot;
+  a.flags = flags;
+  a.file = file;
+  a.pgoff = offset / 4096;
+  return vm_mmap(k, a);
+}
+
+export function sys_munmap(k: Kernel, addr: number, len: number): number {
+  return vm_munmap(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len);
+}
+
+export function sys_mprotect(k: Kernel, addr: number, len: number, prot: number): number {
+  return do_mprotect(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len, prot);
+}
+
+/** FL_ID of the file behind `fd` (names the file in the lost-write check). */
+export function file_id(k: Kernel, file: number): number {
+  return Atomics.load(k.i32, fileBase(k, file) + FL_ID);
+}
+

@@ -1,0 +1,76 @@
+/** What every scenario takes and gives, the seeded random numbers, and machine sizing. */
+import type { MachineConfig } from '../shm/layout.js';
+import type { Program } from '../proc/program.js';
+
+export interface ScenarioOptions {
+  procs: number;
+  /** Bytes of the shared mapping. */
+  size: number;
+  /** Operations each process performs after setting up (the scenario says what one is). */
+  ops: number;
+  seed: number;
+  cpus: number;
+  /** Simulated physical memory, bytes. */
+  mem: number;
+}
+
+export interface Scenario {
+  name: string;
+  summary: string;
+  /** What it shows and which checker catches what, for `ptlab list` and the README. */
+  details: string;
+  defaults: Partial<ScenarioOptions>;
+  build(o: ScenarioOptions): { programs: Program[]; config: MachineConfig };
+}
+
+export const MiB = 1024 * 1024;
+export const PMD = 2 * MiB;
+
+/** mulberry32: a small seeded generator, so a scenario's programs are a function of its seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface SizingInput {
+  cpus: number;
+  procs: number;
+  /** Bytes of shared file memory every process maps. */
+  sharedBytes: number;
+  /** Bytes of private memory per process. */
+  privateBytes: number;
+  files: number;
+  vmasPerProc: number;
+  mem: number;
+}
+
+/**
+ * Pools big enough for the scenario (the physical-memory budget, not pool size, is what a
+ * scenario should run out of): every process may own a full set of tables for its mappings.
+ */
+export function sizeMachine(s: SizingInput): MachineConfig {
+  const sharedPages = Math.ceil(s.sharedBytes / 4096);
+  const privPages = Math.ceil(s.privateBytes / 4096);
+  const pteTablesPerProc = Math.ceil((s.sharedBytes + s.privateBytes) / PMD) + 2 * s.vmasPerProc;
+  const tablesPerProc = pteTablesPerProc + 2 * s.vmasPerProc + 2;
+  const hosts = s.files + 2;
+  return {
+    cpus: s.cpus,
+    tasks: s.procs,
+    frames: sharedPages + s.procs * privPages + 256,
+    ptPages: s.procs * tablesPerProc + hosts * (Math.ceil(s.sharedBytes / PMD) + 4) + 256,
+    mms: s.procs + hosts + 4,
+    vmas: s.procs * (s.vmasPerProc * 3 + 4) + hosts * 4 + 16,
+    files: s.files + 8,
+    xaNodes: s.files * (Math.ceil(sharedPages / 512) + 4) + 16,
+    payloadWords: 4,
+    memBytes: s.mem,
+    barriers: 8,
+    fileIds: (s.files + 8) * 4,
+  };
+}

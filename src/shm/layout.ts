@@ -1,0 +1,297 @@
+/**
+ * Machine memory layout: every region of the one SharedArrayBuffer, computed once from the
+ * machine config. All offsets are Int32Array word indices. Record fields are named constants
+ * (F_*, P_*, M_*, ...) so code never scatters magic offsets.
+ *
+ * Hot words that different CPUs write (lock words, per-CPU IPI words, the memory counter) are
+ * padded to their own 64-byte line: two CPUs writing one line slow each other down (STACK.md).
+ */
+
+export const WORD = 4;
+export const LINE_WORDS = 16; // 64 bytes
+
+export interface MachineConfig {
+  cpus: number;
+  tasks: number;
+  frames: number;
+  ptPages: number;
+  mms: number;
+  vmas: number;
+  files: number;
+  xaNodes: number;
+  /** 32-bit payload words per frame (a power of two): stores add into them. */
+  payloadWords: number;
+  /** Simulated physical memory in bytes: frames and page-table pages count 4 KiB each. */
+  memBytes: number;
+  barriers: number;
+  /** Files that may be created over the run (the ledger of retired payload sums, by FL_ID). */
+  fileIds: number;
+}
+
+export const MAX_CPUS = 32; // mm_cpumask is one 32-bit word
+export const MAX_FDS = 8;
+export const MAX_SLOTS = 16;
+export const MAX_HELD = 8;
+export const NAME_SLOTS = 64;
+export const VIOLATION_SLOTS = 256;
+export const VIOLATION_WORDS = 8;
+
+// ---- global header (one line each for words written by many CPUs) ----
+export const G_MAGIC = 0;
+export const G_STOP = 1; // 0 running, else a StopReason
+export const G_STOP_CPU = 2;
+export const G_STOP_WORD = 3; // watchdog: the word the expiring CPU waited on
+export const G_STOP_CLASS = 4;
+export const G_STOP_HOLDER = 5;
+export const G_STOP_MODE = 6;
+export const G_LIVE_TASKS = 7;
+export const G_PROGRESS = 24; // operations completed machine-wide (idle CPUs watch it)
+export const G_PT_SNAP = 9; // page-table pages over every mm at the last quiescent barrier
+export const G_PT_SNAP_HOST = 10; // ... of them in host mms
+export const G_RSS_SNAP = 11;
+export const G_SNAPS = 12;
+export const G_MEM_USED = 16; // pages charged against the budget (frames + page-table pages)
+export const G_MEM_LIMIT = 17; // budget in pages
+export const G_OOM_COUNT = 18;
+export const G_OOM_FIRST_TASK = 19; // task id + 1 of the first VM_FAULT_OOM
+export const G_MEM_PEAK = 20;
+export const G_VIOL_COUNT = 32;
+export const G_RQ_LOCK = 48;
+export const G_RQ_HEAD = 49;
+export const G_RQ_TAIL = 50;
+export const G_RQ_COUNT = 64; // runnable tasks in the queue; idle CPUs wait on it
+export const G_NAMES_LOCK = 80;
+export const G_FILE_SEQ = 81;
+export const GLOBAL_WORDS = 96;
+
+export const enum StopReason {
+  None = 0,
+  Done = 1,
+  Watchdog = 2,
+  Fatal = 3,
+}
+
+// ---- per CPU (two lines) ----
+export const C_IPI_REQ = 0; // bumped by shootdown initiators
+export const C_IPI_DONE = 16; // last request this CPU has flushed for (own line: only it writes)
+export const C_CURRENT = 17; // task id + 1 running here
+export const C_WAIT_WORD = 18; // word this CPU waits on (watchdog report), -1 none
+export const C_WAIT_CLASS = 19;
+export const C_WAIT_MODE = 20;
+export const C_HELD_N = 21;
+export const C_HELD = 22; // MAX_HELD x (word, class)
+export const CPU_WORDS = 48;
+
+// ---- pool header (one per pool) ----
+export const PL_LOCK = 0;
+export const PL_TOP = 1; // free stack depth
+export const PL_INUSE = 2;
+export const PL_PEAK = 3;
+export const PL_ALLOCS = 4;
+export const POOL_HDR_WORDS = 16;
+
+// Every pooled record starts with these two words.
+export const R_GEN = 0; // bumped on free: a stale index is detected
+export const R_STATE = 1; // 0 = free
+
+// ---- frame (struct page / folio) ----
+export const F_MAPCOUNT = 2; // PTEs mapping it
+export const F_OWNER = 3; // file index (file pages) or mm index (anon)
+export const F_INDEX = 4; // page index in the file
+export const F_OWNER_GEN = 5;
+export const F_HDR = 8; // payload starts here
+export const FRAME_FILE = 1;
+export const FRAME_ANON = 2;
+
+// ---- page-table page (struct ptdesc) ----
+export const P_OWNER = 2; // mm that allocated it (and accounts it in pgtables_bytes)
+export const P_SHARE = 3; // upper-level entries pointing to it (pt_share_count + 1)
+export const P_PTL = 4; // split page-table lock (spinlock word)
+export const P_WPSEQ = 5; // bumped after a write-removing change to its entries has been flushed
+export const P_HDR = 16;
+export const PTRS_PER_TABLE = 512;
+export const PTP_WORDS = P_HDR + PTRS_PER_TABLE;
+
+// ---- mm_struct ----
+export const M_USERS = 2; // mm_users
+export const M_COUNT = 3; // mm_count
+export const M_PGD = 4;
+export const M_FLAGS = 5;
+export const M_TASK = 6; // owner task + 1 (0 for a host mm)
+export const M_PGTABLES = 7; // page-table pages accounted to this mm (pgtables_bytes / 4096)
+export const M_RSS_FILE = 8;
+export const M_RSS_ANON = 9;
+export const M_VMA_HEAD = 10;
+export const M_NR_VMAS = 11;
+export const M_ANON_RETIRED = 12; // payload sums of anon frames freed from this mm
+export const M_HOST_FILE = 13;
+export const M_HOST_FILE_GEN = 14;
+export const M_TLB_GEN = 16; // own line: bumped by every flush
+export const M_WP_SEQ = 17; // bumped when a write-removing change (mprotect, munmap) returns
+export const M_CPUMASK = 32; // own line: CPUs running this mm
+export const M_MMAP_LOCK = 48; // rwsem: RWSEM_WORDS words, own line
+export const M_PAGE_TABLE_LOCK = 64;
+export const MM_WORDS = 80;
+export const MMF_HOST = 1; // a host mm: holds shared page tables, attached to no task
+
+// ---- vm_area_struct ----
+export const V_MM = 2;
+export const V_START_HI = 3;
+export const V_START_LO = 4;
+export const V_END_HI = 5;
+export const V_END_LO = 6;
+export const V_FLAGS = 7;
+export const V_FILE = 8;
+export const V_FILE_GEN = 9;
+export const V_PGOFF = 10;
+export const V_NEXT = 11; // next VMA of the mm by address, -1 at the end
+export const V_PRIV = 12; // model data: host mm for VM_SHARED_PT
+export const V_PRIV_GEN = 13;
+export const V_IMMAP_NEXT = 14; // next VMA in the file's i_mmap
+export const VMA_WORDS = 16;
+
+// ---- file (struct file + shmem inode) ----
+export const FL_REF = 2; // f_count: fds, VMAs and a name
+export const FL_SIZE_HI = 3;
+export const FL_SIZE_LO = 4;
+export const FL_XA = 5; // page-cache root: node << 2 | height (one word so readers see both)
+export const FL_NRPAGES = 6;
+export const FL_IMMAP_HEAD = 7;
+export const FL_RETIRED = 8; // payload sums of pages freed from this file's cache
+export const FL_ID = 9; // creation number (names files in reports)
+export const FL_PTSHARE = 10; // map-shared-pt host mm + 1
+export const FL_PTSHARE_GEN = 11;
+export const FL_XA_LOCK = 16;
+export const FL_IMMAP_RWSEM = 32;
+export const FL_PTSHARE_LOCK = 36; // rwsem: serialises a sharing model's attach and detach
+export const FILE_WORDS = 48;
+
+// ---- page-cache radix node (xa_node) ----
+export const XN_HDR = 16;
+export const XA_SLOTS = 512;
+export const XN_WORDS = XN_HDR + XA_SLOTS;
+
+// ---- task (a process: program counter, results, fds, signal state) ----
+export const T_STATE = 0;
+export const T_PC = 1;
+export const T_CPU = 2;
+export const T_MM = 3;
+export const T_MM_GEN = 4;
+export const T_EXIT = 5;
+export const T_SIGNALS = 6; // SIGSEGVs delivered
+export const T_SIG_ADDR_HI = 7;
+export const T_SIG_ADDR_LO = 8;
+export const T_SIG_CODE = 9;
+export const T_OOM = 10; // VM_FAULT_OOM hits
+export const T_BARRIER = 11; // barrier id + 1 it waits at
+export const T_BARRIER_GEN = 12;
+export const T_ANON_RETIRED = 13;
+export const T_ANON_STORES = 14;
+export const T_LAST_ERRNO = 15;
+export const T_FD = 16; // MAX_FDS x (file, gen), -1 when closed
+export const T_SLOT = 32; // MAX_SLOTS x (hi, lo) results
+export const T_FILE_STORES = 64; // MAX_FDS x (file, gen, sum) per-file store sums
+export const T_KILLED = 88; // signal that killed it (0: exited normally)
+export const T_OPS = 89; // operations completed
+export const T_SLOT_FILE = 96; // MAX_SLOTS: FL_ID of the shared file a region maps, 0 private, -1 none
+export const TASK_WORDS = 112;
+export const TASK_NEW = 0;
+export const TASK_RUNNABLE = 1;
+export const TASK_RUNNING = 2;
+export const TASK_BLOCKED = 3;
+export const TASK_EXITED = 4;
+
+// ---- barrier ----
+export const B_ARRIVED = 0;
+export const B_GEN = 1;
+export const B_COUNT = 2;
+export const BARRIER_WORDS = 16;
+
+// ---- file ledger: what a freed file's pages held, by FL_ID (the lost-write check reads it) ----
+export const LG_SUM = 0;
+export const LG_FREED = 1;
+export const LG_PAGES = 2;
+export const LEDGER_WORDS = 4;
+
+// ---- name table (/dev/shm names) ----
+export const N_HASH = 0;
+export const N_FILE = 1;
+export const N_GEN = 2;
+export const NAME_WORDS = 4;
+
+export interface Layout {
+  readonly config: MachineConfig;
+  readonly words: number;
+  readonly global: number;
+  readonly cpu: number;
+  readonly framesPool: number;
+  readonly frameStack: number;
+  readonly frames: number;
+  readonly frameWords: number;
+  readonly ptpPool: number;
+  readonly ptpStack: number;
+  readonly ptps: number;
+  readonly mmPool: number;
+  readonly mmStack: number;
+  readonly mms: number;
+  readonly vmaPool: number;
+  readonly vmaStack: number;
+  readonly vmas: number;
+  readonly filePool: number;
+  readonly fileStack: number;
+  readonly files: number;
+  readonly xaPool: number;
+  readonly xaStack: number;
+  readonly xaNodes: number;
+  readonly tasks: number;
+  readonly runqueue: number;
+  readonly runqueueCap: number;
+  readonly barriers: number;
+  readonly names: number;
+  readonly violations: number;
+  readonly fileLedger: number;
+}
+
+function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+/** Computes every region once. Records are line-aligned so hot words do not share lines. */
+export function computeLayout(config: MachineConfig): Layout {
+  if (config.cpus > MAX_CPUS) throw new RangeError(`cpus must be at most ${MAX_CPUS}`);
+  if ((config.payloadWords & (config.payloadWords - 1)) !== 0) throw new RangeError('payloadWords must be a power of two');
+  let at = 0;
+  const take = (words: number): number => {
+    const base = at;
+    at = roundUp(at + words, LINE_WORDS);
+    return base;
+  };
+  const global = take(GLOBAL_WORDS);
+  const cpu = take(CPU_WORDS * config.cpus);
+  const frameWords = roundUp(F_HDR + config.payloadWords, 4);
+  const pool = (n: number, stride: number) => [take(POOL_HDR_WORDS), take(n), take(n * stride)] as const;
+  const [framesPool, frameStack, frames] = pool(config.frames, frameWords);
+  const [ptpPool, ptpStack, ptps] = pool(config.ptPages, PTP_WORDS);
+  const [mmPool, mmStack, mms] = pool(config.mms, MM_WORDS);
+  const [vmaPool, vmaStack, vmas] = pool(config.vmas, VMA_WORDS);
+  const [filePool, fileStack, files] = pool(config.files, FILE_WORDS);
+  const [xaPool, xaStack, xaNodes] = pool(config.xaNodes, XN_WORDS);
+  const tasks = take(config.tasks * TASK_WORDS);
+  let runqueueCap = 1;
+  while (runqueueCap < config.tasks + 1) runqueueCap <<= 1;
+  const runqueue = take(runqueueCap);
+  const barriers = take(config.barriers * BARRIER_WORDS);
+  const names = take(NAME_SLOTS * NAME_WORDS);
+  const violations = take(VIOLATION_SLOTS * VIOLATION_WORDS);
+  const fileLedger = take(LEDGER_WORDS * (config.fileIds + 1));
+  return {
+    config, words: at, global, cpu,
+    framesPool, frameStack, frames, frameWords,
+    ptpPool, ptpStack, ptps,
+    mmPool, mmStack, mms,
+    vmaPool, vmaStack, vmas,
+    filePool, fileStack, files,
+    xaPool, xaStack, xaNodes,
+    tasks, runqueue, runqueueCap, barriers, names, violations, fileLedger,
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * Lock classes, as lockdep names them: every lock in machine memory belongs to one class, and
+ * statistics (lock_stat) and watchdog reports are given per class.
+ */
+export const enum LockClass {
+  MmapLock = 0,
+  Ptl = 1,
+  PageTableLock = 2,
+  IMmapRwsem = 3,
+  XaLock = 4,
+  FramePool = 5,
+  PtpPool = 6,
+  SlabPool = 7,
+  Runqueue = 8,
+  Names = 9,
+  Barrier = 10,
+  Test = 11,
+  ModelLock = 14, // a sharing model's own lock (the file's ptshare lock)
+  // Not locks, but waits the watchdog reports like one:
+  TlbShootdown = 12, // an initiator waiting for a CPU's flush ack
+  Idle = 13, // a CPU with nothing runnable
+}
+export const LOCK_CLASS_COUNT = 15;
+
+export const LOCK_CLASS_NAMES: readonly string[] = [
+  '&mm->mmap_lock',
+  'ptlock_ptr(ptdesc)',
+  '&mm->page_table_lock',
+  '&mapping->i_mmap_rwsem',
+  '&xa->xa_lock',
+  'zone->lock',
+  'ptdesc pool lock',
+  'slab pool lock',
+  'rq->__lock',
+  'shm names lock',
+  'barrier',
+  'test lock',
+  'TLB shootdown ack',
+  'idle (no runnable task)',
+  '&mapping->ptshare_lock',
+];
+
+export const enum LockMode {
+  Write = 0, // exclusive (spinlocks and rwsem writers)
+  Read = 1,
+}

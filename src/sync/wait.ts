@@ -1,0 +1,188 @@
+/**
+ * The per-CPU side of every lock: the held-lock stack (lockdep's held_locks), lock_stat
+ * accounting, and the one bounded wait that every blocking loop in ptlab goes through.
+ *
+ * No wait is unbounded: a waiter that passes its deadline stops the machine with a watchdog
+ * report (who waits for what, who holds it) instead of hanging. While it waits, a CPU keeps
+ * taking "interrupts" (TLB shootdown requests), as a real CPU does while it spins: otherwise a
+ * CPU spinning on a lock held by a CPU that waits for its flush ack would deadlock.
+ */
+import {
+  C_HELD, C_HELD_N, C_WAIT_CLASS, C_WAIT_MODE, C_WAIT_WORD, CPU_WORDS, G_STOP, G_STOP_CLASS,
+  G_STOP_CPU, G_STOP_HOLDER, G_STOP_MODE, G_STOP_WORD, MAX_HELD, StopReason, type Layout,
+} from '../shm/layout.js';
+import { type LockClass, LockMode } from './lockdep.js';
+import {
+  LS_ACQ, LS_CON, LS_FIELDS, LS_HOLD_MAX, LS_HOLD_MIN, LS_HOLD_TOTAL, LS_WAIT_MAX, LS_WAIT_MIN,
+  LS_WAIT_TOTAL, newLockStats,
+} from './lock_stat.js';
+
+/** Thrown out of kernel code when the machine stops (watchdog, a fatal error elsewhere). */
+export class MachineStop extends Error {
+  constructor(readonly reason: StopReason, message: string) {
+    super(message);
+  }
+}
+
+/** Sleep slice of a blocked waiter: it wakes at least this often to take interrupts. */
+export const WAIT_SLICE_MS = 1;
+
+export interface LockCpuOptions {
+  /** Spins before sleeping; 0 when threads outnumber cores (never spin then). */
+  spinLimit: number;
+  /** Deadline of every wait, in milliseconds. */
+  deadlineMs: number;
+  /** Measure wait and hold times (two clock reads per acquisition), as CONFIG_LOCK_STAT does. */
+  lockStatTiming: boolean;
+}
+
+export class LockCpu {
+  readonly cpuBase: number;
+  readonly lockStats = newLockStats();
+  spinLimit: number;
+  deadlineMs: number;
+  lockStatTiming: boolean;
+  // held_locks: CPU-local; published to machine memory only when the machine stops.
+  readonly heldWord = new Int32Array(MAX_HELD);
+  readonly heldClass = new Int32Array(MAX_HELD);
+  readonly heldMode = new Int32Array(MAX_HELD);
+  readonly heldSince = new Float64Array(MAX_HELD);
+  heldDepth = 0;
+  private waitPublished = false;
+
+  constructor(readonly i32: Int32Array, readonly layout: Layout, readonly cpu: number, opts: LockCpuOptions) {
+    this.cpuBase = layout.cpu + cpu * CPU_WORDS;
+    this.spinLimit = opts.spinLimit;
+    this.deadlineMs = opts.deadlineMs;
+    this.lockStatTiming = opts.lockStatTiming;
+  }
+
+  /** Services pending interrupts (TLB flush requests); the mm's per-CPU context overrides it. */
+  pollInterrupts(): void {}
+
+  /** Owner value stored in lock words: never 0. */
+  get ownerTag(): number {
+    return this.cpu + 1;
+  }
+
+  /** Records an acquisition. `waitStart` is the clock at first contention, or -1. */
+  acquired(word: number, cls: LockClass, mode: LockMode, waitStart: number): void {
+    const b = (cls * 2 + mode) * LS_FIELDS;
+    const s = this.lockStats;
+    s[b + LS_ACQ]++;
+    let now = 0;
+    if (this.lockStatTiming) now = performance.now();
+    if (waitStart >= 0) {
+      s[b + LS_CON]++;
+      if (this.lockStatTiming) {
+        const w = now - waitStart;
+        s[b + LS_WAIT_TOTAL] += w;
+        if (w < s[b + LS_WAIT_MIN]) s[b + LS_WAIT_MIN] = w;
+        if (w > s[b + LS_WAIT_MAX]) s[b + LS_WAIT_MAX] = w;
+      }
+    }
+    const d = this.heldDepth++;
+    if (d < MAX_HELD) {
+      this.heldWord[d] = word;
+      this.heldClass[d] = cls;
+      this.heldMode[d] = mode;
+      this.heldSince[d] = now;
+    }
+  }
+
+  released(word: number): void {
+    let d = this.heldDepth - 1;
+    if (d >= MAX_HELD) {
+      this.heldDepth--;
+      return;
+    }
+    while (d >= 0 && this.heldWord[d] !== word) d--;
+    if (d < 0) return; // released a lock this CPU did not record (tests that hand a lock over)
+    if (this.lockStatTiming) {
+      const h = performance.now() - this.heldSince[d];
+      const b = (this.heldClass[d] * 2 + this.heldMode[d]) * LS_FIELDS;
+      const s = this.lockStats;
+      s[b + LS_HOLD_TOTAL] += h;
+      if (h < s[b + LS_HOLD_MIN]) s[b + LS_HOLD_MIN] = h;
+      if (h > s[b + LS_HOLD_MAX]) s[b + LS_HOLD_MAX] = h;
+    }
+    const last = --this.heldDepth;
+    for (let i = d; i < last && i + 1 < MAX_HELD; i++) {
+      this.heldWord[i] = this.heldWord[i + 1];
+      this.heldClass[i] = this.heldClass[i + 1];
+      this.heldMode[i] = this.heldMode[i + 1];
+      this.heldSince[i] = this.heldSince[i + 1];
+    }
+  }
+
+  /** lockdep_assert_held: is `word` on this CPU's held stack? */
+  holds(word: number): boolean {
+    for (let d = Math.min(this.heldDepth, MAX_HELD) - 1; d >= 0; d--) if (this.heldWord[d] === word) return true;
+    return false;
+  }
+
+  /** Throws MachineStop when another CPU stopped the machine. */
+  checkStop(): void {
+    const r = Atomics.load(this.i32, G_STOP);
+    if (r !== StopReason.None) this.stopNow(r);
+  }
+
+  stopNow(reason: StopReason): never {
+    this.publishHeld();
+    throw new MachineStop(reason, `cpu${this.cpu} stopped: machine stop reason ${reason}`);
+  }
+
+  /**
+   * One step of a bounded wait for `word` to change from `expected`. Spins first (taking
+   * interrupts), then sleeps in WAIT_SLICE_MS slices until the deadline, which stops the machine
+   * with a watchdog report. `since` is the clock when the wait began.
+   */
+  waitStep(word: number, expected: number, iter: number, since: number, cls: LockClass, mode: LockMode, holder: number): void {
+    this.pollInterrupts();
+    if (iter < this.spinLimit) return;
+    this.checkStop();
+    if (performance.now() - since > this.deadlineMs) this.watchdog(word, cls, mode, holder);
+    const i32 = this.i32;
+    if (!this.waitPublished) {
+      Atomics.store(i32, this.cpuBase + C_WAIT_CLASS, cls);
+      Atomics.store(i32, this.cpuBase + C_WAIT_MODE, mode);
+      Atomics.store(i32, this.cpuBase + C_WAIT_WORD, word);
+      this.waitPublished = true;
+    }
+    Atomics.wait(i32, word, expected, WAIT_SLICE_MS);
+  }
+
+  /** Ends a wait that may have published itself (call after the wait loop). */
+  waitDone(): void {
+    if (this.waitPublished) {
+      Atomics.store(this.i32, this.cpuBase + C_WAIT_WORD, -1);
+      this.waitPublished = false;
+    }
+  }
+
+  /** Deadline passed: the first CPU to get here records who waits for what, then all stop. */
+  watchdog(word: number, cls: LockClass, mode: LockMode, holder: number): never {
+    const i32 = this.i32;
+    if (Atomics.compareExchange(i32, G_STOP, StopReason.None, StopReason.Watchdog) === StopReason.None) {
+      Atomics.store(i32, G_STOP_CPU, this.cpu);
+      Atomics.store(i32, G_STOP_WORD, word);
+      Atomics.store(i32, G_STOP_CLASS, cls);
+      Atomics.store(i32, G_STOP_MODE, mode);
+      Atomics.store(i32, G_STOP_HOLDER, holder);
+    }
+    this.stopNow(StopReason.Watchdog);
+  }
+
+  /** Writes the held-lock stack and the current wait to machine memory for the report. */
+  publishHeld(): void {
+    const i32 = this.i32;
+    const n = Math.min(this.heldDepth, MAX_HELD);
+    for (let d = 0; d < n; d++) {
+      Atomics.store(i32, this.cpuBase + C_HELD + 2 * d, this.heldWord[d]);
+      Atomics.store(i32, this.cpuBase + C_HELD + 2 * d + 1, this.heldClass[d] | (this.heldMode[d] << 16));
+    }
+    Atomics.store(i32, this.cpuBase + C_HELD_N, n);
+  }
+}
+
+export { LockMode };
