@@ -32,8 +32,9 @@ export const ST_SYSCALLS = 16;
 export const ST_CTX_SWITCHES = 17;
 export const ST_LOADS = 18;
 export const ST_STORES = 19;
-export const ST_FAULT_NS = 20; // time spent in faults (ms, when timing is on)
-export const ST_COUNT = 21;
+export const ST_ACCESS_MS = 20; // wall time spent in load/store/touch ops (ms)
+export const ST_ACCESS_FAULTS = 21; // faults taken inside those ops
+export const ST_COUNT = 22;
 
 export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
 export const TLB_MASK = TLB_ENTRIES - 1;

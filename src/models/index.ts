@@ -1,6 +1,6 @@
 /** The sharing-model catalog: each model's source, rules and the bugs it can reintroduce. */
 import type { ModelOps } from '../mm/model_ops.js';
-import { BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
+import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
 import { createNoneModel } from './none.js';
 
 export interface ModelInfo {
@@ -26,7 +26,10 @@ export const MODELS: Record<string, ModelInfo> = {
       'a host mm holds the shared PTE tables; guest VMAs get VM_SHARED_PT; a guest fault copies the host PMD entry and is handled in the host mm; ' +
       'mprotect by one process changes the host entries, so every sharer (shootdown reaches every sharer CPU); partial munmap: EINVAL; ' +
       'guest exit never frees shared tables; the host mm goes with the last sharer; host tables accounted once, apart from guests',
-    bugs: { [BUG_FREE_SHARED_PMD]: "guest exit frees the shared PTE tables (the RFC's unfixed free_pmd_range / pmd_free_tlb path)" },
+    bugs: {
+      [BUG_FREE_SHARED_PMD]: "guest exit frees the shared PTE tables (the RFC's unfixed free_pmd_range / pmd_free_tlb path)",
+      [BUG_FORGET_SHARERS]: "a change to the host's entries flushes only the CPU that made it, not the other sharers' CPUs",
+    },
     create: (bug) => createMapSharedPtModel(bug),
   },
 };

@@ -18,10 +18,12 @@
  *
  * --bug rfc-v2-free-shared-pmd: a guest's exit frees the shared PTE tables as if they were its
  * own (pmd_free_tlb on a shared table), while the host and other guests still point to them.
+ * --bug shootdown-forgets-sharers: a change to the host's entries flushes only the CPU that made
+ * it (flush_tlb_mm on the host's own, empty, cpumask), so other sharers keep stale entries.
  */
 import {
   FL_PTSHARE, FL_PTSHARE_GEN, FL_PTSHARE_LOCK, M_CPUMASK, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  M_USERS, MMF_HOST, R_GEN, V_PRIV_GEN,
+  M_FLAGS, M_USERS, MMF_HOST, R_GEN, V_PRIV_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
@@ -48,9 +50,11 @@ import {
 } from '../mm/vma.js';
 
 export const BUG_FREE_SHARED_PMD = 'rfc-v2-free-shared-pmd';
+export const BUG_FORGET_SHARERS = 'shootdown-forgets-sharers';
 
 export function createMapSharedPtModel(bug: string): ModelOps {
   const freeSharedOnExit = bug === BUG_FREE_SHARED_PMD;
+  const forgetSharers = bug === BUG_FORGET_SHARERS;
 
   /** The guest VMA's host mm, checked against the generation recorded at attach. */
   function host_of(k: Kernel, vma: number): number {
@@ -264,7 +268,10 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     may_munmap,
     detach,
     switch_mm,
-    flush_mask: (k, mm) => Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK),
+    flush_mask: (k, mm) => {
+      const mask = Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK);
+      return forgetSharers && (Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? mask & k.cpuBit : mask;
+    },
   };
 }
 

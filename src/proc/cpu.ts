@@ -19,7 +19,7 @@ import { MAP_SHARED } from '../mm/mmap.js';
 import { report_violation, Violation } from '../mm/mmdebug.js';
 import type { ModelOps } from '../mm/model_ops.js';
 import { ACCESS_OK, ACCESS_OOM, ACCESS_STOP, mmu_load, mmu_store, mmuResult } from '../mm/mmu.js';
-import { Kernel, ST_ACCESSES, ST_CTX_SWITCHES, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
+import { Kernel, ST_ACCESS_FAULTS, ST_ACCESS_MS, ST_ACCESSES, ST_CTX_SWITCHES, ST_FAULTS, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
 import { type CompiledOp, compileProgram, EXPECT_ANY, OpCode, type Program } from './program.js';
 import { rq_pop, rq_push } from './runqueue.js';
 import {
@@ -226,8 +226,12 @@ export class Cpu {
       case OpCode.Store: return this.access(op, this.slotGet(op.slot) + op.a, 4096, 1, true, op.d, op.slot);
       case OpCode.Touch: {
         const base = this.slotGet(op.slot) + op.a;
+        const t0 = performance.now();
+        const f0 = k.stats[ST_FAULTS];
         let r = 0;
         for (let p = 0; p < op.e && r === 0; p++) r = this.access(op, base, op.d, Math.ceil(op.b / op.d), op.write, op.c, op.slot);
+        k.stats[ST_ACCESS_MS] += performance.now() - t0;
+        k.stats[ST_ACCESS_FAULTS] += k.stats[ST_FAULTS] - f0;
         return r;
       }
       default: throw new Error(`op ${op.code} cannot be executed here`);
