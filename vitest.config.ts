@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Worker threads load dist/worker.mjs; `npm test` builds it first.
+    // Worker threads load dist/worker.mjs and dist/test/*.mjs: the global setup builds them.
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',

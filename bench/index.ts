@@ -1,1 +1,3 @@
-console.log('bench: todo');
+import { benchMinorFault, MINOR_FAULT_DEFAULTS } from './minor_fault.js';
+await benchMinorFault({ threads: 1, ...MINOR_FAULT_DEFAULTS });
+await benchMinorFault({ threads: 2, ...MINOR_FAULT_DEFAULTS });

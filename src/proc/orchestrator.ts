@@ -61,7 +61,7 @@ export function workerPath(): string {
 }
 
 /** Tasks start with no mm (created on first run), no fds, no regions, all queued. */
-function initTasks(m: Machine, tasks: number): void {
+export function initTasks(m: Machine, tasks: number): void {
   const { i32, layout } = m;
   for (let t = 0; t < tasks; t++) {
     const b = layout.tasks + t * TASK_WORDS;
