@@ -61,6 +61,7 @@ export async function benchMinorFault(o: MinorFaultOptions): Promise<BenchRecord
   const config = sizeMachine({
     cpus: procs, procs, sharedBytes: procs * o.fileBytes, privateBytes: 0, files: procs, vmasPerProc: 2, mem: BENCH_MEM,
   });
+  if (process.env.PW) config.payloadWords = Number(process.env.PW);
   const run = await runBench('none', procs, config, programs);
   const faults = sum(run, ST_ACCESS_FAULTS);
   const cpuMs = perCpu(run, ST_ACCESS_MS);

@@ -4,8 +4,8 @@
  */
 import {
   C_HELD, C_HELD_N, C_WAIT_CLASS, C_WAIT_WORD, CPU_WORDS, G_MEM_USED, G_STOP, G_STOP_CLASS, G_STOP_CPU,
-  G_STOP_HOLDER, G_STOP_WORD, LEDGER_WORDS, LG_FREED, LG_SUM, MAX_FDS, PL_INUSE, StopReason,
-  T_ANON_RETIRED, T_ANON_STORES, T_FILE_STORES, T_STATE, TASK_EXITED, TASK_WORDS,
+  G_STOP_HOLDER, G_STOP_WORD, LEDGER_WORDS, LG_FREED, LG_SUM, M_FLAGS, MAX_FDS, MM_WORDS, MMF_HOST, PL_INUSE, StopReason,
+  T_ANON_RETIRED, T_ANON_STORES, T_FILE_STORES, T_MM, T_STATE, TASK_EXITED, TASK_WORDS,
 } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { LOCK_CLASS_NAMES } from '../sync/lockdep.js';
@@ -22,16 +22,27 @@ export interface ViolationReport {
 
 const hex = (hi: number, lo: number) => '0x' + (hi * 2 ** 32 + (lo >>> 0)).toString(16);
 
+/** Names an mm for people: the process it belongs to, or the host mm it is. */
+function mmName(run: MachineRun, mm: number): string {
+  const { i32, layout } = run.machine;
+  if (mm < 0 || mm >= layout.config.mms) return `mm ${mm}`;
+  if ((Atomics.load(i32, layout.mms + mm * MM_WORDS + M_FLAGS) & MMF_HOST) !== 0) return `host mm ${mm}`;
+  for (let t = 0; t < run.spec.programs.length; t++) {
+    if (Atomics.load(i32, layout.tasks + t * TASK_WORDS + T_MM) === mm) return `process ${t} (mm ${mm})`;
+  }
+  return `mm ${mm}`;
+}
+
 function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): ViolationReport {
   switch (kind) {
     case Violation.UafPageTable:
       return {
         checker: 'use-after-free',
-        message: `cpu${cpu} (mm ${a[4]}) reached ${LEVEL_NAMES[a[1]]} page-table page #${a[0]} through an entry tagged generation ${a[2]}, ` +
+        message: `cpu${cpu} running ${mmName(run, a[4])} reached ${LEVEL_NAMES[a[1]]} page-table page #${a[0]} through an entry tagged generation ${a[2]}, ` +
           `but that page ${a[5] === 0 ? 'is free' : `was reused as a ${LEVEL_NAMES[a[5]]} table`} (generation now ${a[3] & 63})`,
       };
     case Violation.BadTable:
-      return { checker: 'use-after-free', message: `cpu${cpu} (mm ${a[4]}) expected a ${LEVEL_NAMES[a[1]]} table at #${a[0]} but found a ${LEVEL_NAMES[a[5]] ?? a[5]} table` };
+      return { checker: 'use-after-free', message: `cpu${cpu} running ${mmName(run, a[4])} expected a ${LEVEL_NAMES[a[1]]} table at #${a[0]} but found a ${LEVEL_NAMES[a[5]] ?? a[5]} table` };
     case Violation.UafObject:
       return a[2] === -1
         ? { checker: 'use-after-free', message: `cpu${cpu} reached ${POOL_NAMES[a[0]]} #${a[1]} through a PTE, but it is free (generation ${a[3]})` }
@@ -56,9 +67,9 @@ function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): V
     case Violation.Invariant:
       switch (a[0]) {
         case 1: return { checker: 'invariant:mapcount', message: `frame ${a[1]} still has map count ${a[2]} when file #${a[3]} is freed` };
-        case 2: return { checker: 'invariant:free-pgtables', message: `free_pgtables found PTEs left in table #${a[1]} of mm ${a[2]}` };
+        case 2: return { checker: 'invariant:free-pgtables', message: `free_pgtables found PTEs left in table #${a[1]} of ${mmName(run, a[2])}` };
         case 3: return { checker: 'livelock', message: `process ${a[1]} faulted 1000 times at ${hex(a[2], a[3])} without progress` };
-        case 4: return { checker: 'invariant:shared-pmd', message: `mm ${a[1]}'s PMD entry points to table #${a[2]}, not the host's #${a[3]}` };
+        case 4: return { checker: 'invariant:shared-pmd', message: `${mmName(run, a[1])}: a PMD entry points to table #${a[2]}, not the host's #${a[3]}` };
         case 5: return { checker: 'harness', message: `process ${a[1]} stored into too many files to account (file id ${a[2]})` };
         default: return describeInvariant(a[0], a.slice(1));
       }

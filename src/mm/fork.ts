@@ -6,9 +6,10 @@
 import {
   M_ANON_RETIRED, M_COUNT, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_NR_VMAS,
   M_PAGE_TABLE_LOCK, M_PGD, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, M_TASK, M_TLB_GEN, M_USERS, M_VMA_HEAD,
-  M_WP_SEQ, R_GEN, T_ANON_RETIRED,
+  R_GEN, T_ANON_RETIRED,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { refcount_dec_and_test, refcount_inc, REFCOUNT_OK, REFCOUNT_UNDERFLOW, REFCOUNT_ZERO } from '../sync/refcount.js';
 import { RWSEM_WORDS } from '../sync/rwsem.js';
 import { exit_mmap } from './exit.js';
 import { PoolId, report_violation, Violation } from './mmdebug.js';
@@ -23,7 +24,7 @@ export function mm_alloc(k: Kernel, task: number, flags: number): number {
   const mm = pool_alloc(k, k.pools.mms, LockClass.SlabPool, 1);
   if (mm < 0) return -1;
   const b = k.mmBase(mm);
-  for (const w of [M_PGTABLES, M_RSS_FILE, M_RSS_ANON, M_NR_VMAS, M_ANON_RETIRED, M_TLB_GEN, M_WP_SEQ, M_CPUMASK, M_PAGE_TABLE_LOCK]) Atomics.store(i32, b + w, 0);
+  for (const w of [M_PGTABLES, M_RSS_FILE, M_RSS_ANON, M_NR_VMAS, M_ANON_RETIRED, M_TLB_GEN, M_CPUMASK, M_PAGE_TABLE_LOCK]) Atomics.store(i32, b + w, 0);
   for (let w = 0; w < RWSEM_WORDS; w++) Atomics.store(i32, b + M_MMAP_LOCK + w, 0);
   Atomics.store(i32, b + M_USERS, 1);
   Atomics.store(i32, b + M_COUNT, 1);
@@ -47,16 +48,17 @@ export function mm_gen(k: Kernel, mm: number): number {
 
 /** mmget: one more user of the address space. */
 export function mmget(k: Kernel, mm: number): void {
-  Atomics.add(k.i32, k.mmBase(mm) + M_USERS, 1);
+  if (refcount_inc(k.i32, k.mmBase(mm) + M_USERS) !== REFCOUNT_OK) {
+    report_violation(k.i32, k.layout, Violation.Refcount, k.cpu, PoolId.Mms, mm, 0);
+  }
 }
 
 /** mmput: drops a user; the last one runs exit_mmap and frees the mm. */
 export function mmput(k: Kernel, mm: number): void {
-  const i32 = k.i32;
-  const left = Atomics.sub(i32, k.mmBase(mm) + M_USERS, 1) - 1;
-  if (left > 0) return;
-  if (left < 0) {
-    report_violation(i32, k.layout, Violation.Refcount, k.cpu, PoolId.Mms, mm, left);
+  const r = refcount_dec_and_test(k.i32, k.mmBase(mm) + M_USERS);
+  if (r === REFCOUNT_OK) return;
+  if (r === REFCOUNT_UNDERFLOW) {
+    report_violation(k.i32, k.layout, Violation.Refcount, k.cpu, PoolId.Mms, mm, -1);
     return;
   }
   exit_mmap(k, mm);
@@ -67,7 +69,7 @@ export function mmput(k: Kernel, mm: number): void {
 export function mmdrop(k: Kernel, mm: number): void {
   const i32 = k.i32;
   const b = k.mmBase(mm);
-  if (Atomics.sub(i32, b + M_COUNT, 1) !== 1) return;
+  if (refcount_dec_and_test(i32, b + M_COUNT) !== REFCOUNT_ZERO) return;
   const task = Atomics.load(i32, b + M_TASK) - 1;
   if (task >= 0) Atomics.add(i32, k.taskBase(task) + T_ANON_RETIRED, Atomics.load(i32, b + M_ANON_RETIRED));
   free_ptp(k, Atomics.load(i32, b + M_PGD));

@@ -9,15 +9,16 @@
  * zap_pte_range / free_pgtables undo what the fault path built.
  */
 import {
-  F_HDR, F_MAPCOUNT, F_OWNER, FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, P_PTL, P_SHARE,
+  FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, P_PTL, P_SHARE,
   P_WPSEQ, PTRS_PER_TABLE, R_GEN, R_STATE,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { spin_lock, spin_unlock } from '../sync/spinlock.js';
-import { report_violation, Violation } from './mmdebug.js';
+import { PoolId, report_violation, Violation } from './mmdebug.js';
+import { pool_check } from './slab.js';
 import { alloc_frame, frameBase, free_frame, free_ptp, ptpBase } from './page_alloc.js';
 import {
-  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ALLOC_OOM, entry_off, entry_table,
+  _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ALLOC_OOM, entry_off,
   mk_pte, PGD_LEVEL, pgd_index, PMD_LEVEL, pmd_index, PMD_SIZE, pte_index, PTE_LEVEL, pte_pfn, PUD_LEVEL,
   pud_index, PUD_SIZE, PGDIR_SIZE, table_alloc, table_of, index_at,
 } from './pgtable.js';
@@ -25,8 +26,7 @@ import { ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_SPURIOUS, ST_FAULT_WP, type Kern
 import { frame_add_rmap, frame_remove_rmap } from './rmap.js';
 import { i_size_read, SHMEM_OOM, shmem_get_frame } from './shmem.js';
 import { flush_tlb_mm } from './tlb.js';
-import { file_gen } from './shmem.js';
-import { range_has_vma, vma_file, vma_flags, vma_pgoff, vma_start, VM_EXEC, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE } from './vma.js';
+import { range_has_vma, V_FILE_GEN, vmaBase, vma_file, vma_flags, vma_pgoff, vma_start, VM_EXEC, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE } from './vma.js';
 
 // vm_fault_t bits, with Linux's values.
 export const VM_FAULT_OOM = 0x000001;
@@ -103,6 +103,7 @@ function do_pte_missing(k: Kernel, vmf: VmFault): number {
 function do_fault(k: Kernel, vmf: VmFault): number {
   const vma = vmf.vma;
   const file = vma_file(k, vma);
+  if (!pool_check(k, k.pools.files, file, Atomics.load(k.i32, vmaBase(k, vma) + V_FILE_GEN), PoolId.Files)) return VM_FAULT_SIGBUS;
   const pgoff = vma_pgoff(k, vma) + (vmf.vpn - vma_start(k, vma) / 4096);
   if (pgoff >= Math.ceil(i_size_read(k, file) / 4096)) return VM_FAULT_SIGBUS; // beyond EOF
   const frame = shmem_get_frame(k, file, pgoff, allocated);

@@ -5,7 +5,7 @@
  * arrays, merged by the orchestrator when the run ends).
  */
 import {
-  C_IPI_DONE, C_IPI_REQ, M_CPUMASK, M_WP_SEQ, MM_WORDS, TASK_WORDS, type Layout,
+  C_IPI_DONE, C_IPI_REQ, M_CPUMASK, MM_WORDS, TASK_WORDS, type Layout,
 } from '../shm/layout.js';
 import { poolsOf, type PoolRef } from '../shm/machine.js';
 import { LockCpu, type LockCpuOptions } from '../sync/wait.js';
@@ -156,9 +156,5 @@ export class Kernel extends LockCpu {
       Atomics.or(i32, this.mmOff + M_CPUMASK, this.cpuBit);
       this.model.switch_mm(this, next, true);
     }
-  }
-
-  wpSeqOff(mm: number): number {
-    return this.mmBase(mm) + M_WP_SEQ;
   }
 }

@@ -8,6 +8,7 @@ import {
   FL_RETIRED, FL_SIZE_HI, FL_SIZE_LO, FL_XA, FRAME_FILE, G_FILE_SEQ, LEDGER_WORDS, LG_FREED, LG_SUM, R_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { refcount_dec_and_test, refcount_inc, REFCOUNT_OK, REFCOUNT_UNDERFLOW } from '../sync/refcount.js';
 import { down_write, up_write } from '../sync/rwsem.js';
 import { PoolId, report_violation, Violation } from './mmdebug.js';
 import { alloc_frame, frameBase, free_frame } from './page_alloc.js';
@@ -48,16 +49,17 @@ export function i_size_read(k: Kernel, f: number): number {
 
 /** get_file: one more reference (an fd, a VMA, a name). */
 export function get_file(k: Kernel, f: number): void {
-  Atomics.add(k.i32, fileBase(k, f) + FL_REF, 1);
+  if (refcount_inc(k.i32, fileBase(k, f) + FL_REF) !== REFCOUNT_OK) {
+    report_violation(k.i32, k.layout, Violation.Refcount, k.cpu, PoolId.Files, f, 0);
+  }
 }
 
 /** fput: drops a reference; the last one frees the page cache and the file. */
 export function fput(k: Kernel, f: number): void {
-  const i32 = k.i32;
-  const left = Atomics.sub(i32, fileBase(k, f) + FL_REF, 1) - 1;
-  if (left > 0) return;
-  if (left < 0) {
-    report_violation(i32, k.layout, Violation.Refcount, k.cpu, PoolId.Files, f, left);
+  const r = refcount_dec_and_test(k.i32, fileBase(k, f) + FL_REF);
+  if (r === REFCOUNT_OK) return;
+  if (r === REFCOUNT_UNDERFLOW) {
+    report_violation(k.i32, k.layout, Violation.Refcount, k.cpu, PoolId.Files, f, -1);
     return;
   }
   shmem_evict_inode(k, f);

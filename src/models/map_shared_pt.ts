@@ -28,8 +28,7 @@ import {
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { fileBase } from '../mm/filemap.js';
-import { mm_alloc, mm_gen, mmdrop } from '../mm/fork.js';
-import { exit_mmap } from '../mm/exit.js';
+import { mm_alloc, mm_gen, mmdrop, mmget, mmput } from '../mm/fork.js';
 import {
   handle_pte_fault, lookup_entry, MmuGather, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
 } from '../mm/memory.js';
@@ -88,7 +87,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
         if (get_unmapped_area(k, a.mm, addr, a.len, PMD_SIZE) !== addr) {
           return -EINVAL; // the shared address is taken in this process
         }
-        Atomics.add(i32, k.mmBase(host) + M_USERS, 1);
+        mmget(k, host);
       } else {
         addr = get_unmapped_area(k, a.mm, a.addr, a.len, PMD_SIZE);
         if (addr < 0) return addr;
@@ -124,12 +123,12 @@ export function createMapSharedPtModel(bug: string): ModelOps {
   /** Drops a guest's hold on the host; the last one tears the host down. ptshare lock held. */
   function host_put(k: Kernel, host: number, file: number): void {
     const i32 = k.i32;
-    const hb = k.mmBase(host);
-    if (Atomics.sub(i32, hb + M_USERS, 1) !== 1) return;
     const fb = fileBase(k, file);
-    if (Atomics.load(i32, fb + FL_PTSHARE) === host + 1) Atomics.store(i32, fb + FL_PTSHARE, 0);
-    exit_mmap(k, host);
-    mmdrop(k, host);
+    // The last guest: no one may find the host through the file from now on.
+    if (Atomics.load(i32, k.mmBase(host) + M_USERS) === 1 && Atomics.load(i32, fb + FL_PTSHARE) === host + 1) {
+      Atomics.store(i32, fb + FL_PTSHARE, 0);
+    }
+    mmput(k, host);
   }
 
   /**

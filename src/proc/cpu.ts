@@ -7,7 +7,7 @@
 import {
   B_ARRIVED, B_COUNT, B_GEN, BARRIER_WORDS, FL_ID, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
-  T_LAST_ERRNO, T_MM, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
+  T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
   T_SLOT_FILE, T_STATE, TASK_BLOCKED, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
 } from '../shm/layout.js';
 import { attachMachine } from '../shm/machine.js';
@@ -16,7 +16,8 @@ import { MachineStop } from '../sync/wait.js';
 import { fileBase } from '../mm/filemap.js';
 import { mm_alloc, mm_gen, mmput } from '../mm/fork.js';
 import { MAP_SHARED } from '../mm/mmap.js';
-import { report_violation, Violation } from '../mm/mmdebug.js';
+import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
+import { pool_check } from '../mm/slab.js';
 import type { ModelOps } from '../mm/model_ops.js';
 import { ACCESS_OK, ACCESS_OOM, ACCESS_STOP, mmu_load, mmu_store, mmuResult } from '../mm/mmu.js';
 import { Kernel, ST_ACCESS_FAULTS, ST_ACCESS_MS, ST_ACCESSES, ST_CTX_SWITCHES, ST_FAULTS, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
@@ -131,8 +132,9 @@ export class Cpu {
         return;
       }
       Atomics.store(i32, to + T_MM, mm);
-      Atomics.store(i32, to + 4 /* T_MM_GEN */, mm_gen(k, mm));
+      Atomics.store(i32, to + T_MM_GEN, mm_gen(k, mm));
     }
+    else if (!pool_check(k, k.pools.mms, mm, Atomics.load(i32, to + T_MM_GEN), PoolId.Mms)) k.checkStop();
     if (k.mm !== mm) {
       k.switch_mm(mm);
       k.stats[ST_CTX_SWITCHES]++;
