@@ -38,10 +38,8 @@ function program(p: number, procs: number, o: MinorFaultOptions): Program {
     { op: 'mmap', len: o.fileBytes, flags: ['MAP_SHARED'], fd: 'fd', as: 'pop' },
   ];
   // The populating round: untimed stores, one per page (allocates the page cache).
-  if (process.env.SERIAL) for (let q = 0; q < p; q++) prog.push({ op: 'barrier', id: 1 + q, count: procs });
   for (let off = 0; off < o.fileBytes; off += PAGE) prog.push({ op: 'store', region: 'pop', offset: off });
   prog.push({ op: 'munmap', region: 'pop', len: o.fileBytes });
-  if (process.env.SERIAL) for (let q = p; q < procs - 1; q++) prog.push({ op: 'barrier', id: 1 + q, count: procs });
   prog.push({ op: 'barrier', id: 0, count: procs });
   for (let r = 0; r < o.rounds; r++) {
     prog.push({ op: 'mmap', len: o.fileBytes, flags: ['MAP_SHARED'], fd: 'fd', as: 'r' });
@@ -61,7 +59,6 @@ export async function benchMinorFault(o: MinorFaultOptions): Promise<BenchRecord
   const config = sizeMachine({
     cpus: procs, procs, sharedBytes: procs * o.fileBytes, privateBytes: 0, files: procs, vmasPerProc: 2, mem: BENCH_MEM,
   });
-  if (process.env.PW) config.payloadWords = Number(process.env.PW);
   const run = await runBench('none', procs, config, programs);
   const faults = sum(run, ST_ACCESS_FAULTS);
   const cpuMs = perCpu(run, ST_ACCESS_MS);
