@@ -5,7 +5,7 @@
  * arrays, merged by the orchestrator when the run ends).
  */
 import {
-  C_IPI_DONE, C_IPI_REQ, M_CPUMASK, MM_WORDS, TASK_WORDS, type Layout,
+  C_IPI_DONE, C_IPI_REQ, MM_WORDS, TASK_WORDS, type Layout,
 } from '../shm/layout.js';
 import { poolsOf, type PoolRef } from '../shm/machine.js';
 import { LockCpu, type LockCpuOptions } from '../sync/wait.js';
@@ -139,22 +139,4 @@ export class Kernel extends LockCpu {
     this.stats[ST_TLB_FLUSHES]++;
   }
 
-  /**
-   * switch_mm_irqs_off: leave the old mm's cpumask, flush, join the new one. The model hears of
-   * it so that CPUs running a guest also receive the host mm's shootdowns.
-   */
-  switch_mm(next: number): void {
-    const i32 = this.i32;
-    if (this.mm >= 0) {
-      Atomics.and(i32, this.mmBase(this.mm) + M_CPUMASK, ~this.cpuBit);
-      this.model.switch_mm(this, this.mm, false);
-    }
-    this.local_flush_tlb();
-    this.mm = next;
-    this.mmOff = next >= 0 ? this.mmBase(next) : -1;
-    if (next >= 0) {
-      Atomics.or(i32, this.mmOff + M_CPUMASK, this.cpuBit);
-      this.model.switch_mm(this, next, true);
-    }
-  }
 }

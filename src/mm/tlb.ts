@@ -7,7 +7,8 @@
  * between a page walk and the TLB fill that uses it, as a real CPU cannot be interrupted inside
  * one instruction.
  */
-import { C_IPI_DONE, C_IPI_REQ, C_WAIT_WORD, CPU_WORDS, M_TLB_GEN, MAX_CPUS } from '../shm/layout.js';
+import { C_IPI_DONE, C_IPI_REQ, C_WAIT_WORD, CPU_WORDS, M_COUNT, M_CPUMASK, M_TLB_GEN, MAX_CPUS } from '../shm/layout.js';
+import { mmdrop } from './fork.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
 import { ST_IPIS_SENT, ST_SHOOTDOWNS, type Kernel } from './percpu.js';
 
@@ -48,4 +49,29 @@ export function flush_tlb_mask(k: Kernel, mask: number): void {
     others &= ~(1 << c);
   }
   k.waitDone();
+}
+
+/**
+ * switch_mm_irqs_off: leave the old mm's cpumask, flush, join the new one (-1: no mm). The CPU
+ * holds an mm_count reference on the mm it has loaded (mmgrab, as for a lazy-TLB mm), so an mm
+ * whose task exited on another CPU is not freed, and its record not reused, while this CPU still
+ * has it loaded. The model hears of the switch so that CPUs running a guest also receive the host
+ * mm's shootdowns.
+ */
+export function switch_mm(k: Kernel, next: number): void {
+  const i32 = k.i32;
+  const prev = k.mm;
+  if (next >= 0) Atomics.add(i32, k.mmBase(next) + M_COUNT, 1); // mmgrab
+  if (prev >= 0) {
+    Atomics.and(i32, k.mmBase(prev) + M_CPUMASK, ~k.cpuBit);
+    k.model.switch_mm(k, prev, false);
+  }
+  k.local_flush_tlb();
+  k.mm = next;
+  k.mmOff = next >= 0 ? k.mmBase(next) : -1;
+  if (next >= 0) {
+    Atomics.or(i32, k.mmOff + M_CPUMASK, k.cpuBit);
+    k.model.switch_mm(k, next, true);
+  }
+  if (prev >= 0) mmdrop(k, prev);
 }

@@ -4,6 +4,7 @@
  * work), until every task has exited or the machine stops. Nothing here knows about threads:
  * the worker entry calls runCpu.
  */
+import { switch_mm } from '../mm/tlb.js';
 import {
   B_ARRIVED, B_COUNT, B_GEN, BARRIER_WORDS, FL_ID, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
@@ -105,6 +106,7 @@ export class Cpu {
         k.waitDone();
         this.runTask(t);
       }
+      if (k.mm >= 0) switch_mm(k, -1); // drop the lazily loaded mm
     } catch (e) {
       if (e instanceof MachineStop) stopped = true;
       else {
@@ -136,7 +138,7 @@ export class Cpu {
     }
     else if (!pool_check(k, k.pools.mms, mm, Atomics.load(i32, to + T_MM_GEN), PoolId.Mms)) k.checkStop();
     if (k.mm !== mm) {
-      k.switch_mm(mm);
+      switch_mm(k, mm);
       k.stats[ST_CTX_SWITCHES]++;
     }
     const r = this.interpret(t);
@@ -362,7 +364,7 @@ export class Cpu {
     const to = k.taskBase(t);
     for (let i = 0; i < MAX_FDS; i++) if (Atomics.load(i32, to + T_FD + 2 * i) >= 0) sys_close(k, 3 + i);
     const mm = Atomics.load(i32, to + T_MM);
-    if (k.mm === mm) k.switch_mm(-1);
+    if (k.mm === mm) switch_mm(k, -1);
     if (mm >= 0) mmput(k, mm);
     Atomics.store(i32, to + T_EXIT, code);
     Atomics.store(i32, to + T_KILLED, killedBy);

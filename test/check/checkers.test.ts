@@ -2,6 +2,7 @@
  * The checkers can fail: each is shown a machine with one planted inconsistency and must name it;
  * a clean machine must pass.
  */
+import { switch_mm } from '../../src/mm/tlb.js';
 import { describe, expect, it } from 'vitest';
 import { F_MAPCOUNT, M_PGTABLES, T_FILE_STORES, T_STATE, TASK_EXITED, FRAME_ANON } from '../../src/shm/layout.js';
 import { checkInvariants, InvariantCode } from '../../src/check/invariants.js';
@@ -36,7 +37,7 @@ function populated() {
 
 function exitAll(t: TestMachine, k: TestMachine['cpus'][0], mm: number, fd: number) {
   sys_close(k, fd);
-  k.switch_mm(-1);
+  switch_mm(k, -1);
   mmput(k, mm);
   for (let task = 0; task < t.m.layout.config.tasks; task++) Atomics.store(t.m.i32, k.taskBase(task) + T_STATE, TASK_EXITED);
 }

@@ -4,6 +4,7 @@
  * CPUs on one thread cannot wait for each other: a shootdown that needs another CPU's ack would
  * run into the watchdog, so such tests use one CPU, or a model bug that sends no IPI.)
  */
+import { switch_mm } from '../../src/mm/tlb.js';
 import { T_MM, T_MM_GEN } from '../../src/shm/layout.js';
 import { createMachine, type Machine } from '../../src/shm/machine.js';
 import { mm_alloc, mm_gen } from '../../src/mm/fork.js';
@@ -42,6 +43,6 @@ export function runOn(k: Kernel, t: number): number {
   }
   k.task = t;
   k.taskOff = to;
-  if (k.mm !== mm) k.switch_mm(mm);
+  if (k.mm !== mm) switch_mm(k, mm);
   return mm;
 }

@@ -2,6 +2,7 @@
  * The mm through its syscalls and the MMU, on one CPU of a machine driven from the test thread:
  * errnos, VMA splits and merges, faults, SIGSEGV/SIGBUS, accounting, teardown.
  */
+import { switch_mm } from '../../src/mm/tlb.js';
 import { describe, expect, it } from 'vitest';
 import { G_MEM_USED, M_NR_VMAS, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, PL_INUSE } from '../../src/shm/layout.js';
 import { poolsOf } from '../../src/shm/machine.js';
@@ -140,7 +141,7 @@ describe('accounting and teardown', () => {
     // PGD + PUD + PMD + two PTE tables, 4 KiB each.
     expect(Atomics.load(m.i32, k.mmBase(mm) + M_PGTABLES)).toBe(5);
     expect(sys_close(k, fd)).toBe(0);
-    k.switch_mm(-1);
+    switch_mm(k, -1);
     mmput(k, mm);
     for (const [name, p] of Object.entries(poolsOf(m.layout))) expect([name, Atomics.load(m.i32, p.hdr + PL_INUSE)]).toEqual([name, 0]);
     expect(Atomics.load(m.i32, G_MEM_USED)).toBe(0);

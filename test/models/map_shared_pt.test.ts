@@ -3,6 +3,7 @@
  * EINVAL cases, sharing and its accounting, mprotect reaching every sharer, lifetimes, and the
  * two planted bugs caught by their checkers.
  */
+import { switch_mm } from '../../src/mm/tlb.js';
 import { describe, expect, it } from 'vitest';
 import { G_MEM_USED, G_STOP, M_PGTABLES, PL_INUSE, StopReason } from '../../src/shm/layout.js';
 import { poolsOf } from '../../src/shm/machine.js';
@@ -90,11 +91,11 @@ describe('map-shared-pt rules', () => {
     expect(mmu_store(k, a + 4096, 1)).toBe(ACCESS_OK);
     // Guest 0 exits first: guest 1 keeps working on the shared tables.
     runOn(k, 0);
-    k.switch_mm(-1);
+    switch_mm(k, -1);
     mmput(k, mm0);
     runOn(k, 1);
     expect(pages(k, a, 2 * MiB, false)).toBe(ACCESS_OK);
-    k.switch_mm(-1);
+    switch_mm(k, -1);
     mmput(k, mm1);
     // (the fds still hold the file: drop them as exit would)
     expect(read_violations(m.i32, m.layout)).toEqual([]);
@@ -114,7 +115,7 @@ describe('map-shared-pt planted bugs', () => {
     expect(sys_mmap(k, 0, 2 * MiB, RW, PT, shared(k, false), 0)).toBe(a);
     expect(pages(k, a, 4096, false)).toBe(ACCESS_OK);
     runOn(k, 0);
-    k.switch_mm(-1);
+    switch_mm(k, -1);
     mmput(k, mm0);
     runOn(k, 1);
     expect(mmu_load(k, a + 8192)).toBe(ACCESS_STOP);
@@ -132,7 +133,7 @@ describe('map-shared-pt planted bugs', () => {
     expect(sys_mmap(k, 0, 2 * MiB, RW, PT, shared(k, false), 0)).toBe(a);
     expect(pages(k, a, 4096, false)).toBe(ACCESS_OK);
     runOn(k, 0);
-    k.switch_mm(-1);
+    switch_mm(k, -1);
     mmput(k, mm0);
     runOn(k, 1);
     expect(pages(k, a, 2 * MiB, false)).toBe(ACCESS_OK);
