@@ -177,13 +177,15 @@ export class Cpu {
       const outcome = this.execute(op);
       if (outcome === ACCESS_STOP_OUTCOME) k.checkStop();
       Atomics.store(i32, to + T_LAST_ERRNO, outcome);
+      if (outcome === -ACCESS_OOM) {
+        // VM_FAULT_OOM with nothing to reclaim: the process is killed (pagefault_out_of_memory).
+        // A result the report gives (memory.oom), not a broken expectation.
+        this.exit(t, ACCESS_OOM);
+        return RUN_EXITED;
+      }
       if (op.expect !== EXPECT_ANY && outcome !== op.expect) {
         report_violation(i32, k.layout, Violation.Expectation, k.cpu, t, pc, op.expect, outcome);
         k.checkStop();
-      }
-      if (outcome === -ACCESS_OOM) {
-        this.exit(t, ACCESS_OOM);
-        return RUN_EXITED;
       }
       Atomics.store(i32, to + T_PC, pc + 1);
       Atomics.add(i32, to + T_OPS, 1);
@@ -275,6 +277,7 @@ export class Cpu {
     k.stats[ST_ACCESSES] += done;
     if (r === ACCESS_OK) return 0;
     if (r === ACCESS_STOP) return ACCESS_STOP_OUTCOME;
+    if (r === ACCESS_OOM) return -r;
     const at = addr + done * stride;
     const to = k.taskOff;
     Atomics.add(i32, to + T_SIGNALS, 1);
