@@ -4,7 +4,6 @@
  */
 import { availableParallelism } from 'node:os';
 import { verdict } from '../src/check/index.js';
-import { ST_COUNT } from '../src/mm/percpu.js';
 import { runMachine, type MachineRun } from '../src/proc/orchestrator.js';
 import type { Program } from '../src/proc/program.js';
 import type { MachineConfig } from '../src/shm/layout.js';
@@ -78,16 +77,24 @@ export function perCpu(run: MachineRun, st: number): number[] {
   return run.cpus.map((c) => c.stats[st]);
 }
 
-/** All counters summed over every CPU. */
-export function totals(run: MachineRun): Float64Array {
-  const t = new Float64Array(ST_COUNT);
-  for (const c of run.cpus) for (let i = 0; i < ST_COUNT; i++) t[i] += c.stats[i];
-  return t;
-}
-
 export function round(x: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/**
+ * Runs each benchmark in `benches` `n` times, interleaved (a, b, a, b...: a slow spell of the
+ * host hits both sides of a ratio alike), and keeps each one's median run by rate, with every
+ * run's rate beside it. Simulated CPUs are worker threads on a shared, often virtual, machine:
+ * one run can land on a bad moment. n is odd, so the median is a run that happened.
+ */
+export async function medians(n: number, benches: Array<() => Promise<BenchRecord> | BenchRecord>): Promise<BenchRecord[]> {
+  const runs: BenchRecord[][] = benches.map(() => []);
+  for (let i = 0; i < n; i++) for (let b = 0; b < benches.length; b++) runs[b].push(await benches[b]());
+  return runs.map((rs) => {
+    const mid = [...rs].sort((a, b) => a.rate_per_s - b.rate_per_s)[Math.floor(n / 2)];
+    return { ...mid, runs: n, rate_per_s_runs: rs.map((r) => r.rate_per_s) };
+  });
 }
 
 /** Prints one record as one JSON line (the machine-readable output). */
