@@ -26,7 +26,7 @@ import { ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_SPURIOUS, ST_FAULT_WP, type Kern
 import { frame_add_rmap, frame_remove_rmap } from './rmap.js';
 import { i_size_read, SHMEM_OOM, shmem_get_frame } from './shmem.js';
 import { flush_tlb_mm } from './tlb.js';
-import { range_has_vma, V_FILE_GEN, vmaBase, vma_file, vma_flags, vma_pgoff, vma_start, VM_EXEC, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE } from './vma.js';
+import { range_has_vma, V_FILE_GEN, vmaBase, vma_file, vma_pgoff, VM_EXEC, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE } from './vma.js';
 
 // vm_fault_t bits, with Linux's values.
 export const VM_FAULT_OOM = 0x000001;
@@ -51,7 +51,7 @@ export function vm_page_prot(vm_flags: number): number {
  * vmf.address/vpn and vmf.flags are set, and the access was checked against the VMA.
  */
 export function handle_mm_fault(k: Kernel, vmf: VmFault): number {
-  if ((vma_flags(k, vmf.vma) & VM_SHARED_PT) !== 0) return k.model.fault(k, vmf);
+  if ((vmf.vm_flags & VM_SHARED_PT) !== 0) return k.model.fault(k, vmf);
   return __handle_mm_fault(k, vmf);
 }
 
@@ -104,11 +104,11 @@ function do_fault(k: Kernel, vmf: VmFault): number {
   const vma = vmf.vma;
   const file = vma_file(k, vma);
   if (!pool_check(k, k.pools.files, file, Atomics.load(k.i32, vmaBase(k, vma) + V_FILE_GEN), PoolId.Files)) return VM_FAULT_SIGBUS;
-  const pgoff = vma_pgoff(k, vma) + (vmf.vpn - vma_start(k, vma) / 4096);
+  const pgoff = vma_pgoff(k, vma) + (vmf.vpn - vmf.vm_start / 4096);
   if (pgoff >= Math.ceil(i_size_read(k, file) / 4096)) return VM_FAULT_SIGBUS; // beyond EOF
   const frame = shmem_get_frame(k, file, pgoff, allocated);
   if (frame === SHMEM_OOM) return VM_FAULT_OOM;
-  const flags = vma_flags(k, vma);
+  const flags = vmf.vm_flags;
   if ((flags & VM_SHARED) === 0 && (vmf.flags & FAULT_FLAG_WRITE) !== 0) {
     // do_cow_fault: a private write gets its own copy of the page.
     return wp_page_copy(k, vmf, frame, true);
@@ -125,8 +125,8 @@ function do_fault(k: Kernel, vmf: VmFault): number {
 function do_anonymous_page(k: Kernel, vmf: VmFault): number {
   const frame = alloc_frame(k, FRAME_ANON, vmf.mm, Atomics.load(k.i32, k.mmBase(vmf.mm) + R_GEN), vmf.vpn);
   if (frame < 0) return VM_FAULT_OOM;
-  let prot = vm_page_prot(vma_flags(k, vmf.vma));
-  if ((vma_flags(k, vmf.vma) & VM_WRITE) !== 0) prot |= _PAGE_RW | _PAGE_DIRTY; // exclusive: writable
+  let prot = vm_page_prot(vmf.vm_flags);
+  if ((vmf.vm_flags & VM_WRITE) !== 0) prot |= _PAGE_RW | _PAGE_DIRTY; // exclusive: writable
   const r = finish_fault(k, vmf, frame, prot, M_RSS_ANON);
   if (r === 0) k.stats[ST_FAULT_ALLOC]++;
   else if (r === VM_FAULT_NOPAGE) free_frame(k, frame);
@@ -160,7 +160,7 @@ function finish_fault(k: Kernel, vmf: VmFault, frame: number, prot: number, rss:
  */
 function do_wp_page(k: Kernel, vmf: VmFault): number {
   const i32 = k.i32;
-  const flags = vma_flags(k, vmf.vma);
+  const flags = vmf.vm_flags;
   const frame = pte_pfn(vmf.orig_pte);
   if ((flags & VM_SHARED) === 0 && Atomics.load(i32, frameBase(k, frame) + R_STATE) === FRAME_FILE) {
     return wp_page_copy(k, vmf, frame, false);
@@ -181,7 +181,7 @@ function fix_pte_prot(k: Kernel, vmf: VmFault): number {
   const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
   spin_lock(k, ptl, LockClass.Ptl);
   if (Atomics.load(i32, vmf.pte) === vmf.orig_pte) {
-    Atomics.store(i32, vmf.pte, mk_pte(pte_pfn(vmf.orig_pte), vm_page_prot(vma_flags(k, vmf.vma)) | (vmf.orig_pte & _PAGE_DIRTY)));
+    Atomics.store(i32, vmf.pte, mk_pte(pte_pfn(vmf.orig_pte), vm_page_prot(vmf.vm_flags) | (vmf.orig_pte & _PAGE_DIRTY)));
   }
   spin_unlock(k, ptl);
   return 0;
@@ -207,7 +207,7 @@ function wp_page_copy(k: Kernel, vmf: VmFault, src: number, fresh: boolean): num
   }
   frame_add_rmap(k, copy);
   Atomics.add(i32, k.mmBase(vmf.mm) + M_RSS_ANON, 1);
-  Atomics.store(i32, vmf.pte, mk_pte(copy, vm_page_prot(vma_flags(k, vmf.vma)) | _PAGE_RW | _PAGE_DIRTY));
+  Atomics.store(i32, vmf.pte, mk_pte(copy, vm_page_prot(vmf.vm_flags) | _PAGE_RW | _PAGE_DIRTY));
   if (!fresh) {
     frame_remove_rmap(k, src);
     Atomics.sub(i32, k.mmBase(vmf.mm) + M_RSS_FILE, 1);

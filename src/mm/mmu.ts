@@ -57,6 +57,8 @@ export function mmu_store(k: Kernel, addr: number, value: number): number {
     if (tries >= MAX_FAULT_RETRIES) return fault_livelock(k, addr);
     const f = do_user_addr_fault(k, addr, true);
     if (f !== ACCESS_OK) return f;
+    // The fault left vmf.pte pointing at the entry it installed: fill from it, no second walk.
+    if (k.vmf.pte >= 0 && tlb_fill(k, vpn, s, k.vmf.pte, true) < 0) return ACCESS_STOP;
   }
 }
 
@@ -78,6 +80,7 @@ export function mmu_load(k: Kernel, addr: number): number {
     if (tries >= MAX_FAULT_RETRIES) return fault_livelock(k, addr);
     const f = do_user_addr_fault(k, addr, false);
     if (f !== ACCESS_OK) return f;
+    if (k.vmf.pte >= 0 && tlb_fill(k, vpn, s, k.vmf.pte, false) < 0) return ACCESS_STOP;
   }
 }
 
@@ -89,41 +92,49 @@ function walk_and_fill(k: Kernel, vpn: number, s: number, write: boolean): numbe
   const i32 = k.i32;
   k.stats[ST_WALKS]++;
   const pbase = k.ptps.base;
-  let t = Atomics.load(i32, k.mmOff + M_PGD);
-  let e = Atomics.load(i32, pbase + t * PTP_WORDS + P_HDR + (Math.floor(vpn / 134217728) & 511));
+  const pgd = Atomics.load(i32, k.mmOff + M_PGD);
+  let e = Atomics.load(i32, pbase + pgd * PTP_WORDS + P_HDR + (Math.floor(vpn / 134217728) & 511));
   for (let level = PUD_LEVEL; ; level--) {
     if ((e & _PAGE_PRESENT) === 0) return 0;
     const nt = (e >>> 5) & 0x1fffff;
     const nb = pbase + nt * PTP_WORDS;
-    if ((Atomics.load(i32, nb + R_GEN) & 63) !== entry_tag(e) || Atomics.load(i32, nb + R_STATE) !== level) {
+    // The generation tag alone: a freed table's generation has moved on. (A table freed and
+    // reused at another level with the same six bits is left to the quiescence check.)
+    if ((Atomics.load(i32, nb + R_GEN) & 63) !== entry_tag(e)) {
       report_violation(i32, k.layout, Violation.UafPageTable, k.cpu, nt, level, entry_tag(e), Atomics.load(i32, nb + R_GEN), k.mm, Atomics.load(i32, nb + R_STATE));
       return -1;
     }
-    t = nt;
     const idx = level === PUD_LEVEL ? (vpn >>> 18) & 511 : level === PMD_LEVEL ? (vpn >>> 9) & 511 : vpn & 511;
-    if (level === PTE_LEVEL) {
-      const pteOff = nb + P_HDR + idx;
-      const seqOff = nb + P_WPSEQ;
-      const seq = Atomics.load(i32, seqOff); // before the PTE: see stale_tlb_write
-      const pte = Atomics.load(i32, pteOff);
-      if ((pte & (_PAGE_PRESENT | _PAGE_USER)) !== (_PAGE_PRESENT | _PAGE_USER)) return 0;
-      if (write && (pte & _PAGE_RW) === 0) return 0;
-      const f = pte >>> 5;
-      const fb = k.frames.base + f * k.frames.stride;
-      if (Atomics.load(i32, fb + R_STATE) === 0) {
-        report_violation(i32, k.layout, Violation.UafObject, k.cpu, 0, f, -1, Atomics.load(i32, fb + R_GEN));
-        return -1;
-      }
-      k.tlbVpn[s] = vpn;
-      k.tlbPay[s] = fb + F_HDR;
-      k.tlbWrite[s] = (pte & _PAGE_RW) !== 0 ? 1 : 0;
-      k.tlbPte[s] = pteOff;
-      k.tlbSeqOff[s] = seqOff;
-      k.tlbSeq[s] = seq;
-      return 1;
-    }
+    if (level === PTE_LEVEL) return tlb_fill(k, vpn, s, nb + P_HDR + idx, write);
     e = Atomics.load(i32, nb + P_HDR + idx);
   }
+}
+
+/**
+ * Fills TLB slot `s` for `vpn` from the PTE at word `pteOff` if it allows the access: 1 filled,
+ * 0 not allowed (fault), -1 the PTE maps a free frame (reported). The table's P_WPSEQ is read
+ * before the PTE: a change that lands between the two then shows as a moved sequence.
+ */
+function tlb_fill(k: Kernel, vpn: number, s: number, pteOff: number, write: boolean): number {
+  const i32 = k.i32;
+  const seqOff = pteOff - ((pteOff - k.ptps.base) % PTP_WORDS) + P_WPSEQ;
+  const seq = Atomics.load(i32, seqOff);
+  const pte = Atomics.load(i32, pteOff);
+  if ((pte & (_PAGE_PRESENT | _PAGE_USER)) !== (_PAGE_PRESENT | _PAGE_USER)) return 0;
+  if (write && (pte & _PAGE_RW) === 0) return 0;
+  const f = pte >>> 5;
+  const fb = k.frames.base + f * k.frames.stride;
+  if (Atomics.load(i32, fb + R_STATE) === 0) {
+    report_violation(i32, k.layout, Violation.UafObject, k.cpu, 0, f, -1, Atomics.load(i32, fb + R_GEN));
+    return -1;
+  }
+  k.tlbVpn[s] = vpn;
+  k.tlbPay[s] = fb + F_HDR;
+  k.tlbWrite[s] = (pte & _PAGE_RW) !== 0 ? 1 : 0;
+  k.tlbPte[s] = pteOff;
+  k.tlbSeqOff[s] = seqOff;
+  k.tlbSeq[s] = seq;
+  return 1;
 }
 
 /**
@@ -180,6 +191,8 @@ export function do_user_addr_fault(k: Kernel, addr: number, write: boolean): num
   vmf.mm = mm;
   vmf.task_mm = mm;
   vmf.vma = vma;
+  vmf.vm_flags = flags;
+  vmf.vm_start = vma_start(k, vma);
   vmf.address = addr;
   vmf.vpn = Math.floor(addr / 4096);
   vmf.flags = write ? FAULT_FLAG_WRITE : 0;

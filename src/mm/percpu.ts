@@ -52,6 +52,9 @@ export class VmFault {
   /** The faulting task's own mm. */
   task_mm = -1;
   vma = -1;
+  /** vma's vm_flags and start, read once per fault. */
+  vm_flags = 0;
+  vm_start = 0;
   address = 0;
   vpn = 0;
   flags = 0;

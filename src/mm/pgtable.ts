@@ -133,5 +133,8 @@ export function table_alloc(k: Kernel, off: number, mm: number, level: number): 
     free_ptp(k, t);
     e = prev;
   }
-  return table_of(k, e, level, mm) < 0 ? ALLOC_UAF : entry_table(e);
+  const t = entry_table(e);
+  // Fast path: the generation tag matches (see walk_and_fill); else the full check reports.
+  if ((Atomics.load(i32, k.ptps.base + t * PTP_WORDS + R_GEN) & 63) === entry_tag(e)) return t;
+  return table_of(k, e, level, mm) < 0 ? ALLOC_UAF : t;
 }

@@ -153,6 +153,8 @@ export function createMapSharedPtModel(bug: string): ModelOps {
       // The host's PMD entry, with a PTE table under it.
       vmf.mm = host;
       vmf.vma = hv;
+      vmf.vm_flags = hf;
+      vmf.vm_start = vma_start(k, hv);
       ret = walk_to_pmd(k, vmf);
       if (ret !== 0) return ret;
       const hostPmd = vmf.pmd;
@@ -183,6 +185,8 @@ export function createMapSharedPtModel(bug: string): ModelOps {
       up_read(k, hlock);
       vmf.mm = guest;
       vmf.vma = guestVma;
+      vmf.vm_flags = vma_flags(k, guestVma);
+      vmf.vm_start = vma_start(k, guestVma);
     }
   }
 
