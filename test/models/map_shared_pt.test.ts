@@ -11,7 +11,7 @@ import { mmput } from '../../src/mm/fork.js';
 import { EINVAL, MAP_FIXED, MAP_SHARED, MAP_SHARED_PT, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
 import { ACCESS_OK, ACCESS_SIGSEGV, ACCESS_STOP, mmu_load, mmu_store, mmuResult } from '../../src/mm/mmu.js';
 import { read_violations, Violation } from '../../src/mm/mmdebug.js';
-import type { Kernel } from '../../src/mm/percpu.js';
+import { ST_FAULT_SHARED_PMD, type Kernel } from '../../src/mm/percpu.js';
 import { sys_ftruncate, sys_mmap, sys_mprotect, sys_munmap, sys_shm_open } from '../../src/proc/syscalls.js';
 import { runOn, testMachine } from '../helpers/kernel.js';
 
@@ -61,10 +61,10 @@ describe('map-shared-pt rules', () => {
     expect(pages(k, a, 4 * MiB, true)).toBe(ACCESS_OK);
     const mm1 = runOn(k, 1);
     expect(sys_mmap(k, 0, 4 * MiB, RW, PT, shared(k, false), 0)).toBe(a);
-    expect(k.stats[7]).toBe(2); // ST_FAULT_SHARED_PMD so far: task 0's two PMDs
+    expect(k.stats[ST_FAULT_SHARED_PMD]).toBe(2); // so far: task 0's two PMDs
     expect(pages(k, a, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(mmuResult.value).toBe(1); // task 0's store, seen through the shared table
-    expect(k.stats[7]).toBe(4);
+    expect(k.stats[ST_FAULT_SHARED_PMD]).toBe(4);
     // Each guest: PGD + PUD + PMD. The host: those and two PTE tables.
     expect(Atomics.load(m.i32, k.mmBase(mm0) + M_PGTABLES)).toBe(3);
     expect(Atomics.load(m.i32, k.mmBase(mm1) + M_PGTABLES)).toBe(3);
