@@ -3,16 +3,20 @@
 // (see ../shared/STACK.md: esbuild output starts ~5x faster than a tsx loader).
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const entryPoints = {
+  cli: 'src/cli/main.ts',
+  worker: 'workers/cpu.ts',
+  bench: 'bench/index.ts',
+};
+// The worker the lock tests start on their own threads (test/sync), when the tests are here.
+if (existsSync(join(root, 'test/helpers/lock_worker.ts'))) entryPoints['test/lock_worker'] = 'test/helpers/lock_worker.ts';
 await build({
   absWorkingDir: root,
-  entryPoints: {
-    cli: 'src/cli/main.ts',
-    worker: 'workers/cpu.ts',
-    bench: 'bench/index.ts',
-  },
+  entryPoints,
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,

@@ -1,6 +1,6 @@
 /** What every scenario takes and gives, the seeded random numbers, and machine sizing. */
 import type { MachineConfig } from '../shm/layout.js';
-import type { Program } from '../proc/program.js';
+import type { Op, Program } from '../proc/program.js';
 
 export interface ScenarioOptions {
   procs: number;
@@ -73,4 +73,21 @@ export function sizeMachine(s: SizingInput): MachineConfig {
     barriers: 8,
     fileIds: (s.files + 8) * 4,
   };
+}
+
+/**
+ * The set-up every shared-segment scenario starts with: process 0 creates /dev/shm `name` and
+ * sizes it, everyone meets at barrier 0, the others open it, and each maps all of it
+ * MAP_SHARED | MAP_SHARED_PT (which `none` ignores) as `region` and closes the fd. The name stays
+ * until process 0 unlinks it, after everyone has opened it.
+ */
+export function mapSharedSegment(p: number, name: string, size: number, region: string): Op[] {
+  const ops: Op[] = p === 0
+    ? [{ op: 'shm_open', name, create: true, excl: true, as: 'fd' }, { op: 'ftruncate', fd: 'fd', size }, { op: 'barrier', id: 0 }]
+    : [{ op: 'barrier', id: 0 }, { op: 'shm_open', name, as: 'fd' }];
+  ops.push(
+    { op: 'mmap', len: size, prot: ['PROT_READ', 'PROT_WRITE'], flags: ['MAP_SHARED', 'MAP_SHARED_PT'], fd: 'fd', as: region },
+    { op: 'close', fd: 'fd' },
+  );
+  return ops;
 }

@@ -7,7 +7,7 @@
  * through the freed table (or, at the latest, the survivors' barrier or the host's teardown).
  */
 import type { Op, Program } from '../proc/program.js';
-import { MiB, rng, sizeMachine, type Scenario } from './common.js';
+import { mapSharedSegment, MiB, rng, sizeMachine, type Scenario } from './common.js';
 
 export const exitVsFault: Scenario = {
   name: 'exit-vs-fault',
@@ -20,17 +20,7 @@ export const exitVsFault: Scenario = {
     const exiters = Math.max(1, Math.floor(o.procs / 2));
     const programs: Program[] = [];
     for (let p = 0; p < o.procs; p++) {
-      const prog: Op[] = [];
-      if (p === 0) {
-        prog.push({ op: 'shm_open', name: '/evf', create: true, excl: true, as: 'fd' });
-        prog.push({ op: 'ftruncate', fd: 'fd', size: o.size });
-        prog.push({ op: 'barrier', id: 0 });
-      } else {
-        prog.push({ op: 'barrier', id: 0 });
-        prog.push({ op: 'shm_open', name: '/evf', as: 'fd' });
-      }
-      prog.push({ op: 'mmap', len: o.size, prot: ['PROT_READ', 'PROT_WRITE'], flags: ['MAP_SHARED', 'MAP_SHARED_PT'], fd: 'fd', as: 'm' });
-      prog.push({ op: 'close', fd: 'fd' });
+      const prog: Op[] = mapSharedSegment(p, '/evf', o.size, 'm');
       prog.push({ op: 'touch', region: 'm', len: half, write: true });
       prog.push({ op: 'barrier', id: 1 });
       if (p === 0) prog.push({ op: 'shm_unlink', name: '/evf' });

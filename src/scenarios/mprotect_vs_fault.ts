@@ -7,7 +7,7 @@
  * returned: the stale-TLB checker watches every store.
  */
 import type { Op, Program } from '../proc/program.js';
-import { MiB, sizeMachine, type Scenario } from './common.js';
+import { mapSharedSegment, MiB, sizeMachine, type Scenario } from './common.js';
 
 export const mprotectVsFault: Scenario = {
   name: 'mprotect-vs-fault',
@@ -17,17 +17,7 @@ export const mprotectVsFault: Scenario = {
   build(o) {
     const programs: Program[] = [];
     for (let p = 0; p < o.procs; p++) {
-      const prog: Op[] = [];
-      if (p === 0) {
-        prog.push({ op: 'shm_open', name: '/mvf', create: true, excl: true, as: 'fd' });
-        prog.push({ op: 'ftruncate', fd: 'fd', size: o.size });
-        prog.push({ op: 'barrier', id: 0 });
-      } else {
-        prog.push({ op: 'barrier', id: 0 });
-        prog.push({ op: 'shm_open', name: '/mvf', as: 'fd' });
-      }
-      prog.push({ op: 'mmap', len: o.size, prot: ['PROT_READ', 'PROT_WRITE'], flags: ['MAP_SHARED', 'MAP_SHARED_PT'], fd: 'fd', as: 'm' });
-      prog.push({ op: 'close', fd: 'fd' });
+      const prog: Op[] = mapSharedSegment(p, '/mvf', o.size, 'm');
       prog.push({ op: 'touch', region: 'm', len: o.size, write: true });
       prog.push({ op: 'barrier', id: 1 });
       if (p === 0) {

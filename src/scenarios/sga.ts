@@ -6,7 +6,7 @@
  * pays for its own PTEs; under `map-shared-pt` one host's tables serve all.
  */
 import type { Op, Program } from '../proc/program.js';
-import { MiB, rng, sizeMachine, type Scenario } from './common.js';
+import { mapSharedSegment, MiB, rng, sizeMachine, type Scenario } from './common.js';
 
 export const sga: Scenario = {
   name: 'sga',
@@ -18,17 +18,7 @@ export const sga: Scenario = {
     const chunk = Math.min(o.size, 256 * 1024);
     const programs: Program[] = [];
     for (let p = 0; p < o.procs; p++) {
-      const prog: Op[] = [];
-      if (p === 0) {
-        prog.push({ op: 'shm_open', name: '/sga', create: true, excl: true, as: 'fd' });
-        prog.push({ op: 'ftruncate', fd: 'fd', size: o.size });
-        prog.push({ op: 'barrier', id: 0 });
-      } else {
-        prog.push({ op: 'barrier', id: 0 });
-        prog.push({ op: 'shm_open', name: '/sga', as: 'fd' });
-      }
-      prog.push({ op: 'mmap', len: o.size, prot: ['PROT_READ', 'PROT_WRITE'], flags: ['MAP_SHARED', 'MAP_SHARED_PT'], fd: 'fd', as: 'sga' });
-      prog.push({ op: 'close', fd: 'fd' });
+      const prog: Op[] = mapSharedSegment(p, '/sga', o.size, 'sga');
       prog.push({ op: 'barrier', id: 1 });
       if (p === 0) prog.push({ op: 'shm_unlink', name: '/sga' });
       // Every process touches the whole segment (its own pass starts at its own offset).
