@@ -64,6 +64,7 @@ export function scenarioOptions(scenario: string, o: RunOptions): ScenarioOption
     seed: o.seed ?? DEFAULT_SEED,
     cpus: o.cpus ?? Math.min(2, availableParallelism()),
     mem: o.mem ?? 512 * 1024 ** 3,
+    model: o.model,
   };
 }
 

@@ -4,7 +4,7 @@
  * remove_vma. The model sees every MAP_SHARED file mapping first (ModelOps.mmap) and owns
  * VM_SHARED_PT VMAs.
  */
-import { M_MMAP_LOCK, V_FILE, V_FILE_GEN, V_FLAGS, V_PGOFF, V_PRIV, V_PRIV_GEN } from '../shm/layout.js';
+import { FILE_MODEL, FL_KIND, M_MMAP_LOCK, V_FILE, V_FILE_GEN, V_FLAGS, V_PGOFF, V_PRIV, V_PRIV_GEN } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_write, up_write } from '../sync/rwsem.js';
 import { free_pgtables, MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
@@ -13,6 +13,7 @@ import type { Kernel } from './percpu.js';
 import { PAGE_SIZE, TASK_SIZE } from './pgtable.js';
 import { i_mmap_insert, i_mmap_remove } from './rmap.js';
 import { file_gen, fput, get_file } from './shmem.js';
+import { fileBase } from './filemap.js';
 import {
   find_vma, first_vma, vm_area_alloc, vm_area_dup, vm_area_free, vma_end, vma_file, vma_flags,
   vma_link_mm, vma_next, vma_pgoff, vma_set_range, vma_start, vma_unlink_mm, vmaBase, VM_EXEC,
@@ -38,6 +39,7 @@ export const EACCES = 13;
 export const EEXIST = 17;
 export const EINVAL = 22;
 export const EMFILE = 24;
+export const ENODEV = 19;
 
 export const MMAP_BASE = 0x7f0000000000;
 export const MMAP_MIN_ADDR = 0x10000;
@@ -127,6 +129,8 @@ export function do_mmap(k: Kernel, a: MmapArgs): number {
     const r = k.model.mmap(k, a);
     if (r !== MODEL_DEFAULT) return r;
   }
+  // A model's own file is mapped only the way its model says.
+  if (a.file >= 0 && Atomics.load(k.i32, fileBase(k, a.file) + FL_KIND) === FILE_MODEL) return type === MAP_SHARED ? -ENODEV : -EINVAL;
   let addr: number;
   if ((a.flags & MAP_FIXED) !== 0) {
     addr = a.addr;

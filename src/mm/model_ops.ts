@@ -39,4 +39,26 @@ export interface ModelOps {
   switch_mm(k: Kernel, mm: number, on: boolean): void;
   /** The CPUs a flush of `mm`'s tables must reach (mm_cpumask, plus the sharers' for a host mm). */
   flush_mask(k: Kernel, mm: number): number;
+
+  // ---- a model's own calls (optional): its filesystem, its ioctls, its advice ----
+  /** open(2) of `path` outside /dev/shm: the model's filesystem (msharefs, a container device). A file, or -errno. */
+  open?(k: Kernel, path: string, create: boolean, excl: boolean): number;
+  /** unlink(2) of such a path. */
+  unlink?(k: Kernel, path: string): number;
+  /** ioctl(2) on a file the model created (FL_KIND FILE_MODEL). */
+  ioctl?(k: Kernel, file: number, cmd: string, args: IoctlArgs): number;
+  /** ftruncate(2) of a file the model created. */
+  setsize?(k: Kernel, file: number, size: number): number;
+  /** The last reference to a model file went: release what it holds. */
+  release?(k: Kernel, file: number): void;
+  /**
+   * FL_ID of the file whose pages a mapping of model file `file` reaches (the lost-write check
+   * credits stores to it), or -1 when the model cannot name one.
+   */
+  backing_file_id?(k: Kernel, file: number): number;
+  /** madvise(2) advice the model understands (0 or -errno), on [start, end) of `mm` (mmap_lock held for write). */
+  madvise?(k: Kernel, mm: number, start: number, end: number, advice: string): number;
 }
+
+/** An ioctl's argument struct, by field name (fds already resolved to files by the caller). */
+export type IoctlArgs = Record<string, number>;

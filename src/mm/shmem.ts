@@ -5,7 +5,7 @@
  */
 import {
   F_MAPCOUNT, FILE_WORDS, FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_NRPAGES, FL_PTSHARE, FL_REF,
-  FL_RETIRED, FL_SIZE_HI, FL_SIZE_LO, FL_XA, FRAME_FILE, G_FILE_SEQ, LEDGER_WORDS, LG_FREED, LG_SUM, R_GEN,
+  FL_KIND, FL_PRIV, FILE_MODEL, FILE_SHMEM, FL_RETIRED, FL_SIZE_HI, FL_SIZE_LO, FL_XA, FRAME_FILE, G_FILE_SEQ, LEDGER_WORDS, LG_FREED, LG_SUM, R_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { refcount_dec_and_test, refcount_inc, REFCOUNT_OK, REFCOUNT_UNDERFLOW } from '../sync/refcount.js';
@@ -33,6 +33,8 @@ export function shmem_file_setup(k: Kernel): number {
   Atomics.store(i32, b + FL_IMMAP_HEAD, -1);
   Atomics.store(i32, b + FL_RETIRED, 0);
   Atomics.store(i32, b + FL_PTSHARE, 0);
+  Atomics.store(i32, b + FL_KIND, FILE_SHMEM);
+  Atomics.store(i32, b + FL_PRIV, 0);
   Atomics.store(i32, b + FL_ID, Atomics.add(i32, G_FILE_SEQ, 1) + 1);
   for (let w = 0; w < 3; w++) Atomics.store(i32, b + FL_IMMAP_RWSEM + w, 0);
   return f;
@@ -65,9 +67,17 @@ export function fput(k: Kernel, f: number): void {
   shmem_evict_inode(k, f);
 }
 
+/** A file of a sharing model's own (msharefs, a container): no page cache of its own. */
+export function model_file_setup(k: Kernel): number {
+  const f = shmem_file_setup(k);
+  if (f >= 0) Atomics.store(k.i32, fileBase(k, f) + FL_KIND, FILE_MODEL);
+  return f;
+}
+
 function shmem_evict_inode(k: Kernel, f: number): void {
   const i32 = k.i32;
   const fb = fileBase(k, f);
+  if (Atomics.load(i32, fb + FL_KIND) === FILE_MODEL) k.model.release?.(k, f);
   filemap_release(k, f, (frame) => {
     const mc = Atomics.load(i32, frameBase(k, frame) + F_MAPCOUNT);
     if (mc !== 0) report_violation(i32, k.layout, Violation.Invariant, k.cpu, 1, frame, mc, f);

@@ -6,7 +6,7 @@
  */
 import { switch_mm } from '../mm/tlb.js';
 import {
-  B_ARRIVED, B_COUNT, B_GEN, BARRIER_WORDS, FL_ID, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
+  B_ARRIVED, B_COUNT, B_GEN, BARRIER_WORDS, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
   T_SLOT_FILE, T_STATE, TASK_BLOCKED, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
@@ -24,9 +24,10 @@ import { ACCESS_OK, ACCESS_OOM, ACCESS_STOP, mmu_load, mmu_store, mmuResult } fr
 import { Kernel, ST_ACCESS_FAULTS, ST_ACCESS_MS, ST_ACCESSES, ST_CTX_SWITCHES, ST_FAULTS, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
 import { type CompiledOp, compileProgram, EXPECT_ANY, OpCode, type Program } from './program.js';
 import { rq_pop, rq_push } from './runqueue.js';
+import { fdget } from '../mm/fdtable.js';
 import {
-  fdget, sys_close, sys_ftruncate, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_shm_open,
-  sys_shm_unlink,
+  sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
+  sys_shm_open, sys_shm_unlink, sys_unlink,
 } from './syscalls.js';
 
 export interface CpuParams {
@@ -221,11 +222,24 @@ export class Cpu {
         const r = sys_mmap(k, op.a, op.b, op.c, op.d, fd, op.e);
         if (r >= 0) {
           const file = fd >= 0 ? fdget(k, fd) : -1;
-          const id = file >= 0 && (op.d & MAP_SHARED) !== 0 ? Atomics.load(k.i32, fileBase(k, file) + FL_ID) : 0;
+          let id = 0; // private memory
+          if (file >= 0 && (op.d & MAP_SHARED) !== 0) {
+            id = Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL
+              ? k.model.backing_file_id?.(k, file) ?? -1
+              : Atomics.load(k.i32, fileBase(k, file) + FL_ID);
+          }
           Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + op.out, id);
         }
         return this.result(op, r);
       }
+      case OpCode.Open: return this.result(op, sys_open(k, op.str, (op.a & 1) !== 0, (op.a & 2) !== 0));
+      case OpCode.Unlink: return this.result(op, sys_unlink(k, op.str));
+      case OpCode.Ioctl: {
+        const args: Record<string, number> = {};
+        for (const [key, v] of op.args) args[key] = typeof v === 'number' ? v : this.slotGet(v.slot);
+        return this.result(op, sys_ioctl(k, this.slotGet(op.slot), op.str, args));
+      }
+      case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
       case OpCode.Munmap: return this.result(op, sys_munmap(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.Mprotect: return this.result(op, sys_mprotect(k, this.slotGet(op.slot) + op.a, op.b, op.c));
       case OpCode.Load: return this.access(op, this.slotGet(op.slot) + op.a, 4096, 1, false, 0, op.slot);
@@ -293,7 +307,11 @@ export class Cpu {
     const i32 = this.k.i32;
     const to = this.k.taskOff;
     const id = Atomics.load(i32, to + T_SLOT_FILE + slot);
-    if (id <= 0) {
+    if (id < 0) {
+      Atomics.add(i32, to + T_UNTRACKED_STORES, sum);
+      return;
+    }
+    if (id === 0) {
       Atomics.add(i32, to + T_ANON_STORES, sum);
       return;
     }

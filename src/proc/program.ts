@@ -16,6 +16,18 @@ export const OpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('memfd_create'), name: z.string().max(64).default('memfd'), as: name, expect }),
   z.object({ op: z.literal('shm_open'), name: z.string().min(1).max(64), create: z.boolean().default(false), excl: z.boolean().default(false), as: name, expect }),
   z.object({ op: z.literal('shm_unlink'), name: z.string().min(1).max(64), expect }),
+  z.object({ op: z.literal('open'), path: z.string().min(1).max(128), create: z.boolean().default(false), excl: z.boolean().default(false), as: name, expect }),
+  z.object({ op: z.literal('unlink'), path: z.string().min(1).max(128), expect }),
+  z.object({
+    op: z.literal('ioctl'),
+    fd: name,
+    cmd: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
+    // A string names an earlier result (an fd, an address); numbers are taken as they are.
+    args: z.record(z.string(), z.union([z.number().int(), name])).default({}),
+    as: name.optional(),
+    expect,
+  }),
+  z.object({ op: z.literal('madvise'), region: name, offset: size.default(0), len: size, advice: z.string().regex(/^MADV_[A-Z_]+$/), expect }),
   z.object({ op: z.literal('ftruncate'), fd: name, size, expect }),
   z.object({ op: z.literal('close'), fd: name, expect }),
   z.object({
@@ -68,6 +80,10 @@ export const enum OpCode {
   Touch,
   Barrier,
   Exit,
+  Open,
+  Unlink,
+  Ioctl,
+  Madvise,
 }
 
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
@@ -87,6 +103,8 @@ export interface CompiledOp {
   e: number; // passes / value
   write: boolean;
   str: string;
+  /** ioctl arguments: numbers, or slots to read at run time. */
+  args: [string, number | { slot: number }][];
   expect: number;
   text: string;
 }
@@ -142,12 +160,20 @@ export function compileProgram(program: Program, maxSlots: number): CompiledOp[]
   };
   const bits = (xs: readonly string[], table: Record<string, number>) => xs.reduce((acc, x) => acc | table[x], 0);
   return parsed.map((o): CompiledOp => {
-    const c: CompiledOp = { code: 0 as OpCode, slot: -1, out: -1, a: 0, b: 0, c: 0, d: 0, e: 0, write: false, str: '', expect: EXPECT_OK, text: JSON.stringify(o) };
+    const c: CompiledOp = { code: 0 as OpCode, slot: -1, out: -1, a: 0, b: 0, c: 0, d: 0, e: 0, write: false, str: '', args: [], expect: EXPECT_OK, text: JSON.stringify(o) };
     if ('expect' in o) c.expect = expectCode(o.expect);
     switch (o.op) {
       case 'memfd_create': c.code = OpCode.MemfdCreate; c.str = o.name; c.out = def(o.as); break;
       case 'shm_open': c.code = OpCode.ShmOpen; c.str = o.name; c.a = (o.create ? 1 : 0) | (o.excl ? 2 : 0); c.out = def(o.as); break;
       case 'shm_unlink': c.code = OpCode.ShmUnlink; c.str = o.name; break;
+      case 'open': c.code = OpCode.Open; c.str = o.path; c.a = (o.create ? 1 : 0) | (o.excl ? 2 : 0); c.out = def(o.as); break;
+      case 'unlink': c.code = OpCode.Unlink; c.str = o.path; break;
+      case 'ioctl':
+        c.code = OpCode.Ioctl; c.slot = use(o.fd); c.str = o.cmd;
+        c.args = Object.entries(o.args).map(([key, v]) => [key, typeof v === 'number' ? v : { slot: use(v) }]);
+        if (o.as !== undefined) c.out = def(o.as);
+        break;
+      case 'madvise': c.code = OpCode.Madvise; c.slot = use(o.region); c.a = o.offset; c.b = o.len; c.str = o.advice; break;
       case 'ftruncate': c.code = OpCode.Ftruncate; c.slot = use(o.fd); c.a = o.size; break;
       case 'close': c.code = OpCode.Close; c.slot = use(o.fd); break;
       case 'mmap':

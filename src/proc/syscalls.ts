@@ -3,41 +3,20 @@
  * the CPU's kernel context (current task in k.task) and returns a result >= 0 or -errno.
  */
 import {
-  FL_ID, G_NAMES_LOCK, MAX_FDS, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS, T_FD, T_MM,
+  FL_ID, FL_KIND, FILE_MODEL, G_NAMES_LOCK, M_MMAP_LOCK, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS, T_FD, T_MM,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { fileBase } from '../mm/filemap.js';
-import { EBADF, EEXIST, EINVAL, EMFILE, ENOENT, ENOMEM, MAP_ANONYMOUS, vm_mmap, vm_munmap } from '../mm/mmap.js';
+import { EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, MAP_ANONYMOUS, page_align, vm_mmap, vm_munmap } from '../mm/mmap.js';
 import { do_mprotect } from '../mm/mprotect.js';
-import type { MmapArgs } from '../mm/model_ops.js';
+import type { IoctlArgs, MmapArgs } from '../mm/model_ops.js';
+import { down_write, up_write } from '../sync/rwsem.js';
 import type { Kernel } from '../mm/percpu.js';
+import { FD_BASE, fd_install, fdget } from '../mm/fdtable.js';
 import { file_gen, fput, get_file, shmem_file_setup, shmem_setsize } from '../mm/shmem.js';
 
-export const FD_BASE = 3;
 const mmapArgs: MmapArgs = { mm: -1, addr: 0, len: 0, prot: 0, flags: 0, file: -1, pgoff: 0 };
-
-/** fdget: the file behind `fd` of the current task, or -1. */
-export function fdget(k: Kernel, fd: number): number {
-  const i = fd - FD_BASE;
-  if (!Number.isInteger(i) || i < 0 || i >= MAX_FDS) return -1;
-  const file = Atomics.load(k.i32, k.taskOff + T_FD + 2 * i);
-  if (file < 0) return -1;
-  return file;
-}
-
-/** fd_install: the lowest free fd for `file` (whose reference the fd now owns), or -EMFILE. */
-function fd_install(k: Kernel, file: number): number {
-  for (let i = 0; i < MAX_FDS; i++) {
-    const o = k.taskOff + T_FD + 2 * i;
-    if (Atomics.load(k.i32, o) < 0) {
-      Atomics.store(k.i32, o + 1, file_gen(k, file));
-      Atomics.store(k.i32, o, file);
-      return FD_BASE + i;
-    }
-  }
-  return -EMFILE;
-}
 
 export function sys_memfd_create(k: Kernel): number {
   const f = shmem_file_setup(k);
@@ -116,7 +95,56 @@ export function sys_ftruncate(k: Kernel, fd: number, size: number): number {
   const f = fdget(k, fd);
   if (f < 0) return -EBADF;
   if (size < 0) return -EINVAL;
+  if (Atomics.load(k.i32, fileBase(k, f) + FL_KIND) === FILE_MODEL) return k.model.setsize ? k.model.setsize(k, f, size) : -EINVAL;
   return shmem_setsize(k, f, size);
+}
+
+const SHM_PREFIX = '/dev/shm/';
+const ENOTTY = 25;
+
+/**
+ * open(2): /dev/shm/<name> is shm_open's tmpfs; any other path belongs to the model's own
+ * filesystem (msharefs, a container device), or does not exist.
+ */
+export function sys_open(k: Kernel, path: string, create: boolean, excl: boolean): number {
+  if (path.startsWith(SHM_PREFIX)) return sys_shm_open(k, '/' + path.slice(SHM_PREFIX.length), create, excl);
+  if (!k.model.open) return -ENOENT;
+  const f = k.model.open(k, path, create, excl);
+  if (f < 0) return f;
+  const fd = fd_install(k, f);
+  if (fd < 0) fput(k, f);
+  return fd;
+}
+
+export function sys_unlink(k: Kernel, path: string): number {
+  if (path.startsWith(SHM_PREFIX)) return sys_shm_unlink(k, '/' + path.slice(SHM_PREFIX.length));
+  return k.model.unlink ? k.model.unlink(k, path) : -ENOENT;
+}
+
+/** ioctl(2) on a model's file; ENOTTY for any other file, as for an ioctl a file does not know. */
+export function sys_ioctl(k: Kernel, fd: number, cmd: string, args: IoctlArgs): number {
+  const f = fdget(k, fd);
+  if (f < 0) return -EBADF;
+  if (Atomics.load(k.i32, fileBase(k, f) + FL_KIND) !== FILE_MODEL || !k.model.ioctl) return -ENOTTY;
+  return k.model.ioctl(k, f, cmd, args);
+}
+
+/**
+ * madvise(2) with an advice only a sharing model knows (pt-hint's MADV_SHARE_PT); EINVAL for an
+ * unaligned start or an advice the model does not take, ENOMEM for a hole (madvise_walk_vmas).
+ */
+export function sys_madvise(k: Kernel, addr: number, len: number, advice: string): number {
+  if (addr % 4096 !== 0 || len < 0) return -EINVAL;
+  if (len === 0) return 0;
+  if (!k.model.madvise) return -EINVAL;
+  const mm = Atomics.load(k.i32, k.taskOff + T_MM);
+  const lock = k.mmBase(mm) + M_MMAP_LOCK;
+  down_write(k, lock, LockClass.MmapLock);
+  try {
+    return k.model.madvise(k, mm, addr, addr + page_align(len), advice);
+  } finally {
+    up_write(k, lock);
+  }
 }
 
 export function sys_close(k: Kernel, fd: number): number {

@@ -1,6 +1,7 @@
 /** What every scenario takes and gives, the seeded random numbers, and machine sizing. */
 import type { MachineConfig } from '../shm/layout.js';
 import type { Op, Program } from '../proc/program.js';
+import { segmentRecipe } from './segments.js';
 
 export interface ScenarioOptions {
   procs: number;
@@ -12,6 +13,8 @@ export interface ScenarioOptions {
   cpus: number;
   /** Simulated physical memory, bytes. */
   mem: number;
+  /** The sharing model the run uses: scenarios map their shared segment the model's way. */
+  model: string;
 }
 
 export interface Scenario {
@@ -77,17 +80,14 @@ export function sizeMachine(s: SizingInput): MachineConfig {
 
 /**
  * The set-up every shared-segment scenario starts with: process 0 creates /dev/shm `name` and
- * sizes it, everyone meets at barrier 0, the others open it, and each maps all of it
- * MAP_SHARED | MAP_SHARED_PT (which `none` ignores) as `region` and closes the fd. The name stays
- * until process 0 unlinks it, after everyone has opened it.
+ * sizes it, everyone meets at barrier 0, the others open it, and each maps all of it as `region`
+ * the way `model` shares page tables (see segments.ts), and closes its fds. The name stays until
+ * process 0 unlinks it, after everyone has opened it.
  */
-export function mapSharedSegment(p: number, name: string, size: number, region: string): Op[] {
+export function mapSharedSegment(p: number, name: string, size: number, region: string, model: string): Op[] {
   const ops: Op[] = p === 0
-    ? [{ op: 'shm_open', name, create: true, excl: true, as: 'fd' }, { op: 'ftruncate', fd: 'fd', size }, { op: 'barrier', id: 0 }]
-    : [{ op: 'barrier', id: 0 }, { op: 'shm_open', name, as: 'fd' }];
-  ops.push(
-    { op: 'mmap', len: size, prot: ['PROT_READ', 'PROT_WRITE'], flags: ['MAP_SHARED', 'MAP_SHARED_PT'], fd: 'fd', as: region },
-    { op: 'close', fd: 'fd' },
-  );
+    ? [{ op: 'shm_open', name, create: true, excl: true, as: 'fd' }, { op: 'ftruncate', fd: 'fd', size }]
+    : [];
+  ops.push(...segmentRecipe(model).map(p, name, size, region));
   return ops;
 }

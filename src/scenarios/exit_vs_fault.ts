@@ -20,7 +20,7 @@ export const exitVsFault: Scenario = {
     const exiters = Math.max(1, Math.floor(o.procs / 2));
     const programs: Program[] = [];
     for (let p = 0; p < o.procs; p++) {
-      const prog: Op[] = mapSharedSegment(p, '/evf', o.size, 'm');
+      const prog: Op[] = mapSharedSegment(p, '/evf', o.size, 'm', o.model);
       prog.push({ op: 'touch', region: 'm', len: half, write: true });
       prog.push({ op: 'barrier', id: 1 });
       if (p === 0) prog.push({ op: 'shm_unlink', name: '/evf' });

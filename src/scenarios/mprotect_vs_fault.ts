@@ -17,7 +17,7 @@ export const mprotectVsFault: Scenario = {
   build(o) {
     const programs: Program[] = [];
     for (let p = 0; p < o.procs; p++) {
-      const prog: Op[] = mapSharedSegment(p, '/mvf', o.size, 'm');
+      const prog: Op[] = mapSharedSegment(p, '/mvf', o.size, 'm', o.model);
       prog.push({ op: 'touch', region: 'm', len: o.size, write: true });
       prog.push({ op: 'barrier', id: 1 });
       if (p === 0) {

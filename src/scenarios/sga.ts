@@ -18,7 +18,7 @@ export const sga: Scenario = {
     const chunk = Math.min(o.size, 256 * 1024);
     const programs: Program[] = [];
     for (let p = 0; p < o.procs; p++) {
-      const prog: Op[] = mapSharedSegment(p, '/sga', o.size, 'sga');
+      const prog: Op[] = mapSharedSegment(p, '/sga', o.size, 'sga', o.model);
       prog.push({ op: 'barrier', id: 1 });
       if (p === 0) prog.push({ op: 'shm_unlink', name: '/sga' });
       // Every process touches the whole segment (its own pass starts at its own offset).
