@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
 import { MODELS } from '../models/index.js';
 import { SCENARIOS } from '../scenarios/index.js';
+import { type CompareReport, renderCompare } from './compare.js';
 import { parseRunOptions, UsageError } from './options.js';
 import { renderRun } from './render.js';
 import { runScenario } from './run.js';
@@ -70,6 +71,40 @@ program
     if (!r.ok) log.warn({ violations: r.violations.slice(0, 5), seed: r.seed }, 'checker found a violation');
     process.stdout.write((o.json ? JSON.stringify(r) : renderRun(r)) + '\n');
     process.exitCode = r.ok ? 0 : 1;
+  });
+
+program
+  .command('compare')
+  .description('run one scenario under several models, same options and seed, and compare them')
+  .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}`)
+  .option('--models <list>', 'comma-separated models', Object.keys(MODELS).join(','))
+  .option('--cpus <n>', 'simulated CPUs (worker threads); default min(2, cores)')
+  .option('--procs <n>', 'processes')
+  .option('--size <bytes>', 'size of the shared mapping (64M, 1G, ...)')
+  .option('--ops <n>', 'operations per process after set-up')
+  .option('--seed <n>', 'seed of the scenario\'s choices', '1')
+  .option('--mem <bytes>', 'simulated physical memory (default 512G)')
+  .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
+  .option('--no-lock-stat', 'do not time lock waits and holds')
+  .option('--json', 'one JSON object {runs: [...]} on stdout')
+  .action(async (scenario: string, raw: Record<string, unknown>) => {
+    const models = String(raw.models).split(',').map((m) => m.trim()).filter((m) => m !== '');
+    let opts;
+    try {
+      if (models.length === 0) throw new UsageError('--models must name at least one model');
+      opts = models.map((model) => parseRunOptions(scenario, { ...raw, models: undefined, model }));
+    } catch (e) {
+      if (e instanceof UsageError) fail(e.message.replace('--model ', '--models: each '));
+      throw e;
+    }
+    const runs = [];
+    for (const o of opts) {
+      log.info({ scenario, model: o.model }, 'compare run');
+      runs.push(await runScenario(scenario, o));
+    }
+    const report: CompareReport = { scenario, seed: runs[0].seed, cores: runs[0].cores, runs };
+    process.stdout.write((raw.json ? JSON.stringify(report) : renderCompare(report)) + '\n');
+    process.exitCode = runs.every((r) => r.ok) ? 0 : 1;
   });
 
 try {

@@ -41,6 +41,7 @@ export const RunOptionsSchema = z.object({
   deadline: intString('--deadline', 1, 3_600_000).optional(),
   lockStat: z.boolean().optional(),
   json: z.boolean().optional(),
+  models: z.undefined().optional(),
 });
 
 export type RunOptionsInput = z.input<typeof RunOptionsSchema>;
