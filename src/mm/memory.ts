@@ -76,6 +76,11 @@ export function walk_to_pmd(k: Kernel, vmf: VmFault): number {
 export function __handle_mm_fault(k: Kernel, vmf: VmFault): number {
   const r = walk_to_pmd(k, vmf);
   if (r !== 0) return r;
+  return pte_alloc_fault(k, vmf);
+}
+
+/** The PTE table under vmf.pmd (allocated if none), then handle_pte_fault. */
+export function pte_alloc_fault(k: Kernel, vmf: VmFault): number {
   const pte = table_alloc(k, vmf.pmd, vmf.mm, PTE_LEVEL);
   if (pte < 0) return pte === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
   vmf.pte_table = pte;

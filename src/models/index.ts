@@ -2,6 +2,7 @@
 import type { ModelOps } from '../mm/model_ops.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
 import { createNoneModel } from './none.js';
+import { createPtHintModel } from './pt_hint.js';
 
 export interface ModelInfo {
   name: string;
@@ -31,6 +32,16 @@ export const MODELS: Record<string, ModelInfo> = {
       [BUG_FORGET_SHARERS]: "a change to the host's entries flushes only the CPU that made it, not the other sharers' CPUs",
     },
     create: (bug) => createMapSharedPtModel(bug),
+  },
+  'pt-hint': {
+    name: 'pt-hint',
+    seed: '000 (David Hildenbrand, Nov 2023), modelled on hugetlb PMD sharing',
+    rules: 'sharing is a hidden optimisation behind madvise(MADV_SHARE_PT) on MAP_SHARED shmem; like huge_pmd_share, a fault with no PTE table ' +
+      'looks through the file\'s i_mmap for a sibling VMA with the same vm_flags mapping the same file offset at the same offset within a PMD, ' +
+      'whose whole PMD-aligned range lies in both VMAs, and shares its PTE table (share count per table); mprotect, partial munmap (a split), ' +
+      'unmap and exit unshare first (huge_pmd_unshare, TLB flushed before i_mmap_rwsem drops); no program can tell the difference from none',
+    bugs: {},
+    create: () => createPtHintModel(),
   },
 };
 

@@ -20,9 +20,18 @@ const mapSharedPt: SegmentRecipe = {
   ],
 };
 
+/** A plain MAP_SHARED mapping with pt-hint's advice that sharing its page tables is welcome. */
+const ptHint: SegmentRecipe = {
+  map: (p, name, size, region) => [
+    ...mapSharedPt.map(p, name, size, region),
+    { op: 'madvise', region, len: size, advice: 'MADV_SHARE_PT' },
+  ],
+};
+
 const RECIPES: Record<string, SegmentRecipe> = {
   none: mapSharedPt,
   'map-shared-pt': mapSharedPt,
+  'pt-hint': ptHint,
 };
 
 export function segmentRecipe(model: string): SegmentRecipe {

@@ -1,0 +1,201 @@
+/**
+ * `pt-hint`: page-table sharing as a hidden optimisation behind a hint (David Hildenbrand, seed
+ * 000), modelled on hugetlb PMD sharing (mm/hugetlb.c: want_pmd_share, huge_pmd_share,
+ * huge_pmd_unshare).
+ *
+ * - madvise(MADV_SHARE_PT) on a MAP_SHARED shmem range marks its VMAs (split at the edges) as
+ *   willing to share; on any other mapping the hint is ignored, as a hint may be.
+ * - The rule for when sharing is allowed is one predicate, want_pmd_share: the PMD-aligned 2 MiB
+ *   range around the fault lies inside the VMA. hugetlb shares the PMD table above its 2 MiB
+ *   leaves when the PUD-aligned 1 GiB range lies in the VMA; with 4 KiB leaves, pt-hint shares the
+ *   PTE table above them when the PMD-aligned range does — the same rule one level down.
+ * - huge_pmd_share: a fault with no PTE table looks through the file's i_mmap (under
+ *   i_mmap_rwsem, read) for a sibling VMA with the same vm_flags that maps the same file offset
+ *   at the same offset within a PMD and covers that whole PMD range; if the sibling has a PTE
+ *   table there, the faulting mm's PMD entry points to it and its share count (P_SHARE, hugetlb's
+ *   pt_share_count) goes up.
+ * - huge_pmd_unshare: mprotect, a partial munmap (a VMA split) and unmap/exit first unshare —
+ *   under i_mmap_rwsem held for write, the VMA's hint is cleared (so no fault shares from it any
+ *   more), each shared table loses this mm's entry and one share, and the TLB is flushed before
+ *   the lock drops (the rule CVE-2021-4002 broke). Then the change proceeds as under `none`.
+ *   uffd-wp registration, which also unshares in hugetlb, is not modelled yet.
+ * - A shared table stays accounted to one mm, its owner; when the owner unshares, the table and
+ *   its pgtables_bytes move to a remaining sharer.
+ *
+ * Its promise is that no program can tell: every result, errno, signal and value is what `none`
+ * gives (the differential property test checks it).
+ */
+import { FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_CPUMASK, M_PGTABLES, P_OWNER, P_SHARE, V_FLAGS, V_IMMAP_NEXT, V_MM } from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
+import { fileBase } from '../mm/filemap.js';
+import {
+  lookup_entry, MmuGather, pt_put, pte_alloc_fault, tlb_finish_mmu, VM_FAULT_SIGSEGV, walk_to_pmd, zap_page_range,
+} from '../mm/memory.js';
+import { EINVAL, ENOMEM, split_vma } from '../mm/mmap.js';
+import { MODEL_DEFAULT, type ModelOps } from '../mm/model_ops.js';
+import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
+import { ptpBase } from '../mm/page_alloc.js';
+import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type Kernel, type VmFault } from '../mm/percpu.js';
+import { entry_table, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, table_of } from '../mm/pgtable.js';
+import { flush_tlb_mm } from '../mm/tlb.js';
+import {
+  find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_EXEC, VM_READ,
+  VM_SHARED, VM_SHARED_PT, VM_WRITE,
+} from '../mm/vma.js';
+
+export const MADV_SHARE_PT = 'MADV_SHARE_PT';
+
+/** want_pmd_share: may the fault at `addr` share a PTE table? The whole PMD range must be in the VMA. */
+export function want_pmd_share(k: Kernel, vma: number, addr: number): boolean {
+  const base = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
+  return base >= vma_start(k, vma) && base + PMD_SIZE <= vma_end(k, vma);
+}
+
+export function createPtHintModel(): ModelOps {
+  /** The address at which sibling `svma` maps the file offset that `vma` maps at `addr`. */
+  function sibling_addr(k: Kernel, vma: number, addr: number, svma: number): number {
+    const idx = vma_pgoff(k, vma) + (addr - vma_start(k, vma)) / 4096;
+    return vma_start(k, svma) + (idx - vma_pgoff(k, svma)) * 4096;
+  }
+
+  /**
+   * huge_pmd_share: point vmf.pmd (none) at a sibling's PTE table for the same file range.
+   * Called with the task's mmap_lock held for read.
+   */
+  function pmd_share(k: Kernel, vmf: VmFault): void {
+    const i32 = k.i32;
+    const vma = vmf.vma;
+    const file = vma_file(k, vma);
+    const sem = fileBase(k, file) + FL_IMMAP_RWSEM;
+    down_read(k, sem, LockClass.IMmapRwsem);
+    try {
+      for (let svma = Atomics.load(i32, fileBase(k, file) + FL_IMMAP_HEAD); svma >= 0; svma = Atomics.load(i32, vmaBase(k, svma) + V_IMMAP_NEXT)) {
+        if (svma === vma || vma_flags(k, svma) !== vmf.vm_flags) continue;
+        const saddr = sibling_addr(k, vma, vmf.address, svma);
+        if (saddr % PMD_SIZE !== vmf.address % PMD_SIZE || !want_pmd_share(k, svma, saddr)) continue;
+        const smm = Atomics.load(i32, vmaBase(k, svma) + V_MM);
+        const off = lookup_entry(k, smm, Math.floor(saddr / 4096), PMD_LEVEL);
+        if (off < 0) continue;
+        const se = Atomics.load(i32, off);
+        if (se === 0) continue;
+        const t = table_of(k, se, PTE_LEVEL, smm);
+        if (t < 0) return;
+        Atomics.add(i32, ptpBase(k, t) + P_SHARE, 1);
+        if (Atomics.compareExchange(i32, vmf.pmd, 0, se) === 0) k.stats[ST_FAULT_SHARED_PMD]++;
+        else Atomics.sub(i32, ptpBase(k, t) + P_SHARE, 1);
+        return;
+      }
+    } finally {
+      up_read(k, sem);
+    }
+  }
+
+  /** The fault of a hinted VMA: the VMA's own permissions, then share if allowed, then as none. */
+  function fault(k: Kernel, vmf: VmFault): number {
+    const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+    const f = vmf.vm_flags;
+    if (write ? (f & VM_WRITE) === 0 : (f & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return VM_FAULT_SIGSEGV;
+    const r = walk_to_pmd(k, vmf);
+    if (r !== 0) return r;
+    if (Atomics.load(k.i32, vmf.pmd) === 0 && want_pmd_share(k, vmf.vma, vmf.address)) pmd_share(k, vmf);
+    return pte_alloc_fault(k, vmf);
+  }
+
+  /** The table is leaving `mm` but others still use it: move it, and its bytes, to one of them. */
+  function transfer_owner(k: Kernel, t: number, mm: number, vma: number): void {
+    const i32 = k.i32;
+    const file = vma_file(k, vma);
+    for (let svma = Atomics.load(i32, fileBase(k, file) + FL_IMMAP_HEAD); svma >= 0; svma = Atomics.load(i32, vmaBase(k, svma) + V_IMMAP_NEXT)) {
+      const smm = Atomics.load(i32, vmaBase(k, svma) + V_MM);
+      if (smm === mm) continue;
+      for (let a = Math.ceil(vma_start(k, svma) / PMD_SIZE) * PMD_SIZE; a < vma_end(k, svma); a += PMD_SIZE) {
+        const off = lookup_entry(k, smm, a / 4096, PMD_LEVEL);
+        if (off < 0 || entry_table(Atomics.load(i32, off)) !== t || Atomics.load(i32, off) === 0) continue;
+        Atomics.sub(i32, k.mmBase(mm) + M_PGTABLES, 1);
+        Atomics.add(i32, k.mmBase(smm) + M_PGTABLES, 1);
+        Atomics.store(i32, ptpBase(k, t) + P_OWNER, smm);
+        return;
+      }
+    }
+  }
+
+  /**
+   * huge_pmd_unshare over the whole VMA, and the hint cleared: afterwards the VMA is an ordinary
+   * one. Takes i_mmap_rwsem for write; flushes this mm's TLBs before dropping it.
+   */
+  function unhint(k: Kernel, vma: number): void {
+    const i32 = k.i32;
+    const mm = Atomics.load(i32, vmaBase(k, vma) + V_MM);
+    const sem = fileBase(k, vma_file(k, vma)) + FL_IMMAP_RWSEM;
+    down_write(k, sem, LockClass.IMmapRwsem);
+    Atomics.and(i32, vmaBase(k, vma) + V_FLAGS, ~VM_SHARED_PT);
+    let unshared = false;
+    for (let a = Math.floor(vma_start(k, vma) / PMD_SIZE) * PMD_SIZE; a < vma_end(k, vma); a += PMD_SIZE) {
+      const off = lookup_entry(k, mm, a / 4096, PMD_LEVEL);
+      if (off < 0) continue;
+      const e = Atomics.load(i32, off);
+      if (e === 0) continue;
+      const t = table_of(k, e, PTE_LEVEL, mm);
+      if (t < 0) break;
+      if (Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1) continue;
+      Atomics.store(i32, off, 0);
+      if (Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma);
+      pt_put(k, t);
+      unshared = true;
+    }
+    if (unshared) flush_tlb_mm(k, mm); // before the lock drops
+    up_write(k, sem);
+  }
+
+  return {
+    name: 'pt-hint',
+    mmap: () => MODEL_DEFAULT,
+    fault,
+    mprotect(k, vma, start, end, vm_flags) {
+      unhint(k, vma);
+      const tlb = new MmuGather();
+      const mm = Atomics.load(k.i32, vmaBase(k, vma) + V_MM);
+      const r = mprotect_fixup(k, mm, vma, start, end, vm_flags & ~VM_SHARED_PT, tlb);
+      flush_protection(k, mm, tlb);
+      return r;
+    },
+    may_munmap(k, vma, start, end) {
+      // A partial unmap splits the VMA: unshare first, then it is unmapped as under none.
+      if (start !== vma_start(k, vma) || end !== vma_end(k, vma)) unhint(k, vma);
+      return 0;
+    },
+    detach(k, vma) {
+      unhint(k, vma);
+      const mm = Atomics.load(k.i32, vmaBase(k, vma) + V_MM);
+      const tlb = new MmuGather();
+      zap_page_range(k, mm, vma_start(k, vma), vma_end(k, vma), tlb);
+      tlb_finish_mmu(k, mm, tlb);
+    },
+    switch_mm: () => {},
+    flush_mask: (k, mm) => Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK),
+    /** madvise(MADV_SHARE_PT): mark the shared shmem VMAs of [start, end). mmap_lock held for write. */
+    madvise(k, mm, start, end, advice) {
+      if (advice !== MADV_SHARE_PT) return -EINVAL;
+      for (let at = start, v = find_vma(k, mm, start); at < end; v = vma_next(k, v)) {
+        if (v < 0 || vma_start(k, v) > at) return -ENOMEM; // madvise_walk_vmas: a hole
+        at = vma_end(k, v);
+      }
+      for (let v = find_vma(k, mm, start); v >= 0 && vma_start(k, v) < end; v = vma_next(k, v)) {
+        const f = vma_flags(k, v);
+        if ((f & VM_SHARED) === 0 || vma_file(k, v) < 0 || (f & VM_SHARED_PT) !== 0) continue;
+        if (vma_start(k, v) < start) {
+          const n = split_vma(k, mm, v, start);
+          if (n < 0) return n;
+          v = n;
+        }
+        if (vma_end(k, v) > end) {
+          const n = split_vma(k, mm, v, end);
+          if (n < 0) return n;
+        }
+        Atomics.or(k.i32, vmaBase(k, v) + V_FLAGS, VM_SHARED_PT);
+      }
+      return 0;
+    },
+  };
+}
