@@ -177,8 +177,12 @@ export function createPtHintModel(): ModelOps {
     /** madvise(MADV_SHARE_PT): mark the shared shmem VMAs of [start, end). mmap_lock held for write. */
     madvise(k, mm, start, end, advice) {
       if (advice !== MADV_SHARE_PT) return -EINVAL;
+      // madvise_walk_vmas: the advice applies to what is mapped; a hole makes the call return
+      // ENOMEM after the rest was done.
+      let hole = false;
       for (let at = start, v = find_vma(k, mm, start); at < end; v = vma_next(k, v)) {
-        if (v < 0 || vma_start(k, v) > at) return -ENOMEM; // madvise_walk_vmas: a hole
+        if (v < 0 || vma_start(k, v) > at) hole = true;
+        if (v < 0) break;
         at = vma_end(k, v);
       }
       for (let v = find_vma(k, mm, start); v >= 0 && vma_start(k, v) < end; v = vma_next(k, v)) {
@@ -195,7 +199,7 @@ export function createPtHintModel(): ModelOps {
         }
         Atomics.or(k.i32, vmaBase(k, v) + V_FLAGS, VM_SHARED_PT);
       }
-      return 0;
+      return hole ? -ENOMEM : 0;
     },
   };
 }

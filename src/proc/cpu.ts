@@ -57,6 +57,12 @@ export interface CpuResult {
 /** Called when every live task waits at one barrier: nothing moves in machine memory. */
 export type QuiescentHook = (k: Kernel) => void;
 
+/**
+ * Called after every op with its outcome (0, errno, -signal) and, for a load, the value read:
+ * what a program observes. For tests and tools on the CPU's own thread; not on the hot path.
+ */
+export type OpObserver = (task: number, pc: number, outcome: number, value: number) => void;
+
 const TWO32 = 2 ** 32;
 const RUN_EXITED = 0;
 const RUN_BLOCKED = 1;
@@ -67,7 +73,7 @@ export class Cpu {
   readonly programs: CompiledOp[][];
   private readonly slice: number;
 
-  constructor(readonly p: CpuParams, model: ModelOps, private readonly quiescent: QuiescentHook | null) {
+  constructor(readonly p: CpuParams, model: ModelOps, private readonly quiescent: QuiescentHook | null, private readonly observe: OpObserver | null = null) {
     const m = attachMachine(p.sab, p.config);
     this.k = new Kernel(m.i32, m.layout, p.cpu, {
       spinLimit: p.spin ? 2000 : 0,
@@ -178,6 +184,7 @@ export class Cpu {
       const outcome = this.execute(op);
       if (outcome === ACCESS_STOP_OUTCOME) k.checkStop();
       Atomics.store(i32, to + T_LAST_ERRNO, outcome);
+      if (this.observe) this.observe(t, pc, outcome, op.code === OpCode.Load && outcome === 0 ? mmuResult.value : 0);
       if (outcome === -ACCESS_OOM) {
         // VM_FAULT_OOM with nothing to reclaim: the process is killed (pagefault_out_of_memory).
         // A result the report gives (memory.oom), not a broken expectation.
