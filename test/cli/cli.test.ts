@@ -44,11 +44,34 @@ describe('ptlab', () => {
     expect(o.violations[0].message).toMatch(/expected ok, got EINVAL/);
   });
 
+  it('compare --json runs each model on the same workload and seed: {runs: [...]}', () => {
+    const r = ptlab('compare', 'sga', '--models', 'none,map-shared-pt,pt-hint', '--procs', '8', '--size', '8M', '--ops', '2', '--json');
+    expect(r.code).toBe(0);
+    const o = JSON.parse(r.out);
+    expect(o.runs.map((x: { model: string }) => x.model)).toEqual(['none', 'map-shared-pt', 'pt-hint']);
+    for (const run of o.runs) {
+      expect(run.ok).toBe(true);
+      expect(run.seed).toBe(1);
+      for (const k of ['faults', 'faults_per_s', 'pgtables_bytes', 'tlb', 'locks']) expect(run).toHaveProperty(k);
+    }
+    const [none, mspt, hint] = o.runs.map((x: { pgtables_bytes: { total: number } }) => x.pgtables_bytes.total);
+    expect(none).toBe(8 * 7 * 4096); // 8 processes x (4 PTE + PMD + PUD + PGD)
+    expect(mspt).toBe((7 + 8 * 3) * 4096);
+    expect(hint).toBe((7 + 7 * 3) * 4096); // the first mapper owns the PTE tables, the others share them
+  });
+
+  it('compare refuses an unknown model in the list: exit 2', () => {
+    const r = ptlab('compare', 'sga', '--models', 'none,nope');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--models: each must be one of/);
+  });
+
   it('list names every scenario and model', () => {
     const r = ptlab('list', '--json');
     expect(r.code).toBe(0);
     const o = JSON.parse(r.out);
-    expect(o.scenarios.map((s: { name: string }) => s.name)).toEqual(['sga', 'exit-vs-fault', 'mprotect-vs-fault']);
-    expect(o.models.map((m: { name: string }) => m.name)).toEqual(['none', 'map-shared-pt']);
+    expect(o.scenarios.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['sga', 'exit-vs-fault', 'mprotect-vs-fault']));
+    expect(o.models.map((m: { name: string }) => m.name)).toEqual(expect.arrayContaining(['none', 'map-shared-pt', 'pt-hint']));
+    for (const m of o.models) expect(m.seed.length * m.rules.length).toBeGreaterThan(0);
   });
 });
