@@ -1,5 +1,6 @@
 /** The sharing-model catalog: each model's source, rules and the bugs it can reintroduce. */
 import type { ModelOps } from '../mm/model_ops.js';
+import { createContainerFdModel } from './container_fd.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
 import { createNoneModel } from './none.js';
 import { createPtHintModel } from './pt_hint.js';
@@ -42,6 +43,19 @@ export const MODELS: Record<string, ModelInfo> = {
       'unmap and exit unshare first (huge_pmd_unshare, TLB flushed before i_mmap_rwsem drops); no program can tell the difference from none',
     bugs: {},
     create: () => createPtHintModel(),
+  },
+  'container-fd': {
+    name: 'container-fd',
+    seed: '000 (David Hildenbrand, Nov 2023)',
+    rules: "open('/dev/ptcontainer', O_CREAT) makes a container (open('/dev/ptcontainer/<name>') names one: O_EXCL -> EEXIST, absent -> ENOENT), " +
+      'a host mm attached to no task; ftruncate sizes it (PMD multiple, else EINVAL; resizing while anything is mapped -> EBUSY); ' +
+      'ioctl CONTAINER_MAP {offset, size, fd, file_offset, prot} maps a shmem/memfd file inside (bad fd -> EBADF; unaligned, outside or overlapping, or unknown prot bits -> EINVAL), ' +
+      'CONTAINER_UNMAP {offset, size} and CONTAINER_PROTECT {offset, size, prot} change the inside for every mapper at once, the shootdown reaching every CPU running one; unknown cmd -> ENOTTY; ' +
+      'processes mmap the whole container MAP_SHARED (MAP_PRIVATE, another length or a non-PMD-aligned address -> EINVAL) with a prot that is a superset of every permission inside (else EACCES), ' +
+      'and CONTAINER_MAP/PROTECT beyond some mapper\'s prot -> EACCES; mprotect or partial munmap of the mapping -> EINVAL; the fault takes the host mmap_lock inside the task\'s, ' +
+      'copies the host PMD entry and handles the PTE fault in the host; the host and its tables go with the container\'s last fd, name or mapping',
+    bugs: {},
+    create: () => createContainerFdModel(),
   },
 };
 

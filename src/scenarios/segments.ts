@@ -28,10 +28,37 @@ const ptHint: SegmentRecipe = {
   ],
 };
 
+/**
+ * container-fd: process 0 creates a named container, sizes it (the segment rounded up to 2 MiB),
+ * maps the segment inside with CONTAINER_MAP and publishes it under the segment's name; the
+ * others open it by that name; everyone maps the whole container. Process 0 removes the name
+ * once everyone has opened it (barrier 5, the recipe's own).
+ */
+const containerFd: SegmentRecipe = {
+  map: (p, name, size, region) => {
+    const path = '/dev/ptcontainer/' + name.replace(/^\/+/, '');
+    const csize = Math.ceil(size / (2 * 1024 * 1024)) * 2 * 1024 * 1024;
+    const pages = Math.ceil(size / 4096) * 4096;
+    const ops: Op[] = p === 0
+      ? [
+        { op: 'open', path, create: true, excl: true, as: 'ct' },
+        { op: 'ftruncate', fd: 'ct', size: csize },
+        { op: 'ioctl', fd: 'ct', cmd: 'CONTAINER_MAP', args: { offset: 0, size: pages, fd: 'fd', file_offset: 0, prot: 3 } },
+        { op: 'close', fd: 'fd' },
+        { op: 'barrier', id: 0 },
+      ]
+      : [{ op: 'barrier', id: 0 }, { op: 'open', path, as: 'ct' }];
+    ops.push({ op: 'mmap', len: csize, prot: [...RW], flags: ['MAP_SHARED'], fd: 'ct', as: region }, { op: 'close', fd: 'ct' }, { op: 'barrier', id: 5 });
+    if (p === 0) ops.push({ op: 'unlink', path });
+    return ops;
+  },
+};
+
 const RECIPES: Record<string, SegmentRecipe> = {
   none: mapSharedPt,
   'map-shared-pt': mapSharedPt,
   'pt-hint': ptHint,
+  'container-fd': containerFd,
 };
 
 export function segmentRecipe(model: string): SegmentRecipe {

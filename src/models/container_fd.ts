@@ -1,0 +1,597 @@
+/**
+ * `container-fd`: David Hildenbrand's container (seed 000, Nov 2023): "a container that multiple
+ * processes can mmap (fd?) ... separate operations to work on such an fd (ioctl), and *not* using
+ * mmap()/mprotect() for that ... only allow to mmap that fd with a superset of all permissions
+ * used inside the container (and only MAP_SHARED) ... page table sharing would likely be an
+ * implementation detail".
+ *
+ * - open('/dev/ptcontainer', O_CREAT) makes a new anonymous container (a model file, FL_KIND
+ *   FILE_MODEL); without O_CREAT: ENOENT. '/dev/ptcontainer/<name>' names one (O_CREAT creates
+ *   it, O_CREAT|O_EXCL on an existing name: EEXIST, no O_CREAT and no name: ENOENT; unlink
+ *   removes the name). Names live in the machine's name table, hashed apart from /dev/shm's.
+ * - A container is a host mm attached to no task (MMF_HOST) holding its mappings and page
+ *   tables, at HOST_BASE + offset in the host's address space. ftruncate sizes it: a PMD
+ *   multiple (the guests share at the PMD level), else EINVAL; resizing while anything is mapped
+ *   inside or while a process maps it: EBUSY.
+ * - ioctl CONTAINER_MAP {offset, size, fd, file_offset, prot} maps a shmem/memfd file inside;
+ *   CONTAINER_UNMAP {offset, size} unmaps; CONTAINER_PROTECT {offset, size, prot} changes
+ *   permissions inside. Every sharer sees the change at once (one set of entries), and the
+ *   shootdown reaches every CPU running a process that maps the container. Unknown cmd: ENOTTY.
+ * - A process maps the whole container with mmap(MAP_SHARED) at a PMD-aligned address; its VMA
+ *   carries VM_SHARED_PT with V_PRIV = the host. Its prot must be a superset of every permission
+ *   used inside (EACCES otherwise), and stays one: a later CONTAINER_MAP / CONTAINER_PROTECT
+ *   beyond some mapper's prot is refused with EACCES. mprotect or a partial munmap of the
+ *   process's container VMA: EINVAL (changes go through the ioctls).
+ * - The fault (like map-shared-pt): the task's mmap_lock, then the host's (nested, for read);
+ *   the host VMA decides (none or forbidding: SIGSEGV); the host's PMD entry is copied into the
+ *   guest's and the PTE fault is handled in the host's context.
+ * - The host keeps its PTE tables while the container lives, even under ranges CONTAINER_UNMAP
+ *   emptied (guests may still point at them); they go with the host, whose last reference — an
+ *   fd, a name, a process mapping — tears it down.
+ *
+ * Locks: container ioctls and ftruncate take the host's mmap_lock for write; attach takes it for
+ * read inside the task's. The mappers are the container file's i_mmap (under i_mmap_rwsem): the
+ * superset checks and the shootdown mask (every mapper's mm_cpumask) read it.
+ */
+import {
+  FILE_MODEL, FILE_SHMEM, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_ID, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
+  FL_SIZE_HI, FL_SIZE_LO, G_NAMES_LOCK, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
+  MMF_HOST, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS, P_SHARE, V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
+} from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
+import { spin_lock, spin_unlock } from '../sync/spinlock.js';
+import { fdget } from '../mm/fdtable.js';
+import { fileBase } from '../mm/filemap.js';
+import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
+import {
+  handle_pte_fault, lookup_entry, MmuGather, pt_put, tlb_finish_mmu, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
+  walk_to_pmd, zap_page_range,
+} from '../mm/memory.js';
+import {
+  calc_vm_flags, do_munmap, EACCES, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED,
+  mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma,
+} from '../mm/mmap.js';
+import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
+import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
+import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
+import { ptpBase } from '../mm/page_alloc.js';
+import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type Kernel, type VmFault } from '../mm/percpu.js';
+import {
+  ALLOC_OOM, entry_off, entry_table, PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, pte_index, PTE_LEVEL, table_alloc,
+  table_of, TASK_SIZE,
+} from '../mm/pgtable.js';
+import { file_gen, fput, get_file, i_size_read, model_file_setup } from '../mm/shmem.js';
+import { pool_check } from '../mm/slab.js';
+import { flush_tlb_mm } from '../mm/tlb.js';
+import {
+  find_vma, first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vma_unlink_mm, vmaBase,
+  VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_SHARED_PT, VM_WRITE,
+} from '../mm/vma.js';
+
+export const CONTAINER_DEV = '/dev/ptcontainer';
+export const CONTAINER_MAP = 'CONTAINER_MAP';
+export const CONTAINER_UNMAP = 'CONTAINER_UNMAP';
+export const CONTAINER_PROTECT = 'CONTAINER_PROTECT';
+
+/** Where container offset 0 sits in the host's address space (one PGD entry's worth up). */
+export const HOST_BASE = PGDIR_SIZE;
+/** The largest container: what fits in the host's address space above HOST_BASE. */
+export const CONTAINER_MAX = Math.floor((TASK_SIZE - HOST_BASE) / PMD_SIZE) * PMD_SIZE;
+
+const EBUSY = 16;
+const ENOTTY = 25;
+const EFBIG = 27;
+const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
+
+/** FNV-1a of the path in a namespace of its own: '/dev/shm' names hash '/<name>', never 'ptcontainer:'. */
+function container_name_hash(name: string): number {
+  const s = 'ptcontainer:' + name;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h | 1; // 0 marks a free slot
+}
+
+/** '/dev/ptcontainer' -> '' (anonymous), '/dev/ptcontainer/<name>' -> name, anything else -> null. */
+function parse_path(path: string): string | null {
+  if (path === CONTAINER_DEV) return '';
+  if (!path.startsWith(CONTAINER_DEV + '/')) return null;
+  const name = path.slice(CONTAINER_DEV.length + 1);
+  return name.length === 0 || name.includes('/') ? null : name;
+}
+
+function prot_to_vm(prot: number): number {
+  return (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0);
+}
+
+export function createContainerFdModel(): ModelOps {
+  /** The container file's host mm, checked against its recorded generation; -1 when none. */
+  function host_of_file(k: Kernel, file: number): number {
+    const fb = fileBase(k, file);
+    const host = Atomics.load(k.i32, fb + FL_PRIV) - 1;
+    if (host < 0) return -1;
+    return pool_check(k, k.pools.mms, host, Atomics.load(k.i32, fb + FL_PRIV_GEN), PoolId.Mms) ? host : -1;
+  }
+
+  /** A guest VMA's host mm, checked against the generation recorded at attach. */
+  function host_of(k: Kernel, vma: number): number {
+    const host = vma_priv(k, vma);
+    const gen = Atomics.load(k.i32, vmaBase(k, vma) + V_PRIV_GEN);
+    return pool_check(k, k.pools.mms, host, gen, PoolId.Mms) ? host : -1;
+  }
+
+  function is_container(k: Kernel, file: number): boolean {
+    return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
+  }
+
+  /** A new container: its model file (one reference, the caller's) and its host mm. */
+  function container_create(k: Kernel, nameHash: number): number {
+    const i32 = k.i32;
+    const f = model_file_setup(k);
+    if (f < 0) return -ENOMEM;
+    const host = mm_alloc(k, -1, MMF_HOST);
+    if (host < 0) {
+      fput(k, f);
+      return -ENOMEM;
+    }
+    const fb = fileBase(k, f);
+    const hb = k.mmBase(host);
+    Atomics.store(i32, hb + M_HOST_FILE, f);
+    Atomics.store(i32, hb + M_HOST_FILE_GEN, file_gen(k, f));
+    Atomics.store(i32, fb + FL_NAME, nameHash);
+    Atomics.store(i32, fb + FL_PRIV_GEN, mm_gen(k, host));
+    Atomics.store(i32, fb + FL_PRIV, host + 1);
+    return f;
+  }
+
+  function open(k: Kernel, path: string, create: boolean, excl: boolean): number {
+    const name = parse_path(path);
+    if (name === null) return -ENOENT;
+    if (name === '') return create ? container_create(k, 0) : -ENOENT;
+    const i32 = k.i32;
+    const h = container_name_hash(name);
+    const names = k.layout.names;
+    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
+    try {
+      let free = -1;
+      for (let s = 0; s < NAME_SLOTS; s++) {
+        const o = names + s * NAME_WORDS;
+        const sh = Atomics.load(i32, o + N_HASH);
+        if (sh === h) {
+          if (create && excl) return -EEXIST;
+          const f = Atomics.load(i32, o + N_FILE);
+          get_file(k, f); // the fd's reference
+          return f;
+        }
+        if (sh === 0 && free < 0) free = s;
+      }
+      if (!create) return -ENOENT;
+      if (free < 0) return -ENOMEM;
+      const f = container_create(k, h); // this reference becomes the name's
+      if (f < 0) return f;
+      const o = names + free * NAME_WORDS;
+      Atomics.store(i32, o + N_FILE, f);
+      Atomics.store(i32, o + N_GEN, file_gen(k, f));
+      Atomics.store(i32, o + N_HASH, h);
+      get_file(k, f); // the fd's
+      return f;
+    } finally {
+      spin_unlock(k, G_NAMES_LOCK);
+    }
+  }
+
+  function unlink(k: Kernel, path: string): number {
+    const name = parse_path(path);
+    if (name === null || name === '') return -ENOENT;
+    const i32 = k.i32;
+    const h = container_name_hash(name);
+    const names = k.layout.names;
+    let file = -1;
+    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
+    for (let s = 0; s < NAME_SLOTS; s++) {
+      const o = names + s * NAME_WORDS;
+      if (Atomics.load(i32, o + N_HASH) === h) {
+        file = Atomics.load(i32, o + N_FILE);
+        Atomics.store(i32, o + N_HASH, 0);
+        break;
+      }
+    }
+    spin_unlock(k, G_NAMES_LOCK);
+    if (file < 0) return -ENOENT;
+    Atomics.store(i32, fileBase(k, file) + FL_NAME, 0);
+    fput(k, file); // the name's reference: the last one tears the container down
+    return 0;
+  }
+
+  /** The last reference to the container file went: drop the file's hold on the host. */
+  function release(k: Kernel, file: number): void {
+    const i32 = k.i32;
+    const host = host_of_file(k, file);
+    const fb = fileBase(k, file);
+    Atomics.store(i32, fb + FL_PRIV, 0);
+    if (host < 0) return;
+    // No mapper is left (each held a file reference), so no flush needs the file's i_mmap.
+    Atomics.store(i32, k.mmBase(host) + M_HOST_FILE, -1);
+    mmput(k, host);
+  }
+
+  /** Does a process map the container? (its file's i_mmap is not empty) */
+  function has_mappers(k: Kernel, file: number): boolean {
+    return Atomics.load(k.i32, fileBase(k, file) + FL_IMMAP_HEAD) >= 0;
+  }
+
+  /**
+   * Does every process mapping the container allow `vm_prot` (VM_READ/WRITE/EXEC bits)? The
+   * superset rule: nothing inside may go beyond what any mapper's VMA allows.
+   */
+  function mappers_allow(k: Kernel, file: number, vm_prot: number): boolean {
+    const i32 = k.i32;
+    const fb = fileBase(k, file);
+    down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+    try {
+      for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
+        if ((vm_prot & ~vma_flags(k, v) & VM_ACCESS_FLAGS) !== 0) return false;
+      }
+      return true;
+    } finally {
+      up_read(k, fb + FL_IMMAP_RWSEM);
+    }
+  }
+
+  /** The union of the permissions used inside the container (its host VMAs). Host lock held. */
+  function prot_inside(k: Kernel, host: number): number {
+    let u = 0;
+    for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) u |= vma_flags(k, v) & VM_ACCESS_FLAGS;
+    return u;
+  }
+
+  function setsize(k: Kernel, file: number, size: number): number {
+    if (size % PMD_SIZE !== 0) return -EINVAL; // also catches a size that is not page-aligned
+    if (size > CONTAINER_MAX) return -EFBIG;
+    const host = host_of_file(k, file);
+    if (host < 0) return -EINVAL;
+    const i32 = k.i32;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      if (size === i_size_read(k, file)) return 0;
+      // Mappings inside would fall off the end, and every mapper maps exactly the old size.
+      if (first_vma(k, host) >= 0 || has_mappers(k, file)) return -EBUSY;
+      const fb = fileBase(k, file);
+      Atomics.store(i32, fb + FL_SIZE_HI, Math.floor(size / 2 ** 32));
+      Atomics.store(i32, fb + FL_SIZE_LO, size % 2 ** 32 | 0);
+      return 0;
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  /** [offset, offset + size) page-aligned, non-empty and inside the container? */
+  function range_ok(k: Kernel, file: number, offset: number, size: number): boolean {
+    return Number.isInteger(offset) && Number.isInteger(size) && offset >= 0 && size > 0 &&
+      offset % PAGE_SIZE === 0 && size % PAGE_SIZE === 0 && offset + size <= i_size_read(k, file);
+  }
+
+  function ioctl(k: Kernel, file: number, cmd: string, args: IoctlArgs): number {
+    switch (cmd) {
+      case CONTAINER_MAP: return container_map(k, file, args);
+      case CONTAINER_UNMAP: return container_unmap(k, file, args);
+      case CONTAINER_PROTECT: return container_protect(k, file, args);
+      default: return -ENOTTY;
+    }
+  }
+
+  function container_map(k: Kernel, file: number, a: IoctlArgs): number {
+    const { offset, size, fd, file_offset: fileOffset, prot } = a;
+    if (fd === undefined) return -EBADF;
+    const src = fdget(k, fd);
+    if (src < 0) return -EBADF;
+    // Only shmem / memfd files go inside: not another container (no nesting), nothing else.
+    if (Atomics.load(k.i32, fileBase(k, src) + FL_KIND) !== FILE_SHMEM) return -EINVAL;
+    if (prot === undefined || !Number.isInteger(prot) || (prot & ~PROT_ALL) !== 0) return -EINVAL;
+    if (fileOffset === undefined || !Number.isInteger(fileOffset) || fileOffset < 0 || fileOffset % PAGE_SIZE !== 0) return -EINVAL;
+    const host = host_of_file(k, file);
+    if (host < 0) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      if (!range_ok(k, file, offset, size)) return -EINVAL;
+      const start = HOST_BASE + offset;
+      const v = find_vma(k, host, start);
+      if (v >= 0 && vma_start(k, v) < start + size) return -EINVAL; // overlaps a mapping inside
+      if (!mappers_allow(k, file, prot_to_vm(prot))) return -EACCES;
+      const hv = mmap_region(k, host, start, size, calc_vm_flags(prot, MAP_SHARED), src, fileOffset / PAGE_SIZE);
+      return hv < 0 ? hv : 0;
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  /**
+   * CONTAINER_UNMAP: the host VMAs in the range go (split at its edges), their entries are
+   * zapped and every sharer's CPU flushed. Unlike munmap, the emptied PTE tables stay: guests'
+   * PMD entries may still point at them (they go with the host).
+   */
+  function container_unmap(k: Kernel, file: number, a: IoctlArgs): number {
+    const { offset, size } = a;
+    const host = host_of_file(k, file);
+    if (host < 0) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      if (!range_ok(k, file, offset, size)) return -EINVAL;
+      const start = HOST_BASE + offset;
+      const end = start + size;
+      let v = find_vma(k, host, start);
+      if (v < 0 || vma_start(k, v) >= end) return 0;
+      if (vma_start(k, v) < start) {
+        const n = split_vma(k, host, v, start);
+        if (n < 0) return n;
+        v = n;
+      }
+      const removed: number[] = [];
+      while (v >= 0 && vma_start(k, v) < end) {
+        if (vma_end(k, v) > end) {
+          const n = split_vma(k, host, v, end);
+          if (n < 0) return n;
+        }
+        removed.push(v);
+        v = vma_next(k, v);
+      }
+      const tlb = new MmuGather();
+      for (const r of removed) vma_unlink_mm(k, host, r);
+      for (const r of removed) zap_page_range(k, host, vma_start(k, r), vma_end(k, r), tlb);
+      tlb_finish_mmu(k, host, tlb); // flush_mask(host): every mapper's CPUs
+      for (const r of removed) remove_vma(k, r);
+      return 0;
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  /** CONTAINER_PROTECT: the host's VMAs and entries change, so every mapper's view does. */
+  function container_protect(k: Kernel, file: number, a: IoctlArgs): number {
+    const { offset, size, prot } = a;
+    if (prot === undefined || !Number.isInteger(prot) || (prot & ~PROT_ALL) !== 0) return -EINVAL;
+    const host = host_of_file(k, file);
+    if (host < 0) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      if (!range_ok(k, file, offset, size)) return -EINVAL;
+      const start = HOST_BASE + offset;
+      const end = start + size;
+      // As mprotect(2): the whole range must be mapped inside (ENOMEM for a hole).
+      let at = start;
+      for (let v = find_vma(k, host, start); at < end; v = vma_next(k, v)) {
+        if (v < 0 || vma_start(k, v) > at) return -ENOMEM;
+        at = vma_end(k, v);
+      }
+      const want = prot_to_vm(prot);
+      if (!mappers_allow(k, file, want)) return -EACCES;
+      const tlb = new MmuGather();
+      for (let hv = find_vma(k, host, start); hv >= 0 && vma_start(k, hv) < end;) {
+        const s = Math.max(start, vma_start(k, hv));
+        const e = Math.min(end, vma_end(k, hv));
+        const hf = vma_flags(k, hv);
+        const nf = (hf & ~VM_ACCESS_FLAGS) | want;
+        if (nf !== hf) {
+          const r = mprotect_fixup(k, host, hv, s, e, nf, tlb);
+          if (r < 0) {
+            flush_protection(k, host, tlb);
+            return r;
+          }
+        }
+        if (e >= end) break;
+        hv = find_vma(k, host, e);
+      }
+      flush_protection(k, host, tlb); // flush_mask(host): every mapper's CPUs
+      return 0;
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  /**
+   * Attach checks, host lock held: the whole container, and a prot that covers everything inside.
+   * EACCES for too little prot: Linux's mmap gives EACCES when a file mapping asks for more than
+   * the file allows (PROT_WRITE|MAP_SHARED on an O_RDONLY fd). Here the mapping asks for less than
+   * the container's contents need, which is the same mismatch seen from the other side: the
+   * requested permissions do not fit this file. EINVAL would say the arguments are malformed, and
+   * EPERM a policy (seals, capabilities); neither is the case.
+   */
+  function attach_check(k: Kernel, host: number, a: MmapArgs): number {
+    if (a.len !== i_size_read(k, a.file)) return -EINVAL;
+    const inside = prot_inside(k, host);
+    if ((inside & ~prot_to_vm(a.prot)) !== 0) return -EACCES;
+    return 0;
+  }
+
+  /** mmap(MAP_SHARED) of a container: the process becomes a guest of its host. */
+  function mmap(k: Kernel, a: MmapArgs): number {
+    if (!is_container(k, a.file)) return MODEL_DEFAULT; // a plain shared mapping, as Linux
+    if (a.pgoff !== 0 || a.addr % PMD_SIZE !== 0) return -EINVAL;
+    const host = host_of_file(k, a.file);
+    if (host < 0) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    const fixed = (a.flags & MAP_FIXED) !== 0;
+    down_read(k, hlock, LockClass.MmapLock);
+    let r = attach_check(k, host, a);
+    up_read(k, hlock);
+    if (r < 0) return r;
+    if (fixed) {
+      // Outside the host lock: what goes may be another container's mapping, whose teardown
+      // takes that host's lock.
+      r = do_munmap(k, a.mm, a.addr, a.len);
+      if (r < 0) return r;
+    }
+    down_read(k, hlock, LockClass.MmapLock);
+    try {
+      r = attach_check(k, host, a); // again: an ioctl may have run in between
+      if (r < 0) return r;
+      const addr = get_unmapped_area(k, a.mm, a.addr, a.len, PMD_SIZE);
+      if (addr < 0) return addr;
+      if (fixed && addr !== a.addr) return -EINVAL;
+      const gv = mmap_region(k, a.mm, addr, a.len, calc_vm_flags(a.prot, a.flags) | VM_SHARED_PT, a.file, 0, host, mm_gen(k, host));
+      if (gv < 0) return gv;
+      mmget(k, host); // the mapping's reference, dropped by detach
+      return addr;
+    } finally {
+      up_read(k, hlock);
+    }
+  }
+
+  /**
+   * The guest fault. Task's mmap_lock held for read; the host's is taken for read inside it. The
+   * host VMA at the same container offset decides; the host's PMD entry is copied into the guest's
+   * (the PTE table is shared; its P_SHARE counts the entries); the PTE fault runs in the host.
+   */
+  function fault(k: Kernel, vmf: VmFault): number {
+    const i32 = k.i32;
+    const guestVma = vmf.vma;
+    const guest = vmf.mm;
+    const gaddr = vmf.address;
+    const gvpn = vmf.vpn;
+    const gstart = vmf.vm_start;
+    const gflags = vmf.vm_flags;
+    const host = host_of(k, guestVma);
+    if (host < 0) return VM_FAULT_SIGBUS;
+    const haddr = HOST_BASE + (gaddr - gstart);
+    const hvpn = Math.floor(haddr / PAGE_SIZE);
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+    down_read(k, hlock, LockClass.MmapLock);
+    try {
+      const hv = find_vma(k, host, haddr);
+      if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV; // nothing mapped there inside
+      const hf = vma_flags(k, hv);
+      const access = write ? VM_WRITE : VM_READ | VM_WRITE | VM_EXEC;
+      // The host VMA decides; the guest's own prot is a superset of it (checked at attach and at
+      // every ioctl), so checking it too only matters if that rule were broken.
+      if ((hf & access) === 0 || (gflags & access) === 0) return VM_FAULT_SIGSEGV;
+      vmf.mm = host;
+      vmf.vma = hv;
+      vmf.vm_flags = hf;
+      vmf.vm_start = vma_start(k, hv);
+      vmf.address = haddr;
+      vmf.vpn = hvpn;
+      let ret = walk_to_pmd(k, vmf);
+      if (ret !== 0) return ret;
+      const hostPmd = vmf.pmd;
+      const t = table_alloc(k, hostPmd, host, PTE_LEVEL);
+      if (t < 0) return t === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+      const hostEntry = Atomics.load(i32, hostPmd);
+      // The guest's PMD entry for its address: a copy of the host's.
+      vmf.mm = guest;
+      vmf.vpn = gvpn;
+      ret = walk_to_pmd(k, vmf);
+      if (ret !== 0) return ret;
+      const ge = Atomics.load(i32, vmf.pmd);
+      if (ge === 0) {
+        const prev = Atomics.compareExchange(i32, vmf.pmd, 0, hostEntry);
+        if (prev === 0) {
+          Atomics.add(i32, ptpBase(k, t) + P_SHARE, 1);
+          k.stats[ST_FAULT_SHARED_PMD]++;
+        } else if (prev !== hostEntry) return VM_FAULT_SIGBUS;
+      } else if (ge !== hostEntry) {
+        if (table_of(k, ge, PTE_LEVEL, guest) >= 0) report_violation(i32, k.layout, Violation.Invariant, k.cpu, 4, guest, entry_table(ge), t);
+        return VM_FAULT_SIGBUS;
+      }
+      // The PTE fault, in the host's context (same PTE index: both ranges are PMD-aligned).
+      vmf.mm = host;
+      vmf.vpn = hvpn;
+      vmf.pte_table = t;
+      vmf.pte = entry_off(k, t, pte_index(hvpn));
+      return handle_pte_fault(k, vmf);
+    } finally {
+      up_read(k, hlock);
+      vmf.mm = guest;
+      vmf.vma = guestVma;
+      vmf.vm_flags = gflags;
+      vmf.vm_start = gstart;
+      vmf.address = gaddr;
+      vmf.vpn = gvpn;
+    }
+  }
+
+  /** The guest VMA goes: clear its PMD entries into host tables (one share less each), flush, drop the host. */
+  function detach(k: Kernel, vma: number): void {
+    const i32 = k.i32;
+    const guest = Atomics.load(i32, vmaBase(k, vma) + V_MM);
+    const host = host_of(k, vma);
+    if (host < 0) return;
+    const start = vma_start(k, vma);
+    const end = vma_end(k, vma);
+    let cleared = false;
+    for (let a = start; a < end; a += PMD_SIZE) {
+      const off = lookup_entry(k, guest, a / PAGE_SIZE, PMD_LEVEL);
+      if (off < 0) continue;
+      const e = Atomics.load(i32, off);
+      if (e === 0) continue;
+      const t = table_of(k, e, PTE_LEVEL, guest);
+      Atomics.store(i32, off, 0);
+      cleared = true;
+      if (t >= 0) pt_put(k, t);
+    }
+    if (cleared) flush_tlb_mm(k, guest);
+    mmput(k, host);
+  }
+
+  /**
+   * The CPUs that may cache a host's entries: its own cpumask (none: it runs on no CPU) and every
+   * mapper's mm_cpumask, found through the container file's i_mmap. Computed at flush time, so a
+   * process that migrates between CPUs is always followed.
+   */
+  function flush_mask(k: Kernel, mm: number): number {
+    const i32 = k.i32;
+    const mb = k.mmBase(mm);
+    let mask = Atomics.load(i32, mb + M_CPUMASK);
+    if ((Atomics.load(i32, mb + M_FLAGS) & MMF_HOST) === 0) return mask;
+    const file = Atomics.load(i32, mb + M_HOST_FILE);
+    if (file < 0) return mask;
+    const fb = fileBase(k, file);
+    down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+    for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
+      mask |= Atomics.load(i32, k.mmBase(Atomics.load(i32, vmaBase(k, v) + V_MM)) + M_CPUMASK);
+    }
+    up_read(k, fb + FL_IMMAP_RWSEM);
+    return mask;
+  }
+
+  /** FL_ID of the single file mapped inside the container, else -1. */
+  function backing_file_id(k: Kernel, file: number): number {
+    const host = host_of_file(k, file);
+    if (host < 0) return -1;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_read(k, hlock, LockClass.MmapLock);
+    try {
+      let only = -1;
+      for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) {
+        const f = vma_file(k, v);
+        if (only >= 0 && f !== only) return -1;
+        only = f;
+      }
+      return only < 0 ? -1 : Atomics.load(k.i32, fileBase(k, only) + FL_ID);
+    } finally {
+      up_read(k, hlock);
+    }
+  }
+
+  return {
+    name: 'container-fd',
+    mmap,
+    fault,
+    mprotect: () => -EINVAL, // changes inside go through CONTAINER_PROTECT
+    may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
+    detach: (k, vma) => detach(k, vma),
+    switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
+    flush_mask,
+    open,
+    unlink,
+    ioctl,
+    setsize,
+    release,
+    backing_file_id,
+  };
+}
+
