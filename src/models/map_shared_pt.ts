@@ -23,7 +23,7 @@
  */
 import {
   FL_PTSHARE, FL_PTSHARE_GEN, FL_PTSHARE_LOCK, M_CPUMASK, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  M_FLAGS, M_USERS, MMF_HOST, R_GEN, V_PRIV_GEN,
+  FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_FLAGS, M_USERS, MMF_HOST, R_GEN, V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
@@ -44,7 +44,7 @@ import {
 import { flush_tlb_mm } from '../mm/tlb.js';
 import { pool_check } from '../mm/slab.js';
 import {
-  find_vma, first_vma, vma_end, vma_flags, vma_next, vma_pgoff, vma_priv, vma_start, vmaBase,
+  find_vma, first_vma, vma_end, vma_flags, vma_pgoff, vma_priv, vma_start, vmaBase,
   VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_SHARED_PT, VM_WRITE,
 } from '../mm/vma.js';
 
@@ -112,8 +112,6 @@ export function createMapSharedPtModel(bug: string): ModelOps {
         host_put(k, host, a.file);
         return gv;
       }
-      // This CPU runs the guest now: it must hear the host's shootdowns.
-      Atomics.or(i32, k.mmBase(host) + M_CPUMASK, k.cpuBit);
       return addr;
     } finally {
       up_write(k, plock);
@@ -253,14 +251,25 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     up_write(k, plock);
   }
 
-  function switch_mm(k: Kernel, mm: number, on: boolean): void {
+  /**
+   * The CPUs a change to the host's tables must reach: every CPU running a guest, read from the
+   * guests' own mm_cpumasks at flush time (the guests are the VM_SHARED_PT VMAs of the host's
+   * file that point at this host). Reading them now, after the entries changed, is enough: a CPU
+   * that joins a guest later flushed on the way in (switch_mm) and walks the new entries.
+   */
+  function host_flush_mask(k: Kernel, host: number): number {
     const i32 = k.i32;
-    for (let v = first_vma(k, mm); v >= 0; v = vma_next(k, v)) {
-      if ((vma_flags(k, v) & VM_SHARED_PT) === 0) continue;
-      const hb = k.mmBase(vma_priv(k, v)) + M_CPUMASK;
-      if (on) Atomics.or(i32, hb, k.cpuBit);
-      else Atomics.and(i32, hb, ~k.cpuBit);
+    const file = Atomics.load(i32, k.mmBase(host) + M_HOST_FILE);
+    const sem = fileBase(k, file) + FL_IMMAP_RWSEM;
+    let mask = Atomics.load(i32, k.mmBase(host) + M_CPUMASK);
+    down_read(k, sem, LockClass.IMmapRwsem);
+    for (let v = Atomics.load(i32, fileBase(k, file) + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
+      if ((vma_flags(k, v) & VM_SHARED_PT) !== 0 && vma_priv(k, v) === host) {
+        mask |= Atomics.load(i32, k.mmBase(Atomics.load(i32, vmaBase(k, v) + V_MM)) + M_CPUMASK);
+      }
     }
+    up_read(k, sem);
+    return mask;
   }
 
   return {
@@ -270,10 +279,10 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     mprotect,
     may_munmap,
     detach,
-    switch_mm,
+    switch_mm: () => {},
     flush_mask: (k, mm) => {
-      const mask = Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK);
-      return forgetSharers && (Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? mask & k.cpuBit : mask;
+      if ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) === 0) return Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK);
+      return forgetSharers ? k.cpuBit : host_flush_mask(k, mm);
     },
   };
 }

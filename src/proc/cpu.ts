@@ -72,6 +72,11 @@ export class Cpu {
   readonly k: Kernel;
   readonly programs: CompiledOp[][];
   private readonly slice: number;
+  /**
+   * With no more processes than CPUs, each process has its own CPU (task i on CPU i), as a
+   * machine with idle CPUs would run them; otherwise CPUs share one run queue.
+   */
+  private readonly pinned: boolean;
 
   constructor(readonly p: CpuParams, model: ModelOps, private readonly quiescent: QuiescentHook | null, private readonly observe: OpObserver | null = null) {
     const m = attachMachine(p.sab, p.config);
@@ -84,6 +89,7 @@ export class Cpu {
     this.k.model = model;
     this.programs = p.programs.map((prog) => compileProgram(prog, MAX_SLOTS));
     this.slice = p.slice;
+    this.pinned = p.programs.length <= p.config.cpus;
   }
 
   run(): CpuResult {
@@ -98,7 +104,7 @@ export class Cpu {
       for (;;) {
         k.checkStop();
         if (Atomics.load(i32, G_LIVE_TASKS) === 0) break;
-        const t = rq_pop(k);
+        const t = this.pinned ? this.ownTask() : rq_pop(k);
         if (t < 0) {
           // Idle: take interrupts, and fail (watchdog) if the whole machine stops progressing.
           const progress = Atomics.load(i32, G_PROGRESS);
@@ -106,7 +112,12 @@ export class Cpu {
             idleSince = performance.now();
             idleProgress = progress;
           }
-          k.waitStep(G_RQ_COUNT, 0, k.spinLimit, idleSince, LockClass.Idle, LockMode.Read, -1);
+          if (this.pinned && k.cpu < this.programs.length) {
+            const st = k.taskBase(k.cpu) + T_STATE;
+            k.waitStep(st, Atomics.load(i32, st), k.spinLimit, idleSince, LockClass.Idle, LockMode.Read, -1);
+          } else {
+            k.waitStep(G_RQ_COUNT, 0, k.spinLimit, idleSince, LockClass.Idle, LockMode.Read, -1);
+          }
           continue;
         }
         idleSince = -1;
@@ -123,6 +134,14 @@ export class Cpu {
       }
     }
     return { cpu: k.cpu, stats: Array.from(k.stats), lockStats: Array.from(k.lockStats), seconds: (performance.now() - t0) / 1000, stopped, error };
+  }
+
+  /** Pinned: this CPU's own task, if it is runnable (claimed by moving it to RUNNING), else -1. */
+  private ownTask(): number {
+    const t = this.k.cpu;
+    if (t >= this.programs.length) return -1;
+    const st = this.k.taskBase(t) + T_STATE;
+    return Atomics.compareExchange(this.k.i32, st, TASK_RUNNABLE, TASK_RUNNING) === TASK_RUNNABLE ? t : -1;
   }
 
   private runTask(t: number): void {
@@ -167,7 +186,7 @@ export class Cpu {
         this.exit(t, 0);
         return RUN_EXITED;
       }
-      if (n >= this.slice && Atomics.load(i32, G_RQ_COUNT) > 0) return RUN_YIELD;
+      if (!this.pinned && n >= this.slice && Atomics.load(i32, G_RQ_COUNT) > 0) return RUN_YIELD;
       k.checkStop();
       const op = ops[pc];
       if (op.code === OpCode.Exit) {
@@ -379,7 +398,8 @@ export class Cpu {
       if (Atomics.load(i32, ob + T_BARRIER) === id + 1 && Atomics.load(i32, ob + T_BARRIER_GEN) === gen &&
         Atomics.compareExchange(i32, ob + T_STATE, TASK_BLOCKED, TASK_RUNNABLE) === TASK_BLOCKED) {
         Atomics.store(i32, ob + T_BARRIER, 0);
-        rq_push(k, o);
+        if (this.pinned) Atomics.notify(i32, ob + T_STATE);
+        else rq_push(k, o);
       }
     }
     return true;

@@ -110,7 +110,7 @@ export interface CompiledOp {
 }
 
 export const ERRNO: Record<string, number> = {
-  EPERM: 1, ENOENT: 2, EBADF: 9, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17, EINVAL: 22, EMFILE: 24, EFBIG: 27,
+  EPERM: 1, ENOENT: 2, EBADF: 9, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, EMFILE: 24, ENOTTY: 25, EFBIG: 27,
   EOPNOTSUPP: 95,
 };
 export const SIGNALS: Record<string, number> = { SIGBUS: 7, SIGKILL: 9, SIGSEGV: 11 };
