@@ -13,6 +13,7 @@ import { unmap_vmas } from './mmap.js';
 import { first_vma, vma_next } from './vma.js';
 
 export function exit_mmap(k: Kernel, mm: number): void {
+  k.model.exit_mm?.(k, mm);
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
   down_write(k, lock, LockClass.MmapLock);
   const all: number[] = [];

@@ -56,6 +56,11 @@ export interface ModelOps {
    * credits stores to it), or -1 when the model cannot name one.
    */
   backing_file_id?(k: Kernel, file: number): number;
+  /**
+   * exit_mmap is about to tear `mm` down (its last user went; no lock held): the model's work
+   * for a process that goes away (mshare: exit_mshare unmaps the regions the process owns).
+   */
+  exit_mm?(k: Kernel, mm: number): void;
   /** madvise(2) advice the model understands (0 or -errno), on [start, end) of `mm` (mmap_lock held for write). */
   madvise?(k: Kernel, mm: number, start: number, end: number, advice: string): number;
 }

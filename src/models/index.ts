@@ -2,6 +2,7 @@
 import type { ModelOps } from '../mm/model_ops.js';
 import { createContainerFdModel } from './container_fd.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
+import { createMshareModel } from './mshare.js';
 import { createNoneModel } from './none.js';
 import { createPtHintModel } from './pt_hint.js';
 
@@ -56,6 +57,20 @@ export const MODELS: Record<string, ModelInfo> = {
       'copies the host PMD entry and handles the PTE fault in the host; the host and its tables go with the container\'s last fd, name or mapping',
     bugs: {},
     create: () => createContainerFdModel(),
+  },
+  mshare: {
+    name: 'mshare',
+    seed: '004 (mshare v1 review) and the upstream v3 series (Aug 2025)',
+    rules: 'msharefs at /sys/fs/mshare/<name>: open O_CREAT|O_EXCL of an existing name -> EEXIST, without O_CREAT of a missing one -> ENOENT; ' +
+      'creating it makes a host mm attached to no task, owned by the creating process; ftruncate sizes it once (a PUD_SIZE multiple: ptlab shares at the PUD level; else or again EINVAL); ' +
+      'ioctl MSHAREFS_CREATE_MAPPING {region_offset, size, offset, prot, flags, fd} mmaps a shmem/memfd file into the host (outside the region, unaligned, not MAP_SHARED, an msharefs fd -> EINVAL; bad fd -> EBADF), ' +
+      'MSHAREFS_UNMAP {region_offset, size} unmaps there, the flush reaching every CPU running a guest; an unsized region -> EINVAL, unknown cmd -> ENOTTY; ' +
+      'processes mmap the whole region MAP_SHARED (MAP_PRIVATE, another length, an unsized region, a MAP_FIXED address not PUD-aligned -> EINVAL); ' +
+      'the fault takes the host mmap_lock inside the task\'s, copies the host PUD entry (the PMD table and all below are shared) and handles the PTE fault in the host; ' +
+      'no host VMA -> SIGSEGV; mprotect or partial munmap of the mapping -> EINVAL; the owner\'s exit unmaps the whole host range (later touches: SIGSEGV); ' +
+      'the host goes with the last fd, name or mapping; v1 mshare()/mshare_unlink not modelled',
+    bugs: {},
+    create: () => createMshareModel(),
   },
 };
 

@@ -91,3 +91,9 @@ export function mapSharedSegment(p: number, name: string, size: number, region: 
   ops.push(...segmentRecipe(model).map(p, name, size, region));
   return ops;
 }
+
+/** Undoes mapSharedSegment's mapping of `region` the way `model` mapped it (see segments.ts). */
+export function unmapSharedSegment(region: string, size: number, model: string): Op[] {
+  const r = segmentRecipe(model);
+  return r.unmap ? r.unmap(region, size) : [{ op: 'munmap', region, len: size }];
+}

@@ -7,6 +7,8 @@ import type { Op } from '../proc/program.js';
 
 export interface SegmentRecipe {
   map(p: number, name: string, size: number, region: string): Op[];
+  /** Unmaps what `map` mapped as `region` (default: munmap of the segment's `size` bytes). */
+  unmap?(region: string, size: number): Op[];
 }
 
 const RW = ['PROT_READ', 'PROT_WRITE'] as const;
@@ -54,11 +56,43 @@ const containerFd: SegmentRecipe = {
   },
 };
 
+/**
+ * mshare (upstream v3): process 0 creates /sys/fs/mshare/<name>, sizes the region (the segment
+ * rounded up to 1 GiB, mshare's PUD-level granule in ptlab) and maps the segment at its start
+ * with MSHAREFS_CREATE_MAPPING; the others open it after barrier 0; everyone maps the whole
+ * region. The segment is the region's first `size` bytes. Process 0 removes the name once
+ * everyone has opened it (barrier 6, the recipe's own); unmapping takes the whole region (a
+ * partial munmap of it is EINVAL).
+ */
+const GiB = 1024 * 1024 * 1024;
+const mshareRegion = (size: number) => Math.ceil(size / GiB) * GiB;
+const mshare: SegmentRecipe = {
+  map: (p, name, size, region) => {
+    const path = '/sys/fs/mshare/' + name.replace(/^\/+/, '');
+    const rsize = mshareRegion(size);
+    const pages = Math.ceil(size / 4096) * 4096;
+    const ops: Op[] = p === 0
+      ? [
+        { op: 'open', path, create: true, excl: true, as: 'ms' },
+        { op: 'ftruncate', fd: 'ms', size: rsize },
+        { op: 'ioctl', fd: 'ms', cmd: 'MSHAREFS_CREATE_MAPPING', args: { region_offset: 0, size: pages, offset: 0, prot: 3, flags: 1, fd: 'fd' } },
+        { op: 'close', fd: 'fd' },
+        { op: 'barrier', id: 0 },
+      ]
+      : [{ op: 'barrier', id: 0 }, { op: 'open', path, as: 'ms' }];
+    ops.push({ op: 'mmap', len: rsize, prot: [...RW], flags: ['MAP_SHARED'], fd: 'ms', as: region }, { op: 'close', fd: 'ms' }, { op: 'barrier', id: 6 });
+    if (p === 0) ops.push({ op: 'unlink', path });
+    return ops;
+  },
+  unmap: (region, size) => [{ op: 'munmap', region, len: mshareRegion(size) }],
+};
+
 const RECIPES: Record<string, SegmentRecipe> = {
   none: mapSharedPt,
   'map-shared-pt': mapSharedPt,
   'pt-hint': ptHint,
   'container-fd': containerFd,
+  mshare,
 };
 
 export function segmentRecipe(model: string): SegmentRecipe {

@@ -6,7 +6,7 @@
  * pays for its own PTEs; under `map-shared-pt` one host's tables serve all.
  */
 import type { Op, Program } from '../proc/program.js';
-import { mapSharedSegment, MiB, rng, sizeMachine, type Scenario } from './common.js';
+import { mapSharedSegment, MiB, rng, sizeMachine, unmapSharedSegment, type Scenario } from './common.js';
 
 export const sga: Scenario = {
   name: 'sga',
@@ -30,7 +30,7 @@ export const sga: Scenario = {
         prog.push({ op: 'touch', region: 'sga', offset: off, len: chunk, stride: 512, write: rand() < 0.5, value: 1 + (p % 7) });
       }
       prog.push({ op: 'barrier', id: 2 });
-      prog.push({ op: 'munmap', region: 'sga', len: o.size });
+      prog.push(...unmapSharedSegment('sga', o.size, o.model));
       prog.push({ op: 'exit', code: 0 });
       programs.push(prog);
     }

@@ -169,6 +169,7 @@ export const FILE_MODEL = 1;
 export const FL_XA_LOCK = 16;
 export const FL_IMMAP_RWSEM = 32;
 export const FL_PTSHARE_LOCK = 36; // rwsem: serialises a sharing model's attach and detach
+export const FL_PRIV2 = 39; // a model's second word, after that rwsem's three (mshare: the owner task + 1, 0 once it exited)
 export const FILE_WORDS = 48;
 
 // ---- page-cache radix node (xa_node) ----

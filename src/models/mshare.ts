@@ -1,0 +1,602 @@
+/**
+ * `mshare`: shared page tables through msharefs, the upstream v3 API (Anthony Yznaga, "Add
+ * support for shared PTEs across processes", Aug 2025; mm/mshare.c of the series), after Khalid
+ * Aziz's v1 reviewed in seed 004.
+ *
+ * - msharefs lives at /sys/fs/mshare/<name>. open with O_CREAT|O_EXCL of an existing name:
+ *   EEXIST; without O_CREAT of a missing name: ENOENT (VFS open rules); unlink removes the name.
+ *   Creating the file creates its region: a host mm attached to no task (msharefs_fill_mm), whose
+ *   owner is the creating process (its task goes on current->mshare_mem). The names live in the
+ *   machine's name table, hashed in a namespace of their own ('msharefs:' + name) so they never
+ *   meet /dev/shm's.
+ * - The sharing level. Upstream shares at the P4D level (mshare_align = P4D_SIZE). ptlab's x86-64
+ *   has four levels, so mshare shares at the PUD level here: MSHARE_ALIGN = PUD_SIZE (1 GiB). A
+ *   guest's PUD entry is a copy of the host's: the guest shares the host's PMD table and all below.
+ *   The region sits at MSHARE_BASE = MSHARE_ALIGN in the host mm (mshare_base = mshare_align).
+ * - ftruncate sets the size once (msharefs_set_size): not a multiple of MSHARE_ALIGN, or already
+ *   sized: EINVAL. (Upstream takes a size of 0 and is then sized; ptlab refuses 0 with EINVAL, a
+ *   region that could never be mapped.) A size the host mm cannot hold: EFBIG (inode_newsize_ok).
+ * - ioctl (msharefs_ioctl): an unsized region: EINVAL; an unknown cmd: ENOTTY.
+ *   MSHAREFS_CREATE_MAPPING {region_offset, size, offset, prot, flags, fd} (msharefs_create_mapping
+ *   of v3 20/22): mmaps `fd` at region_offset in the host, under the host's mmap_lock. The start
+ *   outside the region, or the end past it: EINVAL; flags not MAP_SHARED: EINVAL (MAP_FIXED is
+ *   implied: the series demands MAP_SHARED|MAP_FIXED, ptlab takes MAP_SHARED alone); a bad fd:
+ *   EBADF; an msharefs fd (no nesting): EINVAL. ptlab also gives EINVAL for an unaligned
+ *   region_offset, size or offset and for a zero size (do_mmap would round the size up), for
+ *   MAP_ANONYMOUS (anonymous memory in a region is not modelled: /dev/shm and memfd files only), and
+ *   once the owner has exited (exit_mshare: "prevent more mappings from being created").
+ *   MSHAREFS_UNMAP {region_offset, size} (msharefs_unmap): do_munmap on the host under its lock;
+ *   size > region, offset >= region or end past it: EINVAL; then do_munmap's own EINVAL.
+ * - Attach: mmap(MAP_SHARED) of the msharefs fd (msharefs_get_unmapped_area + msharefs_mmap):
+ *   MAP_PRIVATE: EINVAL (do_mmap refuses private maps of model files); an unsized region: EINVAL;
+ *   len != region size: EINVAL; MAP_FIXED at an address not MSHARE_ALIGN-aligned: EINVAL; a hint
+ *   is aligned up. The guest VMA gets VM_SHARED_PT with V_PRIV = the host mm (+ generation) and
+ *   holds one host user (mmget) besides its file reference.
+ * - The fault (find_shared_vma): the task's mmap_lock is held for read; the host's is taken for
+ *   read inside it (mmap_read_lock_nested). No host VMA at the address (e.g. after MSHAREFS_UNMAP
+ *   or the owner's exit): VM_FAULT_SIGSEGV; the access is checked against the guest VMA (the
+ *   access_error ptlab's do_user_addr_fault leaves to the model) and the host VMA. The host's
+ *   tables are allocated down to the PMD table under the PUD entry; the host's PUD entry is copied
+ *   into the guest's (P_SHARE of the PMD table counts the entries pointing to it); then the PTE
+ *   fault is handled in the host's context. Upstream returns VM_FAULT_NOPAGE after the copy and
+ *   takes a second fault; ptlab, as the brief asks, goes on to the PTE fault in the same one.
+ *   A guest entry left on a PMD table the host has since dropped (the host range was emptied and
+ *   mapped again) is switched to the host's current one, one share less on the old.
+ * - mprotect of the guest VMA: EINVAL (mshare_vm_op_mprotect); a partial munmap: EINVAL
+ *   (mshare_vm_op_split). munmap/exit detach (mshare_vm_op_unshare_page_range): the guest's PUD
+ *   entries are cleared, the guest flushed, then one share less on each table (pt_put), and the
+ *   guest's host user dropped.
+ * - Host changes flush every CPU that may cache host translations (upstream: flush_tlb_all from
+ *   the host's mmu notifier). ptlab's flush mask of a host mm is its cpumask plus the cpumask of
+ *   every process mapping the region, read from the msharefs file's i_mmap at flush time, so a
+ *   guest that moved between CPUs is still reached.
+ * - Owner exit (exit_mshare, called from do_exit): when the creating process's mm is torn down
+ *   (the exit_mm hook, before exit_mmap), the whole host range is unmapped (do_munmap on the host:
+ *   zapped, flushed from every guest CPU, host tables dropped), so later touches by others find no
+ *   host VMA and get SIGSEGV. The owner is FL_PRIV2 = task + 1 (tasks are never reused).
+ * - Lifetime: the file holds one host user; fds, the name and guest mappings hold the file. The
+ *   last reference releases the file (release hook, msharefs_evict_inode), which drops the host:
+ *   exit_mmap + mmdrop through mmput. Host tables are accounted to the host (alloc_ptp), guests
+ *   account only their own PGD and PUD tables. A PMD table the host dropped while guests still
+ *   pointed to it stays accounted to the host until the last guest drops it.
+ * - backing_file_id: the FL_ID of the one file the region maps (every host VMA maps it), else -1.
+ *
+ * Not done: the v1 API (mshare(name, addr, len, oflag, mode) / mshare_unlink) of seed 004;
+ * anonymous and hugetlb memory inside a region; fallocate, MSHAREFS_GET/SET_SIZE of earlier
+ * versions, the /sys/fs/mshare/mshare_info file.
+ *
+ * Locks: ftruncate and the ioctls take the host's mmap_lock for write; attach takes it for read
+ * inside the task's (held for write by vm_mmap); the fault for read inside the task's. The name
+ * table is under G_NAMES_LOCK, as /dev/shm's.
+ */
+import {
+  FILE_MODEL, FILE_SHMEM, FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN,
+  FL_REF, FL_SIZE_HI, FL_SIZE_LO, G_NAMES_LOCK, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD,
+  M_TASK, MMF_HOST, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS, P_OWNER, P_SHARE, R_STATE, V_IMMAP_NEXT, V_MM,
+  V_PRIV_GEN,
+} from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { refcount_inc_not_zero } from '../sync/refcount.js';
+import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
+import { spin_lock, spin_unlock } from '../sync/spinlock.js';
+import { fdget } from '../mm/fdtable.js';
+import { fileBase } from '../mm/filemap.js';
+import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
+import {
+  handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
+} from '../mm/memory.js';
+import {
+  calc_vm_flags, do_munmap, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
+  MAP_PRIVATE, MAP_SHARED, mmap_region,
+} from '../mm/mmap.js';
+import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
+import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
+import { ptpBase } from '../mm/page_alloc.js';
+import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type Kernel, type VmFault } from '../mm/percpu.js';
+import {
+  ALLOC_OOM, entry_off, entry_table, PAGE_SIZE, pgd_index, PMD_LEVEL, pmd_index, pte_index, PTE_LEVEL, PUD_LEVEL,
+  pud_index, PUD_SIZE, table_alloc, table_of, TASK_SIZE,
+} from '../mm/pgtable.js';
+import { file_gen, fput, get_file, i_size_read, model_file_setup } from '../mm/shmem.js';
+import { pool_check } from '../mm/slab.js';
+import { flush_tlb_mm } from '../mm/tlb.js';
+import {
+  find_vma, first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vmaBase, VM_EXEC, VM_READ,
+  VM_SHARED_PT, VM_WRITE,
+} from '../mm/vma.js';
+
+export const MSHAREFS_DIR = '/sys/fs/mshare';
+export const MSHAREFS_CREATE_MAPPING = 'MSHAREFS_CREATE_MAPPING';
+export const MSHAREFS_UNMAP = 'MSHAREFS_UNMAP';
+/** The sharing granule: one PUD entry (upstream: P4D_SIZE, a level ptlab's 4-level x86-64 folds). */
+export const MSHARE_ALIGN = PUD_SIZE;
+/** Where a region starts in its host mm (mshare_base = mshare_align). */
+export const MSHARE_BASE = MSHARE_ALIGN;
+/** The largest region: what the host's address space holds above MSHARE_BASE. */
+export const MSHARE_MAX = Math.floor((TASK_SIZE - MSHARE_BASE) / MSHARE_ALIGN) * MSHARE_ALIGN;
+
+const ENOTTY = 25;
+const EFBIG = 27;
+const TWO32 = 2 ** 32;
+
+/** FNV-1a of the name in msharefs' own namespace: '/dev/shm' hashes '/<name>', never 'msharefs:'. */
+function msharefs_name_hash(name: string): number {
+  const s = 'msharefs:' + name;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h | 1; // 0 marks a free slot
+}
+
+/** '/sys/fs/mshare/<name>' -> name; anything else (the directory, a subdirectory) -> null. */
+function parse_path(path: string): string | null {
+  if (!path.startsWith(MSHAREFS_DIR + '/')) return null;
+  const name = path.slice(MSHAREFS_DIR.length + 1);
+  return name.length === 0 || name.includes('/') ? null : name;
+}
+
+export function createMshareModel(): ModelOps {
+  /** Is `file` an msharefs file? (the run's one model made every FILE_MODEL file) */
+  function is_region(k: Kernel, file: number): boolean {
+    return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
+  }
+
+  /** The region's host mm (a reference is held on the file), or -1 once released. */
+  function host_of_file(k: Kernel, file: number): number {
+    const fb = fileBase(k, file);
+    const host = Atomics.load(k.i32, fb + FL_PRIV) - 1;
+    if (host < 0) return -1;
+    return pool_check(k, k.pools.mms, host, Atomics.load(k.i32, fb + FL_PRIV_GEN), PoolId.Mms) ? host : -1;
+  }
+
+  /** The guest VMA's host mm, checked against the generation recorded at attach. */
+  function host_of(k: Kernel, vma: number): number {
+    const host = vma_priv(k, vma);
+    const gen = Atomics.load(k.i32, vmaBase(k, vma) + V_PRIV_GEN);
+    return pool_check(k, k.pools.mms, host, gen, PoolId.Mms) ? host : -1;
+  }
+
+  /** The region's size (i_size; 0 while unsized). Set once, under the host's mmap_lock. */
+  function region_size(k: Kernel, file: number): number {
+    return i_size_read(k, file);
+  }
+
+  // ---- msharefs: names, files, the region's lifetime ----
+
+  /** msharefs_create -> msharefs_get_inode -> msharefs_fill_mm: a new file, its host mm, its owner. */
+  function region_create(k: Kernel, hash: number): number {
+    const i32 = k.i32;
+    const f = model_file_setup(k); // one reference: the name's
+    if (f < 0) return -ENOMEM;
+    const host = mm_alloc(k, -1, MMF_HOST);
+    if (host < 0) {
+      fput(k, f); // FL_PRIV is 0: release has nothing to drop
+      return -ENOMEM;
+    }
+    const fb = fileBase(k, f);
+    const hb = k.mmBase(host);
+    Atomics.store(i32, hb + M_HOST_FILE, f);
+    Atomics.store(i32, hb + M_HOST_FILE_GEN, file_gen(k, f));
+    Atomics.store(i32, fb + FL_NAME, hash);
+    Atomics.store(i32, fb + FL_PRIV_GEN, mm_gen(k, host));
+    Atomics.store(i32, fb + FL_PRIV, host + 1);
+    // list_add(&m_data->list, &current->mshare_mem): the creating process owns the region.
+    Atomics.store(i32, fb + FL_PRIV2, k.task + 1);
+    return f;
+  }
+
+  /** open(2) in msharefs: a file with a reference for the caller's fd, or -errno. */
+  function open(k: Kernel, path: string, create: boolean, excl: boolean): number {
+    const name = parse_path(path);
+    if (name === null) return -ENOENT;
+    const i32 = k.i32;
+    const h = msharefs_name_hash(name);
+    const names = k.layout.names;
+    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
+    try {
+      let free = -1;
+      for (let s = 0; s < NAME_SLOTS; s++) {
+        const o = names + s * NAME_WORDS;
+        const sh = Atomics.load(i32, o + N_HASH);
+        if (sh === h) {
+          if (create && excl) return -EEXIST; // open_last_lookups / do_open: O_CREAT|O_EXCL on an existing dentry
+          const f = Atomics.load(i32, o + N_FILE);
+          get_file(k, f); // the fd's
+          return f;
+        }
+        if (sh === 0 && free < 0) free = s;
+      }
+      if (!create) return -ENOENT; // lookup of a missing dentry without O_CREAT
+      if (free < 0) return -ENOMEM;
+      const f = region_create(k, h);
+      if (f < 0) return f;
+      const o = names + free * NAME_WORDS;
+      Atomics.store(i32, o + N_FILE, f);
+      Atomics.store(i32, o + N_GEN, file_gen(k, f));
+      Atomics.store(i32, o + N_HASH, h);
+      get_file(k, f); // the fd's
+      return f;
+    } finally {
+      spin_unlock(k, G_NAMES_LOCK);
+    }
+  }
+
+  /** unlink(2) (msharefs_unlink -> simple_unlink): the name goes; the region lives while referenced. */
+  function unlink(k: Kernel, path: string): number {
+    const name = parse_path(path);
+    if (name === null) return -ENOENT;
+    const i32 = k.i32;
+    const h = msharefs_name_hash(name);
+    const names = k.layout.names;
+    let file = -1;
+    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
+    for (let s = 0; s < NAME_SLOTS; s++) {
+      const o = names + s * NAME_WORDS;
+      if (Atomics.load(i32, o + N_HASH) === h) {
+        file = Atomics.load(i32, o + N_FILE);
+        Atomics.store(i32, o + N_HASH, 0);
+        break;
+      }
+    }
+    spin_unlock(k, G_NAMES_LOCK);
+    if (file < 0) return -ENOENT;
+    Atomics.store(i32, fileBase(k, file) + FL_NAME, 0);
+    fput(k, file); // the name's reference: the last one releases the region
+    return 0;
+  }
+
+  /**
+   * msharefs_evict_inode: the file's last reference went (no fd, name or mapping is left). Off
+   * its owner's list, then the file's host user goes: exit_mmap + mmdrop with the last.
+   */
+  function release(k: Kernel, file: number): void {
+    const i32 = k.i32;
+    const fb = fileBase(k, file);
+    Atomics.store(i32, fb + FL_PRIV2, 0);
+    const host = host_of_file(k, file);
+    Atomics.store(i32, fb + FL_PRIV, 0);
+    if (host < 0) return;
+    // No guest is left (each held a file reference): no flush needs the file's i_mmap.
+    Atomics.store(i32, k.mmBase(host) + M_HOST_FILE, -1);
+    mmput(k, host);
+  }
+
+  /** ftruncate(2) -> msharefs_setattr -> msharefs_set_size. */
+  function setsize(k: Kernel, file: number, size: number): number {
+    if (size === 0 || size % MSHARE_ALIGN !== 0) return -EINVAL;
+    if (size > MSHARE_MAX) return -EFBIG;
+    const host = host_of_file(k, file);
+    if (host < 0) return -EINVAL;
+    const i32 = k.i32;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      if (region_size(k, file) !== 0) return -EINVAL; // mshare_is_initialized: sized once
+      const fb = fileBase(k, file);
+      Atomics.store(i32, fb + FL_SIZE_HI, Math.floor(size / TWO32));
+      Atomics.store(i32, fb + FL_SIZE_LO, size % TWO32 | 0);
+      return 0;
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  // ---- the owner ----
+
+  /**
+   * exit_mshare for one region: the owner is going away. Unmap everything in the host (zap,
+   * flush every guest CPU, drop the host's tables); later guest faults find no host VMA.
+   */
+  function owner_gone(k: Kernel, file: number): void {
+    const host = host_of_file(k, file);
+    if (host < 0) return;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      const size = region_size(k, file);
+      if (size > 0) do_munmap(k, host, MSHARE_BASE, size);
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  /** exit_mshare(task), reached through exit_mmap of the task's mm: every region it owns. */
+  function exit_mm(k: Kernel, mm: number): void {
+    const i32 = k.i32;
+    const task = Atomics.load(i32, k.mmBase(mm) + M_TASK) - 1;
+    if (task < 0) return; // a host mm: it owns nothing
+    for (let f = 0; f < k.layout.config.files; f++) {
+      const fb = fileBase(k, f);
+      if (Atomics.load(i32, fb + R_STATE) === 0 || Atomics.load(i32, fb + FL_KIND) !== FILE_MODEL) continue;
+      if (Atomics.load(i32, fb + FL_PRIV2) !== task + 1) continue;
+      // mshare_data_getref: a file on its way out is skipped (its release clears the owner).
+      if (!refcount_inc_not_zero(i32, fb + FL_REF)) continue;
+      // clear_bit(MSHARE_HAS_OWNER): once, and only if the record still is that region.
+      if (Atomics.load(i32, fb + FL_KIND) === FILE_MODEL && Atomics.compareExchange(i32, fb + FL_PRIV2, task + 1, 0) === task + 1) {
+        owner_gone(k, f);
+      }
+      fput(k, f);
+    }
+  }
+
+  // ---- ioctls ----
+
+  function ioctl(k: Kernel, file: number, cmd: string, args: IoctlArgs): number {
+    const host = host_of_file(k, file);
+    if (host < 0) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    // The region's size is read under the host's lock (setsize writes it there).
+    down_read(k, hlock, LockClass.MmapLock);
+    const size = region_size(k, file);
+    up_read(k, hlock);
+    if (size === 0) return -EINVAL; // msharefs_ioctl: !mshare_is_initialized
+    switch (cmd) {
+      case MSHAREFS_CREATE_MAPPING: return create_mapping(k, file, host, size, args);
+      case MSHAREFS_UNMAP: return unmap(k, host, size, args);
+      default: return -ENOTTY;
+    }
+  }
+
+  const isInt = (v: number | undefined): v is number => v !== undefined && Number.isInteger(v);
+
+  /** msharefs_create_mapping (v3 20/22): mmap a shmem/memfd file into the host at region_offset. */
+  function create_mapping(k: Kernel, file: number, host: number, rsize: number, a: IoctlArgs): number {
+    const { region_offset: off, size, offset, prot, flags, fd } = a;
+    if (!isInt(off) || !isInt(size) || !isInt(offset) || !isInt(prot) || !isInt(flags)) return -EINVAL;
+    const start = MSHARE_BASE;
+    const end = start + rsize;
+    const addr = start + off;
+    if (addr < start || addr >= end) return -EINVAL;
+    // "Only shared memory at fixed addresses is allowed for now" (MAP_FIXED implied here).
+    if ((flags & (MAP_SHARED | MAP_PRIVATE)) !== MAP_SHARED) return -EINVAL;
+    if ((flags & MAP_ANONYMOUS) !== 0) return -EINVAL; // ptlab: anonymous memory in a region is not modelled
+    const src = fd === undefined ? -1 : fdget(k, fd);
+    if (src < 0) return -EBADF; // fget
+    if (Atomics.load(k.i32, fileBase(k, src) + FL_KIND) !== FILE_SHMEM) return -EINVAL; // an mshare region in a region
+    if (addr + size > end) return -EINVAL;
+    // do_mmap's checks on a MAP_FIXED mapping (ptlab: an unaligned size is refused, not rounded).
+    if (size <= 0 || off % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || offset < 0 || offset % PAGE_SIZE !== 0) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      // exit_mshare: "prevent more mappings from being created" once the owner went.
+      if (Atomics.load(k.i32, fileBase(k, file) + FL_PRIV2) === 0) return -EINVAL;
+      // MAP_FIXED: what was there goes first (a host change: every guest CPU is flushed).
+      const r = do_munmap(k, host, addr, size);
+      if (r < 0) return r;
+      const v = mmap_region(k, host, addr, size, calc_vm_flags(prot, MAP_SHARED), src, offset / PAGE_SIZE);
+      return v < 0 ? v : 0;
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  /** msharefs_unmap: do_munmap on the host; the flush reaches every CPU running a guest. */
+  function unmap(k: Kernel, host: number, rsize: number, a: IoctlArgs): number {
+    const { region_offset: off, size } = a;
+    if (!isInt(off) || !isInt(size)) return -EINVAL;
+    if (size > rsize || off < 0 || off >= rsize || off + size > rsize) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      return do_munmap(k, host, MSHARE_BASE + off, size);
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  // ---- attach, fault, detach ----
+
+  /** mmap(MAP_SHARED) of an msharefs file: msharefs_get_unmapped_area + msharefs_mmap. */
+  function mmap(k: Kernel, a: MmapArgs): number {
+    if (!is_region(k, a.file)) return MODEL_DEFAULT; // a plain shared mapping, as Linux
+    const host = host_of_file(k, a.file);
+    if (host < 0) return -EINVAL;
+    const fixed = (a.flags & MAP_FIXED) !== 0;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_read(k, hlock, LockClass.MmapLock);
+    const size = region_size(k, a.file);
+    up_read(k, hlock);
+    if (size === 0) return -EINVAL; // !mshare_is_initialized
+    if (a.len !== size) return -EINVAL;
+    if (fixed && a.addr % MSHARE_ALIGN !== 0) return -EINVAL;
+    let addr: number;
+    if (fixed) {
+      const r = do_munmap(k, a.mm, a.addr, a.len);
+      if (r < 0) return r;
+      addr = a.addr;
+    } else {
+      const hint = a.addr === 0 ? 0 : Math.ceil(a.addr / MSHARE_ALIGN) * MSHARE_ALIGN; // ALIGN(addr, mshare_align)
+      addr = get_unmapped_area(k, a.mm, hint, a.len, MSHARE_ALIGN);
+      if (addr < 0) return addr;
+    }
+    const gv = mmap_region(k, a.mm, addr, a.len, calc_vm_flags(a.prot, a.flags) | VM_SHARED_PT, a.file, a.pgoff, host, mm_gen(k, host));
+    if (gv < 0) return gv;
+    mmget(k, host); // the mapping's host user, dropped by detach
+    return addr;
+  }
+
+  /**
+   * The guest fault (find_shared_vma + handle_mm_fault in the host). Task's mmap_lock held for
+   * read; the host's is taken for read inside it.
+   */
+  function fault(k: Kernel, vmf: VmFault): number {
+    const i32 = k.i32;
+    const guestVma = vmf.vma;
+    const guest = vmf.mm;
+    const gaddr = vmf.address;
+    const gvpn = vmf.vpn;
+    const gstart = vmf.vm_start;
+    const gflags = vmf.vm_flags;
+    const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+    const access = write ? VM_WRITE : VM_READ | VM_WRITE | VM_EXEC;
+    // access_error on the guest VMA (ptlab's do_user_addr_fault leaves VM_SHARED_PT VMAs to us).
+    if ((gflags & access) === 0) return VM_FAULT_SIGSEGV;
+    const host = host_of(k, guestVma);
+    if (host < 0) return VM_FAULT_SIGBUS;
+    const haddr = MSHARE_BASE + (gaddr - gstart);
+    const hvpn = Math.floor(haddr / PAGE_SIZE);
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_read(k, hlock, LockClass.MmapLock); // mmap_read_lock_nested(host_mm, SINGLE_DEPTH_NESTING)
+    try {
+      const hv = find_vma(k, host, haddr);
+      if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV; // nothing mapped there in the host
+      const hf = vma_flags(k, hv);
+      if ((hf & access) === 0) return VM_FAULT_SIGSEGV;
+      // The host's path down to the PMD table under the shared PUD entry (__pud_alloc, __pmd_alloc).
+      const hpud = table_alloc(k, entry_off(k, Atomics.load(i32, k.mmBase(host) + M_PGD), pgd_index(hvpn)), host, PUD_LEVEL);
+      if (hpud < 0) return hpud === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+      const hpudOff = entry_off(k, hpud, pud_index(hvpn));
+      const hpmd = table_alloc(k, hpudOff, host, PMD_LEVEL);
+      if (hpmd < 0) return hpmd === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+      const hostEntry = Atomics.load(i32, hpudOff);
+      // The guest's PUD entry (its own PUD table): a copy of the host's.
+      const gpud = table_alloc(k, entry_off(k, Atomics.load(i32, k.mmBase(guest) + M_PGD), pgd_index(gvpn)), guest, PUD_LEVEL);
+      if (gpud < 0) return gpud === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+      const r = share_pud(k, entry_off(k, gpud, pud_index(gvpn)), hostEntry, hpmd, host, guest);
+      if (r !== 0) return r;
+      // The PTE fault in the host's context (same PMD and PTE indices: both ranges are PUD-aligned).
+      vmf.mm = host;
+      vmf.vma = hv;
+      vmf.vm_flags = hf;
+      vmf.vm_start = vma_start(k, hv);
+      vmf.address = haddr;
+      vmf.vpn = hvpn;
+      vmf.pmd = entry_off(k, hpmd, pmd_index(hvpn));
+      const t = table_alloc(k, vmf.pmd, host, PTE_LEVEL);
+      if (t < 0) return t === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+      vmf.pte_table = t;
+      vmf.pte = entry_off(k, t, pte_index(hvpn));
+      return handle_pte_fault(k, vmf);
+    } finally {
+      up_read(k, hlock);
+      vmf.mm = guest;
+      vmf.vma = guestVma;
+      vmf.vm_flags = gflags;
+      vmf.vm_start = gstart;
+      vmf.address = gaddr;
+      vmf.vpn = gvpn;
+    }
+  }
+
+  /**
+   * Makes the guest PUD entry at `gOff` the host's `hostEntry` (PMD table `hpmd`): set_p4d +
+   * ptdesc_pud_pts_inc of find_shared_vma. Both mmap_locks are held for read, so neither the
+   * host's entry nor the guest's can be cleared meanwhile.
+   */
+  function share_pud(k: Kernel, gOff: number, hostEntry: number, hpmd: number, host: number, guest: number): number {
+    const i32 = k.i32;
+    for (;;) {
+      const ge = Atomics.load(i32, gOff);
+      if (ge === hostEntry) return 0;
+      if (ge === 0) {
+        if (Atomics.compareExchange(i32, gOff, 0, hostEntry) === 0) {
+          Atomics.add(i32, ptpBase(k, hpmd) + P_SHARE, 1);
+          k.stats[ST_FAULT_SHARED_PMD]++;
+          return 0;
+        }
+        continue;
+      }
+      // The guest still points at a PMD table the host dropped (its range was emptied and mapped
+      // again since): that table is empty and flushed; move the guest to the host's current one.
+      const old = table_of(k, ge, PMD_LEVEL, guest);
+      if (old < 0) return VM_FAULT_SIGBUS; // reported: the machine stops
+      if (Atomics.load(i32, ptpBase(k, old) + P_OWNER) !== host) {
+        report_violation(i32, k.layout, Violation.Invariant, k.cpu, 4, guest, entry_table(ge), hpmd);
+        return VM_FAULT_SIGBUS;
+      }
+      if (Atomics.compareExchange(i32, gOff, ge, hostEntry) === ge) {
+        Atomics.add(i32, ptpBase(k, hpmd) + P_SHARE, 1);
+        k.stats[ST_FAULT_SHARED_PMD]++;
+        pt_put(k, old);
+        return 0;
+      }
+    }
+  }
+
+  /**
+   * The guest VMA goes (munmap or exit): mshare_vm_op_unshare_page_range. Its PUD entries into
+   * host tables are cleared, the guest flushed, then each table loses a share (pt_put frees one
+   * the host had already dropped), and the mapping's host user goes. Guest mmap_lock held for write.
+   */
+  function detach(k: Kernel, vma: number): void {
+    const i32 = k.i32;
+    const guest = Atomics.load(i32, vmaBase(k, vma) + V_MM);
+    const host = host_of(k, vma);
+    if (host < 0) return;
+    const start = vma_start(k, vma);
+    const end = vma_end(k, vma);
+    const dropped: number[] = [];
+    for (let a = start; a < end; a += MSHARE_ALIGN) {
+      const off = lookup_entry(k, guest, a / PAGE_SIZE, PUD_LEVEL);
+      if (off < 0) continue;
+      const e = Atomics.load(i32, off);
+      if (e === 0) continue;
+      const t = table_of(k, e, PMD_LEVEL, guest);
+      Atomics.store(i32, off, 0);
+      if (t >= 0) dropped.push(t);
+    }
+    if (dropped.length > 0) {
+      flush_tlb_mm(k, guest);
+      for (const t of dropped) pt_put(k, t);
+    }
+    mmput(k, host);
+  }
+
+  /**
+   * The CPUs that may cache a host's translations (what flush_tlb_all reaches upstream, narrowed):
+   * the host's own cpumask and every guest's mm_cpumask, the guests found through the msharefs
+   * file's i_mmap at flush time.
+   */
+  function flush_mask(k: Kernel, mm: number): number {
+    const i32 = k.i32;
+    const mb = k.mmBase(mm);
+    let mask = Atomics.load(i32, mb + M_CPUMASK);
+    if ((Atomics.load(i32, mb + M_FLAGS) & MMF_HOST) === 0) return mask;
+    const file = Atomics.load(i32, mb + M_HOST_FILE);
+    if (file < 0) return mask;
+    const fb = fileBase(k, file);
+    down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+    for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
+      mask |= Atomics.load(i32, k.mmBase(Atomics.load(i32, vmaBase(k, v) + V_MM)) + M_CPUMASK);
+    }
+    up_read(k, fb + FL_IMMAP_RWSEM);
+    return mask;
+  }
+
+  /** FL_ID of the one file the region maps (every host VMA maps it), else -1. */
+  function backing_file_id(k: Kernel, file: number): number {
+    const host = host_of_file(k, file);
+    if (host < 0) return -1;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_read(k, hlock, LockClass.MmapLock);
+    try {
+      let only = -1;
+      for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) {
+        const f = vma_file(k, v);
+        if (f < 0 || (only >= 0 && f !== only)) return -1;
+        only = f;
+      }
+      return only < 0 ? -1 : Atomics.load(k.i32, fileBase(k, only) + FL_ID);
+    } finally {
+      up_read(k, hlock);
+    }
+  }
+
+  return {
+    name: 'mshare',
+    mmap,
+    fault,
+    mprotect: () => -EINVAL, // mshare_vm_op_mprotect
+    may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL), // mshare_vm_op_split
+    detach: (k, vma) => detach(k, vma),
+    switch_mm: () => {}, // flush_mask reads the guests' own cpumasks
+    flush_mask,
+    open,
+    unlink,
+    ioctl,
+    setsize,
+    release,
+    backing_file_id,
+    exit_mm,
+  };
+}
