@@ -53,6 +53,10 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   const r = RunOptionsSchema.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0].message);
   const o = r.data;
+  const only = SCENARIOS[scenario].models;
+  if (only && !only.only.includes(o.model)) {
+    throw new UsageError(`scenario '${scenario}' does not apply to --model ${o.model}: ${only.why}`);
+  }
   if (o.bug !== undefined && !(o.bug in MODELS[o.model].bugs)) {
     const known = Object.keys(MODELS[o.model].bugs);
     throw new UsageError(`--bug must be one the model '${o.model}' knows: ${known.length ? known.join(', ') : '(none)'}`);

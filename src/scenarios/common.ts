@@ -23,6 +23,8 @@ export interface Scenario {
   /** What it shows and which checker catches what, for `ptlab list` and the README. */
   details: string;
   defaults: Partial<ScenarioOptions>;
+  /** The models whose rules allow this workload, when not every model's do (and why not). */
+  models?: { only: string[]; why: string };
   build(o: ScenarioOptions): { programs: Program[]; config: MachineConfig };
 }
 

@@ -25,7 +25,8 @@ export const exitVsFault: Scenario = {
       prog.push({ op: 'barrier', id: 1 });
       if (p === 0) prog.push({ op: 'shm_unlink', name: '/evf' });
       // Which processes exit early is the seed's choice.
-      const exitsEarly = (p + Math.floor(rand() * o.procs)) % o.procs < exiters;
+      // mshare's owner takes the region with it (the others then SIGSEGV by rule): it stays.
+      const exitsEarly = (p + Math.floor(rand() * o.procs)) % o.procs < exiters && !(o.model === 'mshare' && p === 0);
       if (!exitsEarly) {
         for (let i = 0; i < o.ops; i++) {
           const from = Math.floor(rand() * 8) * 4096;

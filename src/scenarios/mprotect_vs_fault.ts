@@ -14,6 +14,10 @@ export const mprotectVsFault: Scenario = {
   summary: 'one process mprotects a shared mapping while the others store into it',
   details: 'checkers: stale-tlb-write (a store through an entry whose write permission was removed and flushed), expectation (the mprotecting process sees its own SIGSEGV)',
   defaults: { procs: 3, size: 4 * MiB, ops: 20 },
+  models: {
+    only: ['none', 'map-shared-pt', 'pt-hint'],
+    why: 'mshare and container-fd refuse mprotect of their mappings (EINVAL): permissions change inside the region, by ioctl',
+  },
   build(o) {
     const programs: Program[] = [];
     for (let p = 0; p < o.procs; p++) {
