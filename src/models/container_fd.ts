@@ -7,7 +7,7 @@
  *
  * - open('/dev/ptcontainer', O_CREAT) makes a new anonymous container (a model file, FL_KIND
  *   FILE_MODEL); without O_CREAT: ENOENT. '/dev/ptcontainer/<name>' names one (O_CREAT creates
- *   it, O_CREAT|O_EXCL on an existing name: EEXIST, no O_CREAT and no name: ENOENT; unlink
+ *   it, O_CREAT|O_EXCL on an existing name: no O_CREAT and no name: ENOENT; unlink
  *   removes the name). Names live in the machine's name table, hashed apart from /dev/shm's.
  * - A container is a host mm attached to no task (MMF_HOST) holding its mappings and page
  *   tables, at HOST_BASE + offset in the host's address space. ftruncate sizes it: a PMD
@@ -35,21 +35,21 @@
  */
 import {
   FILE_MODEL, FILE_SHMEM, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_ID, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
-  FL_SIZE_HI, FL_SIZE_LO, G_NAMES_LOCK, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  MMF_HOST, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS, P_SHARE, V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
+  FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
+  MMF_HOST, P_SHARE, V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
-import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
+import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
   handle_pte_fault, lookup_entry, MmuGather, pt_put, tlb_finish_mmu, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
   walk_to_pmd, zap_page_range,
 } from '../mm/memory.js';
 import {
-  calc_vm_flags, do_munmap, EACCES, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED,
+  calc_vm_flags, do_munmap, EACCES, EBADF, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED,
   mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma,
 } from '../mm/mmap.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
@@ -61,7 +61,7 @@ import {
   ALLOC_OOM, entry_off, entry_table, PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, pte_index, PTE_LEVEL, table_alloc,
   table_of, TASK_SIZE,
 } from '../mm/pgtable.js';
-import { file_gen, fput, get_file, i_size_read, model_file_setup } from '../mm/shmem.js';
+import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import { pool_check } from '../mm/slab.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 import {
@@ -83,14 +83,6 @@ const EBUSY = 16;
 const ENOTTY = 25;
 const EFBIG = 27;
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
-
-/** FNV-1a of the path in a namespace of its own: '/dev/shm' names hash '/<name>', never 'ptcontainer:'. */
-function container_name_hash(name: string): number {
-  const s = 'ptcontainer:' + name;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h | 1; // 0 marks a free slot
-}
 
 /** '/dev/ptcontainer' -> '' (anonymous), '/dev/ptcontainer/<name>' -> name, anything else -> null. */
 function parse_path(path: string): string | null {
@@ -144,61 +136,20 @@ export function createContainerFdModel(): ModelOps {
     return f;
   }
 
+  /** open(2): '/dev/ptcontainer' makes an anonymous container, '/dev/ptcontainer/<name>' a named one. */
   function open(k: Kernel, path: string, create: boolean, excl: boolean): number {
     const name = parse_path(path);
     if (name === null) return -ENOENT;
     if (name === '') return create ? container_create(k, 0) : -ENOENT;
-    const i32 = k.i32;
-    const h = container_name_hash(name);
-    const names = k.layout.names;
-    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
-    try {
-      let free = -1;
-      for (let s = 0; s < NAME_SLOTS; s++) {
-        const o = names + s * NAME_WORDS;
-        const sh = Atomics.load(i32, o + N_HASH);
-        if (sh === h) {
-          if (create && excl) return -EEXIST;
-          const f = Atomics.load(i32, o + N_FILE);
-          get_file(k, f); // the fd's reference
-          return f;
-        }
-        if (sh === 0 && free < 0) free = s;
-      }
-      if (!create) return -ENOENT;
-      if (free < 0) return -ENOMEM;
-      const f = container_create(k, h); // this reference becomes the name's
-      if (f < 0) return f;
-      const o = names + free * NAME_WORDS;
-      Atomics.store(i32, o + N_FILE, f);
-      Atomics.store(i32, o + N_GEN, file_gen(k, f));
-      Atomics.store(i32, o + N_HASH, h);
-      get_file(k, f); // the fd's
-      return f;
-    } finally {
-      spin_unlock(k, G_NAMES_LOCK);
-    }
+    return name_open(k, name_hash('ptcontainer', name), create, excl, (h) => container_create(k, h));
   }
 
   function unlink(k: Kernel, path: string): number {
     const name = parse_path(path);
     if (name === null || name === '') return -ENOENT;
-    const i32 = k.i32;
-    const h = container_name_hash(name);
-    const names = k.layout.names;
-    let file = -1;
-    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
-    for (let s = 0; s < NAME_SLOTS; s++) {
-      const o = names + s * NAME_WORDS;
-      if (Atomics.load(i32, o + N_HASH) === h) {
-        file = Atomics.load(i32, o + N_FILE);
-        Atomics.store(i32, o + N_HASH, 0);
-        break;
-      }
-    }
-    spin_unlock(k, G_NAMES_LOCK);
-    if (file < 0) return -ENOENT;
-    Atomics.store(i32, fileBase(k, file) + FL_NAME, 0);
+    const file = name_unlink(k, name_hash('ptcontainer', name));
+    if (file < 0) return file;
+    Atomics.store(k.i32, fileBase(k, file) + FL_NAME, 0);
     fput(k, file); // the name's reference: the last one tears the container down
     return 0;
   }

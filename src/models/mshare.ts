@@ -67,26 +67,26 @@
  *
  * Locks: ftruncate and the ioctls take the host's mmap_lock for write; attach takes it for read
  * inside the task's (held for write by vm_mmap); the fault for read inside the task's. The name
- * table is under G_NAMES_LOCK, as /dev/shm's.
+ * table is under as /dev/shm's.
  */
 import {
   FILE_MODEL, FILE_SHMEM, FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN,
-  FL_REF, FL_SIZE_HI, FL_SIZE_LO, G_NAMES_LOCK, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD,
-  M_TASK, MMF_HOST, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS, P_OWNER, P_SHARE, R_STATE, V_IMMAP_NEXT, V_MM,
+  FL_REF, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD,
+  M_TASK, MMF_HOST, P_OWNER, P_SHARE, R_STATE, V_IMMAP_NEXT, V_MM,
   V_PRIV_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { refcount_inc_not_zero } from '../sync/refcount.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
-import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
+import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
   handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
 } from '../mm/memory.js';
 import {
-  calc_vm_flags, do_munmap, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
+  calc_vm_flags, do_munmap, EBADF, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
   MAP_PRIVATE, MAP_SHARED, mmap_region,
 } from '../mm/mmap.js';
 import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
@@ -97,7 +97,7 @@ import {
   ALLOC_OOM, entry_off, entry_table, PAGE_SIZE, pgd_index, PMD_LEVEL, pmd_index, pte_index, PTE_LEVEL, PUD_LEVEL,
   pud_index, PUD_SIZE, table_alloc, table_of, TASK_SIZE,
 } from '../mm/pgtable.js';
-import { file_gen, fput, get_file, i_size_read, model_file_setup } from '../mm/shmem.js';
+import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import { pool_check } from '../mm/slab.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 import {
@@ -120,13 +120,6 @@ const EFBIG = 27;
 const TWO32 = 2 ** 32;
 
 /** FNV-1a of the name in msharefs' own namespace: '/dev/shm' hashes '/<name>', never 'msharefs:'. */
-function msharefs_name_hash(name: string): number {
-  const s = 'msharefs:' + name;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h | 1; // 0 marks a free slot
-}
-
 /** '/sys/fs/mshare/<name>' -> name; anything else (the directory, a subdirectory) -> null. */
 function parse_path(path: string): string | null {
   if (!path.startsWith(MSHAREFS_DIR + '/')) return null;
@@ -184,62 +177,20 @@ export function createMshareModel(): ModelOps {
     return f;
   }
 
-  /** open(2) in msharefs: a file with a reference for the caller's fd, or -errno. */
+  /** open(2) in msharefs (O_CREAT|O_EXCL on an existing name: EEXIST; a missing one: ENOENT). */
   function open(k: Kernel, path: string, create: boolean, excl: boolean): number {
     const name = parse_path(path);
     if (name === null) return -ENOENT;
-    const i32 = k.i32;
-    const h = msharefs_name_hash(name);
-    const names = k.layout.names;
-    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
-    try {
-      let free = -1;
-      for (let s = 0; s < NAME_SLOTS; s++) {
-        const o = names + s * NAME_WORDS;
-        const sh = Atomics.load(i32, o + N_HASH);
-        if (sh === h) {
-          if (create && excl) return -EEXIST; // open_last_lookups / do_open: O_CREAT|O_EXCL on an existing dentry
-          const f = Atomics.load(i32, o + N_FILE);
-          get_file(k, f); // the fd's
-          return f;
-        }
-        if (sh === 0 && free < 0) free = s;
-      }
-      if (!create) return -ENOENT; // lookup of a missing dentry without O_CREAT
-      if (free < 0) return -ENOMEM;
-      const f = region_create(k, h);
-      if (f < 0) return f;
-      const o = names + free * NAME_WORDS;
-      Atomics.store(i32, o + N_FILE, f);
-      Atomics.store(i32, o + N_GEN, file_gen(k, f));
-      Atomics.store(i32, o + N_HASH, h);
-      get_file(k, f); // the fd's
-      return f;
-    } finally {
-      spin_unlock(k, G_NAMES_LOCK);
-    }
+    return name_open(k, name_hash('msharefs', name), create, excl, (h) => region_create(k, h));
   }
 
   /** unlink(2) (msharefs_unlink -> simple_unlink): the name goes; the region lives while referenced. */
   function unlink(k: Kernel, path: string): number {
     const name = parse_path(path);
     if (name === null) return -ENOENT;
-    const i32 = k.i32;
-    const h = msharefs_name_hash(name);
-    const names = k.layout.names;
-    let file = -1;
-    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
-    for (let s = 0; s < NAME_SLOTS; s++) {
-      const o = names + s * NAME_WORDS;
-      if (Atomics.load(i32, o + N_HASH) === h) {
-        file = Atomics.load(i32, o + N_FILE);
-        Atomics.store(i32, o + N_HASH, 0);
-        break;
-      }
-    }
-    spin_unlock(k, G_NAMES_LOCK);
-    if (file < 0) return -ENOENT;
-    Atomics.store(i32, fileBase(k, file) + FL_NAME, 0);
+    const file = name_unlink(k, name_hash('msharefs', name));
+    if (file < 0) return file;
+    Atomics.store(k.i32, fileBase(k, file) + FL_NAME, 0);
     fput(k, file); // the name's reference: the last one releases the region
     return 0;
   }

@@ -2,19 +2,17 @@
  * The system calls a scenario program makes, with Linux's argument checks and errnos. Each takes
  * the CPU's kernel context (current task in k.task) and returns a result >= 0 or -errno.
  */
-import {
-  FL_ID, FL_KIND, FILE_MODEL, G_NAMES_LOCK, M_MMAP_LOCK, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS, T_FD, T_MM,
-} from '../shm/layout.js';
+import { FL_ID, FL_KIND, FILE_MODEL, M_MMAP_LOCK, T_FD, T_MM } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
-import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { fileBase } from '../mm/filemap.js';
-import { EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, MAP_ANONYMOUS, page_align, vm_mmap, vm_munmap } from '../mm/mmap.js';
+import { EBADF, EINVAL, ENOENT, ENOMEM, MAP_ANONYMOUS, page_align, vm_mmap, vm_munmap } from '../mm/mmap.js';
 import { do_mprotect } from '../mm/mprotect.js';
 import type { IoctlArgs, MmapArgs } from '../mm/model_ops.js';
 import { down_write, up_write } from '../sync/rwsem.js';
 import type { Kernel } from '../mm/percpu.js';
 import { FD_BASE, fd_install, fdget } from '../mm/fdtable.js';
-import { file_gen, fput, get_file, shmem_file_setup, shmem_setsize } from '../mm/shmem.js';
+import { name_hash, name_open, name_unlink } from '../mm/namei.js';
+import { fput, shmem_file_setup, shmem_setsize } from '../mm/shmem.js';
 
 const mmapArgs: MmapArgs = { mm: -1, addr: 0, len: 0, prot: 0, flags: 0, file: -1, pgoff: 0 };
 
@@ -26,68 +24,22 @@ export function sys_memfd_create(k: Kernel): number {
   return fd;
 }
 
-/** FNV-1a: /dev/shm names are kept as hashes in machine memory. */
-export function name_hash(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h | 1; // never 0 (0 marks a free slot)
-}
-
 /** shm_open on tmpfs: O_CREAT creates, O_EXCL with an existing name gives EEXIST, none gives ENOENT. */
 export function sys_shm_open(k: Kernel, name: string, create: boolean, excl: boolean): number {
-  const i32 = k.i32;
-  const h = name_hash(name);
-  const names = k.layout.names;
-  spin_lock(k, G_NAMES_LOCK, LockClass.Names);
-  try {
-    let free = -1;
-    for (let s = 0; s < NAME_SLOTS; s++) {
-      const o = names + s * NAME_WORDS;
-      const sh = Atomics.load(i32, o + N_HASH);
-      if (sh === h) {
-        if (create && excl) return -EEXIST;
-        const f = Atomics.load(i32, o + N_FILE);
-        get_file(k, f);
-        const fd = fd_install(k, f);
-        if (fd < 0) fput(k, f);
-        return fd;
-      }
-      if (sh === 0 && free < 0) free = s;
-    }
-    if (!create) return -ENOENT;
-    if (free < 0) return -ENOMEM;
-    const f = shmem_file_setup(k); // this reference belongs to the name
-    if (f < 0) return -ENOMEM;
-    const o = names + free * NAME_WORDS;
-    Atomics.store(i32, o + N_FILE, f);
-    Atomics.store(i32, o + N_GEN, file_gen(k, f));
-    Atomics.store(i32, o + N_HASH, h);
-    get_file(k, f);
-    const fd = fd_install(k, f);
-    if (fd < 0) fput(k, f);
-    return fd;
-  } finally {
-    spin_unlock(k, G_NAMES_LOCK);
-  }
+  const f = name_open(k, name_hash('shm', name), create, excl, () => {
+    const nf = shmem_file_setup(k);
+    return nf < 0 ? -ENOMEM : nf;
+  });
+  if (f < 0) return f;
+  const fd = fd_install(k, f);
+  if (fd < 0) fput(k, f);
+  return fd;
 }
 
 export function sys_shm_unlink(k: Kernel, name: string): number {
-  const i32 = k.i32;
-  const h = name_hash(name);
-  const names = k.layout.names;
-  spin_lock(k, G_NAMES_LOCK, LockClass.Names);
-  let file = -1;
-  for (let s = 0; s < NAME_SLOTS; s++) {
-    const o = names + s * NAME_WORDS;
-    if (Atomics.load(i32, o + N_HASH) === h) {
-      file = Atomics.load(i32, o + N_FILE);
-      Atomics.store(i32, o + N_HASH, 0);
-      break;
-    }
-  }
-  spin_unlock(k, G_NAMES_LOCK);
-  if (file < 0) return -ENOENT;
-  fput(k, file);
+  const f = name_unlink(k, name_hash('shm', name));
+  if (f < 0) return f;
+  fput(k, f);
   return 0;
 }
 
