@@ -32,6 +32,10 @@ export function renderRun(r: RunReport): string {
     ['processes killed (signal / OOM)', `${r.processes.killed_by_signal} / ${r.processes.oom_killed}`],
     ['machine memory', bytes(r.machine_bytes)],
   );
+  if (r.address_space.grants > 0 || r.address_space.revokes > 0) {
+    t.push(['address space grants / revokes', `${n(r.address_space.grants)} (avg ${r.address_space.grant_us_avg.toFixed(2)} µs) / ` +
+      `${n(r.address_space.revokes)} (avg ${r.address_space.revoke_us_avg.toFixed(2)} µs, shootdown included)`]);
+  }
   out.push(t.toString());
   if (r.locks.length > 0) {
     const lt = new Table({

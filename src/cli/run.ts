@@ -10,6 +10,7 @@ import {
   ST_ACCESSES, ST_COUNT, ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SHARED_PMD,
   ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FAULTS, ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS,
   ST_SHOOTDOWNS, ST_STORES, ST_TLB_FLUSHES, ST_WALKS, ST_CTX_SWITCHES,
+  ST_AS_GRANTS, ST_AS_GRANT_MS, ST_AS_REVOKES, ST_AS_REVOKE_MS,
 } from '../mm/percpu.js';
 import { runMachine } from '../proc/orchestrator.js';
 import { verdict, type ViolationReport } from '../check/index.js';
@@ -50,6 +51,8 @@ export interface RunReport {
   violations: ViolationReport[];
   notes: string[];
   machine_bytes: number;
+  /** address-space's AS_MMAP (grant) and AS_MUNMAP (revoke, its shootdown wait included): counts and mean wall time; zeros when unused. */
+  address_space: { grants: number; grant_us_avg: number; revokes: number; revoke_us_avg: number };
 }
 
 export const DEFAULT_SEED = 1;
@@ -153,6 +156,12 @@ export async function runScenario(scenario: string, o: RunOptions): Promise<RunR
     violations,
     notes,
     machine_bytes: run.machine.sab.byteLength,
+    address_space: {
+      grants: st[ST_AS_GRANTS],
+      grant_us_avg: st[ST_AS_GRANTS] > 0 ? round((st[ST_AS_GRANT_MS] * 1000) / st[ST_AS_GRANTS], 2) : 0,
+      revokes: st[ST_AS_REVOKES],
+      revoke_us_avg: st[ST_AS_REVOKES] > 0 ? round((st[ST_AS_REVOKE_MS] * 1000) / st[ST_AS_REVOKES], 2) : 0,
+    },
   };
   void ST_ACCESSES;
 }

@@ -33,7 +33,11 @@ export const ST_LOADS = 17;
 export const ST_STORES = 18;
 export const ST_ACCESS_MS = 19; // wall time spent in load/store/touch ops (ms)
 export const ST_ACCESS_FAULTS = 20; // faults taken inside those ops
-export const ST_COUNT = 21;
+export const ST_AS_GRANTS = 21; // address-space: AS_MMAP calls that mapped something
+export const ST_AS_GRANT_MS = 22; // ... wall time inside them (ms)
+export const ST_AS_REVOKES = 23; // address-space: AS_MUNMAP calls that succeeded
+export const ST_AS_REVOKE_MS = 24; // ... wall time inside them, the shootdown wait included (ms)
+export const ST_COUNT = 25;
 
 export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
 export const TLB_MASK = TLB_ENTRIES - 1;

@@ -1,5 +1,6 @@
 /** The sharing-model catalog: each model's source, rules and the bugs it can reintroduce. */
 import type { ModelOps } from '../mm/model_ops.js';
+import { createAddressSpaceModel } from './address_space.js';
 import { createContainerFdModel } from './container_fd.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
 import { createMshareModel } from './mshare.js';
@@ -71,6 +72,20 @@ export const MODELS: Record<string, ModelInfo> = {
       'the host goes with the last fd, name or mapping; v1 mshare()/mshare_unlink not modelled',
     bugs: {},
     create: () => createMshareModel(),
+  },
+  'address-space': {
+    name: 'address-space',
+    seed: "002 (Andy Lutomirski, Sep 2020; Stefan Hajnoczi's use cases)",
+    rules: "address_space_create: open('/dev/address_space', O_CREAT) gives an fd for a new space, a host mm attached to no task (open('/dev/address_space/<name>') names one: " +
+      'O_CREAT|O_EXCL on an existing name -> EEXIST, no O_CREAT and no name -> ENOENT; unlink removes the name); ftruncate sizes it (PMD multiple, else EINVAL; while anything is mapped -> EBUSY); ' +
+      "address_space_mmap: ioctl AS_MMAP {addr, fd, offset, size, prot} maps a shmem/memfd file at a page-aligned space address (no PMD alignment needed; bad fd -> EBADF; an address-space fd -> EINVAL, " +
+      'an address space mapped into an address space is refused; unaligned, outside the space, overlapping or unknown prot bits -> EINVAL; more than some mapper allows -> EACCES); ' +
+      'address_space_munmap: ioctl AS_MUNMAP {addr, size} is do_munmap on the host under its mmap_lock, the flush reaching every CPU running a mapper before it returns (the revoke); unknown cmd -> ENOTTY; ' +
+      'processes mmap the whole space MAP_SHARED at any PMD-aligned address of their own (MAP_PRIVATE, another length, an offset or an unaligned address -> EINVAL; a prot not covering every grant -> EACCES; ' +
+      "mprotect or partial munmap -> EINVAL); the fault takes the host mmap_lock inside the task's, finds the host VMA (none: SIGSEGV, whatever the TLB held before the revoke), " +
+      "copies the host PMD entry and handles the PTE fault in the host; the host goes with the space's last fd, name or mapping",
+    bugs: {},
+    create: () => createAddressSpaceModel(),
   },
 };
 

@@ -87,12 +87,41 @@ const mshare: SegmentRecipe = {
   unmap: (region, size) => [{ op: 'munmap', region, len: mshareRegion(size) }],
 };
 
+/**
+ * address-space (seed 002): process 0 creates a named address space, sizes it (the segment
+ * rounded up to 2 MiB), maps the segment at its base with AS_MMAP, and meets the others at
+ * barrier 0; they open the space by name; everyone maps the whole space. Process 0 removes the
+ * name once everyone has opened it (barrier 6, the recipe's own); unmapping takes the whole space
+ * (a partial munmap of it is EINVAL).
+ */
+const asSpace = (size: number) => Math.ceil(size / (2 * 1024 * 1024)) * 2 * 1024 * 1024;
+const addressSpace: SegmentRecipe = {
+  map: (p, name, size, region) => {
+    const path = '/dev/address_space/' + name.replace(/^\/+/, '');
+    const pages = Math.ceil(size / 4096) * 4096;
+    const ops: Op[] = p === 0
+      ? [
+        { op: 'open', path, create: true, excl: true, as: 'as' },
+        { op: 'ftruncate', fd: 'as', size: asSpace(size) },
+        { op: 'ioctl', fd: 'as', cmd: 'AS_MMAP', args: { addr: 0, fd: 'fd', offset: 0, size: pages, prot: 3 } },
+        { op: 'close', fd: 'fd' },
+        { op: 'barrier', id: 0 },
+      ]
+      : [{ op: 'barrier', id: 0 }, { op: 'open', path, as: 'as' }];
+    ops.push({ op: 'mmap', len: asSpace(size), prot: [...RW], flags: ['MAP_SHARED'], fd: 'as', as: region }, { op: 'close', fd: 'as' }, { op: 'barrier', id: 6 });
+    if (p === 0) ops.push({ op: 'unlink', path });
+    return ops;
+  },
+  unmap: (region, size) => [{ op: 'munmap', region, len: asSpace(size) }],
+};
+
 const RECIPES: Record<string, SegmentRecipe> = {
   none: mapSharedPt,
   'map-shared-pt': mapSharedPt,
   'pt-hint': ptHint,
   'container-fd': containerFd,
   mshare,
+  'address-space': addressSpace,
 };
 
 export function segmentRecipe(model: string): SegmentRecipe {

@@ -70,3 +70,63 @@ describe('mprotect-vs-fault', () => {
     expect(shared.processes.signals_taken).toBeGreaterThanOrEqual(20);
   });
 });
+
+describe('viommu (address-space, seed 002)', () => {
+  it('grants and revokes pass every checker; each round the device takes its certain SIGSEGVs', async () => {
+    for (const seed of ['1', '2']) {
+      const r = await run('viommu', { model: 'address-space', seed });
+      expect([seed, r.violations]).toEqual([seed, []]);
+      expect(r.address_space.grants).toBe(12); // 6 rounds x (read-write + read-only)
+      expect(r.address_space.revokes).toBe(12);
+      expect(r.address_space.revoke_us_avg).toBeGreaterThan(0);
+      // Per round: read-only write, never-granted IOVA, and two accesses after the revoke.
+      expect(r.processes.signals_taken).toBeGreaterThanOrEqual(6 * 4);
+      expect(r.processes.killed_by_signal).toBe(0);
+    }
+    const many = await run('viommu', { model: 'address-space', procs: '4', cpus: '2', ops: '3' });
+    expect(many.violations).toEqual([]);
+  });
+
+  it('another model: refused as bad input; forced through the library, the open of /dev/address_space fails fast (ENOENT)', async () => {
+    expect(() => parseRunOptions('viommu', { model: 'none' })).toThrow(/does not apply to --model none/);
+    const r = await runScenario('viommu', { model: 'none' });
+    expect(r.ok).toBe(false);
+    expect(r.violations[0].checker).toBe('expectation');
+    expect(r.violations[0].message).toContain('got ENOENT');
+    expect(r.address_space).toEqual({ grants: 0, grant_us_avg: 0, revokes: 0, revoke_us_avg: 0 });
+  });
+});
+
+describe('dax-window (address-space, seed 002)', () => {
+  it('virtiofsd remaps the window while a guest uses it: every checker passes (stores land in the file)', async () => {
+    for (const seed of ['1', '2']) {
+      const r = await run('dax-window', { model: 'address-space', seed });
+      expect([seed, r.violations]).toEqual([seed, []]);
+      expect(r.notes.some((n) => n.includes('lost-write check was skipped'))).toBe(false);
+      expect(r.address_space.grants).toBeGreaterThan(0);
+      expect(r.address_space.revokes).toBeGreaterThan(0);
+      expect(r.processes.signals_taken).toBeGreaterThan(0); // the empty slots
+    }
+    const guests = await run('dax-window', { model: 'address-space', procs: '3', ops: '3' });
+    expect(guests.violations).toEqual([]);
+  });
+
+  it('another model: refused as bad input; forced through the library, the open of /dev/address_space fails fast (ENOENT)', async () => {
+    expect(() => parseRunOptions('dax-window', { model: 'container-fd' })).toThrow(/does not apply/);
+    const r = await runScenario('dax-window', { model: 'none' });
+    expect(r.ok).toBe(false);
+    expect(r.violations[0].checker).toBe('expectation');
+    expect(r.violations[0].message).toContain('got ENOENT');
+  });
+});
+
+describe('sga under address-space', () => {
+  it('16 processes x 64 MiB: the space\'s host holds one set of tables, each mapper 3 pages', async () => {
+    const r = await run('sga', { model: 'address-space', procs: '16', size: '64M', ops: '2' });
+    expect(r.violations).toEqual([]);
+    expect(r.pgtables_bytes.host).toBe(35 * 4096);
+    expect(r.pgtables_bytes.total).toBe((35 + 16 * 3) * 4096);
+    expect(r.faults.shared_pmd_copied).toBe(16 * 32);
+    expect(r.address_space.grants).toBe(1);
+  });
+});

@@ -1,0 +1,614 @@
+/**
+ * `address-space`: Andy Lutomirski's sketch (seed 002, Sep 2020) — "Create an empty address space:
+ * int address_space_create(int flags, etc); Map an fd into an address space:
+ * int address_space_mmap(int asfd, int fd_to_map, offset, size, prot, ...); Unmap from an address
+ * space: int address_space_munmap(int asfd, unsigned long addr, unsigned long len); ... Maybe some
+ * day allow mapping an address space into a process. mmap(..., asfd, ...); ... an address space
+ * that is address_space_mmapped into an address space is disallowed. ... Under the hood, an
+ * address_space could own an mm_struct that is not used by any tasks" — with Stefan Hajnoczi's
+ * use cases: an enforcing vIOMMU (the VMM grants and revokes what a device process may reach;
+ * "accesses to unmapped addresses would raise a signal") and the virtio-fs DAX window (virtiofsd
+ * maps and unmaps file ranges in the window without asking the VMM).
+ *
+ * Through the existing syscalls (processes in ptlab cannot pass fds, so a space may be named):
+ * - address_space_create: open('/dev/address_space', O_CREAT) gives an fd for a new space — a
+ *   model file (FL_KIND FILE_MODEL) whose FL_PRIV is a host mm made by mm_alloc(k, -1, MMF_HOST),
+ *   tied to no task. Without O_CREAT: ENOENT. '/dev/address_space/<name>' names one: O_CREAT
+ *   creates it, O_CREAT|O_EXCL on an existing name gives EEXIST, no O_CREAT and no such name gives
+ *   ENOENT; unlink(2) removes the name. Names share the machine's name table with /dev/shm (each
+ *   hashed in a namespace of its own).
+ * - ftruncate(asfd, size) sizes the space: a PMD multiple (mappers share the space's page tables
+ *   at the PMD level, as map-shared-pt's guests do), else EINVAL; EFBIG past AS_MAX; EBUSY while
+ *   anything is mapped inside or any process maps the space (every mapper maps exactly the size).
+ * - address_space_mmap: ioctl(asfd, 'AS_MMAP', {addr, fd, offset, size, prot}) maps shmem/memfd
+ *   file `fd` at space address `addr` (page granularity: no PMD alignment needed inside). Bad fd:
+ *   EBADF; an address-space fd (any model file) as `fd`: EINVAL — the seed's "an address space
+ *   mapped into an address space is refused"; addr, size or offset not page-aligned, an empty or
+ *   out-of-space range, unknown prot bits, or a range overlapping an existing mapping: EINVAL; a
+ *   prot some mapper's mapping does not allow: EACCES (see the superset rule below).
+ * - address_space_munmap: ioctl(asfd, 'AS_MUNMAP', {addr, size}) is do_munmap on the host under its
+ *   mmap_lock (split at the edges, zap, free_pgtables): the flush (tlb_finish_mmu ->
+ *   flush_tlb_mm(host)) reaches every CPU running a process that maps the space before the ioctl
+ *   returns. This is the revoke: the next touch faults, finds no host VMA and gets SIGSEGV.
+ *   Unknown cmd: ENOTTY.
+ * - A process maps the space with mmap(asfd, size, MAP_SHARED) (MAP_PRIVATE, another length, a
+ *   non-zero offset or a non-PMD-aligned address: EINVAL; partial munmap or mprotect of it:
+ *   EINVAL). Its VMA carries VM_SHARED_PT with V_PRIV = the host.
+ * - Where the space lives in the host: space address 0 is host address AS_HOST_BASE, for every
+ *   mapper. A mapper may map the space at any PMD-aligned address of its own (not one address for
+ *   all, as map-shared-pt requires): a guest address g in the VMA is space address g - vm_start,
+ *   host address AS_HOST_BASE + (g - vm_start); both bases are PMD-aligned, so the two addresses
+ *   have the same PTE index and a guest PMD entry may point at the host's PTE table.
+ * - The fault (like map-shared-pt's, following handle_mm_fault's VM_SHARED_PT branch): the task's
+ *   mmap_lock is held for read, the host's is taken for read inside it; no host VMA at the address
+ *   -> VM_FAULT_SIGSEGV (never granted, or revoked); the access must be allowed by the host VMA
+ *   (the grant's prot) and by the mapper's VMA; the host's PMD entry is copied into the guest's
+ *   (P_SHARE counts the entries) and the PTE fault is handled in the host's context.
+ * - Superset rule (as in container-fd, seed 000): a shared PTE serves every mapper, and the
+ *   hardware checks the PTE only, so a mapper's prot must cover every grant inside: mmap of the
+ *   space with less: EACCES; AS_MMAP with more than some mapper allows: EACCES.
+ * - Revocation and shared tables: AS_MUNMAP's free_pgtables may drop the host's PMD entry for a
+ *   PMD range left with no grant (pt_put: the table survives while guests point at it, empty, its
+ *   TLB entries flushed). A later fault there finds the guest's entry pointing at such an orphan
+ *   (owned by the host, no longer the host's): it swaps in the host's current entry and drops its
+ *   share of the orphan, the last sharer freeing it. Detach drops whatever the guest points at.
+ * - Shootdowns: flush_mask(host) is the host's own cpumask (no task runs it) plus every mapper's
+ *   mm_cpumask, found through the space file's i_mmap at flush time (so a migrating mapper is
+ *   followed); the mappers' own flushes are theirs.
+ * - backing_file_id: FL_ID of the single file mapped in the space (the lost-write check credits a
+ *   mapper's stores to it), else -1. Read at mmap time: a scenario maps one file per space.
+ * - Lifetime: the host lives while the space file does (its release does mmput) and while any
+ *   process maps it (each mapping holds an mm_users reference, dropped by detach); the file
+ *   lives while an fd, the name or a mapping holds it. The last of them frees the host, its
+ *   tables and its references on the files mapped inside.
+ *
+ * Locks: ioctls and ftruncate take the host mmap_lock for write; attach, the fault and detach take
+ * it for read inside the task's; the mappers (the space file's i_mmap, under i_mmap_rwsem) are read
+ * inside the host lock: task mmap_lock -> host mmap_lock -> i_mmap_rwsem, always in that order.
+ * Shares of host tables dropped under the read lock (orphan swaps, detach) go one compareExchange
+ * at a time (pt_put_shared); AS_MUNMAP's free_pgtables drops the host's own under the write lock.
+ *
+ * Latency: AS_MMAP and AS_MUNMAP record their count and wall time (performance.now() around the
+ * whole ioctl, the shootdown wait included) in ST_AS_GRANTS/ST_AS_GRANT_MS and
+ * ST_AS_REVOKES/ST_AS_REVOKE_MS.
+ */
+import {
+  FILE_MODEL, FILE_SHMEM, FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
+  FL_SIZE_HI, FL_SIZE_LO, G_NAMES_LOCK, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
+  MMF_HOST, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS, P_OWNER, P_SHARE, V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
+} from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
+import { spin_lock, spin_unlock } from '../sync/spinlock.js';
+import { fdget } from '../mm/fdtable.js';
+import { fileBase } from '../mm/filemap.js';
+import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
+import {
+  handle_pte_fault, lookup_entry, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
+} from '../mm/memory.js';
+import {
+  calc_vm_flags, do_munmap, EACCES, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED,
+  mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE,
+} from '../mm/mmap.js';
+import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
+import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
+import { free_ptp, ptpBase } from '../mm/page_alloc.js';
+import {
+  FAULT_FLAG_WRITE, ST_AS_GRANT_MS, ST_AS_GRANTS, ST_AS_REVOKE_MS, ST_AS_REVOKES, ST_FAULT_SHARED_PMD,
+  type Kernel, type VmFault,
+} from '../mm/percpu.js';
+import {
+  ALLOC_OOM, entry_off, PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, pte_index, PTE_LEVEL, table_alloc, table_of,
+  TASK_SIZE,
+} from '../mm/pgtable.js';
+import { file_gen, fput, get_file, i_size_read, model_file_setup } from '../mm/shmem.js';
+import { pool_check } from '../mm/slab.js';
+import { flush_tlb_mm } from '../mm/tlb.js';
+import {
+  find_vma, first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vmaBase,
+  VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_WRITE, VM_SHARED_PT,
+} from '../mm/vma.js';
+
+export const AS_DEV = '/dev/address_space';
+export const AS_MMAP = 'AS_MMAP';
+export const AS_MUNMAP = 'AS_MUNMAP';
+
+/** Where space address 0 sits in the host mm (one PGD entry up: PMD-aligned, clear of address 0). */
+export const AS_HOST_BASE = PGDIR_SIZE;
+/** The largest space: what fits in the host's address space above AS_HOST_BASE. */
+export const AS_MAX = Math.floor((TASK_SIZE - AS_HOST_BASE) / PMD_SIZE) * PMD_SIZE;
+
+const EBUSY = 16;
+const ENOTTY = 25;
+const EFBIG = 27;
+const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
+
+/** FNV-1a of the name in its own namespace: never equal to a /dev/shm name's hash but by chance. */
+function as_name_hash(name: string): number {
+  const s = 'address_space:' + name;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h | 1; // 0 marks a free slot
+}
+
+/** '/dev/address_space' -> '' (anonymous), '/dev/address_space/<name>' -> name, else null. */
+function parse_path(path: string): string | null {
+  if (path === AS_DEV) return '';
+  if (!path.startsWith(AS_DEV + '/')) return null;
+  const name = path.slice(AS_DEV.length + 1);
+  return name.length === 0 || name.includes('/') ? null : name;
+}
+
+function prot_to_vm(prot: number): number {
+  return (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0);
+}
+
+function is_page_aligned(x: number | undefined): x is number {
+  return x !== undefined && Number.isInteger(x) && x >= 0 && x % PAGE_SIZE === 0;
+}
+
+/**
+ * pt_put for a host table that mappers may drop concurrently (each under the host mmap_lock held
+ * for read: faults swapping an orphan, detaches): one compareExchange per share, so two last
+ * holders cannot both see "others remain" (memory.ts's pt_put reads then subtracts, which is right
+ * only when no one else drops a share at once — there, under the host lock held for write).
+ */
+function pt_put_shared(k: Kernel, t: number): void {
+  const i32 = k.i32;
+  const o = ptpBase(k, t) + P_SHARE;
+  for (;;) {
+    const s = Atomics.load(i32, o);
+    if (s <= 1) {
+      free_ptp(k, t);
+      return;
+    }
+    if (Atomics.compareExchange(i32, o, s, s - 1) === s) return;
+  }
+}
+
+export function createAddressSpaceModel(): ModelOps {
+  /** The space file's host mm, checked against its recorded generation; -1 when none. */
+  function host_of_file(k: Kernel, file: number): number {
+    const fb = fileBase(k, file);
+    const host = Atomics.load(k.i32, fb + FL_PRIV) - 1;
+    if (host < 0) return -1;
+    return pool_check(k, k.pools.mms, host, Atomics.load(k.i32, fb + FL_PRIV_GEN), PoolId.Mms) ? host : -1;
+  }
+
+  /** A mapper VMA's host mm, checked against the generation recorded at attach. */
+  function host_of(k: Kernel, vma: number): number {
+    const host = vma_priv(k, vma);
+    const gen = Atomics.load(k.i32, vmaBase(k, vma) + V_PRIV_GEN);
+    return pool_check(k, k.pools.mms, host, gen, PoolId.Mms) ? host : -1;
+  }
+
+  function is_space(k: Kernel, file: number): boolean {
+    return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
+  }
+
+  /** address_space_create: the space file (one reference, the caller's) and its host mm. */
+  function address_space_create(k: Kernel, nameHash: number): number {
+    const i32 = k.i32;
+    const f = model_file_setup(k);
+    if (f < 0) return -ENOMEM;
+    const host = mm_alloc(k, -1, MMF_HOST); // "an mm_struct that is not used by any tasks"
+    if (host < 0) {
+      fput(k, f);
+      return -ENOMEM;
+    }
+    const fb = fileBase(k, f);
+    const hb = k.mmBase(host);
+    Atomics.store(i32, hb + M_HOST_FILE, f);
+    Atomics.store(i32, hb + M_HOST_FILE_GEN, file_gen(k, f));
+    Atomics.store(i32, fb + FL_NAME, nameHash);
+    Atomics.store(i32, fb + FL_PRIV_GEN, mm_gen(k, host));
+    Atomics.store(i32, fb + FL_PRIV, host + 1);
+    return f;
+  }
+
+  /** open(2) of /dev/address_space[/<name>]: a file whose reference the caller's fd takes. */
+  function open(k: Kernel, path: string, create: boolean, excl: boolean): number {
+    const name = parse_path(path);
+    if (name === null) return -ENOENT;
+    if (name === '') return create ? address_space_create(k, 0) : -ENOENT;
+    const i32 = k.i32;
+    const h = as_name_hash(name);
+    const names = k.layout.names;
+    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
+    try {
+      let free = -1;
+      for (let s = 0; s < NAME_SLOTS; s++) {
+        const o = names + s * NAME_WORDS;
+        const sh = Atomics.load(i32, o + N_HASH);
+        if (sh === h) {
+          if (create && excl) return -EEXIST; // O_CREAT|O_EXCL on an existing name (do_open's EEXIST)
+          const f = Atomics.load(i32, o + N_FILE);
+          get_file(k, f); // the fd's reference
+          return f;
+        }
+        if (sh === 0 && free < 0) free = s;
+      }
+      if (!create) return -ENOENT;
+      if (free < 0) return -ENOMEM;
+      const f = address_space_create(k, h); // this reference becomes the name's
+      if (f < 0) return f;
+      const o = names + free * NAME_WORDS;
+      Atomics.store(i32, o + N_FILE, f);
+      Atomics.store(i32, o + N_GEN, file_gen(k, f));
+      Atomics.store(i32, o + N_HASH, h);
+      get_file(k, f); // the fd's
+      return f;
+    } finally {
+      spin_unlock(k, G_NAMES_LOCK);
+    }
+  }
+
+  /** unlink(2) of a named space: the name's reference goes (the last one frees the space). */
+  function unlink(k: Kernel, path: string): number {
+    const name = parse_path(path);
+    if (name === null || name === '') return -ENOENT;
+    const i32 = k.i32;
+    const h = as_name_hash(name);
+    const names = k.layout.names;
+    let file = -1;
+    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
+    for (let s = 0; s < NAME_SLOTS; s++) {
+      const o = names + s * NAME_WORDS;
+      if (Atomics.load(i32, o + N_HASH) === h) {
+        file = Atomics.load(i32, o + N_FILE);
+        Atomics.store(i32, o + N_HASH, 0);
+        break;
+      }
+    }
+    spin_unlock(k, G_NAMES_LOCK);
+    if (file < 0) return -ENOENT;
+    Atomics.store(i32, fileBase(k, file) + FL_NAME, 0);
+    fput(k, file);
+    return 0;
+  }
+
+  /**
+   * The space file's last reference went (its fds, its name and every mapping are gone): drop
+   * the file's mm_users reference on the host, which, being the last, runs exit_mmap on it.
+   */
+  function release(k: Kernel, file: number): void {
+    const i32 = k.i32;
+    const host = host_of_file(k, file);
+    Atomics.store(i32, fileBase(k, file) + FL_PRIV, 0);
+    if (host < 0) return;
+    // No mapper is left (each held a file reference): no flush needs the file's i_mmap any more.
+    Atomics.store(i32, k.mmBase(host) + M_HOST_FILE, -1);
+    mmput(k, host);
+  }
+
+  function has_mappers(k: Kernel, file: number): boolean {
+    return Atomics.load(k.i32, fileBase(k, file) + FL_IMMAP_HEAD) >= 0;
+  }
+
+  /** Does every process mapping the space allow `vm_prot`? (the superset rule) */
+  function mappers_allow(k: Kernel, file: number, vm_prot: number): boolean {
+    const i32 = k.i32;
+    const fb = fileBase(k, file);
+    down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+    try {
+      for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
+        if ((vm_prot & ~vma_flags(k, v) & VM_ACCESS_FLAGS) !== 0) return false;
+      }
+      return true;
+    } finally {
+      up_read(k, fb + FL_IMMAP_RWSEM);
+    }
+  }
+
+  /** The permissions of everything mapped inside (the host's VMAs). Host lock held. */
+  function prot_inside(k: Kernel, host: number): number {
+    let u = 0;
+    for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) u |= vma_flags(k, v) & VM_ACCESS_FLAGS;
+    return u;
+  }
+
+  /** ftruncate(asfd, size): PMD multiple (EINVAL), at most AS_MAX (EFBIG), nothing mapped (EBUSY). */
+  function setsize(k: Kernel, file: number, size: number): number {
+    if (size % PMD_SIZE !== 0) return -EINVAL;
+    if (size > AS_MAX) return -EFBIG;
+    const host = host_of_file(k, file);
+    if (host < 0) return -EINVAL;
+    const i32 = k.i32;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      if (size === i_size_read(k, file)) return 0;
+      if (first_vma(k, host) >= 0 || has_mappers(k, file)) return -EBUSY;
+      const fb = fileBase(k, file);
+      Atomics.store(i32, fb + FL_SIZE_HI, Math.floor(size / 2 ** 32));
+      Atomics.store(i32, fb + FL_SIZE_LO, size % 2 ** 32 | 0);
+      return 0;
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  /** [addr, addr + size) page-aligned, not empty and inside the space? */
+  function range_ok(k: Kernel, file: number, addr: number | undefined, size: number | undefined): boolean {
+    return is_page_aligned(addr) && is_page_aligned(size) && size > 0 && addr + size <= i_size_read(k, file);
+  }
+
+  function ioctl(k: Kernel, file: number, cmd: string, args: IoctlArgs): number {
+    if (cmd !== AS_MMAP && cmd !== AS_MUNMAP) return -ENOTTY; // an ioctl the file does not know
+    const t0 = performance.now();
+    const r = cmd === AS_MMAP ? address_space_mmap(k, file, args) : address_space_munmap(k, file, args);
+    if (r === 0) {
+      const ms = performance.now() - t0;
+      if (cmd === AS_MMAP) {
+        k.stats[ST_AS_GRANTS]++;
+        k.stats[ST_AS_GRANT_MS] += ms;
+      } else {
+        k.stats[ST_AS_REVOKES]++;
+        k.stats[ST_AS_REVOKE_MS] += ms;
+      }
+    }
+    return r;
+  }
+
+  /** address_space_mmap(asfd, fd, offset, size, prot) at space address `addr`. */
+  function address_space_mmap(k: Kernel, file: number, a: IoctlArgs): number {
+    const { addr, fd, offset, size, prot } = a;
+    if (fd === undefined) return -EBADF;
+    const src = fdget(k, fd);
+    if (src < 0) return -EBADF;
+    // Only shmem / memfd files: "an address space that is address_space_mmapped into an address
+    // space is disallowed" (nor any other model's file).
+    if (Atomics.load(k.i32, fileBase(k, src) + FL_KIND) !== FILE_SHMEM) return -EINVAL;
+    if (prot === undefined || !Number.isInteger(prot) || (prot & ~PROT_ALL) !== 0) return -EINVAL;
+    if (!is_page_aligned(offset)) return -EINVAL;
+    const host = host_of_file(k, file);
+    if (host < 0) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      if (!range_ok(k, file, addr, size)) return -EINVAL;
+      const start = AS_HOST_BASE + addr;
+      const v = find_vma(k, host, start);
+      if (v >= 0 && vma_start(k, v) < start + size) return -EINVAL; // overlaps a mapping inside
+      if (!mappers_allow(k, file, prot_to_vm(prot))) return -EACCES;
+      // mmap_region in the host (Linux would do_mmap on the non-current mm): a VMA, no PTE yet —
+      // mappers fault the pages in. Adding a translation needs no flush.
+      const hv = mmap_region(k, host, start, size, calc_vm_flags(prot, MAP_SHARED), src, offset / PAGE_SIZE);
+      return hv < 0 ? hv : 0;
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  /**
+   * address_space_munmap(asfd, addr, len): do_munmap on the host under its mmap_lock. Its
+   * unmap_vmas zaps the PTEs and tlb_finish_mmu flushes flush_mask(host) — every CPU running a
+   * mapper — and waits for their acks before free_pgtables and before this returns.
+   */
+  function address_space_munmap(k: Kernel, file: number, a: IoctlArgs): number {
+    const { addr, size } = a;
+    const host = host_of_file(k, file);
+    if (host < 0) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_write(k, hlock, LockClass.MmapLock);
+    try {
+      if (!range_ok(k, file, addr, size)) return -EINVAL;
+      return do_munmap(k, host, AS_HOST_BASE + addr, size);
+    } finally {
+      up_write(k, hlock);
+    }
+  }
+
+  /** Attach checks, host lock held: the whole space, and a prot that covers every grant inside. */
+  function attach_check(k: Kernel, host: number, a: MmapArgs): number {
+    if (a.len !== i_size_read(k, a.file)) return -EINVAL;
+    if ((prot_inside(k, host) & ~prot_to_vm(a.prot)) !== 0) return -EACCES;
+    return 0;
+  }
+
+  /** mmap(asfd, size, MAP_SHARED): the process maps the space (MAP_PRIVATE never gets here: do_mmap says EINVAL). */
+  function mmap(k: Kernel, a: MmapArgs): number {
+    if (!is_space(k, a.file)) return MODEL_DEFAULT;
+    if (a.pgoff !== 0 || a.addr % PMD_SIZE !== 0) return -EINVAL;
+    const host = host_of_file(k, a.file);
+    if (host < 0) return -EINVAL;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    const fixed = (a.flags & MAP_FIXED) !== 0;
+    down_read(k, hlock, LockClass.MmapLock);
+    let r = attach_check(k, host, a);
+    up_read(k, hlock);
+    if (r < 0) return r;
+    if (fixed) {
+      // Outside the host lock: what goes may be a mapping of another space, whose detach runs
+      // that host's teardown.
+      r = do_munmap(k, a.mm, a.addr, a.len);
+      if (r < 0) return r;
+    }
+    down_read(k, hlock, LockClass.MmapLock);
+    try {
+      r = attach_check(k, host, a); // again: an ioctl may have run in between
+      if (r < 0) return r;
+      const addr = get_unmapped_area(k, a.mm, a.addr, a.len, PMD_SIZE);
+      if (addr < 0) return addr;
+      if (fixed && addr !== a.addr) return -EINVAL;
+      const gv = mmap_region(k, a.mm, addr, a.len, calc_vm_flags(a.prot, a.flags) | VM_SHARED_PT, a.file, 0, host, mm_gen(k, host));
+      if (gv < 0) return gv;
+      mmget(k, host); // the mapping's reference, dropped by detach
+      return addr;
+    } finally {
+      up_read(k, hlock);
+    }
+  }
+
+  /**
+   * The mapper's fault (handle_mm_fault's VM_SHARED_PT branch, as map-shared-pt's): task
+   * mmap_lock held for read, the host's taken for read inside it. No host VMA: VM_FAULT_SIGSEGV.
+   */
+  function fault(k: Kernel, vmf: VmFault): number {
+    const i32 = k.i32;
+    const guestVma = vmf.vma;
+    const guest = vmf.mm;
+    const gaddr = vmf.address;
+    const gvpn = vmf.vpn;
+    const gstart = vmf.vm_start;
+    const gflags = vmf.vm_flags;
+    const host = host_of(k, guestVma);
+    if (host < 0) return VM_FAULT_SIGBUS;
+    const haddr = AS_HOST_BASE + (gaddr - gstart);
+    const hvpn = Math.floor(haddr / PAGE_SIZE);
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+    down_read(k, hlock, LockClass.MmapLock);
+    try {
+      const hv = find_vma(k, host, haddr);
+      if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV; // never granted, or revoked
+      const hf = vma_flags(k, hv);
+      const access = write ? VM_WRITE : VM_READ | VM_WRITE | VM_EXEC;
+      // access_error against the grant (host VMA) and against the mapper's own VMA.
+      if ((hf & access) === 0 || (gflags & access) === 0) return VM_FAULT_SIGSEGV;
+      vmf.mm = host;
+      vmf.vma = hv;
+      vmf.vm_flags = hf;
+      vmf.vm_start = vma_start(k, hv);
+      vmf.address = haddr;
+      vmf.vpn = hvpn;
+      let ret = walk_to_pmd(k, vmf);
+      if (ret !== 0) return ret;
+      const hostPmd = vmf.pmd;
+      const t = table_alloc(k, hostPmd, host, PTE_LEVEL);
+      if (t < 0) return t === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+      const hostEntry = Atomics.load(i32, hostPmd);
+      // The mapper's PMD entry for its address: a copy of the host's.
+      vmf.mm = guest;
+      vmf.vpn = gvpn;
+      ret = walk_to_pmd(k, vmf);
+      if (ret !== 0) return ret;
+      const ge = Atomics.load(i32, vmf.pmd);
+      if (ge !== hostEntry) {
+        let orphan = -1;
+        if (ge !== 0) {
+          // A table the host let go of (AS_MUNMAP's free_pgtables emptied its PMD range):
+          // it must be the host's, and no longer its entry here.
+          orphan = table_of(k, ge, PTE_LEVEL, guest);
+          if (orphan < 0) return VM_FAULT_SIGBUS; // reported: the machine stops
+          if (Atomics.load(i32, ptpBase(k, orphan) + P_OWNER) !== host) {
+            report_violation(i32, k.layout, Violation.Invariant, k.cpu, 4, guest, orphan, t);
+            return VM_FAULT_SIGBUS;
+          }
+        }
+        // Only this task changes its own entries (its mmap_lock excludes detach).
+        if (Atomics.compareExchange(i32, vmf.pmd, ge, hostEntry) !== ge) return VM_FAULT_SIGBUS;
+        Atomics.add(i32, ptpBase(k, t) + P_SHARE, 1);
+        k.stats[ST_FAULT_SHARED_PMD]++;
+        // The orphan is empty, and every TLB entry it fed was flushed by the revoke. Other
+        // mappers may drop their shares of it at once (host lock held for read by all).
+        if (orphan >= 0) pt_put_shared(k, orphan);
+      }
+      // The PTE fault, in the host's context (same PTE index: both bases are PMD-aligned).
+      vmf.mm = host;
+      vmf.vpn = hvpn;
+      vmf.pte_table = t;
+      vmf.pte = entry_off(k, t, pte_index(hvpn));
+      return handle_pte_fault(k, vmf);
+    } finally {
+      up_read(k, hlock);
+      vmf.mm = guest;
+      vmf.vma = guestVma;
+      vmf.vm_flags = gflags;
+      vmf.vm_start = gstart;
+      vmf.address = gaddr;
+      vmf.vpn = gvpn;
+    }
+  }
+
+  /**
+   * The mapper's VMA goes (munmap or exit; its mmap_lock held for write): clear its PMD entries
+   * into host tables, flush its CPUs, then drop one share of each table (an orphan's last sharer
+   * frees it) and the mapping's reference on the host. The host's mmap_lock is held for read
+   * meanwhile (task's, then host's: the fault's order), so that no AS_MUNMAP's free_pgtables drops
+   * the host's own share of these tables at the same time.
+   */
+  function detach(k: Kernel, vma: number): void {
+    const i32 = k.i32;
+    const guest = Atomics.load(i32, vmaBase(k, vma) + V_MM);
+    const host = host_of(k, vma);
+    if (host < 0) return;
+    const start = vma_start(k, vma);
+    const end = vma_end(k, vma);
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_read(k, hlock, LockClass.MmapLock);
+    try {
+      const tables: number[] = [];
+      for (let a = start; a < end; a += PMD_SIZE) {
+        const off = lookup_entry(k, guest, a / PAGE_SIZE, PMD_LEVEL);
+        if (off < 0) continue;
+        const e = Atomics.load(i32, off);
+        if (e === 0) continue;
+        const t = table_of(k, e, PTE_LEVEL, guest);
+        Atomics.store(i32, off, 0);
+        if (t >= 0) tables.push(t);
+      }
+      if (tables.length > 0) flush_tlb_mm(k, guest); // before any table can be freed
+      for (const t of tables) pt_put_shared(k, t);
+    } finally {
+      up_read(k, hlock);
+    }
+    mmput(k, host); // never the last: the space file, held by this VMA until remove_vma, holds one
+  }
+
+  /**
+   * The CPUs that may cache the host's entries: its own cpumask (empty: it runs on no CPU) and
+   * every mapper's mm_cpumask, through the space file's i_mmap, read at flush time.
+   */
+  function flush_mask(k: Kernel, mm: number): number {
+    const i32 = k.i32;
+    const mb = k.mmBase(mm);
+    let mask = Atomics.load(i32, mb + M_CPUMASK);
+    if ((Atomics.load(i32, mb + M_FLAGS) & MMF_HOST) === 0) return mask;
+    const file = Atomics.load(i32, mb + M_HOST_FILE);
+    if (file < 0) return mask;
+    const fb = fileBase(k, file);
+    down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+    for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
+      mask |= Atomics.load(i32, k.mmBase(Atomics.load(i32, vmaBase(k, v) + V_MM)) + M_CPUMASK);
+    }
+    up_read(k, fb + FL_IMMAP_RWSEM);
+    return mask;
+  }
+
+  /** FL_ID of the single file mapped in the space, else -1 (none, or several). */
+  function backing_file_id(k: Kernel, file: number): number {
+    const host = host_of_file(k, file);
+    if (host < 0) return -1;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    down_read(k, hlock, LockClass.MmapLock);
+    try {
+      let only = -1;
+      for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) {
+        const f = vma_file(k, v);
+        if (only >= 0 && f !== only) return -1;
+        only = f;
+      }
+      return only < 0 ? -1 : Atomics.load(k.i32, fileBase(k, only) + FL_ID);
+    } finally {
+      up_read(k, hlock);
+    }
+  }
+
+  return {
+    name: 'address-space',
+    mmap,
+    fault,
+    mprotect: () => -EINVAL, // the space's contents change through AS_MMAP / AS_MUNMAP only
+    may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
+    detach: (k, vma) => detach(k, vma),
+    switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
+    flush_mask,
+    open,
+    unlink,
+    ioctl,
+    setsize,
+    release,
+    backing_file_id,
+  };
+}
