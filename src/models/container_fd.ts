@@ -34,14 +34,15 @@
  * superset checks and the shootdown mask (every mapper's mm_cpumask) read it.
  */
 import {
-  FILE_MODEL, FILE_SHMEM, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_ID, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
+  FILE_MODEL, FILE_SHMEM, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
   FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  MMF_HOST, P_SHARE, V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
+  MMF_HOST, P_SHARE, V_IMMAP_NEXT, V_MM, 
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
+import { host_backing_file_id, host_flush_mask, host_of_file, host_of_vma } from './host_mm.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
@@ -53,7 +54,7 @@ import {
   mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma,
 } from '../mm/mmap.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
-import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
+import { report_violation, Violation } from '../mm/mmdebug.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
 import { ptpBase } from '../mm/page_alloc.js';
 import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type Kernel, type VmFault } from '../mm/percpu.js';
@@ -62,10 +63,9 @@ import {
   table_of, TASK_SIZE,
 } from '../mm/pgtable.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
-import { pool_check } from '../mm/slab.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 import {
-  find_vma, first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vma_unlink_mm, vmaBase,
+  find_vma, first_vma, vma_end, vma_flags, vma_next, vma_start, vma_unlink_mm, vmaBase,
   VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_SHARED_PT, VM_WRITE,
 } from '../mm/vma.js';
 
@@ -98,19 +98,7 @@ function prot_to_vm(prot: number): number {
 
 export function createContainerFdModel(): ModelOps {
   /** The container file's host mm, checked against its recorded generation; -1 when none. */
-  function host_of_file(k: Kernel, file: number): number {
-    const fb = fileBase(k, file);
-    const host = Atomics.load(k.i32, fb + FL_PRIV) - 1;
-    if (host < 0) return -1;
-    return pool_check(k, k.pools.mms, host, Atomics.load(k.i32, fb + FL_PRIV_GEN), PoolId.Mms) ? host : -1;
-  }
 
-  /** A guest VMA's host mm, checked against the generation recorded at attach. */
-  function host_of(k: Kernel, vma: number): number {
-    const host = vma_priv(k, vma);
-    const gen = Atomics.load(k.i32, vmaBase(k, vma) + V_PRIV_GEN);
-    return pool_check(k, k.pools.mms, host, gen, PoolId.Mms) ? host : -1;
-  }
 
   function is_container(k: Kernel, file: number): boolean {
     return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
@@ -405,7 +393,7 @@ export function createContainerFdModel(): ModelOps {
     const gvpn = vmf.vpn;
     const gstart = vmf.vm_start;
     const gflags = vmf.vm_flags;
-    const host = host_of(k, guestVma);
+    const host = host_of_vma(k, guestVma);
     if (host < 0) return VM_FAULT_SIGBUS;
     const haddr = HOST_BASE + (gaddr - gstart);
     const hvpn = Math.floor(haddr / PAGE_SIZE);
@@ -469,7 +457,7 @@ export function createContainerFdModel(): ModelOps {
   function detach(k: Kernel, vma: number): void {
     const i32 = k.i32;
     const guest = Atomics.load(i32, vmaBase(k, vma) + V_MM);
-    const host = host_of(k, vma);
+    const host = host_of_vma(k, vma);
     if (host < 0) return;
     const start = vma_start(k, vma);
     const end = vma_end(k, vma);
@@ -488,44 +476,10 @@ export function createContainerFdModel(): ModelOps {
     mmput(k, host);
   }
 
-  /**
-   * The CPUs that may cache a host's entries: its own cpumask (none: it runs on no CPU) and every
-   * mapper's mm_cpumask, found through the container file's i_mmap. Computed at flush time, so a
-   * process that migrates between CPUs is always followed.
-   */
-  function flush_mask(k: Kernel, mm: number): number {
-    const i32 = k.i32;
-    const mb = k.mmBase(mm);
-    let mask = Atomics.load(i32, mb + M_CPUMASK);
-    if ((Atomics.load(i32, mb + M_FLAGS) & MMF_HOST) === 0) return mask;
-    const file = Atomics.load(i32, mb + M_HOST_FILE);
-    if (file < 0) return mask;
-    const fb = fileBase(k, file);
-    down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
-    for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
-      mask |= Atomics.load(i32, k.mmBase(Atomics.load(i32, vmaBase(k, v) + V_MM)) + M_CPUMASK);
-    }
-    up_read(k, fb + FL_IMMAP_RWSEM);
-    return mask;
-  }
 
-  /** FL_ID of the single file mapped inside the container, else -1. */
   function backing_file_id(k: Kernel, file: number): number {
     const host = host_of_file(k, file);
-    if (host < 0) return -1;
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_read(k, hlock, LockClass.MmapLock);
-    try {
-      let only = -1;
-      for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) {
-        const f = vma_file(k, v);
-        if (only >= 0 && f !== only) return -1;
-        only = f;
-      }
-      return only < 0 ? -1 : Atomics.load(k.i32, fileBase(k, only) + FL_ID);
-    } finally {
-      up_read(k, hlock);
-    }
+    return host < 0 ? -1 : host_backing_file_id(k, host);
   }
 
   return {
@@ -536,7 +490,7 @@ export function createContainerFdModel(): ModelOps {
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
     detach: (k, vma) => detach(k, vma),
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
-    flush_mask,
+    flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
     open,
     unlink,
     ioctl,

@@ -23,18 +23,19 @@
  */
 import {
   FL_PTSHARE, FL_PTSHARE_GEN, FL_PTSHARE_LOCK, M_CPUMASK, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_FLAGS, M_USERS, MMF_HOST, R_GEN, V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
+  M_FLAGS, M_USERS, MMF_HOST, R_GEN, 
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { fileBase } from '../mm/filemap.js';
+import { host_flush_mask, host_of_vma } from './host_mm.js';
 import { mm_alloc, mm_gen, mmdrop, mmget, mmput } from '../mm/fork.js';
 import {
   handle_pte_fault, lookup_entry, MmuGather, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
 } from '../mm/memory.js';
 import { calc_vm_flags, do_munmap, EINVAL, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED_PT, mmap_region } from '../mm/mmap.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
-import { report_violation, Violation, PoolId } from '../mm/mmdebug.js';
+import { report_violation, Violation } from '../mm/mmdebug.js';
 import { MODEL_DEFAULT, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
 import { free_ptp, ptpBase } from '../mm/page_alloc.js';
 import { ST_FAULT_SHARED_PMD, type Kernel, type VmFault, FAULT_FLAG_WRITE } from '../mm/percpu.js';
@@ -42,9 +43,8 @@ import {
   ALLOC_OOM, entry_off, entry_table, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, pte_index, table_alloc, table_of,
 } from '../mm/pgtable.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
-import { pool_check } from '../mm/slab.js';
 import {
-  find_vma, first_vma, vma_end, vma_flags, vma_pgoff, vma_priv, vma_start, vmaBase,
+  find_vma, first_vma, vma_end, vma_flags, vma_pgoff, vma_start, vmaBase,
   VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_SHARED_PT, VM_WRITE,
 } from '../mm/vma.js';
 
@@ -55,12 +55,6 @@ export function createMapSharedPtModel(bug: string): ModelOps {
   const freeSharedOnExit = bug === BUG_FREE_SHARED_PMD;
   const forgetSharers = bug === BUG_FORGET_SHARERS;
 
-  /** The guest VMA's host mm, checked against the generation recorded at attach. */
-  function host_of(k: Kernel, vma: number): number {
-    const host = vma_priv(k, vma);
-    const gen = Atomics.load(k.i32, vmaBase(k, vma) + V_PRIV_GEN);
-    return pool_check(k, k.pools.mms, host, gen, PoolId.Mms) ? host : -1;
-  }
 
   function mmap(k: Kernel, a: MmapArgs): number {
     if ((a.flags & MAP_SHARED_PT) === 0) return MODEL_DEFAULT;
@@ -137,7 +131,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     const i32 = k.i32;
     const guestVma = vmf.vma;
     const guest = vmf.mm;
-    const host = host_of(k, guestVma);
+    const host = host_of_vma(k, guestVma);
     if (host < 0) return VM_FAULT_SIGBUS;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
     down_read(k, hlock, LockClass.MmapLock);
@@ -190,7 +184,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
 
   /** mprotect on the shared range: the host VMA and entries change, so every sharer's do. */
   function mprotect(k: Kernel, vma: number, start: number, end: number, vm_flags: number): number {
-    const host = host_of(k, vma);
+    const host = host_of_vma(k, vma);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
     down_write(k, hlock, LockClass.MmapLock);
@@ -228,7 +222,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
   function detach(k: Kernel, vma: number, exiting: boolean): void {
     const i32 = k.i32;
     const guest = Atomics.load(i32, vmaBase(k, vma) + 2 /* V_MM */);
-    const host = host_of(k, vma);
+    const host = host_of_vma(k, vma);
     if (host < 0) return;
     const start = vma_start(k, vma);
     const end = vma_end(k, vma);
@@ -251,26 +245,6 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     up_write(k, plock);
   }
 
-  /**
-   * The CPUs a change to the host's tables must reach: every CPU running a guest, read from the
-   * guests' own mm_cpumasks at flush time (the guests are the VM_SHARED_PT VMAs of the host's
-   * file that point at this host). Reading them now, after the entries changed, is enough: a CPU
-   * that joins a guest later flushed on the way in (switch_mm) and walks the new entries.
-   */
-  function host_flush_mask(k: Kernel, host: number): number {
-    const i32 = k.i32;
-    const file = Atomics.load(i32, k.mmBase(host) + M_HOST_FILE);
-    const sem = fileBase(k, file) + FL_IMMAP_RWSEM;
-    let mask = Atomics.load(i32, k.mmBase(host) + M_CPUMASK);
-    down_read(k, sem, LockClass.IMmapRwsem);
-    for (let v = Atomics.load(i32, fileBase(k, file) + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
-      if ((vma_flags(k, v) & VM_SHARED_PT) !== 0 && vma_priv(k, v) === host) {
-        mask |= Atomics.load(i32, k.mmBase(Atomics.load(i32, vmaBase(k, v) + V_MM)) + M_CPUMASK);
-      }
-    }
-    up_read(k, sem);
-    return mask;
-  }
 
   return {
     name: 'map-shared-pt',

@@ -70,16 +70,17 @@
  * table is under as /dev/shm's.
  */
 import {
-  FILE_MODEL, FILE_SHMEM, FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN,
+  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN,
   FL_REF, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD,
-  M_TASK, MMF_HOST, P_OWNER, P_SHARE, R_STATE, V_IMMAP_NEXT, V_MM,
-  V_PRIV_GEN,
+  M_TASK, MMF_HOST, P_OWNER, P_SHARE, R_STATE, V_MM,
+  
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { refcount_inc_not_zero } from '../sync/refcount.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
+import { host_backing_file_id, host_flush_mask, host_of_file, host_of_vma } from './host_mm.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
@@ -89,7 +90,7 @@ import {
   calc_vm_flags, do_munmap, EBADF, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
   MAP_PRIVATE, MAP_SHARED, mmap_region,
 } from '../mm/mmap.js';
-import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
+import { report_violation, Violation } from '../mm/mmdebug.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
 import { ptpBase } from '../mm/page_alloc.js';
 import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type Kernel, type VmFault } from '../mm/percpu.js';
@@ -98,10 +99,9 @@ import {
   pud_index, PUD_SIZE, table_alloc, table_of, TASK_SIZE,
 } from '../mm/pgtable.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
-import { pool_check } from '../mm/slab.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 import {
-  find_vma, first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vmaBase, VM_EXEC, VM_READ,
+  find_vma, vma_end, vma_flags, vma_start, vmaBase, VM_EXEC, VM_READ,
   VM_SHARED_PT, VM_WRITE,
 } from '../mm/vma.js';
 
@@ -133,20 +133,7 @@ export function createMshareModel(): ModelOps {
     return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
   }
 
-  /** The region's host mm (a reference is held on the file), or -1 once released. */
-  function host_of_file(k: Kernel, file: number): number {
-    const fb = fileBase(k, file);
-    const host = Atomics.load(k.i32, fb + FL_PRIV) - 1;
-    if (host < 0) return -1;
-    return pool_check(k, k.pools.mms, host, Atomics.load(k.i32, fb + FL_PRIV_GEN), PoolId.Mms) ? host : -1;
-  }
 
-  /** The guest VMA's host mm, checked against the generation recorded at attach. */
-  function host_of(k: Kernel, vma: number): number {
-    const host = vma_priv(k, vma);
-    const gen = Atomics.load(k.i32, vmaBase(k, vma) + V_PRIV_GEN);
-    return pool_check(k, k.pools.mms, host, gen, PoolId.Mms) ? host : -1;
-  }
 
   /** The region's size (i_size; 0 while unsized). Set once, under the host's mmap_lock. */
   function region_size(k: Kernel, file: number): number {
@@ -382,7 +369,7 @@ export function createMshareModel(): ModelOps {
     const access = write ? VM_WRITE : VM_READ | VM_WRITE | VM_EXEC;
     // access_error on the guest VMA (ptlab's do_user_addr_fault leaves VM_SHARED_PT VMAs to us).
     if ((gflags & access) === 0) return VM_FAULT_SIGSEGV;
-    const host = host_of(k, guestVma);
+    const host = host_of_vma(k, guestVma);
     if (host < 0) return VM_FAULT_SIGBUS;
     const haddr = MSHARE_BASE + (gaddr - gstart);
     const hvpn = Math.floor(haddr / PAGE_SIZE);
@@ -472,7 +459,7 @@ export function createMshareModel(): ModelOps {
   function detach(k: Kernel, vma: number): void {
     const i32 = k.i32;
     const guest = Atomics.load(i32, vmaBase(k, vma) + V_MM);
-    const host = host_of(k, vma);
+    const host = host_of_vma(k, vma);
     if (host < 0) return;
     const start = vma_start(k, vma);
     const end = vma_end(k, vma);
@@ -493,44 +480,10 @@ export function createMshareModel(): ModelOps {
     mmput(k, host);
   }
 
-  /**
-   * The CPUs that may cache a host's translations (what flush_tlb_all reaches upstream, narrowed):
-   * the host's own cpumask and every guest's mm_cpumask, the guests found through the msharefs
-   * file's i_mmap at flush time.
-   */
-  function flush_mask(k: Kernel, mm: number): number {
-    const i32 = k.i32;
-    const mb = k.mmBase(mm);
-    let mask = Atomics.load(i32, mb + M_CPUMASK);
-    if ((Atomics.load(i32, mb + M_FLAGS) & MMF_HOST) === 0) return mask;
-    const file = Atomics.load(i32, mb + M_HOST_FILE);
-    if (file < 0) return mask;
-    const fb = fileBase(k, file);
-    down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
-    for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
-      mask |= Atomics.load(i32, k.mmBase(Atomics.load(i32, vmaBase(k, v) + V_MM)) + M_CPUMASK);
-    }
-    up_read(k, fb + FL_IMMAP_RWSEM);
-    return mask;
-  }
 
-  /** FL_ID of the one file the region maps (every host VMA maps it), else -1. */
   function backing_file_id(k: Kernel, file: number): number {
     const host = host_of_file(k, file);
-    if (host < 0) return -1;
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_read(k, hlock, LockClass.MmapLock);
-    try {
-      let only = -1;
-      for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) {
-        const f = vma_file(k, v);
-        if (f < 0 || (only >= 0 && f !== only)) return -1;
-        only = f;
-      }
-      return only < 0 ? -1 : Atomics.load(k.i32, fileBase(k, only) + FL_ID);
-    } finally {
-      up_read(k, hlock);
-    }
+    return host < 0 ? -1 : host_backing_file_id(k, host);
   }
 
   return {
@@ -541,7 +494,7 @@ export function createMshareModel(): ModelOps {
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL), // mshare_vm_op_split
     detach: (k, vma) => detach(k, vma),
     switch_mm: () => {}, // flush_mask reads the guests' own cpumasks
-    flush_mask,
+    flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
     open,
     unlink,
     ioctl,
