@@ -36,17 +36,17 @@
 import {
   FILE_MODEL, FILE_SHMEM, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
   FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  MMF_HOST, P_SHARE, V_IMMAP_NEXT, V_MM, 
+  MMF_HOST, P_SHARE, V_IMMAP_NEXT, 
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
-import { host_backing_file_id, host_flush_mask, host_of_file, host_of_vma } from './host_mm.js';
+import { guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma } from './host_mm.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
-  handle_pte_fault, lookup_entry, MmuGather, pt_put, tlb_finish_mmu, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
+  handle_pte_fault, MmuGather, tlb_finish_mmu, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
   walk_to_pmd, zap_page_range,
 } from '../mm/memory.js';
 import {
@@ -63,7 +63,6 @@ import {
   table_of, TASK_SIZE,
 } from '../mm/pgtable.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
-import { flush_tlb_mm } from '../mm/tlb.js';
 import {
   find_vma, first_vma, vma_end, vma_flags, vma_next, vma_start, vma_unlink_mm, vmaBase,
   VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_SHARED_PT, VM_WRITE,
@@ -455,24 +454,9 @@ export function createContainerFdModel(): ModelOps {
 
   /** The guest VMA goes: clear its PMD entries into host tables (one share less each), flush, drop the host. */
   function detach(k: Kernel, vma: number): void {
-    const i32 = k.i32;
-    const guest = Atomics.load(i32, vmaBase(k, vma) + V_MM);
     const host = host_of_vma(k, vma);
     if (host < 0) return;
-    const start = vma_start(k, vma);
-    const end = vma_end(k, vma);
-    let cleared = false;
-    for (let a = start; a < end; a += PMD_SIZE) {
-      const off = lookup_entry(k, guest, a / PAGE_SIZE, PMD_LEVEL);
-      if (off < 0) continue;
-      const e = Atomics.load(i32, off);
-      if (e === 0) continue;
-      const t = table_of(k, e, PTE_LEVEL, guest);
-      Atomics.store(i32, off, 0);
-      cleared = true;
-      if (t >= 0) pt_put(k, t);
-    }
-    if (cleared) flush_tlb_mm(k, guest);
+    guest_unshare(k, vma, PMD_LEVEL);
     mmput(k, host);
   }
 

@@ -13,7 +13,10 @@ import { fileBase } from '../mm/filemap.js';
 import { PoolId } from '../mm/mmdebug.js';
 import type { Kernel } from '../mm/percpu.js';
 import { pool_check } from '../mm/slab.js';
-import { first_vma, vma_file, vma_flags, vma_next, vma_priv, vmaBase, VM_SHARED_PT } from '../mm/vma.js';
+import { first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vmaBase, VM_SHARED_PT } from '../mm/vma.js';
+import { lookup_entry, pt_put } from '../mm/memory.js';
+import { entry_span, PAGE_SIZE, table_of } from '../mm/pgtable.js';
+import { flush_tlb_mm } from '../mm/tlb.js';
 
 /** The host mm of a guest VMA (V_PRIV), checked against the generation recorded at attach; -1 if gone (reported). */
 export function host_of_vma(k: Kernel, vma: number): number {
@@ -67,4 +70,29 @@ export function host_backing_file_id(k: Kernel, host: number): number {
   } finally {
     up_read(k, hlock);
   }
+}
+
+/**
+ * A guest VMA goes (munmap or exit): its entries at `level` that point into the host's tables
+ * (PMD entries for PTE-table sharing, PUD entries for PMD-table sharing) are cleared, the guest
+ * is flushed, and only then does each table lose the guest's share (the mmu_gather order: no CPU
+ * can still reach a table when its reference goes). Guest mmap_lock held for write.
+ */
+export function guest_unshare(k: Kernel, vma: number, level: number): void {
+  const i32 = k.i32;
+  const guest = Atomics.load(i32, vmaBase(k, vma) + V_MM);
+  const step = entry_span(level);
+  const dropped: number[] = [];
+  for (let a = vma_start(k, vma); a < vma_end(k, vma); a += step) {
+    const off = lookup_entry(k, guest, a / PAGE_SIZE, level);
+    if (off < 0) continue;
+    const e = Atomics.load(i32, off);
+    if (e === 0) continue;
+    const t = table_of(k, e, level - 1, guest);
+    Atomics.store(i32, off, 0);
+    if (t >= 0) dropped.push(t);
+  }
+  if (dropped.length === 0) return;
+  flush_tlb_mm(k, guest);
+  for (const t of dropped) pt_put(k, t);
 }

@@ -72,7 +72,7 @@
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN,
   FL_REF, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD,
-  M_TASK, MMF_HOST, P_OWNER, P_SHARE, R_STATE, V_MM,
+  M_TASK, MMF_HOST, P_OWNER, P_SHARE, R_STATE, 
   
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
@@ -80,11 +80,11 @@ import { refcount_inc_not_zero } from '../sync/refcount.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
-import { host_backing_file_id, host_flush_mask, host_of_file, host_of_vma } from './host_mm.js';
+import { guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma } from './host_mm.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
-  handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
+  handle_pte_fault, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
 } from '../mm/memory.js';
 import {
   calc_vm_flags, do_munmap, EBADF, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
@@ -99,9 +99,8 @@ import {
   pud_index, PUD_SIZE, table_alloc, table_of, TASK_SIZE,
 } from '../mm/pgtable.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
-import { flush_tlb_mm } from '../mm/tlb.js';
 import {
-  find_vma, vma_end, vma_flags, vma_start, vmaBase, VM_EXEC, VM_READ,
+  find_vma, vma_end, vma_flags, vma_start, VM_EXEC, VM_READ,
   VM_SHARED_PT, VM_WRITE,
 } from '../mm/vma.js';
 
@@ -457,26 +456,9 @@ export function createMshareModel(): ModelOps {
    * the host had already dropped), and the mapping's host user goes. Guest mmap_lock held for write.
    */
   function detach(k: Kernel, vma: number): void {
-    const i32 = k.i32;
-    const guest = Atomics.load(i32, vmaBase(k, vma) + V_MM);
     const host = host_of_vma(k, vma);
     if (host < 0) return;
-    const start = vma_start(k, vma);
-    const end = vma_end(k, vma);
-    const dropped: number[] = [];
-    for (let a = start; a < end; a += MSHARE_ALIGN) {
-      const off = lookup_entry(k, guest, a / PAGE_SIZE, PUD_LEVEL);
-      if (off < 0) continue;
-      const e = Atomics.load(i32, off);
-      if (e === 0) continue;
-      const t = table_of(k, e, PMD_LEVEL, guest);
-      Atomics.store(i32, off, 0);
-      if (t >= 0) dropped.push(t);
-    }
-    if (dropped.length > 0) {
-      flush_tlb_mm(k, guest);
-      for (const t of dropped) pt_put(k, t);
-    }
+    guest_unshare(k, vma, PUD_LEVEL);
     mmput(k, host);
   }
 
