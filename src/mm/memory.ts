@@ -339,13 +339,8 @@ export function lookup_entry(k: Kernel, mm: number, vpn: number, level: number):
  * is freed. The caller has cleared the entry that pointed to it.
  */
 export function pt_put(k: Kernel, t: number): void {
-  const i32 = k.i32;
-  const b = ptpBase(k, t);
-  if (Atomics.load(i32, b + P_SHARE) > 1) {
-    Atomics.sub(i32, b + P_SHARE, 1);
-    return;
-  }
-  free_ptp(k, t);
+  // One atomic step: of two last holders dropping at once, exactly one frees it.
+  if (Atomics.sub(k.i32, ptpBase(k, t) + P_SHARE, 1) === 1) free_ptp(k, t);
 }
 
 function table_empty(k: Kernel, t: number): boolean {
