@@ -66,33 +66,34 @@
  * it for read inside the task's; the mappers (the space file's i_mmap, under i_mmap_rwsem) are read
  * inside the host lock: task mmap_lock -> host mmap_lock -> i_mmap_rwsem, always in that order.
  * Shares of host tables dropped under the read lock (orphan swaps, detach) go one compareExchange
- * at a time (pt_put_shared); AS_MUNMAP's free_pgtables drops the host's own under the write lock.
+ * at a time (pt_put); AS_MUNMAP's free_pgtables drops the host's own under the write lock.
  *
  * Latency: AS_MMAP and AS_MUNMAP record their count and wall time (performance.now() around the
  * whole ioctl, the shootdown wait included) in ST_AS_GRANTS/ST_AS_GRANT_MS and
  * ST_AS_REVOKES/ST_AS_REVOKE_MS.
  */
 import {
-  FILE_MODEL, FILE_SHMEM, FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
-  FL_SIZE_HI, FL_SIZE_LO, G_NAMES_LOCK, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  MMF_HOST, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS, P_OWNER, P_SHARE, V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
+  FILE_MODEL, FILE_SHMEM, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
+  FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
+  MMF_HOST, P_OWNER, P_SHARE, V_IMMAP_NEXT, 
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
-import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
+import { name_hash, name_open, name_unlink } from '../mm/namei.js';
+import { guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma } from './host_mm.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
-  handle_pte_fault, lookup_entry, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
+  handle_pte_fault, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
 } from '../mm/memory.js';
 import {
-  calc_vm_flags, do_munmap, EACCES, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED,
+  calc_vm_flags, do_munmap, EACCES, EBADF, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED,
   mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE,
 } from '../mm/mmap.js';
-import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
+import { report_violation, Violation } from '../mm/mmdebug.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
-import { free_ptp, ptpBase } from '../mm/page_alloc.js';
+import { ptpBase } from '../mm/page_alloc.js';
 import {
   FAULT_FLAG_WRITE, ST_AS_GRANT_MS, ST_AS_GRANTS, ST_AS_REVOKE_MS, ST_AS_REVOKES, ST_FAULT_SHARED_PMD,
   type Kernel, type VmFault,
@@ -101,11 +102,9 @@ import {
   ALLOC_OOM, entry_off, PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, pte_index, PTE_LEVEL, table_alloc, table_of,
   TASK_SIZE,
 } from '../mm/pgtable.js';
-import { file_gen, fput, get_file, i_size_read, model_file_setup } from '../mm/shmem.js';
-import { pool_check } from '../mm/slab.js';
-import { flush_tlb_mm } from '../mm/tlb.js';
+import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import {
-  find_vma, first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vmaBase,
+  find_vma, first_vma, vma_end, vma_flags, vma_next, vma_start, vmaBase,
   VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_WRITE, VM_SHARED_PT,
 } from '../mm/vma.js';
 
@@ -123,14 +122,6 @@ const ENOTTY = 25;
 const EFBIG = 27;
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
 
-/** FNV-1a of the name in its own namespace: never equal to a /dev/shm name's hash but by chance. */
-function as_name_hash(name: string): number {
-  const s = 'address_space:' + name;
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h | 1; // 0 marks a free slot
-}
-
 /** '/dev/address_space' -> '' (anonymous), '/dev/address_space/<name>' -> name, else null. */
 function parse_path(path: string): string | null {
   if (path === AS_DEV) return '';
@@ -147,40 +138,10 @@ function is_page_aligned(x: number | undefined): x is number {
   return x !== undefined && Number.isInteger(x) && x >= 0 && x % PAGE_SIZE === 0;
 }
 
-/**
- * pt_put for a host table that mappers may drop concurrently (each under the host mmap_lock held
- * for read: faults swapping an orphan, detaches): one compareExchange per share, so two last
- * holders cannot both see "others remain" (memory.ts's pt_put reads then subtracts, which is right
- * only when no one else drops a share at once — there, under the host lock held for write).
- */
-function pt_put_shared(k: Kernel, t: number): void {
-  const i32 = k.i32;
-  const o = ptpBase(k, t) + P_SHARE;
-  for (;;) {
-    const s = Atomics.load(i32, o);
-    if (s <= 1) {
-      free_ptp(k, t);
-      return;
-    }
-    if (Atomics.compareExchange(i32, o, s, s - 1) === s) return;
-  }
-}
 
 export function createAddressSpaceModel(): ModelOps {
   /** The space file's host mm, checked against its recorded generation; -1 when none. */
-  function host_of_file(k: Kernel, file: number): number {
-    const fb = fileBase(k, file);
-    const host = Atomics.load(k.i32, fb + FL_PRIV) - 1;
-    if (host < 0) return -1;
-    return pool_check(k, k.pools.mms, host, Atomics.load(k.i32, fb + FL_PRIV_GEN), PoolId.Mms) ? host : -1;
-  }
 
-  /** A mapper VMA's host mm, checked against the generation recorded at attach. */
-  function host_of(k: Kernel, vma: number): number {
-    const host = vma_priv(k, vma);
-    const gen = Atomics.load(k.i32, vmaBase(k, vma) + V_PRIV_GEN);
-    return pool_check(k, k.pools.mms, host, gen, PoolId.Mms) ? host : -1;
-  }
 
   function is_space(k: Kernel, file: number): boolean {
     return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
@@ -206,63 +167,20 @@ export function createAddressSpaceModel(): ModelOps {
     return f;
   }
 
-  /** open(2) of /dev/address_space[/<name>]: a file whose reference the caller's fd takes. */
+  /** open(2): '/dev/address_space' makes an anonymous space, '/dev/address_space/<name>' a named one. */
   function open(k: Kernel, path: string, create: boolean, excl: boolean): number {
     const name = parse_path(path);
     if (name === null) return -ENOENT;
     if (name === '') return create ? address_space_create(k, 0) : -ENOENT;
-    const i32 = k.i32;
-    const h = as_name_hash(name);
-    const names = k.layout.names;
-    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
-    try {
-      let free = -1;
-      for (let s = 0; s < NAME_SLOTS; s++) {
-        const o = names + s * NAME_WORDS;
-        const sh = Atomics.load(i32, o + N_HASH);
-        if (sh === h) {
-          if (create && excl) return -EEXIST; // O_CREAT|O_EXCL on an existing name (do_open's EEXIST)
-          const f = Atomics.load(i32, o + N_FILE);
-          get_file(k, f); // the fd's reference
-          return f;
-        }
-        if (sh === 0 && free < 0) free = s;
-      }
-      if (!create) return -ENOENT;
-      if (free < 0) return -ENOMEM;
-      const f = address_space_create(k, h); // this reference becomes the name's
-      if (f < 0) return f;
-      const o = names + free * NAME_WORDS;
-      Atomics.store(i32, o + N_FILE, f);
-      Atomics.store(i32, o + N_GEN, file_gen(k, f));
-      Atomics.store(i32, o + N_HASH, h);
-      get_file(k, f); // the fd's
-      return f;
-    } finally {
-      spin_unlock(k, G_NAMES_LOCK);
-    }
+    return name_open(k, name_hash('address_space', name), create, excl, (h) => address_space_create(k, h));
   }
 
-  /** unlink(2) of a named space: the name's reference goes (the last one frees the space). */
   function unlink(k: Kernel, path: string): number {
     const name = parse_path(path);
     if (name === null || name === '') return -ENOENT;
-    const i32 = k.i32;
-    const h = as_name_hash(name);
-    const names = k.layout.names;
-    let file = -1;
-    spin_lock(k, G_NAMES_LOCK, LockClass.Names);
-    for (let s = 0; s < NAME_SLOTS; s++) {
-      const o = names + s * NAME_WORDS;
-      if (Atomics.load(i32, o + N_HASH) === h) {
-        file = Atomics.load(i32, o + N_FILE);
-        Atomics.store(i32, o + N_HASH, 0);
-        break;
-      }
-    }
-    spin_unlock(k, G_NAMES_LOCK);
-    if (file < 0) return -ENOENT;
-    Atomics.store(i32, fileBase(k, file) + FL_NAME, 0);
+    const file = name_unlink(k, name_hash('address_space', name));
+    if (file < 0) return file;
+    Atomics.store(k.i32, fileBase(k, file) + FL_NAME, 0);
     fput(k, file);
     return 0;
   }
@@ -452,7 +370,7 @@ export function createAddressSpaceModel(): ModelOps {
     const gvpn = vmf.vpn;
     const gstart = vmf.vm_start;
     const gflags = vmf.vm_flags;
-    const host = host_of(k, guestVma);
+    const host = host_of_vma(k, guestVma);
     if (host < 0) return VM_FAULT_SIGBUS;
     const haddr = AS_HOST_BASE + (gaddr - gstart);
     const hvpn = Math.floor(haddr / PAGE_SIZE);
@@ -502,7 +420,7 @@ export function createAddressSpaceModel(): ModelOps {
         k.stats[ST_FAULT_SHARED_PMD]++;
         // The orphan is empty, and every TLB entry it fed was flushed by the revoke. Other
         // mappers may drop their shares of it at once (host lock held for read by all).
-        if (orphan >= 0) pt_put_shared(k, orphan);
+        if (orphan >= 0) pt_put(k, orphan);
       }
       // The PTE fault, in the host's context (same PTE index: both bases are PMD-aligned).
       vmf.mm = host;
@@ -521,78 +439,18 @@ export function createAddressSpaceModel(): ModelOps {
     }
   }
 
-  /**
-   * The mapper's VMA goes (munmap or exit; its mmap_lock held for write): clear its PMD entries
-   * into host tables, flush its CPUs, then drop one share of each table (an orphan's last sharer
-   * frees it) and the mapping's reference on the host. The host's mmap_lock is held for read
-   * meanwhile (task's, then host's: the fault's order), so that no AS_MUNMAP's free_pgtables drops
-   * the host's own share of these tables at the same time.
-   */
+  /** The mapper's VMA goes: its PMD entries into the space's tables go, flushed, then the shares. */
   function detach(k: Kernel, vma: number): void {
-    const i32 = k.i32;
-    const guest = Atomics.load(i32, vmaBase(k, vma) + V_MM);
-    const host = host_of(k, vma);
+    const host = host_of_vma(k, vma);
     if (host < 0) return;
-    const start = vma_start(k, vma);
-    const end = vma_end(k, vma);
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_read(k, hlock, LockClass.MmapLock);
-    try {
-      const tables: number[] = [];
-      for (let a = start; a < end; a += PMD_SIZE) {
-        const off = lookup_entry(k, guest, a / PAGE_SIZE, PMD_LEVEL);
-        if (off < 0) continue;
-        const e = Atomics.load(i32, off);
-        if (e === 0) continue;
-        const t = table_of(k, e, PTE_LEVEL, guest);
-        Atomics.store(i32, off, 0);
-        if (t >= 0) tables.push(t);
-      }
-      if (tables.length > 0) flush_tlb_mm(k, guest); // before any table can be freed
-      for (const t of tables) pt_put_shared(k, t);
-    } finally {
-      up_read(k, hlock);
-    }
+    guest_unshare(k, vma, PMD_LEVEL);
     mmput(k, host); // never the last: the space file, held by this VMA until remove_vma, holds one
   }
 
-  /**
-   * The CPUs that may cache the host's entries: its own cpumask (empty: it runs on no CPU) and
-   * every mapper's mm_cpumask, through the space file's i_mmap, read at flush time.
-   */
-  function flush_mask(k: Kernel, mm: number): number {
-    const i32 = k.i32;
-    const mb = k.mmBase(mm);
-    let mask = Atomics.load(i32, mb + M_CPUMASK);
-    if ((Atomics.load(i32, mb + M_FLAGS) & MMF_HOST) === 0) return mask;
-    const file = Atomics.load(i32, mb + M_HOST_FILE);
-    if (file < 0) return mask;
-    const fb = fileBase(k, file);
-    down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
-    for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
-      mask |= Atomics.load(i32, k.mmBase(Atomics.load(i32, vmaBase(k, v) + V_MM)) + M_CPUMASK);
-    }
-    up_read(k, fb + FL_IMMAP_RWSEM);
-    return mask;
-  }
 
-  /** FL_ID of the single file mapped in the space, else -1 (none, or several). */
   function backing_file_id(k: Kernel, file: number): number {
     const host = host_of_file(k, file);
-    if (host < 0) return -1;
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_read(k, hlock, LockClass.MmapLock);
-    try {
-      let only = -1;
-      for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) {
-        const f = vma_file(k, v);
-        if (only >= 0 && f !== only) return -1;
-        only = f;
-      }
-      return only < 0 ? -1 : Atomics.load(k.i32, fileBase(k, only) + FL_ID);
-    } finally {
-      up_read(k, hlock);
-    }
+    return host < 0 ? -1 : host_backing_file_id(k, host);
   }
 
   return {
@@ -603,7 +461,7 @@ export function createAddressSpaceModel(): ModelOps {
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
     detach: (k, vma) => detach(k, vma),
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
-    flush_mask,
+    flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
     open,
     unlink,
     ioctl,

@@ -57,7 +57,10 @@ describe('ptlab', () => {
     const [none, mspt, hint] = o.runs.map((x: { pgtables_bytes: { total: number } }) => x.pgtables_bytes.total);
     expect(none).toBe(8 * 7 * 4096); // 8 processes x (4 PTE + PMD + PUD + PGD)
     expect(mspt).toBe((7 + 8 * 3) * 4096);
-    expect(hint).toBe((7 + 7 * 3) * 4096); // the first mapper owns the PTE tables, the others share them
+    // pt-hint shares a sibling's table only if the sibling built it first: two CPUs faulting the
+    // same range at once may each build one. At best one set of PTE tables serves everyone.
+    expect(hint).toBeGreaterThanOrEqual((7 + 7 * 3) * 4096);
+    expect(hint * 2).toBeLessThan(none);
   });
 
   it('compare refuses an unknown model in the list: exit 2', () => {
