@@ -73,6 +73,16 @@ function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): V
         case 5: return { checker: 'harness', message: `process ${a[1]} stored into too many files to account (file id ${a[2]})` };
         default: return describeInvariant(a[0], a.slice(1));
       }
+    case Violation.Snapshot: {
+      // uffd-wp background snapshot (seed 003): what the handler saved must be what the page held when protected.
+      const page = `page ${a[2]} of file #${a[1]}`;
+      const by = a[3] >= 0 ? ` (the event came from process ${a[3]})` : '';
+      switch (a[0]) {
+        case 1: return { checker: 'snapshot', message: `cpu${cpu}: ${page} was saved twice${by}: a write fault on it after it was saved and unprotected` };
+        case 2: return { checker: 'snapshot', message: `cpu${cpu}: ${page} was written before it was saved${by}: payload sum ${a[5]}, ${a[4]} when it was write-protected` };
+        default: return { checker: 'snapshot', message: `${page} changed during the snapshot (payload sum ${a[4]} -> ${a[5]}) but was never saved: a write escaped write-protection` };
+      }
+    }
     default:
       return { checker: 'unknown', message: `violation ${kind} (${a.join(', ')})` };
   }

@@ -2,6 +2,7 @@
  * Command-line options, validated at the edge with zod: one bad field gives one line naming it
  * (exit 2); inside, everything is plain numbers.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { MODELS } from '../models/index.js';
 import { SCENARIOS } from '../scenarios/index.js';
@@ -56,6 +57,12 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   const only = SCENARIOS[scenario].models;
   if (only && !only.only.includes(o.model)) {
     throw new UsageError(`scenario '${scenario}' does not apply to --model ${o.model}: ${only.why}`);
+  }
+  const sc = SCENARIOS[scenario];
+  if (sc.pinned) {
+    const procs = o.procs ?? sc.defaults.procs ?? 4;
+    const cpus = o.cpus ?? sc.defaults.cpus ?? Math.min(2, availableParallelism());
+    if (procs > cpus) throw new UsageError(`scenario '${scenario}' needs --procs <= --cpus (${procs} > ${cpus}): ${sc.pinned}`);
   }
   if (o.bug !== undefined && !(o.bug in MODELS[o.model].bugs)) {
     const known = Object.keys(MODELS[o.model].bugs);

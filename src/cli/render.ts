@@ -36,6 +36,9 @@ export function renderRun(r: RunReport): string {
     t.push(['address space grants / revokes', `${n(r.address_space.grants)} (avg ${r.address_space.grant_us_avg.toFixed(2)} µs) / ` +
       `${n(r.address_space.revokes)} (avg ${r.address_space.revoke_us_avg.toFixed(2)} µs, shootdown included)`]);
   }
+  if (r.uffd.syscalls > 0 || r.uffd.events > 0) {
+    t.push(['uffd-wp syscalls / entry writes / wake-ups / events', `${n(r.uffd.syscalls)} / ${n(r.uffd.entry_writes)} / ${n(r.uffd.wakeups)} / ${n(r.uffd.events)}`]);
+  }
   out.push(t.toString());
   if (r.locks.length > 0) {
     const lt = new Table({

@@ -11,6 +11,7 @@ import {
   ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FAULTS, ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS,
   ST_SHOOTDOWNS, ST_STORES, ST_TLB_FLUSHES, ST_WALKS, ST_CTX_SWITCHES,
   ST_AS_GRANTS, ST_AS_GRANT_MS, ST_AS_REVOKES, ST_AS_REVOKE_MS,
+  ST_UFFD_SYSCALLS, ST_UFFD_ENTRY_WRITES, ST_UFFD_WAKEUPS, ST_UFFD_EVENTS,
 } from '../mm/percpu.js';
 import { runMachine } from '../proc/orchestrator.js';
 import { verdict, type ViolationReport } from '../check/index.js';
@@ -53,6 +54,8 @@ export interface RunReport {
   machine_bytes: number;
   /** address-space's AS_MMAP (grant) and AS_MUNMAP (revoke, its shootdown wait included): counts and mean wall time; zeros when unused. */
   address_space: { grants: number; grant_us_avg: number; revokes: number; revoke_us_avg: number };
+  /** uffd-wp's costs: ioctls (register, write-protect, the handler's unprotects), PTEs and page flags written, writers woken, events queued. */
+  uffd: { syscalls: number; entry_writes: number; wakeups: number; events: number };
 }
 
 export const DEFAULT_SEED = 1;
@@ -65,7 +68,7 @@ export function scenarioOptions(scenario: string, o: RunOptions): ScenarioOption
     size: o.size ?? d.size ?? 64 * 1024 * 1024,
     ops: o.ops ?? d.ops ?? 4,
     seed: o.seed ?? DEFAULT_SEED,
-    cpus: o.cpus ?? Math.min(2, availableParallelism()),
+    cpus: o.cpus ?? d.cpus ?? Math.min(2, availableParallelism()),
     mem: o.mem ?? 512 * 1024 ** 3,
     model: o.model,
   };
@@ -162,6 +165,7 @@ export async function runScenario(scenario: string, o: RunOptions): Promise<RunR
       revokes: st[ST_AS_REVOKES],
       revoke_us_avg: st[ST_AS_REVOKES] > 0 ? round((st[ST_AS_REVOKE_MS] * 1000) / st[ST_AS_REVOKES], 2) : 0,
     },
+    uffd: { syscalls: st[ST_UFFD_SYSCALLS], entry_writes: st[ST_UFFD_ENTRY_WRITES], wakeups: st[ST_UFFD_WAKEUPS], events: st[ST_UFFD_EVENTS] },
   };
   void ST_ACCESSES;
 }

@@ -26,6 +26,7 @@ import { ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_SPURIOUS, ST_FAULT_WP, type Kern
 import { frame_add_rmap, frame_remove_rmap } from './rmap.js';
 import { i_size_read, SHMEM_OOM, shmem_get_frame } from './shmem.js';
 import { flush_tlb_mm } from './tlb.js';
+import { handle_userfault, uffd_active, uffd_wp_blocked } from './userfaultfd.js';
 import { range_has_vma, V_FILE_GEN, vmaBase, vma_file, vma_pgoff, VM_EXEC, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE } from './vma.js';
 
 // vm_fault_t bits, with Linux's values.
@@ -34,6 +35,8 @@ export const VM_FAULT_SIGBUS = 0x000002;
 export const VM_FAULT_SIGSEGV = 0x000040;
 export const VM_FAULT_NOPAGE = 0x000100;
 export const VM_FAULT_RETRY = 0x000400;
+/** ptlab's: handle_userfault queued a uffd-wp event; drop mmap_lock, wait for the handler, retry (VM_FAULT_RETRY's userfault case). */
+export const VM_FAULT_UFFD = 0x008000;
 export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV;
 
 const allocated = { allocated: false };
@@ -119,7 +122,15 @@ function do_fault(k: Kernel, vmf: VmFault): number {
     return wp_page_copy(k, vmf, frame, true);
   }
   // A private read maps the page-cache page read-only (copy on write later).
-  const prot = (flags & VM_SHARED) !== 0 ? vm_page_prot(flags) : vm_page_prot(flags) & ~_PAGE_RW;
+  let prot = (flags & VM_SHARED) !== 0 ? vm_page_prot(flags) : vm_page_prot(flags) & ~_PAGE_RW;
+  // uffd-wp: a marker left on a none PTE (a PTE marker) or a page flagged in the page cache.
+  if (uffd_active(k) && uffd_wp_blocked(k, vmf, frame)) {
+    if ((vmf.flags & FAULT_FLAG_WRITE) !== 0) {
+      handle_userfault(k, vmf, frame);
+      return VM_FAULT_UFFD;
+    }
+    prot &= ~_PAGE_RW;
+  }
   const dirty = (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? _PAGE_DIRTY : 0;
   const r = finish_fault(k, vmf, frame, prot | dirty, M_RSS_FILE);
   if (r === 0) k.stats[allocated.allocated ? ST_FAULT_ALLOC : ST_FAULT_MAP]++;
@@ -167,12 +178,24 @@ function do_wp_page(k: Kernel, vmf: VmFault): number {
   const i32 = k.i32;
   const flags = vmf.vm_flags;
   const frame = pte_pfn(vmf.orig_pte);
+  const uffd = uffd_active(k);
   if ((flags & VM_SHARED) === 0 && Atomics.load(i32, frameBase(k, frame) + R_STATE) === FRAME_FILE) {
+    if (uffd && uffd_wp_blocked(k, vmf, frame)) {
+      handle_userfault(k, vmf, frame);
+      return VM_FAULT_UFFD;
+    }
     return wp_page_copy(k, vmf, frame, false);
   }
   const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
   spin_lock(k, ptl, LockClass.Ptl);
   if (Atomics.load(i32, vmf.pte) === vmf.orig_pte) {
+    // userfaultfd_pte_wp (or the page-cache flag), checked under the PTE lock: a protect that
+    // set the flag before taking this lock is seen here; one after it clears the write bit.
+    if (uffd && uffd_wp_blocked(k, vmf, frame)) {
+      spin_unlock(k, ptl);
+      handle_userfault(k, vmf, frame);
+      return VM_FAULT_UFFD;
+    }
     Atomics.store(i32, vmf.pte, vmf.orig_pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_USER);
     k.stats[ST_FAULT_WP]++;
   }

@@ -16,6 +16,7 @@ export const enum Violation {
   Expectation = 6, // a scenario program's expected result did not happen
   BadTable = 7, // a walk reached a table of the wrong level
   Invariant = 8, // found by a quiescence check inside the run
+  Snapshot = 9, // a uffd-wp background snapshot saved a page wrongly (or missed one)
 }
 
 export const enum PoolId {

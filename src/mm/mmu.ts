@@ -14,7 +14,8 @@ import {
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, up_read } from '../sync/rwsem.js';
-import { handle_mm_fault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from './memory.js';
+import { handle_mm_fault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD } from './memory.js';
+import { userfault_wait } from './userfaultfd.js';
 import { report_violation, Violation } from './mmdebug.js';
 import {
   FAULT_FLAG_WRITE, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SIGSEGV, ST_FAULTS, ST_WALKS, TLB_MASK, type Kernel,
@@ -30,6 +31,7 @@ export const ACCESS_SIGBUS = 7;
 export const ACCESS_OOM = 9; // killed: VM_FAULT_OOM with no memory to reclaim
 export const ACCESS_SIGSEGV = 11;
 export const ACCESS_STOP = -1; // a violation stopped the machine
+export const ACCESS_UFFD = -3; // do_user_addr_fault: a uffd-wp fault was queued; wait for the handler, then retry
 export const SEGV_MAPERR = 1;
 export const SEGV_ACCERR = 2;
 
@@ -56,6 +58,10 @@ export function mmu_store(k: Kernel, addr: number, value: number): number {
     if (r < 0) return ACCESS_STOP;
     if (tries >= MAX_FAULT_RETRIES) return fault_livelock(k, addr);
     const f = do_user_addr_fault(k, addr, true);
+    if (f === ACCESS_UFFD) {
+      userfault_wait(k); // mmap_lock already dropped, as handle_userfault does
+      continue;
+    }
     if (f !== ACCESS_OK) return f;
     // The fault left vmf.pte pointing at the entry it installed: fill from it, no second walk.
     if (k.vmf.pte >= 0 && tlb_fill(k, vpn, s, k.vmf.pte, true) < 0) return ACCESS_STOP;
@@ -202,6 +208,7 @@ export function do_user_addr_fault(k: Kernel, addr: number, write: boolean): num
   const ret = handle_mm_fault(k, vmf);
   up_read(k, lock);
   if (ret === 0) return ACCESS_OK;
+  if ((ret & VM_FAULT_UFFD) !== 0) return ACCESS_UFFD;
   if ((ret & VM_FAULT_OOM) !== 0) {
     k.stats[ST_FAULT_OOM]++;
     Atomics.add(i32, G_OOM_COUNT, 1);

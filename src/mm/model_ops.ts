@@ -63,6 +63,12 @@ export interface ModelOps {
   exit_mm?(k: Kernel, mm: number): void;
   /** madvise(2) advice the model understands (0 or -errno), on [start, end) of `mm` (mmap_lock held for write). */
   madvise?(k: Kernel, mm: number, start: number, end: number, advice: string): number;
+  /**
+   * UFFDIO_REGISTER(MODE_WP) is about to mark this VM_SHARED_PT VMA (mmap_lock held for write):
+   * a model that shares tables as an optimisation gives it up here (pt-hint unshares, as hugetlb
+   * does: uffd_disable_huge_pmd_share). Without this hook, only whole VM_SHARED_PT VMAs register.
+   */
+  uffd_register?(k: Kernel, vma: number): void;
 }
 
 /** An ioctl's argument struct, by field name (fds already resolved to files by the caller). */

@@ -15,6 +15,8 @@ import type { Kernel } from './percpu.js';
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_off, mk_pte, PMD_SIZE, pte_index, PTE_LEVEL, pte_pfn, TASK_SIZE, PAGE_SIZE } from './pgtable.js';
 import { FRAME_FILE, M_PGD, R_STATE, P_OWNER } from '../shm/layout.js';
 import { flush_tlb_mm } from './tlb.js';
+import { pte_marker, uffd_active } from './userfaultfd.js';
+import { F_UFFD_WP } from '../shm/layout.js';
 import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_prev, vma_set_range, vma_start,
   vma_unlink_mm, vmaBase, VM_ACCESS_FLAGS, VM_EXEC, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_READ,
@@ -57,6 +59,8 @@ export function change_protection(k: Kernel, mm: number, start: number, end: num
       if ((vm_flags & VM_WRITE) !== 0 && (vm_flags & VM_SHARED) === 0) {
         prot = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_FILE ? base & ~_PAGE_RW : base | _PAGE_RW;
       }
+      // uffd-wp stays: a marked PTE or a page flagged in the page cache stays read-only.
+      if ((prot & _PAGE_RW) !== 0 && uffd_active(k) && (pte_marker(k, off) || Atomics.load(i32, frameBase(k, f) + F_UFFD_WP) !== 0)) prot &= ~_PAGE_RW;
       const ne = mk_pte(f, prot | (e & _PAGE_DIRTY));
       if (ne === e) continue;
       if (((e & _PAGE_RW) !== 0 && (ne & _PAGE_RW) === 0) || ((e & _PAGE_USER) !== 0 && (ne & _PAGE_USER) === 0) || (ne & _PAGE_PRESENT) === 0) {

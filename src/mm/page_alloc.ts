@@ -4,7 +4,7 @@
  * is spent the allocation fails and the fault returns VM_FAULT_OOM.
  */
 import {
-  F_HDR, F_INDEX, F_MAPCOUNT, F_OWNER, F_OWNER_GEN, FRAME_ANON, FL_RETIRED, G_MEM_LIMIT, G_MEM_PEAK,
+  F_HDR, F_INDEX, F_MAPCOUNT, F_OWNER, F_OWNER_GEN, F_UFFD_WP, FRAME_ANON, P_UFFD_WP, FL_RETIRED, G_MEM_LIMIT, G_MEM_PEAK,
   G_MEM_USED, M_ANON_RETIRED, M_PGTABLES, P_HDR, P_OWNER, P_SHARE, P_WPSEQ, PTP_WORDS,
   PTRS_PER_TABLE, R_STATE,
 } from '../shm/layout.js';
@@ -46,6 +46,7 @@ export function alloc_frame(k: Kernel, kind: number, owner: number, ownerGen: nu
   Atomics.store(i32, b + F_OWNER, owner);
   Atomics.store(i32, b + F_OWNER_GEN, ownerGen);
   Atomics.store(i32, b + F_INDEX, index);
+  Atomics.store(i32, b + F_UFFD_WP, 0);
   for (let w = 0; w < k.layout.config.payloadWords; w++) Atomics.store(i32, b + F_HDR + w, 0);
   return f;
 }
@@ -85,6 +86,7 @@ export function alloc_ptp(k: Kernel, mm: number, level: number): number {
   Atomics.store(i32, b + P_OWNER, mm);
   Atomics.store(i32, b + P_SHARE, 1);
   for (let e = 0; e < PTRS_PER_TABLE; e++) Atomics.store(i32, b + P_HDR + e, 0);
+  for (let w = 0; w < PTRS_PER_TABLE / 32; w++) Atomics.store(i32, b + P_UFFD_WP + w, 0); // no uffd-wp markers
   Atomics.add(i32, k.mmBase(mm) + M_PGTABLES, 1);
   return t;
 }

@@ -37,7 +37,11 @@ export const ST_AS_GRANTS = 21; // address-space: AS_MMAP calls that mapped some
 export const ST_AS_GRANT_MS = 22; // ... wall time inside them (ms)
 export const ST_AS_REVOKES = 23; // address-space: AS_MUNMAP calls that succeeded
 export const ST_AS_REVOKE_MS = 24; // ... wall time inside them, the shootdown wait included (ms)
-export const ST_COUNT = 25;
+export const ST_UFFD_SYSCALLS = 25; // uffd ioctls: register, write-protect / unprotect (the handler's too)
+export const ST_UFFD_ENTRY_WRITES = 26; // PTEs (marker and write bit) and page-cache flags written by uffd-wp
+export const ST_UFFD_WAKEUPS = 27; // faulting writers woken after their uffd-wp fault was resolved
+export const ST_UFFD_EVENTS = 28; // uffd-wp fault events queued
+export const ST_COUNT = 29;
 
 export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
 export const TLB_MASK = TLB_ENTRIES - 1;

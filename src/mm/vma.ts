@@ -21,6 +21,8 @@ export const VM_MAYREAD = 0x10;
 export const VM_MAYWRITE = 0x20;
 export const VM_MAYEXEC = 0x40;
 export const VM_MAYSHARE = 0x80;
+/** Registered for userfaultfd write-protect (UFFDIO_REGISTER_MODE_WP), Linux's value. */
+export const VM_UFFD_WP = 0x1000;
 /** The RFC takes a bit above 32; ptlab's vm_flags word is 32 bits, so it takes bit 30. */
 export const VM_SHARED_PT = 1 << 30;
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;

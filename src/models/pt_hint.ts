@@ -18,7 +18,8 @@
  *   under i_mmap_rwsem held for write, the VMA's hint is cleared (so no fault shares from it any
  *   more), each shared table loses this mm's entry and one share, and the TLB is flushed before
  *   the lock drops (the rule CVE-2021-4002 broke). Then the change proceeds as under `none`.
- *   uffd-wp registration, which also unshares in hugetlb, is not modelled yet.
+ *   uffd-wp registration unshares too (the VMA loses its hint), and want_pmd_share refuses a
+ *   VM_UFFD_WP VMA, as hugetlb's uffd_disable_huge_pmd_share does.
  * - A shared table stays accounted to one mm, its owner; when the owner unshares, the table and
  *   its pgtables_bytes move to a remaining sharer.
  *
@@ -41,13 +42,14 @@ import { entry_table, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, table_of } from '../mm/pgt
 import { flush_tlb_mm } from '../mm/tlb.js';
 import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_EXEC, VM_READ,
-  VM_SHARED, VM_SHARED_PT, VM_WRITE,
+  VM_SHARED, VM_SHARED_PT, VM_UFFD_WP, VM_WRITE,
 } from '../mm/vma.js';
 
 export const MADV_SHARE_PT = 'MADV_SHARE_PT';
 
 /** want_pmd_share: may the fault at `addr` share a PTE table? The whole PMD range must be in the VMA. */
 export function want_pmd_share(k: Kernel, vma: number, addr: number): boolean {
+  if ((vma_flags(k, vma) & VM_UFFD_WP) !== 0) return false; // uffd_disable_huge_pmd_share
   const base = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
   return base >= vma_start(k, vma) && base + PMD_SIZE <= vma_end(k, vma);
 }
@@ -174,6 +176,8 @@ export function createPtHintModel(): ModelOps {
     },
     switch_mm: () => {},
     flush_mask: (k, mm) => Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK),
+    /** uffd-wp registration unshares first (hugetlb: uffd_disable_huge_pmd_share); the VMA is then an ordinary one. */
+    uffd_register: (k, vma) => unhint(k, vma),
     /** madvise(MADV_SHARE_PT): mark the shared shmem VMAs of [start, end). mmap_lock held for write. */
     madvise(k, mm, start, end, advice) {
       if (advice !== MADV_SHARE_PT) return -EINVAL;

@@ -24,6 +24,9 @@ import { ACCESS_OK, ACCESS_OOM, ACCESS_STOP, mmu_load, mmu_store, mmuResult } fr
 import { Kernel, ST_ACCESS_FAULTS, ST_ACCESS_MS, ST_ACCESSES, ST_CTX_SWITCHES, ST_FAULTS, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
 import { type CompiledOp, compileProgram, EXPECT_ANY, OpCode, type Program } from './program.js';
 import { rq_pop, rq_push } from './runqueue.js';
+import {
+  sys_uffd_handle, sys_uffd_register, sys_uffd_register_file, sys_uffd_snapshot_end, sys_uffd_wp, sys_uffd_wp_file,
+} from '../mm/userfaultfd.js';
 import { fdget } from '../mm/fdtable.js';
 import {
   sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
@@ -266,6 +269,12 @@ export class Cpu {
         return this.result(op, sys_ioctl(k, this.slotGet(op.slot), op.str, args));
       }
       case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
+      case OpCode.UffdRegister: return this.result(op, sys_uffd_register(k, this.slotGet(op.slot) + op.a, op.b));
+      case OpCode.UffdWp: return this.result(op, sys_uffd_wp(k, this.slotGet(op.slot) + op.a, op.b, op.write));
+      case OpCode.UffdRegisterFile: return this.result(op, sys_uffd_register_file(k, this.slotGet(op.slot)));
+      case OpCode.UffdWpFile: return this.result(op, sys_uffd_wp_file(k, this.slotGet(op.slot), op.write));
+      case OpCode.UffdHandle: sys_uffd_handle(k, op.a, op.d, op.e); return 0;
+      case OpCode.UffdSnapshotEnd: return this.result(op, sys_uffd_snapshot_end(k));
       case OpCode.Munmap: return this.result(op, sys_munmap(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.Mprotect: return this.result(op, sys_mprotect(k, this.slotGet(op.slot) + op.a, op.b, op.c));
       case OpCode.Load: return this.access(op, this.slotGet(op.slot) + op.a, 4096, 1, false, 0, op.slot);

@@ -56,6 +56,20 @@ export const OpSchema = z.discriminatedUnion('op', [
     value: z.number().int().default(1),
     expect,
   }),
+  // userfaultfd write-protect (seed 003): per-process PTE markers, and the file-level flavour.
+  z.object({ op: z.literal('uffd_register'), region: name, offset: size.default(0), len: size, expect }),
+  z.object({ op: z.literal('uffd_wp'), region: name, offset: size.default(0), len: size, protect: z.boolean().default(true), expect }),
+  z.object({ op: z.literal('uffd_register_file'), fd: name, expect }),
+  z.object({ op: z.literal('uffd_wp_file'), fd: name, protect: z.boolean().default(true), expect }),
+  // The handler: until `writers` tasks arrived at barrier `until_barrier` (and no event is left), or `count` events.
+  z.object({
+    op: z.literal('uffd_handle'),
+    until_barrier: z.number().int().nonnegative().optional(),
+    writers: z.number().int().nonnegative().default(0),
+    count: z.number().int().nonnegative().default(0),
+    expect,
+  }),
+  z.object({ op: z.literal('uffd_snapshot_end'), expect }),
   z.object({ op: z.literal('barrier'), id: z.number().int().nonnegative(), count: z.number().int().positive().optional() }),
   z.object({ op: z.literal('exit'), code: z.number().int().default(0) }),
 ]);
@@ -84,6 +98,12 @@ export const enum OpCode {
   Unlink,
   Ioctl,
   Madvise,
+  UffdRegister,
+  UffdWp,
+  UffdRegisterFile,
+  UffdWpFile,
+  UffdHandle,
+  UffdSnapshotEnd,
 }
 
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
@@ -186,6 +206,12 @@ export function compileProgram(program: Program, maxSlots: number): CompiledOp[]
       case 'touch':
         c.code = OpCode.Touch; c.slot = use(o.region); c.a = o.offset; c.b = o.len; c.d = o.stride; c.e = o.passes;
         c.c = o.value; c.write = o.write; break;
+      case 'uffd_register': c.code = OpCode.UffdRegister; c.slot = use(o.region); c.a = o.offset; c.b = o.len; break;
+      case 'uffd_wp': c.code = OpCode.UffdWp; c.slot = use(o.region); c.a = o.offset; c.b = o.len; c.write = o.protect; break;
+      case 'uffd_register_file': c.code = OpCode.UffdRegisterFile; c.slot = use(o.fd); break;
+      case 'uffd_wp_file': c.code = OpCode.UffdWpFile; c.slot = use(o.fd); c.write = o.protect; break;
+      case 'uffd_handle': c.code = OpCode.UffdHandle; c.a = o.until_barrier ?? -1; c.d = o.writers; c.e = o.count; break;
+      case 'uffd_snapshot_end': c.code = OpCode.UffdSnapshotEnd; break;
       case 'barrier': c.code = OpCode.Barrier; c.a = o.id; c.d = o.count ?? 0; break;
       case 'exit': c.code = OpCode.Exit; c.a = o.code; break;
     }

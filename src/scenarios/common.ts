@@ -25,6 +25,8 @@ export interface Scenario {
   defaults: Partial<ScenarioOptions>;
   /** The models whose rules allow this workload, when not every model's do (and why not). */
   models?: { only: string[]; why: string };
+  /** Set when the scenario needs every process on its own CPU (procs <= cpus): why. */
+  pinned?: string;
   build(o: ScenarioOptions): { programs: Program[]; config: MachineConfig };
 }
 

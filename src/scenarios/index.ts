@@ -3,6 +3,7 @@ import type { Scenario } from './common.js';
 import { daxWindow } from './dax_window.js';
 import { exitVsFault } from './exit_vs_fault.js';
 import { mprotectVsFault } from './mprotect_vs_fault.js';
+import { qemuSnapshot, qemuSnapshotFile } from './qemu_snapshot.js';
 import { sga } from './sga.js';
 import { viommu } from './viommu.js';
 
@@ -12,6 +13,8 @@ export const SCENARIOS: Record<string, Scenario> = {
   'mprotect-vs-fault': mprotectVsFault,
   viommu,
   'dax-window': daxWindow,
+  'qemu-snapshot': qemuSnapshot,
+  'qemu-snapshot-file': qemuSnapshotFile,
 };
 
 export const DEFAULT_SCENARIO = 'sga';

@@ -26,6 +26,8 @@ export interface MachineConfig {
   barriers: number;
   /** Files that may be created over the run (the ledger of retired payload sums, by FL_ID). */
   fileIds: number;
+  /** Pages of the file a uffd-wp snapshot tracks (the side array of recorded sums); default 0. */
+  uffdPages?: number;
 }
 
 export const MAX_CPUS = 32; // mm_cpumask is one 32-bit word
@@ -99,6 +101,7 @@ export const F_MAPCOUNT = 2; // PTEs mapping it
 export const F_OWNER = 3; // file index (file pages) or mm index (anon)
 export const F_INDEX = 4; // page index in the file
 export const F_OWNER_GEN = 5;
+export const F_UFFD_WP = 6; // file-level uffd-wp (flavour 2): the page is write-protected in the page cache
 export const F_HDR = 8; // payload starts here
 export const FRAME_FILE = 1;
 export const FRAME_ANON = 2;
@@ -108,7 +111,8 @@ export const P_OWNER = 2; // mm that allocated it (and accounts it in pgtables_b
 export const P_SHARE = 3; // upper-level entries pointing to it (pt_share_count + 1)
 export const P_PTL = 4; // split page-table lock (spinlock word)
 export const P_WPSEQ = 5; // bumped after a write-removing change to its entries has been flushed
-export const P_HDR = 16;
+export const P_UFFD_WP = 16; // 16 words: a 512-bit bitmap of per-PTE uffd-wp markers, "beside" the entries
+export const P_HDR = 32;
 export const PTRS_PER_TABLE = 512;
 export const PTP_WORDS = P_HDR + PTRS_PER_TABLE;
 
@@ -220,6 +224,39 @@ export const LG_FREED = 1;
 export const LG_PAGES = 2;
 export const LEDGER_WORDS = 4;
 
+// ---- userfaultfd (uffd-wp): a machine-wide event ring, the snapshot side array, registered mms ----
+export const U_LOCK = 0; // spinlock over the ring and the mm list
+export const U_HEAD = 1; // next event to read
+export const U_TAIL = 2; // next free slot
+export const U_ACTIVE = 3; // nonzero once anything was write-protected (keeps the fault path's check cheap)
+export const U_FILE = 4; // file-level registration (flavour 2): file + 1, 0 none
+export const U_FILE_GEN = 5;
+export const U_SNAP_FILE = 6; // the snapshotted file + 1 (its pages index the side array)
+export const U_SNAP_FILE_GEN = 7;
+export const U_NMM = 8; // registered mms
+export const U_EVENTS = 16; // own line: bumped (and notified) by every queued event; the handler waits on it
+export const U_WAKE = 32; // own line: bumped (and notified) by every resolution; faulting writers wait on it
+export const U_MMS = 48; // MAX_UFFD_MMS x (mm, gen)
+export const MAX_UFFD_MMS = 32;
+export const UFFD_HDR_WORDS = U_MMS + 2 * MAX_UFFD_MMS;
+// an event: the page's file (pool index, -1 anon) and FL_ID, page index, writer task, flavour, vpn (hi, lo), writer mm
+export const UE_FILE = 0;
+export const UE_FILE_ID = 1;
+export const UE_INDEX = 2;
+export const UE_TASK = 3;
+export const UE_FLAVOUR = 4;
+export const UE_VPN_HI = 5;
+export const UE_VPN_LO = 6;
+export const UE_MM = 7;
+export const UE_WORDS = 8;
+// the side array, per page index of the snapshotted file
+export const US_SUM = 0; // payload sum when it was write-protected
+export const US_STATE = 1; // US_RECORDED | US_PENDING | US_SAVED
+export const US_WORDS = 2;
+export const US_RECORDED = 1;
+export const US_PENDING = 2; // an event for it is queued (one event per page)
+export const US_SAVED = 4;
+
 // ---- name table (/dev/shm names) ----
 export const N_HASH = 0;
 export const N_FILE = 1;
@@ -257,6 +294,12 @@ export interface Layout {
   readonly names: number;
   readonly violations: number;
   readonly fileLedger: number;
+  /** userfaultfd: header, event ring (uffdRingCap entries), side array (uffdPages entries). */
+  readonly uffd: number;
+  readonly uffdRing: number;
+  readonly uffdRingCap: number;
+  readonly uffdSnap: number;
+  readonly uffdPages: number;
 }
 
 function roundUp(n: number, to: number): number {
@@ -291,6 +334,12 @@ export function computeLayout(config: MachineConfig): Layout {
   const names = take(NAME_SLOTS * NAME_WORDS);
   const violations = take(VIOLATION_SLOTS * VIOLATION_WORDS);
   const fileLedger = take(LEDGER_WORDS * (config.fileIds + 1));
+  const uffdPages = config.uffdPages ?? 0;
+  let uffdRingCap = 64;
+  while (uffdRingCap < uffdPages + config.tasks) uffdRingCap <<= 1;
+  const uffd = take(UFFD_HDR_WORDS);
+  const uffdRing = take(uffdRingCap * UE_WORDS);
+  const uffdSnap = take(Math.max(1, uffdPages) * US_WORDS);
   return {
     config, words: at, global, cpu,
     framesPool, frameStack, frames, frameWords,
@@ -300,5 +349,6 @@ export function computeLayout(config: MachineConfig): Layout {
     filePool, fileStack, files,
     xaPool, xaStack, xaNodes,
     tasks, runqueue, runqueueCap, barriers, names, violations, fileLedger,
+    uffd, uffdRing, uffdRingCap, uffdSnap, uffdPages,
   };
 }

@@ -19,8 +19,10 @@ export const enum LockClass {
   // Not locks, but waits the watchdog reports like one:
   TlbShootdown = 12, // an initiator waiting for a CPU's flush ack
   Idle = 13, // a CPU with nothing runnable
+  UffdLock = 15, // the userfaultfd event ring's lock
+  Userfault = 16, // a writer waiting for its uffd-wp fault to be resolved, or the handler waiting for events
 }
-export const LOCK_CLASS_COUNT = 15;
+export const LOCK_CLASS_COUNT = 17;
 
 export const LOCK_CLASS_NAMES: readonly string[] = [
   '&mm->mmap_lock',
@@ -38,6 +40,8 @@ export const LOCK_CLASS_NAMES: readonly string[] = [
   'TLB shootdown ack',
   'idle (no runnable task)',
   '&mapping->ptshare_lock',
+  '&ctx->fault_pending_wqh.lock',
+  'userfaultfd wait (handle_userfault / read)',
 ];
 
 export const enum LockMode {

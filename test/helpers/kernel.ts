@@ -22,6 +22,7 @@ export function testMachine(model = 'none', bug = '', opts: { cpus?: number; tas
   const cpus = opts.cpus ?? 1;
   const tasks = opts.tasks ?? 2;
   const config = sizeMachine({ cpus, procs: tasks, sharedBytes: 16 * 1024 * 1024, privateBytes: 4 * 1024 * 1024, files: 2, vmasPerProc: 8, mem: opts.mem ?? 2 ** 30 });
+  config.uffdPages = 4096; // uffd-wp's snapshot side array: the 16 MiB of shared memory
   const m = createMachine(config);
   initTasks(m, tasks);
   const ks = Array.from({ length: cpus }, (_, c) => {

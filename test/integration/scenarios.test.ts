@@ -130,3 +130,24 @@ describe('sga under address-space', () => {
     expect(r.address_space.grants).toBe(1);
   });
 });
+
+describe('qemu-snapshot: uffd-wp background snapshot, per-process markers vs the page cache (seed 003)', () => {
+  it('both flavours pass every checker under none and map-shared-pt, and report their costs', async () => {
+    for (const model of ['none', 'map-shared-pt']) {
+      const pte = await run('qemu-snapshot', { model, ops: '8' });
+      expect([model, pte.violations]).toEqual([model, []]);
+      expect(pte.uffd.events).toBeGreaterThan(0);
+      expect(pte.uffd.wakeups).toBeGreaterThan(0);
+      const file = await run('qemu-snapshot-file', { model, ops: '8' });
+      expect([model, file.violations]).toEqual([model, []]);
+      expect(file.uffd.events).toBe(pte.uffd.events); // same seed, same pages written
+      // QEMU unprotects each page once per registered process in the per-process flavour, once in the file's.
+      expect(pte.uffd.syscalls).toBeGreaterThan(file.uffd.syscalls);
+    }
+  });
+
+  it('needs a CPU per process (bad input otherwise)', () => {
+    expect(() => parseRunOptions('qemu-snapshot', { model: 'none', procs: '4', cpus: '2' })).toThrow(/procs <= --cpus/);
+    expect(() => parseRunOptions('qemu-snapshot-file', { model: 'mshare' })).toThrow(/does not apply/);
+  });
+});
