@@ -45,7 +45,7 @@ program
 program
   .command('run')
   .description('run a scenario and check it')
-  .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}`)
+  .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}, or a scenario file (*.json)`)
   .option('--model <model>', `sharing model: ${Object.keys(MODELS).join(', ')}`, 'none')
   .option('--cpus <n>', 'simulated CPUs (worker threads); default min(2, cores)')
   .option('--procs <n>', 'processes')
@@ -76,7 +76,7 @@ program
 program
   .command('compare')
   .description('run one scenario under several models, same options and seed, and compare them')
-  .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}`)
+  .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}, or a scenario file (*.json)`)
   .option('--models <list>', 'comma-separated models', Object.keys(MODELS).join(','))
   .option('--cpus <n>', 'simulated CPUs (worker threads); default min(2, cores)')
   .option('--procs <n>', 'processes')

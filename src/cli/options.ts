@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { MODELS } from '../models/index.js';
-import { SCENARIOS } from '../scenarios/index.js';
+import { resolveScenario } from '../scenarios/index.js';
 import { MAX_CPUS } from '../shm/layout.js';
 
 export class UsageError extends Error {}
@@ -50,15 +50,19 @@ export type RunOptions = z.output<typeof RunOptionsSchema>;
 
 /** Validates `run` options for `scenario`; throws UsageError with one line naming the field. */
 export function parseRunOptions(scenario: string, raw: Record<string, unknown>): RunOptions {
-  if (!(scenario in SCENARIOS)) throw new UsageError(`unknown scenario '${scenario}': one of ${Object.keys(SCENARIOS).join(', ')}`);
+  let sc;
+  try {
+    sc = resolveScenario(scenario);
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
   const r = RunOptionsSchema.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0].message);
   const o = r.data;
-  const only = SCENARIOS[scenario].models;
+  const only = sc.models;
   if (only && !only.only.includes(o.model)) {
     throw new UsageError(`scenario '${scenario}' does not apply to --model ${o.model}: ${only.why}`);
   }
-  const sc = SCENARIOS[scenario];
   if (sc.pinned) {
     const procs = o.procs ?? sc.defaults.procs ?? 4;
     const cpus = o.cpus ?? sc.defaults.cpus ?? Math.min(2, availableParallelism());

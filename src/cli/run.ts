@@ -15,7 +15,7 @@ import {
 } from '../mm/percpu.js';
 import { runMachine } from '../proc/orchestrator.js';
 import { verdict, type ViolationReport } from '../check/index.js';
-import { SCENARIOS } from '../scenarios/index.js';
+import { resolveScenario } from '../scenarios/index.js';
 import type { ScenarioOptions } from '../scenarios/common.js';
 import type { RunOptions } from './options.js';
 
@@ -61,7 +61,7 @@ export interface RunReport {
 export const DEFAULT_SEED = 1;
 
 export function scenarioOptions(scenario: string, o: RunOptions): ScenarioOptions {
-  const sc = SCENARIOS[scenario];
+  const sc = resolveScenario(scenario);
   const d = sc.defaults;
   return {
     procs: o.procs ?? d.procs ?? 4,
@@ -76,7 +76,7 @@ export function scenarioOptions(scenario: string, o: RunOptions): ScenarioOption
 
 export async function runScenario(scenario: string, o: RunOptions): Promise<RunReport> {
   const so = scenarioOptions(scenario, o);
-  const { programs, config } = SCENARIOS[scenario].build(so);
+  const { programs, config } = resolveScenario(scenario).build(so);
   const deadlineMs = o.deadline ?? 20_000;
   const run = await runMachine({
     cpus: so.cpus,

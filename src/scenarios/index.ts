@@ -1,5 +1,6 @@
 /** The built-in scenario catalog. */
 import type { Scenario } from './common.js';
+import { loadScenarioFile } from './file.js';
 import { daxWindow } from './dax_window.js';
 import { exitVsFault } from './exit_vs_fault.js';
 import { mprotectVsFault } from './mprotect_vs_fault.js';
@@ -18,3 +19,16 @@ export const SCENARIOS: Record<string, Scenario> = {
 };
 
 export const DEFAULT_SCENARIO = 'sga';
+
+/**
+ * A built-in scenario by name, or a scenario file by path (`*.json`, see file.ts). Throws with a
+ * one-line message for an unknown name or a bad file. Files are read once per process.
+ */
+export function resolveScenario(nameOrPath: string): Scenario {
+  const builtin = SCENARIOS[nameOrPath];
+  if (builtin) return builtin;
+  if (nameOrPath.endsWith('.json')) return (loaded[nameOrPath] ??= loadScenarioFile(nameOrPath));
+  throw new Error(`unknown scenario '${nameOrPath}': one of ${Object.keys(SCENARIOS).join(', ')}, or a scenario file (*.json)`);
+}
+
+const loaded: Record<string, Scenario> = {};

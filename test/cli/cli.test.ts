@@ -1,5 +1,8 @@
 /** The command as a user meets it: exit codes, one-line errors, JSON on stdout. */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 function ptlab(...args: string[]) {
@@ -67,6 +70,23 @@ describe('ptlab', () => {
     const r = ptlab('compare', 'sga', '--models', 'none,nope');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/--models: each must be one of/);
+  });
+
+  it('runs a scenario file: map-shared-pt\'s errnos from a program, exit 0; the same file under none breaks its expectations, exit 1', () => {
+    expect(ptlab('run', 'examples/errnos.json', '--model', 'map-shared-pt').code).toBe(0);
+    const r = ptlab('run', 'examples/errnos.json', '--model', 'none', '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out).violations[0].message).toMatch(/expected EINVAL, got ok/);
+  });
+
+  it('a bad scenario file is bad input: one line naming the field, exit 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ptlab-'));
+    const f = join(dir, 'bad.json');
+    writeFileSync(f, JSON.stringify({ programs: [[{ op: 'mmap', len: -1, flags: ['MAP_SHARED'], as: 'x' }]] }));
+    const r = ptlab('run', f);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/programs\.0\.0\.len/);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
   });
 
   it('list names every scenario and model', () => {
