@@ -61,6 +61,9 @@ export interface ModelOps {
    * for a process that goes away (mshare: exit_mshare unmaps the regions the process owns).
    */
   exit_mm?(k: Kernel, mm: number): void;
+  /** mshare v1's syscalls (seed 004): 0 or -errno; models without them give ENOSYS. */
+  mshare?(k: Kernel, name: string, addr: number, len: number, create: boolean, excl: boolean): number;
+  mshare_unlink?(k: Kernel, name: string): number;
   /** madvise(2) advice the model understands (0 or -errno), on [start, end) of `mm` (mmap_lock held for write). */
   madvise?(k: Kernel, mm: number, start: number, end: number, advice: string): number;
   /**

@@ -61,8 +61,10 @@
  *   pointed to it stays accounted to the host until the last guest drops it.
  * - backing_file_id: the FL_ID of the one file the region maps (every host VMA maps it), else -1.
  *
- * Not done: the v1 API (mshare(name, addr, len, oflag, mode) / mshare_unlink) of seed 004;
- * anonymous and hugetlb memory inside a region; fallocate, MSHAREFS_GET/SET_SIZE of earlier
+ * - The v1 API of seed 004 — mshare(name, addr, len, oflag, mode) and mshare_unlink(name) — runs
+ *   over the same host mm (mshare_v1 below).
+ *
+ * Not done: anonymous and hugetlb memory inside a region; fallocate, MSHAREFS_GET/SET_SIZE of earlier
  * versions, the /sys/fs/mshare/mshare_info file.
  *
  * Locks: ftruncate and the ioctls take the host's mmap_lock for write; attach takes it for read
@@ -72,7 +74,7 @@
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN,
   FL_REF, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD,
-  M_TASK, MMF_HOST, P_OWNER, P_SHARE, R_STATE, 
+  M_TASK, MMF_HOST, P_OWNER, P_SHARE, R_STATE, FL_V1_ADDR_HI, FL_V1_ADDR_LO, T_MM,
   
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
@@ -88,7 +90,7 @@ import {
 } from '../mm/memory.js';
 import {
   calc_vm_flags, do_munmap, EBADF, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
-  MAP_PRIVATE, MAP_SHARED, mmap_region,
+  MAP_PRIVATE, MAP_SHARED, mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap,
 } from '../mm/mmap.js';
 import { report_violation, Violation } from '../mm/mmdebug.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
@@ -100,7 +102,7 @@ import {
 } from '../mm/pgtable.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import {
-  find_vma, vma_end, vma_flags, vma_start, VM_EXEC, VM_READ,
+  find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, VM_EXEC, VM_READ, VM_SHARED,
   VM_SHARED_PT, VM_WRITE,
 } from '../mm/vma.js';
 
@@ -292,6 +294,11 @@ export function createMshareModel(): ModelOps {
     if (addr + size > end) return -EINVAL;
     // do_mmap's checks on a MAP_FIXED mapping (ptlab: an unaligned size is refused, not rounded).
     if (size <= 0 || off % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || offset < 0 || offset % PAGE_SIZE !== 0) return -EINVAL;
+    return host_map(k, file, host, addr, size, src, offset, prot);
+  }
+
+  /** Maps `src` at host address `addr`, MAP_SHARED|MAP_FIXED, under the host's mmap_lock. */
+  function host_map(k: Kernel, file: number, host: number, addr: number, size: number, src: number, offset: number, prot: number): number {
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
     down_write(k, hlock, LockClass.MmapLock);
     try {
@@ -304,6 +311,80 @@ export function createMshareModel(): ModelOps {
       return v < 0 ? v : 0;
     } finally {
       up_write(k, hlock);
+    }
+  }
+
+  /**
+   * mshare(name, addr, len, oflag, mode), the v1 API of seed 004, over the same host mm:
+   * O_CREAT makes the named region over [addr, addr + len) of the caller — its MAP_SHARED file
+   * mappings there move into the host ("existing mappings in the range become shared") — and
+   * maps the region back in place; without O_CREAT (or O_CREAT of an existing name) it attaches
+   * the region at the same address, which v1 asks of every process (another address or length:
+   * EINVAL). O_CREAT|O_EXCL on an existing name: EEXIST; a missing name: ENOENT; unaligned or
+   * empty: EINVAL; an anonymous or private mapping in the range: EINVAL (not movable here).
+   * "This mm_struct is maintained as long as there is at least one task using the mshare'd
+   * range. It is cleaned up by the last mshare_unlink": the name and each mapping hold it.
+   */
+  function mshare_v1(k: Kernel, name: string, addr: number, len: number, create: boolean, excl: boolean): number {
+    if (len <= 0 || addr % MSHARE_ALIGN !== 0 || len % MSHARE_ALIGN !== 0 || addr + len > TASK_SIZE) return -EINVAL;
+    const i32 = k.i32;
+    const mm = Atomics.load(i32, k.taskOff + T_MM);
+    // What would move, checked before anything changes (only this task changes its own VMAs).
+    const moving: { start: number; end: number; file: number; pgoff: number; prot: number }[] = [];
+    const lock = k.mmBase(mm) + M_MMAP_LOCK;
+    down_read(k, lock, LockClass.MmapLock);
+    let movable = true;
+    for (let v = find_vma(k, mm, addr); v >= 0 && vma_start(k, v) < addr + len; v = vma_next(k, v)) {
+      const f = vma_flags(k, v);
+      const file = vma_file(k, v);
+      if ((f & VM_SHARED) === 0 || (f & VM_SHARED_PT) !== 0 || file < 0 || Atomics.load(i32, fileBase(k, file) + FL_KIND) !== FILE_SHMEM) {
+        movable = false;
+        break;
+      }
+      const start = Math.max(addr, vma_start(k, v));
+      moving.push({
+        start, end: Math.min(addr + len, vma_end(k, v)), file,
+        pgoff: vma_pgoff(k, v) + (start - vma_start(k, v)) / PAGE_SIZE,
+        prot: (f & VM_READ ? PROT_READ : 0) | (f & VM_WRITE ? PROT_WRITE : 0) | (f & VM_EXEC ? PROT_EXEC : 0),
+      });
+    }
+    up_read(k, lock);
+    let created = false;
+    const file = name_open(k, name_hash('msharefs', name), create, excl, (h) => {
+      if (!movable) return -EINVAL; // checked before the region exists: nothing to undo
+      const nf = region_create(k, h);
+      if (nf < 0) return nf;
+      const r = setsize(k, nf, len);
+      if (r < 0) {
+        fput(k, nf);
+        return r;
+      }
+      Atomics.store(i32, fileBase(k, nf) + FL_V1_ADDR_HI, Math.floor(addr / TWO32));
+      Atomics.store(i32, fileBase(k, nf) + FL_V1_ADDR_LO, addr % TWO32 | 0);
+      created = true;
+      return nf;
+    });
+    if (file < 0) return file;
+    try {
+      const fb = fileBase(k, file);
+      if (!created) {
+        const at = Atomics.load(i32, fb + FL_V1_ADDR_HI) * TWO32 + (Atomics.load(i32, fb + FL_V1_ADDR_LO) >>> 0);
+        if (at !== addr || region_size(k, file) !== len) return -EINVAL;
+      } else {
+        const host = host_of_file(k, file);
+        if (host < 0) return -EINVAL;
+        for (const m of moving) {
+          const r = host_map(k, file, host, MSHARE_BASE + (m.start - addr), m.end - m.start, m.file, m.pgoff * PAGE_SIZE, m.prot);
+          if (r < 0) return r;
+        }
+        const r = vm_munmap(k, mm, addr, len);
+        if (r < 0) return r;
+      }
+      const a: MmapArgs = { mm, addr, len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED | MAP_FIXED, file, pgoff: 0 };
+      const r = vm_mmap(k, a);
+      return r < 0 ? r : 0;
+    } finally {
+      fput(k, file); // the lookup's reference: the name and the mapping hold their own
     }
   }
 
@@ -484,5 +565,8 @@ export function createMshareModel(): ModelOps {
     release,
     backing_file_id,
     exit_mm,
+    mshare: mshare_v1,
+    /** mshare_unlink(name): the name goes; the region goes with its last mapping. */
+    mshare_unlink: (k, name) => unlink(k, MSHAREFS_DIR + '/' + name),
   };
 }

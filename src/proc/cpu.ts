@@ -30,7 +30,7 @@ import {
 import { fdget } from '../mm/fdtable.js';
 import {
   sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
-  sys_shm_open, sys_shm_unlink, sys_unlink,
+  sys_mshare, sys_mshare_unlink, sys_shm_open, sys_shm_unlink, sys_unlink,
 } from './syscalls.js';
 
 export interface CpuParams {
@@ -268,6 +268,8 @@ export class Cpu {
         for (const [key, v] of op.args) args[key] = typeof v === 'number' ? v : this.slotGet(v.slot);
         return this.result(op, sys_ioctl(k, this.slotGet(op.slot), op.str, args));
       }
+      case OpCode.Mshare: return this.result(op, sys_mshare(k, op.str, op.a, op.b, (op.c & 1) !== 0, (op.c & 2) !== 0));
+      case OpCode.MshareUnlink: return this.result(op, sys_mshare_unlink(k, op.str));
       case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
       case OpCode.UffdRegister: return this.result(op, sys_uffd_register(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.UffdWp: return this.result(op, sys_uffd_wp(k, this.slotGet(op.slot) + op.a, op.b, op.write));

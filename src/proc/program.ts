@@ -28,6 +28,8 @@ export const OpSchema = z.discriminatedUnion('op', [
     expect,
   }),
   z.object({ op: z.literal('madvise'), region: name, offset: size.default(0), len: size, advice: z.string().regex(/^MADV_[A-Z_]+$/), expect }),
+  z.object({ op: z.literal('mshare'), name: z.string().min(1).max(64), addr: size, len: size, create: z.boolean().default(false), excl: z.boolean().default(false), expect }),
+  z.object({ op: z.literal('mshare_unlink'), name: z.string().min(1).max(64), expect }),
   z.object({ op: z.literal('ftruncate'), fd: name, size, expect }),
   z.object({ op: z.literal('close'), fd: name, expect }),
   z.object({
@@ -98,6 +100,8 @@ export const enum OpCode {
   Unlink,
   Ioctl,
   Madvise,
+  Mshare,
+  MshareUnlink,
   UffdRegister,
   UffdWp,
   UffdRegisterFile,
@@ -130,7 +134,7 @@ export interface CompiledOp {
 }
 
 export const ERRNO: Record<string, number> = {
-  EPERM: 1, ENOENT: 2, EBADF: 9, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, EMFILE: 24, ENOTTY: 25, EFBIG: 27,
+  EPERM: 1, ENOENT: 2, EBADF: 9, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, EMFILE: 24, ENOTTY: 25, EFBIG: 27, ENOSYS: 38,
   EOPNOTSUPP: 95,
 };
 export const SIGNALS: Record<string, number> = { SIGBUS: 7, SIGKILL: 9, SIGSEGV: 11 };
@@ -194,6 +198,8 @@ export function compileProgram(program: Program, maxSlots: number): CompiledOp[]
         if (o.as !== undefined) c.out = def(o.as);
         break;
       case 'madvise': c.code = OpCode.Madvise; c.slot = use(o.region); c.a = o.offset; c.b = o.len; c.str = o.advice; break;
+      case 'mshare': c.code = OpCode.Mshare; c.str = o.name; c.a = o.addr; c.b = o.len; c.c = (o.create ? 1 : 0) | (o.excl ? 2 : 0); break;
+      case 'mshare_unlink': c.code = OpCode.MshareUnlink; c.str = o.name; break;
       case 'ftruncate': c.code = OpCode.Ftruncate; c.slot = use(o.fd); c.a = o.size; break;
       case 'close': c.code = OpCode.Close; c.slot = use(o.fd); break;
       case 'mmap':

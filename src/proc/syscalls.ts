@@ -139,3 +139,14 @@ export function file_id(k: Kernel, file: number): number {
   return Atomics.load(k.i32, fileBase(k, file) + FL_ID);
 }
 
+
+const ENOSYS = 38;
+
+/** mshare(name, addr, len, oflag, mode), mshare v1 (seed 004): only the mshare model has it. */
+export function sys_mshare(k: Kernel, name: string, addr: number, len: number, create: boolean, excl: boolean): number {
+  return k.model.mshare ? k.model.mshare(k, name, addr, len, create, excl) : -ENOSYS;
+}
+
+export function sys_mshare_unlink(k: Kernel, name: string): number {
+  return k.model.mshare_unlink ? k.model.mshare_unlink(k, name) : -ENOSYS;
+}

@@ -174,6 +174,8 @@ export const FL_XA_LOCK = 16;
 export const FL_IMMAP_RWSEM = 32;
 export const FL_PTSHARE_LOCK = 36; // rwsem: serialises a sharing model's attach and detach
 export const FL_PRIV2 = 39; // a model's second word, after that rwsem's three (mshare: the owner task + 1, 0 once it exited)
+export const FL_V1_ADDR_HI = 40; // mshare v1: the address every process maps the region at
+export const FL_V1_ADDR_LO = 41;
 export const FILE_WORDS = 48;
 
 // ---- page-cache radix node (xa_node) ----

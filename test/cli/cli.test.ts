@@ -79,6 +79,13 @@ describe('ptlab', () => {
     expect(JSON.parse(r.out).violations[0].message).toMatch(/expected EINVAL, got ok/);
   });
 
+  it('runs mshare v1 from a scenario file under mshare; other models have no mshare() (ENOSYS): exit 1', () => {
+    expect(ptlab('run', 'examples/mshare_v1.json', '--model', 'mshare').code).toBe(0);
+    const r = ptlab('run', 'examples/mshare_v1.json', '--model', 'none', '--json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out).violations[0].message).toMatch(/expected ok, got ENOSYS/);
+  });
+
   it('a bad scenario file is bad input: one line naming the field, exit 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ptlab-'));
     const f = join(dir, 'bad.json');
