@@ -86,6 +86,18 @@ describe('ptlab', () => {
     expect(JSON.parse(r.out).violations[0].message).toMatch(/expected ok, got ENOSYS/);
   });
 
+  it.each([
+    ['examples/errnos.json', 'map-shared-pt'],
+    ['examples/mshare_errnos.json', 'mshare'],
+    ['examples/mshare_v1.json', 'mshare'],
+    ['examples/container_errnos.json', 'container-fd'],
+    ['examples/address_space_errnos.json', 'address-space'],
+    ['examples/pt_hint_errnos.json', 'pt-hint'],
+  ])('%s: every errno and signal the program expects under %s', (file, model) => {
+    const r = ptlab('run', file, '--model', model, '--json');
+    expect([r.code, JSON.parse(r.out).violations]).toEqual([0, []]);
+  });
+
   it('a bad scenario file is bad input: one line naming the field, exit 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ptlab-'));
     const f = join(dir, 'bad.json');
