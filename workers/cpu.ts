@@ -3,10 +3,13 @@
  * exited or the machine stops, and returns the CPU's statistics.
  */
 import { runQuiescentChecks } from '../src/check/invariants.js';
+import { ControlledScheduler } from '../src/sched/controlled.js';
 import { MODELS } from '../src/models/index.js';
 import { Cpu, type CpuParams, type CpuResult } from '../src/proc/cpu.js';
 
 export default function runCpu(p: CpuParams): CpuResult {
   const model = MODELS[p.model].create(p.bug);
-  return new Cpu(p, model, runQuiescentChecks).run();
+  const cpu = new Cpu(p, model, runQuiescentChecks);
+  if (p.controlled) cpu.k.sched = new ControlledScheduler(cpu.k.i32, cpu.k.layout, p.deadlineMs);
+  return cpu.run();
 }

@@ -6,7 +6,9 @@ import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
 import { MODELS } from '../models/index.js';
 import { SCENARIOS } from '../scenarios/index.js';
+import { Presets, SingleBar } from 'cli-progress';
 import { type CompareReport, renderCompare } from './compare.js';
+import { explore, replay } from './explore.js';
 import { parseRunOptions, UsageError } from './options.js';
 import { renderRun } from './render.js';
 import { runScenario } from './run.js';
@@ -105,6 +107,76 @@ program
     const report: CompareReport = { scenario, seed: runs[0].seed, cores: runs[0].cores, runs };
     process.stdout.write((raw.json ? JSON.stringify(report) : renderCompare(report)) + '\n');
     process.exitCode = runs.every((r) => r.ok) ? 0 : 1;
+  });
+
+program
+  .command('explore')
+  .description('run a scenario in controlled mode until a checker fails; print the replay token')
+  .argument('<scenario>', 'a scenario name or file')
+  .option('--model <model>', 'sharing model', 'none')
+  .option('--bug <name>', 'reintroduce a known bug of the model')
+  .option('--strategy <s>', 'random (random walk) or pct (Burckhardt et al., ASPLOS 2010)', 'pct')
+  .option('--depth <d>', 'PCT bug depth: d - 1 priority change points', '3')
+  .option('--runs <n>', 'runs at most', '100')
+  .option('--seed <n>', 'seed of the runs\' seeds', '1')
+  .option('--cpus <n>', 'simulated CPUs (default min(2, cores))')
+  .option('--procs <n>', 'processes')
+  .option('--size <bytes>', 'size of the shared mapping')
+  .option('--ops <n>', 'operations per process after set-up')
+  .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
+  .option('--json', 'one JSON object on stdout')
+  .action(async (scenario: string, raw: Record<string, unknown>) => {
+    const strategy = String(raw.strategy);
+    if (strategy !== 'random' && strategy !== 'pct') fail('--strategy must be random or pct');
+    const depth = Number(raw.depth);
+    const runs = Number(raw.runs);
+    const seed = Number(raw.seed);
+    if (!/^\d+$/.test(String(raw.depth)) || depth < 1 || depth > 16) fail('--depth must be an integer from 1 to 16');
+    if (!/^\d+$/.test(String(raw.runs)) || runs < 1) fail('--runs must be a positive integer');
+    if (!/^\d+$/.test(String(raw.seed))) fail('--seed must be a non-negative integer');
+    const kept: Record<string, string> = {};
+    for (const k of ['cpus', 'procs', 'size', 'ops', 'deadline']) if (raw[k] !== undefined) kept[k] = String(raw[k]);
+    let o;
+    try {
+      o = parseRunOptions(scenario, { ...kept, model: raw.model, bug: raw.bug, lockStat: false });
+    } catch (e) {
+      if (e instanceof UsageError) fail(e.message);
+      throw e;
+    }
+    const bar = raw.json || !process.stderr.isTTY ? null : new SingleBar({ format: 'explore {bar} {value}/{total} runs', hideCursor: true }, Presets.shades_classic);
+    bar?.start(runs, 0);
+    const r = await explore(scenario, o, { strategy, depth, runs, seed, raw: { ...kept, lockStat: false }, onRun: (i) => bar?.update(i) });
+    bar?.stop();
+    if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
+    else {
+      const lines = [`ptlab explore ${scenario} --model ${o.model}${o.bug ? ` --bug ${o.bug}` : ''} --strategy ${strategy}${strategy === 'pct' ? ` --depth ${depth}` : ''}: ` +
+        `${r.runs} run(s) in ${r.seconds} s (${r.runs_per_s} runs/s, ${r.cores} cores)`];
+      if (r.ok) lines.push(`OK: no checker failed in ${r.runs} runs`);
+      else {
+        lines.push(`FAILED on run ${r.runs}:`);
+        for (const v of r.violations.slice(0, 5)) lines.push(`  [${v.checker}] ${v.message}`);
+        lines.push(`replay: ptlab replay ${r.token}`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+    process.exitCode = r.ok ? 0 : 1;
+  });
+
+program
+  .command('replay')
+  .description('run a replay token again: the same decisions, the same events, the same violation')
+  .argument('<token>', 'a token printed by ptlab explore')
+  .option('--json', 'one JSON object on stdout')
+  .action(async (token: string, raw: Record<string, unknown>) => {
+    let r;
+    try {
+      r = await replay(token);
+    } catch (e) {
+      if (e instanceof UsageError || (e instanceof Error && /token/.test(e.message))) fail(e.message);
+      throw e;
+    }
+    process.stdout.write((raw.json ? JSON.stringify(r) : renderRun(r)) + '\n');
+    process.exitCode = r.ok ? 0 : 1;
   });
 
 try {

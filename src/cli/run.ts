@@ -3,7 +3,7 @@
  * kernel developer asks for, and the checkers' verdict.
  */
 import { availableParallelism } from 'node:os';
-import { G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
+import { G_DECISIONS, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
 import {
@@ -16,6 +16,7 @@ import {
 import { runMachine } from '../proc/orchestrator.js';
 import { verdict, type ViolationReport } from '../check/index.js';
 import { resolveScenario } from '../scenarios/index.js';
+import { setupSchedule, type SchedSetup } from '../sched/strategy.js';
 import type { ScenarioOptions } from '../scenarios/common.js';
 import type { RunOptions } from './options.js';
 
@@ -52,6 +53,8 @@ export interface RunReport {
   violations: ViolationReport[];
   notes: string[];
   machine_bytes: number;
+  /** Controlled runs: the decisions the strategy made (and, with RunControl.keepLog, which CPU each chose). */
+  schedule?: { decisions: number; log?: number[] };
   /** address-space's AS_MMAP (grant) and AS_MUNMAP (revoke, its shootdown wait included): counts and mean wall time; zeros when unused. */
   address_space: { grants: number; grant_us_avg: number; revokes: number; revoke_us_avg: number };
   /** uffd-wp's costs: ioctls (register, write-protect, the handler's unprotects), PTEs and page flags written, writers woken, events queued. */
@@ -74,11 +77,29 @@ export function scenarioOptions(scenario: string, o: RunOptions): ScenarioOption
   };
 }
 
-export async function runScenario(scenario: string, o: RunOptions): Promise<RunReport> {
+/** Controlled mode for one run: the strategy's setup (src/sched/strategy.ts). */
+export interface RunControl {
+  sched: SchedSetup;
+  /** Return every decision (for shrinking and tokens). */
+  keepLog?: boolean;
+}
+
+function scheduleOf(i32: Int32Array, l: Layout, keepLog: boolean): { decisions: number; log?: number[] } {
+  const decisions = Atomics.load(i32, G_DECISIONS);
+  if (!keepLog) return { decisions };
+  const n = Math.min(decisions, l.schedLogCap);
+  return { decisions, log: Array.from(i32.subarray(l.schedLog, l.schedLog + n)) };
+}
+
+export const SCHED_LOG_DECISIONS = 1 << 18;
+
+export async function runScenario(scenario: string, o: RunOptions, control?: RunControl): Promise<RunReport> {
   const so = scenarioOptions(scenario, o);
   const { programs, config } = resolveScenario(scenario).build(so);
   const deadlineMs = o.deadline ?? 20_000;
+  if (control) config.schedLog = SCHED_LOG_DECISIONS;
   const run = await runMachine({
+    controlled: control ? (m) => setupSchedule(m.i32, m.layout, control.sched) : undefined,
     cpus: so.cpus,
     config,
     programs,
@@ -159,6 +180,7 @@ export async function runScenario(scenario: string, o: RunOptions): Promise<RunR
     violations,
     notes,
     machine_bytes: run.machine.sab.byteLength,
+    schedule: control ? scheduleOf(run.machine.i32, run.machine.layout, control.keepLog === true) : undefined,
     address_space: {
       grants: st[ST_AS_GRANTS],
       grant_us_avg: st[ST_AS_GRANTS] > 0 ? round((st[ST_AS_GRANT_MS] * 1000) / st[ST_AS_GRANTS], 2) : 0,

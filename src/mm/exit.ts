@@ -5,6 +5,7 @@
  */
 import { M_MMAP_LOCK } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { down_write, up_write } from '../sync/rwsem.js';
 import { free_pgtables } from './memory.js';
 import type { Kernel } from './percpu.js';
@@ -19,6 +20,7 @@ export function exit_mmap(k: Kernel, mm: number): void {
   const all: number[] = [];
   for (let v = first_vma(k, mm); v >= 0; v = vma_next(k, v)) all.push(v);
   unmap_vmas(k, mm, all, true);
+  if (k.sched !== null) k.sched.point(k, SchedPoint.ExitBeforeFreePgtables);
   free_pgtables(k, mm, 0, TASK_SIZE); // what no VMA covered: tables left by earlier unmaps
   up_write(k, lock);
 }

@@ -13,6 +13,7 @@ import {
   P_WPSEQ, PTRS_PER_TABLE, R_GEN, R_STATE,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { PoolId, report_violation, Violation } from './mmdebug.js';
 import { pool_check } from './slab.js';
@@ -155,6 +156,7 @@ function do_anonymous_page(k: Kernel, vmf: VmFault): number {
  */
 function finish_fault(k: Kernel, vmf: VmFault, frame: number, prot: number, rss: number): number {
   const i32 = k.i32;
+  if (k.sched !== null) k.sched.point(k, SchedPoint.FaultBeforePteInstall);
   const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
   spin_lock(k, ptl, LockClass.Ptl);
   if (Atomics.load(i32, vmf.pte) !== 0) {

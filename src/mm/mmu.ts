@@ -13,6 +13,7 @@ import {
   T_OOM,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { down_read, up_read } from '../sync/rwsem.js';
 import { handle_mm_fault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD } from './memory.js';
 import { userfault_wait } from './userfaultfd.js';
@@ -57,6 +58,7 @@ export function mmu_store(k: Kernel, addr: number, value: number): number {
     if (r > 0) continue;
     if (r < 0) return ACCESS_STOP;
     if (tries >= MAX_FAULT_RETRIES) return fault_livelock(k, addr);
+    if (k.sched !== null) k.sched.point(k, SchedPoint.FaultAfterWalk);
     const f = do_user_addr_fault(k, addr, true);
     if (f === ACCESS_UFFD) {
       userfault_wait(k); // mmap_lock already dropped, as handle_userfault does
@@ -84,6 +86,7 @@ export function mmu_load(k: Kernel, addr: number): number {
     if (r > 0) continue;
     if (r < 0) return ACCESS_STOP;
     if (tries >= MAX_FAULT_RETRIES) return fault_livelock(k, addr);
+    if (k.sched !== null) k.sched.point(k, SchedPoint.FaultAfterWalk);
     const f = do_user_addr_fault(k, addr, false);
     if (f !== ACCESS_OK) return f;
     if (k.vmf.pte >= 0 && tlb_fill(k, vpn, s, k.vmf.pte, false) < 0) return ACCESS_STOP;

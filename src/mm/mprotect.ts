@@ -6,6 +6,7 @@
  */
 import { M_MMAP_LOCK, P_PTL, P_WPSEQ, V_FLAGS } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { down_write, up_write } from '../sync/rwsem.js';
 import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { lookup_table, MmuGather, vm_page_prot } from './memory.js';
@@ -79,6 +80,7 @@ export function change_protection(k: Kernel, mm: number, start: number, end: num
 /** Flush, then bump the changed tables' write sequence (see tlb_finish_mmu). */
 export function flush_protection(k: Kernel, mm: number, tlb: MmuGather): void {
   if (tlb.ntables === 0) return;
+  if (k.sched !== null) k.sched.point(k, SchedPoint.MprotectBeforeFlush);
   flush_tlb_mm(k, mm);
   for (let i = 0; i < tlb.ntables; i++) Atomics.add(k.i32, ptpBase(k, tlb.tables[i]) + P_WPSEQ, 1);
   tlb.reset();

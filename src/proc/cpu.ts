@@ -13,6 +13,7 @@ import {
 } from '../shm/layout.js';
 import { attachMachine } from '../shm/machine.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { MachineStop } from '../sync/wait.js';
 import { fileBase } from '../mm/filemap.js';
 import { mm_alloc, mm_gen, mmput } from '../mm/fork.js';
@@ -46,6 +47,8 @@ export interface CpuParams {
   spin: boolean;
   /** Ops a task runs before it yields to a queued one. */
   slice: number;
+  /** Controlled mode: the worker installs a scheduler (its state is in machine memory). */
+  controlled?: boolean;
 }
 
 export interface CpuResult {
@@ -102,6 +105,7 @@ export class Cpu {
     let stopped = false;
     let error: string | undefined;
     try {
+      if (k.sched !== null) k.sched.start(k);
       let idleSince = -1;
       let idleProgress = 0;
       for (;;) {
@@ -128,6 +132,7 @@ export class Cpu {
         this.runTask(t);
       }
       if (k.mm >= 0) switch_mm(k, -1); // drop the lazily loaded mm
+      if (k.sched !== null) k.sched.done(k);
     } catch (e) {
       if (e instanceof MachineStop) stopped = true;
       else {
@@ -191,6 +196,7 @@ export class Cpu {
       }
       if (!this.pinned && n >= this.slice && Atomics.load(i32, G_RQ_COUNT) > 0) return RUN_YIELD;
       k.checkStop();
+      if (k.sched !== null) k.sched.point(k, SchedPoint.OpBoundary);
       const op = ops[pc];
       if (op.code === OpCode.Exit) {
         this.exit(t, 0, op.a);

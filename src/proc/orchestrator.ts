@@ -30,6 +30,11 @@ export interface MachineSpec {
   slice: number;
   /** Wall-clock limit of the whole run, ms. */
   runTimeoutMs: number;
+  /**
+   * Controlled mode: called on the new machine before any CPU starts, to write the strategy's
+   * state (src/sched sets it up; the orchestrator does not know strategies).
+   */
+  controlled?: (m: Machine) => void;
 }
 
 export interface MachineRun {
@@ -77,6 +82,7 @@ export function initTasks(m: Machine, tasks: number): void {
 export async function runMachine(spec: MachineSpec): Promise<MachineRun> {
   const machine = createMachine(spec.config);
   initTasks(machine, spec.programs.length);
+  spec.controlled?.(machine);
   const cores = availableParallelism();
   const pool = new Piscina({
     filename: workerPath(),
@@ -106,6 +112,7 @@ export async function runMachine(spec: MachineSpec): Promise<MachineRun> {
         lockStatTiming: spec.lockStatTiming,
         spin: spec.cpus <= cores,
         slice: spec.slice,
+        controlled: spec.controlled !== undefined,
       };
       return pool.run(p) as Promise<CpuResult>;
     }),

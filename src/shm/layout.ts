@@ -28,6 +28,8 @@ export interface MachineConfig {
   fileIds: number;
   /** Pages of the file a uffd-wp snapshot tracks (the side array of recorded sums); default 0. */
   uffdPages?: number;
+  /** Controlled scheduling: room for this many decisions (the schedule log); default 0. */
+  schedLog?: number;
 }
 
 export const MAX_CPUS = 32; // mm_cpumask is one 32-bit word
@@ -64,7 +66,17 @@ export const G_RQ_TAIL = 50;
 export const G_RQ_COUNT = 64; // runnable tasks in the queue; idle CPUs wait on it
 export const G_NAMES_LOCK = 80;
 export const G_FILE_SEQ = 81;
-export const GLOBAL_WORDS = 96;
+// Controlled scheduling (src/sched): one CPU runs at a time, the one in G_TURN.
+export const G_SCHED_MODE = 96; // 0 free; else a SchedMode
+export const G_TURN = 97; // the CPU allowed to run
+export const G_DECISIONS = 98; // schedule decisions made so far
+export const G_SCHED_RNG = 99; // the strategy's random state
+export const G_SCHED_DEPTH = 100; // PCT's d
+export const G_SCHED_STEPS = 101; // PCT's k: the steps a run is expected to take
+export const G_SCHED_LEN = 102; // replay: decisions in the given schedule
+export const G_SCHED_DEADLOCK = 103; // set when no CPU could run
+export const G_SCHED_CHANGE = 104; // PCT: up to 16 priority change points (decision indices)
+export const GLOBAL_WORDS = 128;
 
 export const enum StopReason {
   None = 0,
@@ -82,6 +94,10 @@ export const C_WAIT_CLASS = 19;
 export const C_WAIT_MODE = 20;
 export const C_HELD_N = 21;
 export const C_HELD = 22; // MAX_HELD x (word, class)
+export const C_SCHED_STATE = 40; // controlled mode: SCHED_RUNNABLE, SCHED_WAITING, SCHED_DONE
+export const C_SCHED_WORD = 41; // waiting: the word, and the value it had
+export const C_SCHED_EXPECT = 42;
+export const C_PRIO = 43; // PCT priority (higher runs first)
 export const CPU_WORDS = 48;
 
 // ---- pool header (one per pool) ----
@@ -302,6 +318,9 @@ export interface Layout {
   readonly uffdRingCap: number;
   readonly uffdSnap: number;
   readonly uffdPages: number;
+  /** Controlled scheduling: one word per decision (the CPU chosen), schedLogCap of them. */
+  readonly schedLog: number;
+  readonly schedLogCap: number;
 }
 
 function roundUp(n: number, to: number): number {
@@ -342,6 +361,8 @@ export function computeLayout(config: MachineConfig): Layout {
   const uffd = take(UFFD_HDR_WORDS);
   const uffdRing = take(uffdRingCap * UE_WORDS);
   const uffdSnap = take(Math.max(1, uffdPages) * US_WORDS);
+  const schedLogCap = config.schedLog ?? 0;
+  const schedLog = take(Math.max(1, schedLogCap));
   return {
     config, words: at, global, cpu,
     framesPool, frameStack, frames, frameWords,
@@ -351,6 +372,6 @@ export function computeLayout(config: MachineConfig): Layout {
     filePool, fileStack, files,
     xaPool, xaStack, xaNodes,
     tasks, runqueue, runqueueCap, barriers, names, violations, fileLedger,
-    uffd, uffdRing, uffdRingCap, uffdSnap, uffdPages,
+    uffd, uffdRing, uffdRingCap, uffdSnap, uffdPages, schedLog, schedLogCap,
   };
 }

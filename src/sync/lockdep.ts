@@ -21,8 +21,9 @@ export const enum LockClass {
   Idle = 13, // a CPU with nothing runnable
   UffdLock = 15, // the userfaultfd event ring's lock
   Userfault = 16, // a writer waiting for its uffd-wp fault to be resolved, or the handler waiting for events
+  SchedTurn = 17, // controlled mode: a CPU waiting for its turn
 }
-export const LOCK_CLASS_COUNT = 17;
+export const LOCK_CLASS_COUNT = 18;
 
 export const LOCK_CLASS_NAMES: readonly string[] = [
   '&mm->mmap_lock',
@@ -42,6 +43,7 @@ export const LOCK_CLASS_NAMES: readonly string[] = [
   '&mapping->ptshare_lock',
   '&ctx->fault_pending_wqh.lock',
   'userfaultfd wait (handle_userfault / read)',
+  'controlled-mode turn',
 ];
 
 export const enum LockMode {

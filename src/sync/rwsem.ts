@@ -10,6 +10,7 @@
  *   RW_OWNER: the writer CPU + 1 (like sem->owner), 0 when no writer holds it.
  */
 import { type LockClass, LockMode } from './lockdep.js';
+import { SchedPoint } from './schedpoint.js';
 import { type LockCpu } from './wait.js';
 
 export const RW_COUNT = 0;
@@ -22,6 +23,7 @@ const RWSEM_WRITER_WAITING = 1 << 28;
 const RWSEM_WRITER_LOCKED = 1 << 29;
 
 export function down_read(c: LockCpu, sem: number, cls: LockClass): void {
+  if (c.sched !== null) c.sched.point(c, SchedPoint.LockAcquire);
   const i32 = c.i32;
   const v = Atomics.load(i32, sem);
   if ((v & (RWSEM_WRITER_LOCKED | RWSEM_WRITER_WAITING)) === 0 && Atomics.compareExchange(i32, sem, v, v + 1) === v) {
@@ -62,9 +64,11 @@ export function up_read(c: LockCpu, sem: number): void {
   const i32 = c.i32;
   const v = Atomics.sub(i32, sem, 1) - 1;
   if ((v & RWSEM_READER_MASK) === 0 && Atomics.load(i32, sem + RW_SLEEPERS) !== 0) Atomics.notify(i32, sem);
+  if (c.sched !== null) c.sched.point(c, SchedPoint.LockRelease);
 }
 
 export function down_write(c: LockCpu, sem: number, cls: LockClass): void {
+  if (c.sched !== null) c.sched.point(c, SchedPoint.LockAcquire);
   const i32 = c.i32;
   if (Atomics.compareExchange(i32, sem, 0, RWSEM_WRITER_LOCKED) === 0) {
     Atomics.store(i32, sem + RW_OWNER, c.ownerTag);
@@ -104,6 +108,7 @@ export function up_write(c: LockCpu, sem: number): void {
   Atomics.store(i32, sem + RW_OWNER, 0);
   Atomics.and(i32, sem, ~RWSEM_WRITER_LOCKED);
   if (Atomics.load(i32, sem + RW_SLEEPERS) !== 0) Atomics.notify(i32, sem);
+  if (c.sched !== null) c.sched.point(c, SchedPoint.LockRelease);
 }
 
 /** mmap_assert_write_locked's question, asked of machine memory. */

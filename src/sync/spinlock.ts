@@ -4,11 +4,13 @@
  * (ptlock), mm->page_table_lock, xa_lock and the pool locks.
  */
 import { type LockClass, LockMode } from './lockdep.js';
+import { SchedPoint } from './schedpoint.js';
 import { type LockCpu } from './wait.js';
 
 const SPIN_SLEEPER = 1 << 30;
 
 export function spin_lock(c: LockCpu, word: number, cls: LockClass): void {
+  if (c.sched !== null) c.sched.point(c, SchedPoint.LockAcquire);
   const i32 = c.i32;
   if (Atomics.compareExchange(i32, word, 0, c.ownerTag) === 0) {
     c.acquired(word, cls, LockMode.Write, -1);
@@ -47,6 +49,7 @@ export function spin_trylock(c: LockCpu, word: number, cls: LockClass): boolean 
 export function spin_unlock(c: LockCpu, word: number): void {
   c.released(word);
   if ((Atomics.exchange(c.i32, word, 0) & SPIN_SLEEPER) !== 0) Atomics.notify(c.i32, word);
+  if (c.sched !== null) c.sched.point(c, SchedPoint.LockRelease);
 }
 
 /** The CPU holding the lock (0-based), or -1. */

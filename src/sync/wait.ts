@@ -12,6 +12,7 @@ import {
   G_STOP_CPU, G_STOP_HOLDER, G_STOP_MODE, G_STOP_WORD, MAX_HELD, StopReason, type Layout,
 } from '../shm/layout.js';
 import { type LockClass, LockMode } from './lockdep.js';
+import type { Scheduler } from './schedpoint.js';
 import {
   LS_ACQ, LS_CON, LS_FIELDS, LS_HOLD_MAX, LS_HOLD_MIN, LS_HOLD_TOTAL, LS_WAIT_MAX, LS_WAIT_MIN,
   LS_WAIT_TOTAL, newLockStats,
@@ -49,6 +50,8 @@ export class LockCpu {
   readonly heldSince = new Float64Array(MAX_HELD);
   heldDepth = 0;
   private waitPublished = false;
+  /** Controlled mode's scheduler, or null in free mode. */
+  sched: Scheduler | null = null;
 
   constructor(readonly i32: Int32Array, readonly layout: Layout, readonly cpu: number, opts: LockCpuOptions) {
     this.cpuBase = layout.cpu + cpu * CPU_WORDS;
@@ -139,6 +142,12 @@ export class LockCpu {
    */
   waitStep(word: number, expected: number, iter: number, since: number, cls: LockClass, mode: LockMode, holder: number): void {
     this.pollInterrupts();
+    if (this.sched !== null) {
+      // Controlled mode: no spinning, no sleeping — another CPU runs until this one can go on.
+      this.checkStop();
+      this.sched.wait(this, word, expected);
+      return;
+    }
     if (iter < this.spinLimit) return;
     this.checkStop();
     if (performance.now() - since > this.deadlineMs) this.watchdog(word, cls, mode, holder);

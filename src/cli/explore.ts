@@ -1,0 +1,93 @@
+/**
+ * `ptlab explore` and `ptlab replay`: find a race on purpose, and run it again exactly.
+ *
+ * explore runs a scenario in controlled mode (src/sched) again and again, run i with a seed of
+ * its own drawn from --seed, until a checker fails or --runs pass; the failing run becomes a
+ * replay token. replay runs a token once: the same decisions, so the same events and the same
+ * violation.
+ */
+import { SchedMode } from '../sched/strategy.js';
+import { decodeSchedule, decodeToken, encodeToken, type ReplayToken } from '../sched/token.js';
+import { parseRunOptions, type RunOptions } from './options.js';
+import { runScenario, type RunReport } from './run.js';
+
+export interface ExploreResult {
+  ok: boolean;
+  scenario: string;
+  model: string;
+  strategy: string;
+  depth: number;
+  runs: number;
+  seconds: number;
+  runs_per_s: number;
+  token?: string;
+  violations: RunReport['violations'];
+  decisions?: number;
+  cores: number;
+}
+
+/** Run i's seed: a fixed mix of the explore seed and i (splitmix-style), so run i replays alone. */
+export function runSeed(seed: number, i: number): number {
+  let z = (seed + Math.imul(i + 1, 0x9e3779b9)) | 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+const modeOf = (s: ReplayToken['strategy']): SchedMode => (s === 'pct' ? SchedMode.Pct : s === 'random' ? SchedMode.Random : SchedMode.Replay);
+
+export async function runToken(t: ReplayToken, keepLog = false): Promise<RunReport> {
+  const o = parseRunOptions(t.scenario, { ...t.opts, model: t.model, bug: t.bug });
+  return runScenario(t.scenario, o, {
+    sched: { mode: modeOf(t.strategy), seed: t.seed, depth: t.depth, steps: t.steps, schedule: t.schedule === undefined ? undefined : decodeSchedule(t.schedule) },
+    keepLog,
+  });
+}
+
+export interface ExploreOptions {
+  strategy: 'random' | 'pct';
+  depth: number;
+  runs: number;
+  seed: number;
+  /** The raw run options (strings, as the CLI got them), kept in the token. */
+  raw: Record<string, string | number | boolean>;
+  onRun?: (i: number) => void;
+}
+
+export async function explore(scenario: string, o: RunOptions, e: ExploreOptions): Promise<ExploreResult> {
+  const t0 = performance.now();
+  // PCT needs k, the steps a run takes: measure one run (random walk) first.
+  let steps = 1000;
+  if (e.strategy === 'pct') {
+    const probe = await runScenario(scenario, o, { sched: { mode: SchedMode.Random, seed: e.seed, depth: 1, steps } });
+    steps = Math.max(1, probe.schedule?.decisions ?? steps);
+  }
+  const base: Omit<ReplayToken, 'seed'> = { scenario, model: o.model, bug: o.bug, opts: e.raw, strategy: e.strategy, depth: e.depth, steps };
+  let last: RunReport | undefined;
+  for (let i = 0; i < e.runs; i++) {
+    const t: ReplayToken = { ...base, seed: runSeed(e.seed, i) };
+    const r = await runToken(t);
+    e.onRun?.(i + 1);
+    last = r;
+    if (!r.ok) {
+      const seconds = (performance.now() - t0) / 1000;
+      return {
+        ok: false, scenario, model: o.model, strategy: e.strategy, depth: e.depth, runs: i + 1, seconds: round(seconds),
+        runs_per_s: round((i + 1) / seconds), token: encodeToken(t), violations: r.violations, decisions: r.schedule?.decisions, cores: r.cores,
+      };
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    ok: true, scenario, model: o.model, strategy: e.strategy, depth: e.depth, runs: e.runs, seconds: round(seconds),
+    runs_per_s: round(e.runs / seconds), violations: [], cores: last?.cores ?? 0,
+  };
+}
+
+export function replay(token: string): Promise<RunReport> {
+  return runToken(decodeToken(token));
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
