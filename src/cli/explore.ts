@@ -9,7 +9,9 @@
 import { SchedMode } from '../sched/strategy.js';
 import { decodeSchedule, decodeToken, encodeToken, type ReplayToken } from '../sched/token.js';
 import { parseRunOptions, type RunOptions } from './options.js';
-import { runScenario, type RunReport } from './run.js';
+import type { Piscina } from 'piscina';
+import { createCpuPool } from '../proc/orchestrator.js';
+import { runScenario, scenarioOptions, type RunReport } from './run.js';
 
 export interface ExploreResult {
   ok: boolean;
@@ -36,11 +38,12 @@ export function runSeed(seed: number, i: number): number {
 
 const modeOf = (s: ReplayToken['strategy']): SchedMode => (s === 'pct' ? SchedMode.Pct : s === 'random' ? SchedMode.Random : SchedMode.Replay);
 
-export async function runToken(t: ReplayToken, keepLog = false): Promise<RunReport> {
+export async function runToken(t: ReplayToken, keepLog = false, pool?: Piscina): Promise<RunReport> {
   const o = parseRunOptions(t.scenario, { ...t.opts, model: t.model, bug: t.bug });
   return runScenario(t.scenario, o, {
     sched: { mode: modeOf(t.strategy), seed: t.seed, depth: t.depth, steps: t.steps, schedule: t.schedule === undefined ? undefined : decodeSchedule(t.schedule) },
     keepLog,
+    pool,
   });
 }
 
@@ -64,9 +67,11 @@ export async function explore(scenario: string, o: RunOptions, e: ExploreOptions
   }
   const base: Omit<ReplayToken, 'seed'> = { scenario, model: o.model, bug: o.bug, opts: e.raw, strategy: e.strategy, depth: e.depth, steps };
   let last: RunReport | undefined;
+  const pool = createCpuPool(scenarioOptions(scenario, o).cpus);
+  try {
   for (let i = 0; i < e.runs; i++) {
     const t: ReplayToken = { ...base, seed: runSeed(e.seed, i) };
-    const r = await runToken(t);
+    const r = await runToken(t, false, pool);
     e.onRun?.(i + 1);
     last = r;
     if (!r.ok) {
@@ -76,6 +81,9 @@ export async function explore(scenario: string, o: RunOptions, e: ExploreOptions
         runs_per_s: round((i + 1) / seconds), token: encodeToken(t), violations: r.violations, decisions: r.schedule?.decisions, cores: r.cores,
       };
     }
+  }
+  } finally {
+    await pool.destroy();
   }
   const seconds = (performance.now() - t0) / 1000;
   return {

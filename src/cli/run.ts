@@ -14,6 +14,7 @@ import {
   ST_UFFD_SYSCALLS, ST_UFFD_ENTRY_WRITES, ST_UFFD_WAKEUPS, ST_UFFD_EVENTS,
 } from '../mm/percpu.js';
 import { runMachine } from '../proc/orchestrator.js';
+import type { Piscina } from 'piscina';
 import { verdict, type ViolationReport } from '../check/index.js';
 import { resolveScenario } from '../scenarios/index.js';
 import { setupSchedule, type SchedSetup } from '../sched/strategy.js';
@@ -82,6 +83,8 @@ export interface RunControl {
   sched: SchedSetup;
   /** Return every decision (for shrinking and tokens). */
   keepLog?: boolean;
+  /** A pool of CPU workers to reuse (as many as the run's CPUs). */
+  pool?: Piscina;
 }
 
 function scheduleOf(i32: Int32Array, l: Layout, keepLog: boolean): { decisions: number; log?: number[] } {
@@ -109,7 +112,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     lockStatTiming: o.lockStat ?? true,
     slice: 4,
     runTimeoutMs: Math.max(120_000, deadlineMs * 3),
-  });
+  }, control?.pool);
   const { violations, notes } = verdict(run);
   const st = new Float64Array(ST_COUNT);
   const ls = newLockStats();

@@ -123,7 +123,9 @@ export class Cpu {
             const st = k.taskBase(k.cpu) + T_STATE;
             k.waitStep(st, Atomics.load(i32, st), k.spinLimit, idleSince, LockClass.Idle, LockMode.Read, -1);
           } else {
-            k.waitStep(G_RQ_COUNT, 0, k.spinLimit, idleSince, LockClass.Idle, LockMode.Read, -1);
+            // Wait for the count to move from what made this CPU idle (not from 0: a push may
+            // already be under way).
+            k.waitStep(G_RQ_COUNT, Atomics.load(i32, G_RQ_COUNT), k.spinLimit, idleSince, LockClass.Idle, LockMode.Read, -1);
           }
           continue;
         }

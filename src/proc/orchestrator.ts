@@ -79,18 +79,24 @@ export function initTasks(m: Machine, tasks: number): void {
   rq_init(i32, layout.runqueue, tasks);
 }
 
-export async function runMachine(spec: MachineSpec): Promise<MachineRun> {
+/** A pool of `cpus` CPU workers; runs may share one (explore does: worker start-up dominates small runs). */
+export function createCpuPool(cpus: number): Piscina {
+  return new Piscina({
+    filename: workerPath(),
+    minThreads: cpus,
+    maxThreads: cpus,
+    idleTimeout: Infinity,
+    concurrentTasksPerWorker: 1,
+  });
+}
+
+/** Runs the machine on `shared` (a pool of exactly spec.cpus workers, left running) or a pool of its own. */
+export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<MachineRun> {
   const machine = createMachine(spec.config);
   initTasks(machine, spec.programs.length);
   spec.controlled?.(machine);
   const cores = availableParallelism();
-  const pool = new Piscina({
-    filename: workerPath(),
-    minThreads: spec.cpus,
-    maxThreads: spec.cpus,
-    idleTimeout: Infinity,
-    concurrentTasksPerWorker: 1,
-  });
+  const pool = shared ?? createCpuPool(spec.cpus);
   const t0 = performance.now();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -119,7 +125,7 @@ export async function runMachine(spec: MachineSpec): Promise<MachineRun> {
   );
   clearTimeout(timer);
   const seconds = (performance.now() - t0) / 1000;
-  await pool.destroy();
+  if (!shared || timedOut) await pool.destroy();
   const cpus: CpuResult[] = [];
   results.forEach((r, cpu) => {
     if (r.status === 'fulfilled') {

@@ -14,8 +14,8 @@ export function rq_push(k: Kernel, task: number): void {
   const tail = Atomics.load(i32, G_RQ_TAIL);
   Atomics.store(i32, k.layout.runqueue + (tail & (k.layout.runqueueCap - 1)), task);
   Atomics.store(i32, G_RQ_TAIL, tail + 1);
+  Atomics.add(i32, G_RQ_COUNT, 1); // under the lock: the count never disagrees with head and tail
   spin_unlock(k, G_RQ_LOCK);
-  Atomics.add(i32, G_RQ_COUNT, 1);
   Atomics.notify(i32, G_RQ_COUNT, 1);
 }
 
@@ -31,8 +31,8 @@ export function rq_pop(k: Kernel): number {
   }
   const t = Atomics.load(i32, k.layout.runqueue + (head & (k.layout.runqueueCap - 1)));
   Atomics.store(i32, G_RQ_HEAD, head + 1);
-  spin_unlock(k, G_RQ_LOCK);
   Atomics.sub(i32, G_RQ_COUNT, 1);
+  spin_unlock(k, G_RQ_LOCK);
   return t;
 }
 
