@@ -9,6 +9,8 @@ import { SCENARIOS } from '../scenarios/index.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { type CompareReport, renderCompare } from './compare.js';
 import { explore, replay } from './explore.js';
+import { shrink } from './shrink.js';
+import { decodeToken } from '../sched/token.js';
 import { parseRunOptions, UsageError } from './options.js';
 import { renderRun } from './render.js';
 import { runScenario } from './run.js';
@@ -177,6 +179,25 @@ program
     }
     process.stdout.write((raw.json ? JSON.stringify(r) : renderRun(r)) + '\n');
     process.exitCode = r.ok ? 0 : 1;
+  });
+
+program
+  .command('shrink')
+  .description('shorten a failing token\'s schedule while it fails with the same checker; print the new token')
+  .argument('<token>', 'a token printed by ptlab explore')
+  .option('--budget <n>', 'replays to try at most', '400')
+  .option('--json', 'one JSON object on stdout')
+  .action(async (token: string, raw: Record<string, unknown>) => {
+    if (!/^\d+$/.test(String(raw.budget)) || Number(raw.budget) < 1) fail('--budget must be a positive integer');
+    let t;
+    try {
+      t = decodeToken(token);
+    } catch (e) {
+      fail(e instanceof Error ? e.message : String(e));
+    }
+    const r = await shrink(t, Number(raw.budget));
+    if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
+    else process.stdout.write(`shrunk ${r.from} decisions to ${r.to} in ${r.tries} replays (${r.seconds} s), still failing [${r.checker}]:\nptlab replay ${r.token}\n`);
   });
 
 try {

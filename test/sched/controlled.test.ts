@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { explore, replay, runToken } from '../../src/cli/explore.js';
 import { parseRunOptions } from '../../src/cli/options.js';
+import { shrink } from '../../src/cli/shrink.js';
 import { decodeSchedule, decodeToken, encodeSchedule, encodeToken, type ReplayToken } from '../../src/sched/token.js';
 
 const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
@@ -45,6 +46,14 @@ describe('controlled mode', () => {
       const again = await replay(r.token!);
       expect(again.violations).toEqual(r.violations);
     }
+  });
+
+  it('shrinking keeps the failure (same checker) with no more decisions than the failing run', async () => {
+    const r = await shrink(token({ opts: { lockStat: false, size: '4M' } }), 60);
+    expect(r.to).toBeLessThanOrEqual(r.from);
+    const again = await replay(r.token);
+    expect(again.ok).toBe(false);
+    expect(again.violations[0].checker).toBe(r.checker);
   });
 
   it('the fixed exit path survives controlled runs', async () => {

@@ -1,0 +1,64 @@
+/**
+ * Shrinking a failing schedule: replay the failure with its decisions written out, then find a
+ * shorter list that still fails with the same checker — first the shortest failing prefix
+ * (binary search; past the list's end the replay strategy runs the lowest enabled CPU, a fixed
+ * default), then chunks removed in halving sizes (delta debugging's ddmin, one pass per size)
+ * until nothing more can go or the attempt budget is spent.
+ */
+import type { Piscina } from 'piscina';
+import { createCpuPool } from '../proc/orchestrator.js';
+import { encodeSchedule, encodeToken, type ReplayToken } from '../sched/token.js';
+import { runToken } from './explore.js';
+import { parseRunOptions } from './options.js';
+import { scenarioOptions } from './run.js';
+
+export interface ShrinkResult {
+  token: string;
+  checker: string;
+  /** Decisions in the failing run, and in the shrunk schedule. */
+  from: number;
+  to: number;
+  tries: number;
+  seconds: number;
+}
+
+export async function shrink(t: ReplayToken, budget = 400): Promise<ShrinkResult> {
+  const t0 = performance.now();
+  const o = parseRunOptions(t.scenario, { ...t.opts, model: t.model, bug: t.bug });
+  const pool: Piscina = createCpuPool(scenarioOptions(t.scenario, o).cpus);
+  try {
+    const first = await runToken(t, true, pool);
+    if (first.ok) throw new Error('the token does not fail: nothing to shrink');
+    const checker = first.violations[0].checker;
+    let tries = 0;
+    const fails = async (s: number[]): Promise<boolean> => {
+      tries++;
+      const r = await runToken({ ...t, strategy: 'replay', schedule: encodeSchedule(s) }, false, pool);
+      return !r.ok && r.violations[0].checker === checker;
+    };
+    let sched = first.schedule?.log ?? [];
+    const from = sched.length;
+    if (!(await fails(sched))) throw new Error('the failure does not replay from its decisions');
+    // The shortest failing prefix.
+    let lo = 0;
+    let hi = sched.length;
+    while (lo < hi && tries < budget) {
+      const mid = (lo + hi) >>> 1;
+      if (await fails(sched.slice(0, mid))) hi = mid;
+      else lo = mid + 1;
+    }
+    sched = sched.slice(0, hi);
+    // ddmin-style: remove chunks, halving their size.
+    for (let size = Math.max(1, sched.length >>> 1); size >= 1 && tries < budget; size >>>= 1) {
+      for (let at = sched.length - size; at >= 0 && tries < budget; at -= size) {
+        const cand = sched.slice(0, at).concat(sched.slice(at + size));
+        if (await fails(cand)) sched = cand;
+      }
+      if (size === 1) break;
+    }
+    const token = encodeToken({ ...t, strategy: 'replay', schedule: encodeSchedule(sched) });
+    return { token, checker, from, to: sched.length, tries, seconds: Math.round(performance.now() - t0) / 1000 };
+  } finally {
+    await pool.destroy();
+  }
+}
