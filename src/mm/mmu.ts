@@ -41,8 +41,23 @@ const MAX_FAULT_RETRIES = 1000;
 /** The last load's value and the last fault's si_code (CPU-local results of an access). */
 export const mmuResult = { value: 0, si_code: 0 };
 
-/** Stores `value` at `addr` (payload stores add: the payload word counts what was written). */
+/**
+ * Stores `value` at `addr` (payload stores add: the payload word counts what was written). The
+ * TLB hit is kept small enough to inline into the caller's loop; everything else is the slow path.
+ */
 export function mmu_store(k: Kernel, addr: number, value: number): number {
+  const i32 = k.i32;
+  const vpn = Math.floor(addr / 4096);
+  const s = vpn & TLB_MASK;
+  if (Atomics.load(i32, k.ipiReqOff) === k.ipiDone && k.tlbVpn[s] === vpn && k.tlbWrite[s] === 1 && Atomics.load(i32, k.tlbSeqOff[s]) === k.tlbSeq[s]) {
+    Atomics.add(i32, k.tlbPay[s] + (((addr & 0xfff) >>> 3) & k.payloadMask), value);
+    return ACCESS_OK;
+  }
+  return mmu_store_slow(k, addr, value);
+}
+
+/** The store when the TLB cannot serve it at once: interrupts, walks, faults, retries. */
+function mmu_store_slow(k: Kernel, addr: number, value: number): number {
   const i32 = k.i32;
   const vpn = Math.floor(addr / 4096);
   const s = vpn & TLB_MASK;
@@ -70,8 +85,20 @@ export function mmu_store(k: Kernel, addr: number, value: number): number {
   }
 }
 
-/** Loads the payload word at `addr` into mmuResult.value. */
+/** Loads the payload word at `addr` into mmuResult.value (the hit inlines; see mmu_store). */
 export function mmu_load(k: Kernel, addr: number): number {
+  const i32 = k.i32;
+  const vpn = Math.floor(addr / 4096);
+  const s = vpn & TLB_MASK;
+  if (Atomics.load(i32, k.ipiReqOff) === k.ipiDone && k.tlbVpn[s] === vpn) {
+    mmuResult.value = Atomics.load(i32, k.tlbPay[s] + (((addr & 0xfff) >>> 3) & k.payloadMask));
+    return ACCESS_OK;
+  }
+  return mmu_load_slow(k, addr);
+}
+
+/** The load's slow path (see mmu_store_slow). */
+function mmu_load_slow(k: Kernel, addr: number): number {
   const i32 = k.i32;
   const vpn = Math.floor(addr / 4096);
   const s = vpn & TLB_MASK;

@@ -96,6 +96,8 @@ export class Kernel extends LockCpu {
   readonly tlbSeqOff = new Int32Array(TLB_ENTRIES);
   readonly tlbSeq = new Int32Array(TLB_ENTRIES);
 
+  /** payloadWords - 1: which payload word an address's store adds into. */
+  readonly payloadMask: number;
   readonly ipiReqOff: number;
   readonly ipiDoneOff: number;
   /** The last IPI request this CPU flushed for. */
@@ -113,6 +115,7 @@ export class Kernel extends LockCpu {
     this.frames = this.pools.frames;
     this.ptps = this.pools.ptps;
     this.bug = opts.bug;
+    this.payloadMask = layout.config.payloadWords - 1;
     this.ipiReqOff = this.cpuBase + C_IPI_REQ;
     this.ipiDoneOff = this.cpuBase + C_IPI_DONE;
   }
