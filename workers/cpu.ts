@@ -4,6 +4,7 @@
  */
 import { runQuiescentChecks } from '../src/check/invariants.js';
 import { ControlledScheduler } from '../src/sched/controlled.js';
+import { TraceRing } from '../src/trace/ring.js';
 import { MODELS } from '../src/models/index.js';
 import { Cpu, type CpuParams, type CpuResult } from '../src/proc/cpu.js';
 
@@ -11,5 +12,9 @@ export default function runCpu(p: CpuParams): CpuResult {
   const model = MODELS[p.model].create(p.bug);
   const cpu = new Cpu(p, model, runQuiescentChecks);
   if (p.controlled) cpu.k.sched = new ControlledScheduler(cpu.k.i32, cpu.k.layout, p.deadlineMs);
-  return cpu.run();
+  const ring = p.trace ? new TraceRing(cpu.k.i32, p.controlled === true, p.traceOrigin ?? 0) : null;
+  cpu.k.tracer = ring;
+  const r = cpu.run();
+  if (ring) r.trace = ring.events;
+  return r;
 }

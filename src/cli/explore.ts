@@ -38,12 +38,13 @@ export function runSeed(seed: number, i: number): number {
 
 const modeOf = (s: ReplayToken['strategy']): SchedMode => (s === 'pct' ? SchedMode.Pct : s === 'random' ? SchedMode.Random : SchedMode.Replay);
 
-export async function runToken(t: ReplayToken, keepLog = false, pool?: Piscina): Promise<RunReport> {
+export async function runToken(t: ReplayToken, keepLog = false, pool?: Piscina, onTrace?: (cpus: number[][]) => void): Promise<RunReport> {
   const o = parseRunOptions(t.scenario, { ...t.opts, model: t.model, bug: t.bug });
   return runScenario(t.scenario, o, {
     sched: { mode: modeOf(t.strategy), seed: t.seed, depth: t.depth, steps: t.steps, schedule: t.schedule === undefined ? undefined : decodeSchedule(t.schedule) },
     keepLog,
     pool,
+    onTrace,
   });
 }
 

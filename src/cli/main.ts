@@ -8,7 +8,10 @@ import { MODELS } from '../models/index.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { type CompareReport, renderCompare } from './compare.js';
-import { explore, replay } from './explore.js';
+import { writeFileSync } from 'node:fs';
+import { explore, replay, runToken } from './explore.js';
+import { OP_NAMES } from '../proc/program.js';
+import { toChromeTrace } from '../trace/chrome.js';
 import { shrink } from './shrink.js';
 import { decodeToken } from '../sched/token.js';
 import { parseRunOptions, UsageError } from './options.js';
@@ -178,6 +181,27 @@ program
       throw e;
     }
     process.stdout.write((raw.json ? JSON.stringify(r) : renderRun(r)) + '\n');
+    process.exitCode = r.ok ? 0 : 1;
+  });
+
+program
+  .command('trace')
+  .description('run a replay token with tracing on and write the Chrome trace JSON that Perfetto opens')
+  .argument('<token>', 'a token printed by ptlab explore or shrink')
+  .option('-o, --output <file>', 'where to write it', 'trace.json')
+  .action(async (token: string, raw: Record<string, unknown>) => {
+    let t;
+    try {
+      t = decodeToken(token);
+    } catch (e) {
+      fail(e instanceof Error ? e.message : String(e));
+    }
+    let cpus: number[][] = [];
+    const r = await runToken(t, false, undefined, (c) => (cpus = c));
+    const trace = toChromeTrace(cpus, OP_NAMES, `ptlab ${t.scenario} --model ${t.model}${t.bug ? ` --bug ${t.bug}` : ''}`);
+    writeFileSync(String(raw.output), JSON.stringify(trace));
+    process.stdout.write(`${trace.traceEvents.length} events on ${cpus.length} CPU tracks written to ${String(raw.output)} ` +
+      `(open it in https://ui.perfetto.dev); the run ${r.ok ? 'passed every checker' : `failed: [${r.violations[0].checker}] ${r.violations[0].message}`}\n`);
     process.exitCode = r.ok ? 0 : 1;
   });
 

@@ -85,6 +85,8 @@ export interface RunControl {
   keepLog?: boolean;
   /** A pool of CPU workers to reuse (as many as the run's CPUs). */
   pool?: Piscina;
+  /** Record a trace; it is handed over here, one event list per CPU (src/trace/ring.ts). */
+  onTrace?: (cpus: number[][]) => void;
 }
 
 function scheduleOf(i32: Int32Array, l: Layout, keepLog: boolean): { decisions: number; log?: number[] } {
@@ -103,6 +105,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
   if (control) config.schedLog = SCHED_LOG_DECISIONS;
   const run = await runMachine({
     controlled: control ? (m) => setupSchedule(m.i32, m.layout, control.sched) : undefined,
+    trace: control?.onTrace !== undefined,
     cpus: so.cpus,
     config,
     programs,
@@ -114,6 +117,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     runTimeoutMs: Math.max(120_000, deadlineMs * 3),
   }, control?.pool);
   const { violations, notes } = verdict(run);
+  control?.onTrace?.(run.cpus.map((c) => c.trace ?? []));
   const st = new Float64Array(ST_COUNT);
   const ls = newLockStats();
   for (const c of run.cpus) {

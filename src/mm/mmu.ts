@@ -14,6 +14,7 @@ import {
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
+import { TraceKind } from '../sync/tracer.js';
 import { down_read, up_read } from '../sync/rwsem.js';
 import { handle_mm_fault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD } from './memory.js';
 import { userfault_wait } from './userfaultfd.js';
@@ -202,6 +203,14 @@ function fault_livelock(k: Kernel, addr: number): number {
  * access_error), and hand it to handle_mm_fault. Returns ACCESS_OK to retry the access.
  */
 export function do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
+  if (k.tracer === null) return __do_user_addr_fault(k, addr, write);
+  k.tracer.begin(TraceKind.Fault, addr);
+  const r = __do_user_addr_fault(k, addr, write);
+  k.tracer.end(TraceKind.Fault, r);
+  return r;
+}
+
+function __do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
   const i32 = k.i32;
   k.stats[ST_FAULTS]++;
   const mm = k.mm;

@@ -8,6 +8,7 @@ import {
   C_IPI_DONE, C_IPI_REQ, MM_WORDS, TASK_WORDS, type Layout,
 } from '../shm/layout.js';
 import { poolsOf, type PoolRef } from '../shm/machine.js';
+import { TraceKind } from '../sync/tracer.js';
 import { LockCpu, type LockCpuOptions } from '../sync/wait.js';
 import type { ModelOps } from './model_ops.js';
 
@@ -139,6 +140,10 @@ export class Kernel extends LockCpu {
   }
 
   takeIpi(r: number): void {
+    if (this.tracer !== null) {
+      this.tracer.instant(TraceKind.Ipi, r);
+      this.tracer.flow(false, (r & 0xfffff) * 64 + this.cpu); // tlb.ts ipi_flow_id
+    }
     this.local_flush_tlb();
     this.stats[ST_IPIS_TAKEN]++;
     this.ipiDone = r;

@@ -10,6 +10,7 @@
 import { C_IPI_DONE, C_IPI_REQ, C_WAIT_WORD, CPU_WORDS, M_COUNT, M_CPUMASK, M_TLB_GEN, MAX_CPUS } from '../shm/layout.js';
 import { mmdrop } from './fork.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
+import { TraceKind } from '../sync/tracer.js';
 import { ST_IPIS_SENT, ST_SHOOTDOWNS, type Kernel } from './percpu.js';
 
 const sent = new Int32Array(MAX_CPUS);
@@ -27,12 +28,14 @@ export function flush_tlb_mask(k: Kernel, mask: number): void {
   let others = mask & ~k.cpuBit;
   if (others === 0) return;
   k.stats[ST_SHOOTDOWNS]++;
+  if (k.tracer !== null) k.tracer.begin(TraceKind.Shootdown, others);
   const cpus = k.layout.config.cpus;
   for (let c = 0; c < cpus; c++) {
     if ((others & (1 << c)) === 0) continue;
     const base = k.layout.cpu + c * CPU_WORDS;
     sent[c] = Atomics.add(i32, base + C_IPI_REQ, 1) + 1;
     k.stats[ST_IPIS_SENT]++;
+    if (k.tracer !== null) k.tracer.flow(true, ipi_flow_id(c, sent[c]));
     // Wake the target if it sleeps in a wait loop, so it takes the interrupt now.
     const w = Atomics.load(i32, base + C_WAIT_WORD);
     if (w >= 0) Atomics.notify(i32, w);
@@ -49,6 +52,12 @@ export function flush_tlb_mask(k: Kernel, mask: number): void {
     others &= ~(1 << c);
   }
   k.waitDone();
+  if (k.tracer !== null) k.tracer.end(TraceKind.Shootdown, mask);
+}
+
+/** A shootdown's flow arrow, from the request to CPU `cpu` (its `req`-th) to that CPU's flush. */
+export function ipi_flow_id(cpu: number, req: number): number {
+  return (req & 0xfffff) * 64 + cpu;
 }
 
 /**

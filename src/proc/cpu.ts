@@ -6,7 +6,7 @@
  */
 import { switch_mm } from '../mm/tlb.js';
 import {
-  B_ARRIVED, B_COUNT, B_GEN, BARRIER_WORDS, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
+  B_ARRIVED, B_COUNT, B_GEN, BARRIER_WORDS, PL_INUSE, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
   T_SLOT_FILE, T_STATE, TASK_BLOCKED, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
@@ -14,6 +14,7 @@ import {
 import { attachMachine } from '../shm/machine.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
+import { TraceKind } from '../sync/tracer.js';
 import { MachineStop } from '../sync/wait.js';
 import { fileBase } from '../mm/filemap.js';
 import { mm_alloc, mm_gen, mmput } from '../mm/fork.js';
@@ -49,6 +50,10 @@ export interface CpuParams {
   slice: number;
   /** Controlled mode: the worker installs a scheduler (its state is in machine memory). */
   controlled?: boolean;
+  /** Record a trace (src/trace): events come back in CpuResult.trace. */
+  trace?: boolean;
+  /** The run's start, performance.timeOrigin + now (ms): free-mode trace timestamps count from it. */
+  traceOrigin?: number;
 }
 
 export interface CpuResult {
@@ -58,6 +63,8 @@ export interface CpuResult {
   seconds: number;
   stopped: boolean;
   error?: string;
+  /** The CPU's trace events (flat: kind, phase, ts, arg per event) when tracing. */
+  trace?: number[];
 }
 
 /** Called when every live task waits at one barrier: nothing moves in machine memory. */
@@ -211,7 +218,12 @@ export class Cpu {
         if (this.barrier(t, op)) return RUN_BLOCKED;
         continue;
       }
+      if (k.tracer !== null) k.tracer.begin(TraceKind.Syscall, op.code);
       const outcome = this.execute(op);
+      if (k.tracer !== null) {
+        k.tracer.end(TraceKind.Syscall, outcome);
+        k.tracer.counter(TraceKind.PtPages, Atomics.load(i32, k.ptps.hdr + PL_INUSE));
+      }
       if (outcome === ACCESS_STOP_OUTCOME) k.checkStop();
       Atomics.store(i32, to + T_LAST_ERRNO, outcome);
       if (this.observe) this.observe(t, pc, outcome, op.code === OpCode.Load && outcome === 0 ? mmuResult.value : 0);

@@ -35,6 +35,8 @@ export interface MachineSpec {
    * state (src/sched sets it up; the orchestrator does not know strategies).
    */
   controlled?: (m: Machine) => void;
+  /** Record a trace on every CPU (CpuResult.trace). */
+  trace?: boolean;
 }
 
 export interface MachineRun {
@@ -119,6 +121,8 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
         spin: spec.cpus <= cores,
         slice: spec.slice,
         controlled: spec.controlled !== undefined,
+        trace: spec.trace,
+        traceOrigin: performance.timeOrigin + performance.now(),
       };
       return pool.run(p) as Promise<CpuResult>;
     }),

@@ -110,6 +110,10 @@ export const enum OpCode {
   UffdSnapshotEnd,
 }
 
+/** Op names by OpCode (traces and reports). */
+export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch', 'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle', 'uffd_snapshot_end'];
+
+
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
 export const EXPECT_OK = 0;
 export const EXPECT_ANY = 0x7fffffff;

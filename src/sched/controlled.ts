@@ -14,6 +14,7 @@ import {
 import { LockClass, LockMode } from '../sync/lockdep.js';
 import type { SchedPoint, Scheduler } from '../sync/schedpoint.js';
 import type { LockCpu } from '../sync/wait.js';
+import { TraceKind } from '../sync/tracer.js';
 import { WAIT_SLICE_MS } from '../sync/wait.js';
 import { pick } from './strategy.js';
 
@@ -31,7 +32,8 @@ export class ControlledScheduler implements Scheduler {
     this.waitTurn(c);
   }
 
-  point(c: LockCpu, _at: SchedPoint): void {
+  point(c: LockCpu, at: SchedPoint): void {
+    if (c.tracer !== null) c.tracer.instant(TraceKind.Point, at);
     this.decide(c);
   }
 

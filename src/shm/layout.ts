@@ -76,6 +76,7 @@ export const G_SCHED_STEPS = 101; // PCT's k: the steps a run is expected to tak
 export const G_SCHED_LEN = 102; // replay: decisions in the given schedule
 export const G_SCHED_DEADLOCK = 103; // set when no CPU could run
 export const G_SCHED_CHANGE = 104; // PCT: up to 16 priority change points (decision indices)
+export const G_TRACE_SEQ = 120; // controlled-mode trace clock: one tick per event, machine-wide
 export const GLOBAL_WORDS = 128;
 
 export const enum StopReason {

@@ -13,6 +13,7 @@ import {
 } from '../shm/layout.js';
 import { type LockClass, LockMode } from './lockdep.js';
 import type { Scheduler } from './schedpoint.js';
+import { TraceKind, type Tracer } from './tracer.js';
 import {
   LS_ACQ, LS_CON, LS_FIELDS, LS_HOLD_MAX, LS_HOLD_MIN, LS_HOLD_TOTAL, LS_WAIT_MAX, LS_WAIT_MIN,
   LS_WAIT_TOTAL, newLockStats,
@@ -52,6 +53,8 @@ export class LockCpu {
   private waitPublished = false;
   /** Controlled mode's scheduler, or null in free mode. */
   sched: Scheduler | null = null;
+  /** The trace recorder, or null when not tracing. */
+  tracer: Tracer | null = null;
 
   constructor(readonly i32: Int32Array, readonly layout: Layout, readonly cpu: number, opts: LockCpuOptions) {
     this.cpuBase = layout.cpu + cpu * CPU_WORDS;
@@ -84,6 +87,7 @@ export class LockCpu {
         if (w > s[b + LS_WAIT_MAX]) s[b + LS_WAIT_MAX] = w;
       }
     }
+    if (this.tracer !== null) this.tracer.begin(TraceKind.Lock, cls);
     const d = this.heldDepth++;
     if (d < MAX_HELD) {
       this.heldWord[d] = word;
@@ -101,6 +105,7 @@ export class LockCpu {
     }
     while (d >= 0 && this.heldWord[d] !== word) d--;
     if (d < 0) return; // released a lock this CPU did not record (tests that hand a lock over)
+    if (this.tracer !== null) this.tracer.end(TraceKind.Lock, this.heldClass[d]);
     if (this.lockStatTiming) {
       const h = performance.now() - this.heldSince[d];
       const b = (this.heldClass[d] * 2 + this.heldMode[d]) * LS_FIELDS;
