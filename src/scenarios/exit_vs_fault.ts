@@ -13,7 +13,7 @@ export const exitVsFault: Scenario = {
   name: 'exit-vs-fault',
   summary: 'sharers exit while others fault on the same shared page tables',
   details: 'checker: use-after-free (a walk through a freed page-table page); planted bug: map-shared-pt --bug rfc-v2-free-shared-pmd',
-  defaults: { procs: 4, size: 8 * MiB, ops: 4 },
+  defaults: { procs: 4, size: 2 * MiB, ops: 4 },
   build(o) {
     const rand = rng(o.seed);
     const half = Math.floor(o.size / 2 / 4096) * 4096;
