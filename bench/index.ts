@@ -7,6 +7,7 @@
  *   shared_pmd_fault.ts    map-shared-pt guest faults/s that only copy a host PMD entry
  *   tlb_hit.ts             loads/s and stores/s through the software TLB, 1 thread
  *   kernel_minor_fault.ts  the real kernel's minor fault (kernel_fault.c), the yardstick
+ *   sched_point.ts         what a schedule point costs with no scheduler installed
  *
  * No timing assertions: targets are reported, never enforced. Never part of `npm test`.
  */
@@ -15,6 +16,7 @@ import { benchKernelMinorFault, KERNEL_FAULT_DEFAULTS } from './kernel_minor_fau
 import { benchMinorFault, MINOR_FAULT_DEFAULTS } from './minor_fault.js';
 import { ratios, renderReport } from './report.js';
 import { benchSharedPmdFault, SHARED_PMD_DEFAULTS } from './shared_pmd_fault.js';
+import { benchSchedPoint, SCHED_POINT_DEFAULTS } from './sched_point.js';
 import { benchTlbHit, TLB_HIT_DEFAULTS } from './tlb_hit.js';
 
 /** Runs per benchmark; the median is kept. */
@@ -39,6 +41,10 @@ keep(await medians(RUNS, [
 keep(await medians(RUNS, [
   () => benchTlbHit({ write: false, ...TLB_HIT_DEFAULTS }),
   () => benchTlbHit({ write: true, ...TLB_HIT_DEFAULTS }),
+]));
+keep(await medians(RUNS, [
+  () => benchSchedPoint({ installed: false, ...SCHED_POINT_DEFAULTS }),
+  () => benchSchedPoint({ installed: true, ...SCHED_POINT_DEFAULTS }),
 ]));
 
 const rs = ratios(records);

@@ -52,6 +52,8 @@ export function ratios(records: BenchRecord[]): Ratio[] {
     ratio('shared-pmd-fault: 2 threads (aggregate) / 1 thread', find(records, 'shared-pmd-fault', 2), find(records, 'shared-pmd-fault', 1), null),
     ratio('tlb-hit load: rate / 50 M/s target', find(records, 'tlb-hit', 1, (r) => r.access === 'load'), 50e6, 1),
     ratio('tlb-hit store: rate / 50 M/s target', find(records, 'tlb-hit', 1, (r) => r.access === 'store'), 50e6, 1),
+    ratio('sched-point: faults/s with no scheduler / with a no-op scheduler (what the points cost when off: at most this)',
+      find(records, 'sched-point', 1, (r) => String(r.scheduler).startsWith('none')), find(records, 'sched-point', 1, (r) => String(r.scheduler).startsWith('a no-op')), null),
   ];
 }
 
