@@ -11,6 +11,7 @@ const entryPoints = {
   cli: 'src/cli/main.ts',
   worker: 'workers/cpu.ts',
   bench: 'bench/index.ts',
+  races: 'bench/races.ts',
 };
 // The worker the lock tests start on their own threads (test/sync), when the tests are here.
 if (existsSync(join(root, 'test/helpers/lock_worker.ts'))) entryPoints['test/lock_worker'] = 'test/helpers/lock_worker.ts';
