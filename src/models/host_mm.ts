@@ -4,8 +4,8 @@
  * generation check, the CPUs a change to the host's tables must reach, and the file the host maps.
  */
 import {
-  FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_PRIV, FL_PRIV_GEN, M_CPUMASK, M_HOST_FILE, M_MMAP_LOCK, V_IMMAP_NEXT,
-  V_MM, V_PRIV_GEN,
+  FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_PRIV, FL_PRIV_GEN, M_CPUMASK, M_HOST_FILE, M_MMAP_LOCK, P_OWNER, P_SHARE,
+  V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, up_read } from '../sync/rwsem.js';
@@ -13,9 +13,20 @@ import { fileBase } from '../mm/filemap.js';
 import { PoolId } from '../mm/mmdebug.js';
 import type { Kernel } from '../mm/percpu.js';
 import { pool_check } from '../mm/slab.js';
-import { first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vmaBase, VM_SHARED_PT } from '../mm/vma.js';
-import { lookup_entry, pt_put } from '../mm/memory.js';
-import { entry_span, PAGE_SIZE, table_of } from '../mm/pgtable.js';
+import {
+  find_vma, first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vmaBase, VM_EXEC, VM_READ, VM_SHARED_PT,
+  VM_WRITE,
+} from '../mm/vma.js';
+import {
+  handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
+} from '../mm/memory.js';
+import { ALLOC_OOM, entry_off, entry_span, PAGE_SIZE, PMD_SIZE, pte_index, PTE_LEVEL, table_alloc, table_of } from '../mm/pgtable.js';
+import { calc_vm_flags, do_munmap, EINVAL, get_unmapped_area, MAP_FIXED, mmap_region } from '../mm/mmap.js';
+import type { MmapArgs } from '../mm/model_ops.js';
+import { report_violation, Violation } from '../mm/mmdebug.js';
+import { ptpBase } from '../mm/page_alloc.js';
+import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type VmFault } from '../mm/percpu.js';
+import { mm_gen, mmget } from '../mm/fork.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 
 /** The host mm of a guest VMA (V_PRIV), checked against the generation recorded at attach; -1 if gone (reported). */
@@ -95,4 +106,122 @@ export function guest_unshare(k: Kernel, vma: number, level: number): void {
   if (dropped.length === 0) return;
   flush_tlb_mm(k, guest);
   for (const t of dropped) pt_put(k, t);
+}
+
+/**
+ * The guest fault of a model that shares PTE tables through copied PMD entries (map-shared-pt,
+ * container-fd, address-space; mshare copies PUD entries and has its own): find_shared_vma and
+ * the RFC's handle_mm_fault branch. Called with the task's mmap_lock held for read; takes the
+ * host's for read inside it. `haddr` is where the guest's address lies in the host mm (the same
+ * address for map-shared-pt, an offset into the region for the others): both lie at the same
+ * offset within a PMD, so the PTE index is the same.
+ *
+ * The host VMA decides (none: VM_FAULT_SIGSEGV — never mapped, unmapped, revoked), and with
+ * `guestToo` the guest's own VMA must allow the access as well. The host's tables are built down
+ * to a PTE table; the guest's PMD entry becomes a copy of the host's (P_SHARE counts the entries
+ * pointing to the table). A guest entry still on a table the host has since let go of (the host
+ * range was emptied and mapped again) moves to the host's current table, one share less on the
+ * old. Then the PTE fault is handled in the host's context.
+ */
+export function guest_pmd_fault(k: Kernel, vmf: VmFault, host: number, haddr: number, guestToo: boolean): number {
+  const i32 = k.i32;
+  const guestVma = vmf.vma;
+  const guest = vmf.mm;
+  const gaddr = vmf.address;
+  const gvpn = vmf.vpn;
+  const gstart = vmf.vm_start;
+  const gflags = vmf.vm_flags;
+  const hvpn = Math.floor(haddr / PAGE_SIZE);
+  const hlock = k.mmBase(host) + M_MMAP_LOCK;
+  const access = (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? VM_WRITE : VM_READ | VM_WRITE | VM_EXEC;
+  down_read(k, hlock, LockClass.MmapLock);
+  try {
+    const hv = find_vma(k, host, haddr);
+    if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV;
+    const hf = vma_flags(k, hv);
+    if ((hf & access) === 0 || (guestToo && (gflags & access) === 0)) return VM_FAULT_SIGSEGV;
+    // The host's PMD entry, with a PTE table under it.
+    vmf.mm = host;
+    vmf.vma = hv;
+    vmf.vm_flags = hf;
+    vmf.vm_start = vma_start(k, hv);
+    vmf.address = haddr;
+    vmf.vpn = hvpn;
+    let ret = walk_to_pmd(k, vmf);
+    if (ret !== 0) return ret;
+    const hostPmd = vmf.pmd;
+    const t = table_alloc(k, hostPmd, host, PTE_LEVEL);
+    if (t < 0) return t === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+    const hostEntry = Atomics.load(i32, hostPmd);
+    // The guest's PMD entry: a copy of the host's.
+    vmf.mm = guest;
+    vmf.vpn = gvpn;
+    ret = walk_to_pmd(k, vmf);
+    if (ret !== 0) return ret;
+    const ge = Atomics.load(i32, vmf.pmd);
+    if (ge !== hostEntry) {
+      let orphan = -1;
+      if (ge !== 0) {
+        orphan = table_of(k, ge, PTE_LEVEL, guest);
+        if (orphan < 0) return VM_FAULT_SIGBUS; // reported: the machine stops
+        if (Atomics.load(i32, ptpBase(k, orphan) + P_OWNER) !== host) {
+          report_violation(i32, k.layout, Violation.Invariant, k.cpu, 4, guest, orphan, t);
+          return VM_FAULT_SIGBUS;
+        }
+      }
+      // Only this task changes its own entries (its mmap_lock excludes its detach).
+      if (Atomics.compareExchange(i32, vmf.pmd, ge, hostEntry) !== ge) return VM_FAULT_SIGBUS;
+      Atomics.add(i32, ptpBase(k, t) + P_SHARE, 1);
+      k.stats[ST_FAULT_SHARED_PMD]++;
+      // The orphan is empty and every TLB entry it fed was flushed when the host let it go.
+      if (orphan >= 0) pt_put(k, orphan);
+    }
+    // The PTE fault, in the host's context.
+    vmf.mm = host;
+    vmf.vpn = hvpn;
+    vmf.pte_table = t;
+    vmf.pte = entry_off(k, t, pte_index(hvpn));
+    return handle_pte_fault(k, vmf);
+  } finally {
+    up_read(k, hlock);
+    vmf.mm = guest;
+    vmf.vma = guestVma;
+    vmf.vm_flags = gflags;
+    vmf.vm_start = gstart;
+    vmf.address = gaddr;
+    vmf.vpn = gvpn;
+  }
+}
+
+/**
+ * mmap of a model file that makes the caller a guest of `host` (container-fd, address-space):
+ * `check` (with the host's mmap_lock held for read) says whether this mapping may be, before and
+ * again after a MAP_FIXED unmap — which runs outside the host lock, since what it unmaps may be
+ * another host's guest. Then a PMD-aligned place, the VM_SHARED_PT VMA, and the mapping's host user.
+ */
+export function attach_guest(k: Kernel, a: MmapArgs, host: number, check: () => number): number {
+  const hlock = k.mmBase(host) + M_MMAP_LOCK;
+  const fixed = (a.flags & MAP_FIXED) !== 0;
+  down_read(k, hlock, LockClass.MmapLock);
+  let r = check();
+  up_read(k, hlock);
+  if (r < 0) return r;
+  if (fixed) {
+    r = do_munmap(k, a.mm, a.addr, a.len);
+    if (r < 0) return r;
+  }
+  down_read(k, hlock, LockClass.MmapLock);
+  try {
+    r = check(); // again: an ioctl may have changed the inside meanwhile
+    if (r < 0) return r;
+    const addr = get_unmapped_area(k, a.mm, a.addr, a.len, PMD_SIZE);
+    if (addr < 0) return addr;
+    if (fixed && addr !== a.addr) return -EINVAL;
+    const gv = mmap_region(k, a.mm, addr, a.len, calc_vm_flags(a.prot, a.flags) | VM_SHARED_PT, a.file, 0, host, mm_gen(k, host));
+    if (gv < 0) return gv;
+    mmget(k, host); // the mapping's host user, dropped by detach
+    return addr;
+  } finally {
+    up_read(k, hlock);
+  }
 }

@@ -26,26 +26,25 @@ import {
   M_FLAGS, M_USERS, MMF_HOST, R_GEN, 
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
-import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
+import { down_write, up_write } from '../sync/rwsem.js';
 import { fileBase } from '../mm/filemap.js';
-import { host_flush_mask, host_of_vma } from './host_mm.js';
+import { guest_pmd_fault, host_flush_mask, host_of_vma } from './host_mm.js';
 import { mm_alloc, mm_gen, mmdrop, mmget, mmput } from '../mm/fork.js';
 import {
-  handle_pte_fault, lookup_entry, MmuGather, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
+  lookup_entry, MmuGather, pt_put, VM_FAULT_SIGBUS, 
 } from '../mm/memory.js';
 import { calc_vm_flags, do_munmap, EINVAL, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED_PT, mmap_region } from '../mm/mmap.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
-import { report_violation, Violation } from '../mm/mmdebug.js';
 import { MODEL_DEFAULT, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
-import { free_ptp, ptpBase } from '../mm/page_alloc.js';
-import { ST_FAULT_SHARED_PMD, type Kernel, type VmFault, FAULT_FLAG_WRITE } from '../mm/percpu.js';
+import { free_ptp } from '../mm/page_alloc.js';
+import { type Kernel, type VmFault } from '../mm/percpu.js';
 import {
-  ALLOC_OOM, entry_off, entry_table, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, pte_index, table_alloc, table_of,
+  PMD_LEVEL, PMD_SIZE, PTE_LEVEL, table_of,
 } from '../mm/pgtable.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 import {
   find_vma, first_vma, vma_end, vma_flags, vma_pgoff, vma_start, vmaBase,
-  VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_SHARED_PT, VM_WRITE,
+  VM_ACCESS_FLAGS, VM_SHARED_PT, 
 } from '../mm/vma.js';
 
 export const BUG_FREE_SHARED_PMD = 'rfc-v2-free-shared-pmd';
@@ -124,62 +123,14 @@ export function createMapSharedPtModel(bug: string): ModelOps {
   }
 
   /**
-   * The guest fault (handle_mm_fault's VM_SHARED_PT branch + find_shared_vma). Called with the
-   * task's mmap_lock held for read; takes the host's for read inside it.
+   * The guest fault (handle_mm_fault's VM_SHARED_PT branch + find_shared_vma): the host VMA at
+   * the same address decides — mprotect by one sharer reaches all — and the host's PMD entry is
+   * copied (host_mm.ts guest_pmd_fault). Task's mmap_lock held for read; the host's nests inside.
    */
   function fault(k: Kernel, vmf: VmFault): number {
-    const i32 = k.i32;
-    const guestVma = vmf.vma;
-    const guest = vmf.mm;
-    const host = host_of_vma(k, guestVma);
+    const host = host_of_vma(k, vmf.vma);
     if (host < 0) return VM_FAULT_SIGBUS;
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_read(k, hlock, LockClass.MmapLock);
-    let ret = 0;
-    try {
-      const hv = find_vma(k, host, vmf.address);
-      if (hv < 0 || vma_start(k, hv) > vmf.address) return (ret = VM_FAULT_SIGSEGV);
-      const hf = vma_flags(k, hv);
-      const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
-      if (write ? (hf & VM_WRITE) === 0 : (hf & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return (ret = VM_FAULT_SIGSEGV);
-      // The host's PMD entry, with a PTE table under it.
-      vmf.mm = host;
-      vmf.vma = hv;
-      vmf.vm_flags = hf;
-      vmf.vm_start = vma_start(k, hv);
-      ret = walk_to_pmd(k, vmf);
-      if (ret !== 0) return ret;
-      const hostPmd = vmf.pmd;
-      const t = table_alloc(k, hostPmd, host, PTE_LEVEL);
-      if (t < 0) return (ret = t === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS);
-      const hostEntry = Atomics.load(i32, hostPmd);
-      // The guest's PMD entry: copy the host's.
-      vmf.mm = guest;
-      ret = walk_to_pmd(k, vmf);
-      if (ret !== 0) return ret;
-      const ge = Atomics.load(i32, vmf.pmd);
-      if (ge === 0) {
-        if (Atomics.compareExchange(i32, vmf.pmd, 0, hostEntry) === 0) {
-          Atomics.add(i32, ptpBase(k, t) + 3 /* P_SHARE */, 1);
-          k.stats[ST_FAULT_SHARED_PMD]++;
-        }
-      } else if (ge !== hostEntry) {
-        if (table_of(k, ge, PTE_LEVEL, guest) >= 0) report_violation(i32, k.layout, Violation.Invariant, k.cpu, 4, guest, entry_table(ge), t);
-        return (ret = VM_FAULT_SIGBUS);
-      }
-      // Handle the PTE fault in the host mm's context.
-      vmf.mm = host;
-      vmf.pte_table = t;
-      vmf.pte = entry_off(k, t, pte_index(vmf.vpn));
-      ret = handle_pte_fault(k, vmf);
-      return ret;
-    } finally {
-      up_read(k, hlock);
-      vmf.mm = guest;
-      vmf.vma = guestVma;
-      vmf.vm_flags = vma_flags(k, guestVma);
-      vmf.vm_start = vma_start(k, guestVma);
-    }
+    return guest_pmd_fault(k, vmf, host, vmf.address, false);
   }
 
   /** mprotect on the shared range: the host VMA and entries change, so every sharer's do. */
