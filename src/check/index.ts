@@ -3,7 +3,7 @@
  * watchdog), then the end-of-run checks — no task left, nothing leaked, no write lost.
  */
 import {
-  C_HELD, C_HELD_N, C_WAIT_CLASS, C_WAIT_WORD, CPU_WORDS, G_MEM_USED, G_STOP, G_STOP_CLASS, G_STOP_CPU,
+  C_HELD, C_HELD_N, C_SCHED_WORD, C_WAIT_CLASS, C_WAIT_WORD, CPU_WORDS, G_SCHED_DEADLOCK, G_MEM_USED, G_STOP, G_STOP_CLASS, G_STOP_CPU,
   G_STOP_HOLDER, G_STOP_WORD, LEDGER_WORDS, LG_FREED, LG_SUM, M_FLAGS, MAX_FDS, MM_WORDS, MMF_HOST, PL_INUSE, StopReason,
   T_ANON_RETIRED, T_ANON_STORES, T_FILE_STORES, T_MM, T_STATE, T_UNTRACKED_STORES, TASK_EXITED, TASK_WORDS,
 } from '../shm/layout.js';
@@ -93,8 +93,10 @@ function watchdogReport(run: MachineRun): ViolationReport {
   const cpu = Atomics.load(i32, G_STOP_CPU);
   const cls = LOCK_CLASS_NAMES[Atomics.load(i32, G_STOP_CLASS)] ?? '?';
   const holder = Atomics.load(i32, G_STOP_HOLDER);
-  const parts = [`cpu${cpu} waited more than ${run.spec.deadlineMs} ms for ${cls} (word ${Atomics.load(i32, G_STOP_WORD)})` +
-    (holder >= 0 ? `, held by cpu${holder}` : '')];
+  const deadlock = Atomics.load(i32, G_SCHED_DEADLOCK) !== 0;
+  const parts = deadlock
+    ? ['controlled mode: no CPU could run — each waits for a word another must change (a deadlock of the simulated kernel)']
+    : [`cpu${cpu} waited more than ${run.spec.deadlineMs} ms for ${cls} (word ${Atomics.load(i32, G_STOP_WORD)})` + (holder >= 0 ? `, held by cpu${holder}` : '')];
   for (let c = 0; c < run.spec.cpus; c++) {
     const b = layout.cpu + c * CPU_WORDS;
     const held: string[] = [];
@@ -103,11 +105,12 @@ function watchdogReport(run: MachineRun): ViolationReport {
       const cm = Atomics.load(i32, b + C_HELD + 2 * d + 1);
       held.push(`${LOCK_CLASS_NAMES[cm & 0xffff]}${cm >> 16 ? '(R)' : '(W)'}@${w}`);
     }
-    const ww = Atomics.load(i32, b + C_WAIT_WORD);
-    parts.push(`cpu${c} holds [${held.join(', ')}]` + (ww >= 0 ? ` and waits for ${LOCK_CLASS_NAMES[Atomics.load(i32, b + C_WAIT_CLASS)]}@${ww}` : ''));
+    const ww = deadlock ? Atomics.load(i32, b + C_SCHED_WORD) : Atomics.load(i32, b + C_WAIT_WORD);
+    const waits = deadlock ? ` and waits for word ${ww} to change` : ` and waits for ${LOCK_CLASS_NAMES[Atomics.load(i32, b + C_WAIT_CLASS)]}@${ww}`;
+    parts.push(`cpu${c} holds [${held.join(', ')}]` + (ww >= 0 ? waits : ''));
   }
   if (run.timedOut) parts.unshift(`the run exceeded its ${run.spec.runTimeoutMs} ms limit`);
-  return { checker: 'watchdog', message: parts.join('; ') };
+  return { checker: deadlock ? 'deadlock' : 'watchdog', message: parts.join('; ') };
 }
 
 /** Every violation of the run, first the ones found while it ran. */
