@@ -25,6 +25,11 @@ interface Race {
 export const RACES: Race[] = [
   { name: 'exit vs fault on a shared table', scenario: 'exit-vs-fault', model: 'map-shared-pt', bug: 'rfc-v2-free-shared-pmd', opts: {} },
   { name: 'mprotect vs fault, shootdown forgets a sharer', scenario: 'mprotect-vs-fault', model: 'map-shared-pt', bug: 'shootdown-forgets-sharers', opts: { procs: '2', cpus: '2', ops: '4', size: '2M' } },
+  { name: 'a hot TLB when the shootdown forgets a sharer', scenario: 'race-stale-tlb', model: 'map-shared-pt', bug: 'shootdown-forgets-sharers', opts: {} },
+  { name: 'address-space revoke vs DMA in flight', scenario: 'race-revoke', model: 'address-space', bug: 'revoke-forgets-mappers', opts: {} },
+  { name: 'pt-hint unshare without its flush (CVE-2021-4002)', scenario: 'race-unshare-flush', model: 'pt-hint', bug: 'unshare-defers-flush', opts: {} },
+  { name: 'pt-hint split re-shared by a fault (CVE-2025-38084)', scenario: 'race-split-reshare', model: 'pt-hint', bug: 'split-unshares-early', opts: {} },
+  { name: 'mshare lockless peek vs host unmap', scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', opts: {} },
 ];
 
 const SEEDS = 20;

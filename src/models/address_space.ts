@@ -139,7 +139,15 @@ function is_page_aligned(x: number | undefined): x is number {
 }
 
 
-export function createAddressSpaceModel(): ModelOps {
+/**
+ * --bug revoke-forgets-mappers: the revoke's shootdown is flush_tlb_mm(host) over the host's own
+ * mm_cpumask — which is empty, since no task runs the host — so a device process's CPU keeps the
+ * revoked translations and its DMA in flight goes on through them after AS_MUNMAP returned.
+ */
+export const BUG_REVOKE_FORGETS_MAPPERS = 'revoke-forgets-mappers';
+
+export function createAddressSpaceModel(bug = ''): ModelOps {
+  const forgetMappers = bug === BUG_REVOKE_FORGETS_MAPPERS;
   /** The space file's host mm, checked against its recorded generation; -1 when none. */
 
 
@@ -461,7 +469,7 @@ export function createAddressSpaceModel(): ModelOps {
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
     detach: (k, vma) => detach(k, vma),
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
-    flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
+    flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 && !forgetMappers ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
     open,
     unlink,
     ioctl,

@@ -1,11 +1,11 @@
 /** The sharing-model catalog: each model's source, rules and the bugs it can reintroduce. */
 import type { ModelOps } from '../mm/model_ops.js';
-import { createAddressSpaceModel } from './address_space.js';
+import { BUG_REVOKE_FORGETS_MAPPERS, createAddressSpaceModel } from './address_space.js';
 import { createContainerFdModel } from './container_fd.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
-import { createMshareModel } from './mshare.js';
+import { BUG_PEEK_WITHOUT_HOST_LOCK, createMshareModel } from './mshare.js';
 import { createNoneModel } from './none.js';
-import { createPtHintModel } from './pt_hint.js';
+import { BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, createPtHintModel } from './pt_hint.js';
 
 export interface ModelInfo {
   name: string;
@@ -43,8 +43,11 @@ export const MODELS: Record<string, ModelInfo> = {
       'looks through the file\'s i_mmap for a sibling VMA with the same vm_flags mapping the same file offset at the same offset within a PMD, ' +
       'whose whole PMD-aligned range lies in both VMAs, and shares its PTE table (share count per table); mprotect, partial munmap (a split), ' +
       'unmap and exit unshare first (huge_pmd_unshare, TLB flushed before i_mmap_rwsem drops); no program can tell the difference from none',
-    bugs: {},
-    create: () => createPtHintModel(),
+    bugs: {
+      [BUG_UNSHARE_DEFERS_FLUSH]: "huge_pmd_unshare leaves the flush to the caller's mmu_gather, which flushes only the range it changed (CVE-2021-4002's shape)",
+      [BUG_SPLIT_UNSHARES_EARLY]: 'a split unshares before it takes the locks that clear the hint, so a racing fault shares the table again (CVE-2025-38084\'s shape)',
+    },
+    create: (bug) => createPtHintModel(bug),
   },
   'container-fd': {
     name: 'container-fd',
@@ -70,8 +73,10 @@ export const MODELS: Record<string, ModelInfo> = {
       'the fault takes the host mmap_lock inside the task\'s, copies the host PUD entry (the PMD table and all below are shared) and handles the PTE fault in the host; ' +
       'no host VMA -> SIGSEGV; mprotect or partial munmap of the mapping -> EINVAL; the owner\'s exit unmaps the whole host range (later touches: SIGSEGV); ' +
       'the host goes with the last fd, name or mapping; v1 mshare()/mshare_unlink not modelled',
-    bugs: {},
-    create: () => createMshareModel(),
+    bugs: {
+      [BUG_PEEK_WITHOUT_HOST_LOCK]: "the fault reads the host's PUD entry without the host's mmap_lock and copies it into the guest's (v1's find_shared_vma)",
+    },
+    create: (bug) => createMshareModel(bug),
   },
   'address-space': {
     name: 'address-space',
@@ -84,8 +89,10 @@ export const MODELS: Record<string, ModelInfo> = {
       'processes mmap the whole space MAP_SHARED at any PMD-aligned address of their own (MAP_PRIVATE, another length, an offset or an unaligned address -> EINVAL; a prot not covering every grant -> EACCES; ' +
       "mprotect or partial munmap -> EINVAL); the fault takes the host mmap_lock inside the task's, finds the host VMA (none: SIGSEGV, whatever the TLB held before the revoke), " +
       "copies the host PMD entry and handles the PTE fault in the host; the host goes with the space's last fd, name or mapping",
-    bugs: {},
-    create: () => createAddressSpaceModel(),
+    bugs: {
+      [BUG_REVOKE_FORGETS_MAPPERS]: "AS_MUNMAP's shootdown covers only the host mm's own (empty) cpumask, not the CPUs running the space's mappers",
+    },
+    create: (bug) => createAddressSpaceModel(bug),
   },
 };
 

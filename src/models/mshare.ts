@@ -86,8 +86,9 @@ import { guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, hos
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
-  handle_pte_fault, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
+  handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
 } from '../mm/memory.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import {
   calc_vm_flags, do_munmap, EBADF, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
   MAP_PRIVATE, MAP_SHARED, mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap,
@@ -128,7 +129,17 @@ function parse_path(path: string): string | null {
   return name.length === 0 || name.includes('/') ? null : name;
 }
 
-export function createMshareModel(): ModelOps {
+/**
+ * --bug peek-without-host-lock (seed 004, Dave Hansen on v1's find_shared_vma: "Is digging around
+ * in the other process's page tables OK without holding any locks?"): the fault reads the host's
+ * upper-level entry before it takes the host's mmap_lock and, if the guest's differs, copies it
+ * and returns (v1's set_pgd + VM_FAULT_NOPAGE). A host unmap between the read and the copy frees
+ * the table the copied entry points to; the retried access walks into it.
+ */
+export const BUG_PEEK_WITHOUT_HOST_LOCK = 'peek-without-host-lock';
+
+export function createMshareModel(bug = ''): ModelOps {
+  const peekUnlocked = bug === BUG_PEEK_WITHOUT_HOST_LOCK;
   /** Is `file` an msharefs file? (the run's one model made every FILE_MODEL file) */
   function is_region(k: Kernel, file: number): boolean {
     return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
@@ -454,6 +465,22 @@ export function createMshareModel(): ModelOps {
     const haddr = MSHARE_BASE + (gaddr - gstart);
     const hvpn = Math.floor(haddr / PAGE_SIZE);
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    if (peekUnlocked) {
+      // The bug: v1's lockless peek at the host's entry, copied into the guest's if they differ.
+      const hOff = lookup_entry(k, host, hvpn, PUD_LEVEL);
+      const he = hOff < 0 ? 0 : Atomics.load(i32, hOff);
+      if (k.sched !== null) k.sched.point(k, SchedPoint.MsharePeek);
+      if (he !== 0) {
+        const gpud = table_alloc(k, entry_off(k, Atomics.load(i32, k.mmBase(guest) + M_PGD), pgd_index(gvpn)), guest, PUD_LEVEL);
+        if (gpud < 0) return gpud === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+        const gOff = entry_off(k, gpud, pud_index(gvpn));
+        if (Atomics.compareExchange(i32, gOff, 0, he) === 0) {
+          Atomics.add(i32, ptpBase(k, entry_table(he)) + P_SHARE, 1);
+          k.stats[ST_FAULT_SHARED_PMD]++;
+          return 0; // VM_FAULT_NOPAGE: the access is retried through the copied entry
+        }
+      }
+    }
     down_read(k, hlock, LockClass.MmapLock); // mmap_read_lock_nested(host_mm, SINGLE_DEPTH_NESTING)
     try {
       const hv = find_vma(k, host, haddr);

@@ -54,7 +54,30 @@ export function want_pmd_share(k: Kernel, vma: number, addr: number): boolean {
   return base >= vma_start(k, vma) && base + PMD_SIZE <= vma_end(k, vma);
 }
 
-export function createPtHintModel(): ModelOps {
+/**
+ * --bug unshare-defers-flush (the shape of CVE-2021-4002, "hugetlbfs: flush TLBs correctly after
+ * huge_pmd_unshare"): huge_pmd_unshare drops i_mmap_rwsem without flushing, leaving the flush to
+ * the caller's mmu_gather — which flushes only when it changed entries in its own range. A
+ * partial munmap of a range with no PTEs then unshares a table and flushes nothing: this mm's CPU
+ * keeps translations through a table it no longer shares, and the next change the remaining
+ * sharer makes there (its shootdown reaches only its own CPUs) leaves them stale. (That the flush
+ * comes after the lock drops is not by itself observable here: ptlab's processes are
+ * single-threaded, so no CPU runs this mm's user code until the syscall returns; the missing
+ * flush is.)
+ */
+export const BUG_UNSHARE_DEFERS_FLUSH = 'unshare-defers-flush';
+/**
+ * --bug split-unshares-early (the shape of CVE-2025-38084, "mm/hugetlb: unshare page tables
+ * during VMA split, not before"): a partial munmap unshares in may_split, before the split takes
+ * the VMA and rmap locks, and clears the hint only then. In between, another process's fault
+ * (huge_pmd_share through i_mmap) can share this VMA's table again; the unmap then zaps PTEs in a
+ * table the other process maps, and flushes only this mm's CPUs.
+ */
+export const BUG_SPLIT_UNSHARES_EARLY = 'split-unshares-early';
+
+export function createPtHintModel(bug = ''): ModelOps {
+  const defersFlush = bug === BUG_UNSHARE_DEFERS_FLUSH;
+  const unsharesEarly = bug === BUG_SPLIT_UNSHARES_EARLY;
   /** The address at which sibling `svma` maps the file offset that `vma` maps at `addr`. */
   function sibling_addr(k: Kernel, vma: number, addr: number, svma: number): number {
     const idx = vma_pgoff(k, vma) + (addr - vma_start(k, vma)) / 4096;
@@ -126,12 +149,12 @@ export function createPtHintModel(): ModelOps {
    * huge_pmd_unshare over the whole VMA, and the hint cleared: afterwards the VMA is an ordinary
    * one. Takes i_mmap_rwsem for write; flushes this mm's TLBs before dropping it.
    */
-  function unhint(k: Kernel, vma: number): void {
+  function unhint(k: Kernel, vma: number, early = false): void {
     const i32 = k.i32;
     const mm = Atomics.load(i32, vmaBase(k, vma) + V_MM);
     const sem = fileBase(k, vma_file(k, vma)) + FL_IMMAP_RWSEM;
     down_write(k, sem, LockClass.IMmapRwsem);
-    Atomics.and(i32, vmaBase(k, vma) + V_FLAGS, ~VM_SHARED_PT);
+    if (!early) Atomics.and(i32, vmaBase(k, vma) + V_FLAGS, ~VM_SHARED_PT);
     let unshared = false;
     for (let a = Math.floor(vma_start(k, vma) / PMD_SIZE) * PMD_SIZE; a < vma_end(k, vma); a += PMD_SIZE) {
       const off = lookup_entry(k, mm, a / 4096, PMD_LEVEL);
@@ -146,8 +169,14 @@ export function createPtHintModel(): ModelOps {
       pt_put(k, t);
       unshared = true;
     }
-    if (unshared) flush_tlb_mm(k, mm); // before the lock drops
+    if (unshared && !defersFlush) flush_tlb_mm(k, mm); // before the lock drops
     up_write(k, sem);
+    if (early) {
+      // The bug: the split takes the locks only now, and only now does the VMA lose its hint.
+      down_write(k, sem, LockClass.IMmapRwsem);
+      Atomics.and(i32, vmaBase(k, vma) + V_FLAGS, ~VM_SHARED_PT);
+      up_write(k, sem);
+    }
   }
 
   return {
@@ -164,7 +193,7 @@ export function createPtHintModel(): ModelOps {
     },
     may_munmap(k, vma, start, end) {
       // A partial unmap splits the VMA: unshare first, then it is unmapped as under none.
-      if (start !== vma_start(k, vma) || end !== vma_end(k, vma)) unhint(k, vma);
+      if (start !== vma_start(k, vma) || end !== vma_end(k, vma)) unhint(k, vma, unsharesEarly);
       return 0;
     },
     detach(k, vma) {

@@ -5,6 +5,11 @@ import { daxWindow } from './dax_window.js';
 import { exitVsFault } from './exit_vs_fault.js';
 import { mprotectVsFault } from './mprotect_vs_fault.js';
 import { qemuSnapshot, qemuSnapshotFile } from './qemu_snapshot.js';
+import { raceMsharePeek } from './race_mshare_peek.js';
+import { raceRevoke } from './race_revoke.js';
+import { raceSplitReshare } from './race_split_reshare.js';
+import { raceStaleTlb } from './race_stale_tlb.js';
+import { raceUnshareFlush } from './race_unshare_flush.js';
 import { sga } from './sga.js';
 import { viommu } from './viommu.js';
 
@@ -16,6 +21,11 @@ export const SCENARIOS: Record<string, Scenario> = {
   'dax-window': daxWindow,
   'qemu-snapshot': qemuSnapshot,
   'qemu-snapshot-file': qemuSnapshotFile,
+  'race-stale-tlb': raceStaleTlb,
+  'race-revoke': raceRevoke,
+  'race-unshare-flush': raceUnshareFlush,
+  'race-split-reshare': raceSplitReshare,
+  'race-mshare-peek': raceMsharePeek,
 };
 
 export const DEFAULT_SCENARIO = 'sga';

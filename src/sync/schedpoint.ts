@@ -15,6 +15,7 @@ export const enum SchedPoint {
   MprotectBeforeFlush = 6,
   HostBetweenUnlockRelock = 7,
   Wait = 8,
+  MsharePeek = 9,
 }
 
 export const SCHED_POINT_NAMES: readonly string[] = [
@@ -27,6 +28,7 @@ export const SCHED_POINT_NAMES: readonly string[] = [
   'mprotect:before-flush',
   'mshare:between-unlock-relock',
   'wait',
+  'mshare:after-peek',
 ];
 
 /** What controlled mode installs on a CPU (src/sched implements it). */

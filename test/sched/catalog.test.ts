@@ -1,0 +1,48 @@
+/**
+ * The race catalog (issue 5, item 6): for each race scenario, explore with PCT (the random walk
+ * for race-mshare-peek) finds the planted bug (a fixed seed, so the test is deterministic), its
+ * token replays the same checker, and the fixed model survives 50 controlled runs.
+ */
+import { describe, expect, it } from 'vitest';
+import { explore, replay } from '../../src/cli/explore.js';
+import { parseRunOptions } from '../../src/cli/options.js';
+
+interface Race {
+  scenario: string;
+  model: string;
+  bug: string;
+  /** The checkers that may catch it (the first violation's). */
+  checkers: string[];
+  /** The strategy that finds it here (PCT, unless the race needs more switches than PCT's change points give). */
+  strategy?: 'pct' | 'random';
+}
+
+const RACES: Race[] = [
+  { scenario: 'race-stale-tlb', model: 'map-shared-pt', bug: 'shootdown-forgets-sharers', checkers: ['stale-tlb-write'] },
+  { scenario: 'race-revoke', model: 'address-space', bug: 'revoke-forgets-mappers', checkers: ['stale-tlb-write'] },
+  { scenario: 'race-unshare-flush', model: 'pt-hint', bug: 'unshare-defers-flush', checkers: ['stale-tlb-write', 'expectation'] },
+  { scenario: 'race-split-reshare', model: 'pt-hint', bug: 'split-unshares-early', checkers: ['stale-tlb-write'] },
+  // Two exact switches (after the host's flush, and between peek and copy): PCT at depth 3 misses it.
+  { scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', checkers: ['use-after-free'], strategy: 'random' },
+];
+
+const raw = { lockStat: false };
+
+describe('race catalog', () => {
+  for (const r of RACES) {
+    const strategy = r.strategy ?? 'pct';
+    it(`${r.scenario}: ${strategy} finds --bug ${r.bug}, the token replays the same checker, the fixed ${r.model} survives`, async () => {
+      const bugged = parseRunOptions(r.scenario, { model: r.model, bug: r.bug, lockStat: false });
+      const found = await explore(r.scenario, bugged, { strategy, depth: 3, runs: 300, seed: 1, raw });
+      expect(found.ok).toBe(false);
+      expect(r.checkers).toContain(found.violations[0].checker);
+      for (let i = 0; i < 2; i++) {
+        const again = await replay(found.token!);
+        expect(again.violations).toEqual(found.violations);
+      }
+      const fixed = parseRunOptions(r.scenario, { model: r.model, lockStat: false });
+      const ok = await explore(r.scenario, fixed, { strategy, depth: 3, runs: 50, seed: 2, raw });
+      expect([ok.ok, ok.violations]).toEqual([true, []]);
+    });
+  }
+});
