@@ -56,12 +56,14 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
+  // A scenario written for one model (a catalog race, viommu) runs under it unless told otherwise.
+  const only = sc.models?.only;
+  if (raw.model === undefined) raw = { ...raw, model: only && only.length === 1 ? only[0] : 'none' };
   const r = RunOptionsSchema.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0].message);
   const o = r.data;
-  const only = sc.models;
-  if (only && !only.only.includes(o.model)) {
-    throw new UsageError(`scenario '${scenario}' does not apply to --model ${o.model}: ${only.why}`);
+  if (only && !only.includes(o.model)) {
+    throw new UsageError(`scenario '${scenario}' does not apply to --model ${o.model}: ${sc.models!.why}`);
   }
   if (sc.pinned) {
     const procs = o.procs ?? sc.defaults.procs ?? 4;
