@@ -75,37 +75,37 @@
 import {
   FILE_MODEL, FILE_SHMEM, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
   FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  MMF_HOST, P_OWNER, P_SHARE, V_IMMAP_NEXT, 
+  MMF_HOST, V_IMMAP_NEXT, 
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
-import { guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma } from './host_mm.js';
-import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
-  handle_pte_fault, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
+  attach_guest, guest_pmd_fault, guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
+} from './host_mm.js';
+import { mm_alloc, mm_gen, mmput } from '../mm/fork.js';
+import {
+  VM_FAULT_SIGBUS, 
 } from '../mm/memory.js';
 import {
-  calc_vm_flags, do_munmap, EACCES, EBADF, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED,
+  calc_vm_flags, do_munmap, EACCES, EBADF, EINVAL, ENOENT, ENOMEM, MAP_SHARED,
   mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE,
 } from '../mm/mmap.js';
-import { report_violation, Violation } from '../mm/mmdebug.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
-import { ptpBase } from '../mm/page_alloc.js';
 import {
-  FAULT_FLAG_WRITE, ST_AS_GRANT_MS, ST_AS_GRANTS, ST_AS_REVOKE_MS, ST_AS_REVOKES, ST_FAULT_SHARED_PMD,
+  ST_AS_GRANT_MS, ST_AS_GRANTS, ST_AS_REVOKE_MS, ST_AS_REVOKES, 
   type Kernel, type VmFault,
 } from '../mm/percpu.js';
 import {
-  ALLOC_OOM, entry_off, PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, pte_index, PTE_LEVEL, table_alloc, table_of,
+  PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, 
   TASK_SIZE,
 } from '../mm/pgtable.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import {
   find_vma, first_vma, vma_end, vma_flags, vma_next, vma_start, vmaBase,
-  VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_WRITE, VM_SHARED_PT,
+  VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_WRITE, 
 } from '../mm/vma.js';
 
 export const AS_DEV = '/dev/address_space';
@@ -338,113 +338,18 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     if (a.pgoff !== 0 || a.addr % PMD_SIZE !== 0) return -EINVAL;
     const host = host_of_file(k, a.file);
     if (host < 0) return -EINVAL;
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    const fixed = (a.flags & MAP_FIXED) !== 0;
-    down_read(k, hlock, LockClass.MmapLock);
-    let r = attach_check(k, host, a);
-    up_read(k, hlock);
-    if (r < 0) return r;
-    if (fixed) {
-      // Outside the host lock: what goes may be a mapping of another space, whose detach runs
-      // that host's teardown.
-      r = do_munmap(k, a.mm, a.addr, a.len);
-      if (r < 0) return r;
-    }
-    down_read(k, hlock, LockClass.MmapLock);
-    try {
-      r = attach_check(k, host, a); // again: an ioctl may have run in between
-      if (r < 0) return r;
-      const addr = get_unmapped_area(k, a.mm, a.addr, a.len, PMD_SIZE);
-      if (addr < 0) return addr;
-      if (fixed && addr !== a.addr) return -EINVAL;
-      const gv = mmap_region(k, a.mm, addr, a.len, calc_vm_flags(a.prot, a.flags) | VM_SHARED_PT, a.file, 0, host, mm_gen(k, host));
-      if (gv < 0) return gv;
-      mmget(k, host); // the mapping's reference, dropped by detach
-      return addr;
-    } finally {
-      up_read(k, hlock);
-    }
+    return attach_guest(k, a, host, () => attach_check(k, host, a));
   }
 
   /**
-   * The mapper's fault (handle_mm_fault's VM_SHARED_PT branch, as map-shared-pt's): task
-   * mmap_lock held for read, the host's taken for read inside it. No host VMA: VM_FAULT_SIGSEGV.
+   * The mapper's fault (host_mm.ts guest_pmd_fault): the grant (the host VMA) and the mapper's
+   * own VMA must both allow the access; nothing granted there (never, or revoked): SIGSEGV,
+   * whatever the TLB held before the revoke flushed it.
    */
   function fault(k: Kernel, vmf: VmFault): number {
-    const i32 = k.i32;
-    const guestVma = vmf.vma;
-    const guest = vmf.mm;
-    const gaddr = vmf.address;
-    const gvpn = vmf.vpn;
-    const gstart = vmf.vm_start;
-    const gflags = vmf.vm_flags;
-    const host = host_of_vma(k, guestVma);
+    const host = host_of_vma(k, vmf.vma);
     if (host < 0) return VM_FAULT_SIGBUS;
-    const haddr = AS_HOST_BASE + (gaddr - gstart);
-    const hvpn = Math.floor(haddr / PAGE_SIZE);
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
-    down_read(k, hlock, LockClass.MmapLock);
-    try {
-      const hv = find_vma(k, host, haddr);
-      if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV; // never granted, or revoked
-      const hf = vma_flags(k, hv);
-      const access = write ? VM_WRITE : VM_READ | VM_WRITE | VM_EXEC;
-      // access_error against the grant (host VMA) and against the mapper's own VMA.
-      if ((hf & access) === 0 || (gflags & access) === 0) return VM_FAULT_SIGSEGV;
-      vmf.mm = host;
-      vmf.vma = hv;
-      vmf.vm_flags = hf;
-      vmf.vm_start = vma_start(k, hv);
-      vmf.address = haddr;
-      vmf.vpn = hvpn;
-      let ret = walk_to_pmd(k, vmf);
-      if (ret !== 0) return ret;
-      const hostPmd = vmf.pmd;
-      const t = table_alloc(k, hostPmd, host, PTE_LEVEL);
-      if (t < 0) return t === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
-      const hostEntry = Atomics.load(i32, hostPmd);
-      // The mapper's PMD entry for its address: a copy of the host's.
-      vmf.mm = guest;
-      vmf.vpn = gvpn;
-      ret = walk_to_pmd(k, vmf);
-      if (ret !== 0) return ret;
-      const ge = Atomics.load(i32, vmf.pmd);
-      if (ge !== hostEntry) {
-        let orphan = -1;
-        if (ge !== 0) {
-          // A table the host let go of (AS_MUNMAP's free_pgtables emptied its PMD range):
-          // it must be the host's, and no longer its entry here.
-          orphan = table_of(k, ge, PTE_LEVEL, guest);
-          if (orphan < 0) return VM_FAULT_SIGBUS; // reported: the machine stops
-          if (Atomics.load(i32, ptpBase(k, orphan) + P_OWNER) !== host) {
-            report_violation(i32, k.layout, Violation.Invariant, k.cpu, 4, guest, orphan, t);
-            return VM_FAULT_SIGBUS;
-          }
-        }
-        // Only this task changes its own entries (its mmap_lock excludes detach).
-        if (Atomics.compareExchange(i32, vmf.pmd, ge, hostEntry) !== ge) return VM_FAULT_SIGBUS;
-        Atomics.add(i32, ptpBase(k, t) + P_SHARE, 1);
-        k.stats[ST_FAULT_SHARED_PMD]++;
-        // The orphan is empty, and every TLB entry it fed was flushed by the revoke. Other
-        // mappers may drop their shares of it at once (host lock held for read by all).
-        if (orphan >= 0) pt_put(k, orphan);
-      }
-      // The PTE fault, in the host's context (same PTE index: both bases are PMD-aligned).
-      vmf.mm = host;
-      vmf.vpn = hvpn;
-      vmf.pte_table = t;
-      vmf.pte = entry_off(k, t, pte_index(hvpn));
-      return handle_pte_fault(k, vmf);
-    } finally {
-      up_read(k, hlock);
-      vmf.mm = guest;
-      vmf.vma = guestVma;
-      vmf.vm_flags = gflags;
-      vmf.vm_start = gstart;
-      vmf.address = gaddr;
-      vmf.vpn = gvpn;
-    }
+    return guest_pmd_fault(k, vmf, host, AS_HOST_BASE + (vmf.address - vmf.vm_start), true);
   }
 
   /** The mapper's VMA goes: its PMD entries into the space's tables go, flushed, then the shares. */
