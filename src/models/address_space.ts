@@ -73,17 +73,18 @@
  * ST_AS_REVOKES/ST_AS_REVOKE_MS.
  */
 import {
-  FILE_MODEL, FILE_SHMEM, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
+  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
   FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  MMF_HOST, V_IMMAP_NEXT, 
+  MMF_HOST, 
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
-import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
+import { down_write, up_write } from '../sync/rwsem.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import {
-  attach_guest, guest_pmd_fault, guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
+  attach_guest, guest_pmd_fault, guest_unshare, has_mappers, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
+  host_release, mappers_allow, prot_inside,
 } from './host_mm.js';
 import { mm_alloc, mm_gen, mmput } from '../mm/fork.js';
 import {
@@ -104,8 +105,8 @@ import {
 } from '../mm/pgtable.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import {
-  find_vma, first_vma, vma_end, vma_flags, vma_next, vma_start, vmaBase,
-  VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_WRITE, 
+  find_vma, first_vma, vma_end, vma_start, 
+  VM_EXEC, VM_READ, VM_WRITE, 
 } from '../mm/vma.js';
 
 export const AS_DEV = '/dev/address_space';
@@ -193,45 +194,9 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     return 0;
   }
 
-  /**
-   * The space file's last reference went (its fds, its name and every mapping are gone): drop
-   * the file's mm_users reference on the host, which, being the last, runs exit_mmap on it.
-   */
-  function release(k: Kernel, file: number): void {
-    const i32 = k.i32;
-    const host = host_of_file(k, file);
-    Atomics.store(i32, fileBase(k, file) + FL_PRIV, 0);
-    if (host < 0) return;
-    // No mapper is left (each held a file reference): no flush needs the file's i_mmap any more.
-    Atomics.store(i32, k.mmBase(host) + M_HOST_FILE, -1);
-    mmput(k, host);
-  }
 
-  function has_mappers(k: Kernel, file: number): boolean {
-    return Atomics.load(k.i32, fileBase(k, file) + FL_IMMAP_HEAD) >= 0;
-  }
 
-  /** Does every process mapping the space allow `vm_prot`? (the superset rule) */
-  function mappers_allow(k: Kernel, file: number, vm_prot: number): boolean {
-    const i32 = k.i32;
-    const fb = fileBase(k, file);
-    down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
-    try {
-      for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
-        if ((vm_prot & ~vma_flags(k, v) & VM_ACCESS_FLAGS) !== 0) return false;
-      }
-      return true;
-    } finally {
-      up_read(k, fb + FL_IMMAP_RWSEM);
-    }
-  }
 
-  /** The permissions of everything mapped inside (the host's VMAs). Host lock held. */
-  function prot_inside(k: Kernel, host: number): number {
-    let u = 0;
-    for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) u |= vma_flags(k, v) & VM_ACCESS_FLAGS;
-    return u;
-  }
 
   /** ftruncate(asfd, size): PMD multiple (EINVAL), at most AS_MAX (EFBIG), nothing mapped (EBUSY). */
   function setsize(k: Kernel, file: number, size: number): number {
@@ -379,7 +344,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     unlink,
     ioctl,
     setsize,
-    release,
+    release: host_release,
     backing_file_id,
   };
 }

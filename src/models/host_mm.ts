@@ -14,8 +14,8 @@ import { PoolId } from '../mm/mmdebug.js';
 import type { Kernel } from '../mm/percpu.js';
 import { pool_check } from '../mm/slab.js';
 import {
-  find_vma, first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vmaBase, VM_EXEC, VM_READ, VM_SHARED_PT,
-  VM_WRITE,
+  find_vma, first_vma, vma_end, vma_file, vma_flags, vma_next, vma_priv, vma_start, vmaBase, VM_ACCESS_FLAGS, VM_EXEC, VM_READ,
+  VM_SHARED_PT, VM_WRITE,
 } from '../mm/vma.js';
 import {
   handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
@@ -26,7 +26,7 @@ import type { MmapArgs } from '../mm/model_ops.js';
 import { report_violation, Violation } from '../mm/mmdebug.js';
 import { ptpBase } from '../mm/page_alloc.js';
 import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type VmFault } from '../mm/percpu.js';
-import { mm_gen, mmget } from '../mm/fork.js';
+import { mm_gen, mmget, mmput } from '../mm/fork.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 
 /** The host mm of a guest VMA (V_PRIV), checked against the generation recorded at attach; -1 if gone (reported). */
@@ -224,4 +224,48 @@ export function attach_guest(k: Kernel, a: MmapArgs, host: number, check: () => 
   } finally {
     up_read(k, hlock);
   }
+}
+
+/**
+ * The model file's last reference went (fds, name and every mapping are gone: each mapping held
+ * one): the file's host user goes — the last one runs exit_mmap on the host. No flush needs the
+ * file's i_mmap any more.
+ */
+export function host_release(k: Kernel, file: number): void {
+  const i32 = k.i32;
+  const host = host_of_file(k, file);
+  Atomics.store(i32, fileBase(k, file) + FL_PRIV, 0);
+  if (host < 0) return;
+  Atomics.store(i32, k.mmBase(host) + M_HOST_FILE, -1);
+  mmput(k, host);
+}
+
+/** Does a process map the model file? (its i_mmap is not empty) */
+export function has_mappers(k: Kernel, file: number): boolean {
+  return Atomics.load(k.i32, fileBase(k, file) + FL_IMMAP_HEAD) >= 0;
+}
+
+/**
+ * The superset rule of container-fd and address-space: does every process mapping the file allow
+ * `vm_prot` (VM_READ/WRITE/EXEC bits)? Nothing inside may go beyond what a mapper's VMA allows.
+ */
+export function mappers_allow(k: Kernel, file: number, vm_prot: number): boolean {
+  const i32 = k.i32;
+  const fb = fileBase(k, file);
+  down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+  try {
+    for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
+      if ((vm_prot & ~vma_flags(k, v) & VM_ACCESS_FLAGS) !== 0) return false;
+    }
+    return true;
+  } finally {
+    up_read(k, fb + FL_IMMAP_RWSEM);
+  }
+}
+
+/** The union of the permissions used inside (the host's VMAs). Host mmap_lock held. */
+export function prot_inside(k: Kernel, host: number): number {
+  let u = 0;
+  for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) u |= vma_flags(k, v) & VM_ACCESS_FLAGS;
+  return u;
 }

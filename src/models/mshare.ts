@@ -82,7 +82,7 @@ import { refcount_inc_not_zero } from '../sync/refcount.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
-import { guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma } from './host_mm.js';
+import { guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma, host_release } from './host_mm.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
@@ -199,15 +199,8 @@ export function createMshareModel(bug = ''): ModelOps {
    * its owner's list, then the file's host user goes: exit_mmap + mmdrop with the last.
    */
   function release(k: Kernel, file: number): void {
-    const i32 = k.i32;
-    const fb = fileBase(k, file);
-    Atomics.store(i32, fb + FL_PRIV2, 0);
-    const host = host_of_file(k, file);
-    Atomics.store(i32, fb + FL_PRIV, 0);
-    if (host < 0) return;
-    // No guest is left (each held a file reference): no flush needs the file's i_mmap.
-    Atomics.store(i32, k.mmBase(host) + M_HOST_FILE, -1);
-    mmput(k, host);
+    Atomics.store(k.i32, fileBase(k, file) + FL_PRIV2, 0); // off its owner's list
+    host_release(k, file);
   }
 
   /** ftruncate(2) -> msharefs_setattr -> msharefs_set_size. */
