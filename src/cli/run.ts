@@ -3,7 +3,7 @@
  * kernel developer asks for, and the checkers' verdict.
  */
 import { availableParallelism } from 'node:os';
-import { G_DECISIONS, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
+import { G_DECISIONS, G_SCHED_NREC, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
 import {
@@ -55,7 +55,7 @@ export interface RunReport {
   notes: string[];
   machine_bytes: number;
   /** Controlled runs: the decisions the strategy made (and, with RunControl.keepLog, which CPU each chose). */
-  schedule?: { decisions: number; log?: number[] };
+  schedule?: { decisions: number; switches: number; log?: number[] };
   /** address-space's AS_MMAP (grant) and AS_MUNMAP (revoke, its shootdown wait included): counts and mean wall time; zeros when unused. */
   address_space: { grants: number; grant_us_avg: number; revokes: number; revoke_us_avg: number };
   /** uffd-wp's costs: ioctls (register, write-protect, the handler's unprotects), PTEs and page flags written, writers woken, events queued. */
@@ -89,11 +89,12 @@ export interface RunControl {
   onTrace?: (cpus: number[][]) => void;
 }
 
-function scheduleOf(i32: Int32Array, l: Layout, keepLog: boolean): { decisions: number; log?: number[] } {
+function scheduleOf(i32: Int32Array, l: Layout, keepLog: boolean): { decisions: number; switches: number; log?: number[] } {
   const decisions = Atomics.load(i32, G_DECISIONS);
-  if (!keepLog) return { decisions };
-  const n = Math.min(decisions, l.schedLogCap);
-  return { decisions, log: Array.from(i32.subarray(l.schedLog, l.schedLog + n)) };
+  const switches = Atomics.load(i32, G_SCHED_NREC);
+  if (!keepLog) return { decisions, switches };
+  const n = Math.min(switches * 2, l.schedLogCap & ~1);
+  return { decisions, switches, log: Array.from(i32.subarray(l.schedLog, l.schedLog + n)) };
 }
 
 export const SCHED_LOG_DECISIONS = 1 << 18;

@@ -1,8 +1,8 @@
 /**
- * Shrinking a failing schedule: replay the failure with its decisions written out, then find a
- * shorter list that still fails with the same checker — first the shortest failing prefix
- * (binary search; past the list's end the replay strategy runs the lowest enabled CPU, a fixed
- * default), then chunks removed in halving sizes (delta debugging's ddmin, one pass per size)
+ * Shrinking a failing schedule: replay the failure with its switches written out (where the
+ * strategy departed from the default of letting the running CPU go on), then find fewer switches
+ * that still fail with the same checker — first the shortest failing prefix (binary search),
+ * then switches removed in chunks of halving size (delta debugging's ddmin, one pass per size)
  * until nothing more can go or the attempt budget is spent.
  */
 import type { Piscina } from 'piscina';
@@ -15,7 +15,7 @@ import { scenarioOptions } from './run.js';
 export interface ShrinkResult {
   token: string;
   checker: string;
-  /** Decisions in the failing run, and in the shrunk schedule. */
+  /** Switches in the failing run's schedule, and in the shrunk one. */
   from: number;
   to: number;
   tries: number;
@@ -36,15 +36,19 @@ export async function shrink(t: ReplayToken, budget = 400): Promise<ShrinkResult
       const r = await runToken({ ...t, strategy: 'replay', schedule: encodeSchedule(s) }, false, pool);
       return !r.ok && r.violations[0].checker === checker;
     };
-    let sched = first.schedule?.log ?? [];
+    // Work on whole pairs: unit i is (decision, cpu) = log[2i], log[2i + 1].
+    const log = first.schedule?.log ?? [];
+    let sched: number[] = Array.from({ length: log.length >> 1 }, (_, i) => i);
+    const pairs = (units: number[]) => units.flatMap((i) => [log[2 * i], log[2 * i + 1]]);
     const from = sched.length;
-    if (!(await fails(sched))) throw new Error('the failure does not replay from its decisions');
+    const failsUnits = (units: number[]) => fails(pairs(units));
+    if (!(await failsUnits(sched))) throw new Error('the failure does not replay from its switches');
     // The shortest failing prefix.
     let lo = 0;
     let hi = sched.length;
     while (lo < hi && tries < budget) {
       const mid = (lo + hi) >>> 1;
-      if (await fails(sched.slice(0, mid))) hi = mid;
+      if (await failsUnits(sched.slice(0, mid))) hi = mid;
       else lo = mid + 1;
     }
     sched = sched.slice(0, hi);
@@ -52,11 +56,11 @@ export async function shrink(t: ReplayToken, budget = 400): Promise<ShrinkResult
     for (let size = Math.max(1, sched.length >>> 1); size >= 1 && tries < budget; size >>>= 1) {
       for (let at = sched.length - size; at >= 0 && tries < budget; at -= size) {
         const cand = sched.slice(0, at).concat(sched.slice(at + size));
-        if (await fails(cand)) sched = cand;
+        if (await failsUnits(cand)) sched = cand;
       }
       if (size === 1) break;
     }
-    const token = encodeToken({ ...t, strategy: 'replay', schedule: encodeSchedule(sched) });
+    const token = encodeToken({ ...t, strategy: 'replay', schedule: encodeSchedule(pairs(sched)) });
     return { token, checker, from, to: sched.length, tries, seconds: Math.round(performance.now() - t0) / 1000 };
   } finally {
     await pool.destroy();

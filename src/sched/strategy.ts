@@ -5,8 +5,8 @@
  * CPUs start, from the seed alone, so a seed always gives the same decisions.
  */
 import {
-  C_PRIO, CPU_WORDS, G_SCHED_CHANGE, G_SCHED_DEPTH, G_SCHED_LEN, G_SCHED_MODE, G_SCHED_RNG, G_SCHED_STEPS, G_TURN,
-  G_DECISIONS, type Layout,
+  C_PRIO, CPU_WORDS, G_SCHED_CHANGE, G_SCHED_CURSOR, G_SCHED_DEPTH, G_SCHED_LEN, G_SCHED_MODE, G_SCHED_NREC, G_SCHED_RNG,
+  G_SCHED_STEPS, G_TURN, G_DECISIONS, type Layout,
 } from '../shm/layout.js';
 
 export const enum SchedMode {
@@ -36,7 +36,10 @@ export interface SchedSetup {
   depth: number;
   /** PCT: the steps (decisions) a run is expected to take, k in the paper. */
   steps: number;
-  /** Replay: the decisions to follow, in order. */
+  /**
+   * Replay: the switches to make, flattened (decision, cpu) pairs in decision order; decision -1
+   * is the first turn. Between switches the default holds (see pick).
+   */
   schedule?: number[];
 }
 
@@ -64,21 +67,41 @@ export function setupSchedule(i32: Int32Array, l: Layout, s: SchedSetup): void {
   for (let c = 0; c < n; c++) i32[l.cpu + c * CPU_WORDS + C_PRIO] = prios[c];
   for (let j = 0; j < MAX_PCT_DEPTH; j++) i32[G_SCHED_CHANGE + j] = j < i32[G_SCHED_DEPTH] - 1 ? 1 + (rand() % i32[G_SCHED_STEPS]) : -1;
   const sched = s.schedule ?? [];
-  i32[G_SCHED_LEN] = Math.min(sched.length, l.schedLogCap);
-  for (let d = 0; d < i32[G_SCHED_LEN]; d++) i32[l.schedLog + d] = sched[d];
-  // The first turn: the replayed first decision, PCT's highest priority, else a random CPU.
-  i32[G_TURN] = s.mode === SchedMode.Replay && sched.length > 0 ? sched[0] % n
-    : s.mode === SchedMode.Pct ? prios.indexOf(Math.max(...prios)) : rand() % n;
+  const pairs = Math.min(sched.length >> 1, l.schedLogCap >> 1);
+  i32[G_SCHED_LEN] = pairs;
+  for (let w = 0; w < pairs * 2; w++) i32[l.schedLog + w] = sched[w];
+  i32[G_SCHED_CURSOR] = 0;
+  // The first turn: a replay's decision -1 (else CPU 0), PCT's highest priority, else random.
+  let first: number;
+  if (s.mode === SchedMode.Replay) {
+    first = pairs > 0 && sched[0] === -1 ? sched[1] % n : 0;
+    if (pairs > 0 && sched[0] === -1) i32[G_SCHED_CURSOR] = 1;
+  } else {
+    first = s.mode === SchedMode.Pct ? prios.indexOf(Math.max(...prios)) : rand() % n;
+  }
+  i32[G_TURN] = first;
+  // What a run records: its switches from the default, the first turn as decision -1.
+  i32[G_SCHED_NREC] = 0;
+  if (s.mode !== SchedMode.Replay && l.schedLogCap >= 2) {
+    i32[l.schedLog] = -1;
+    i32[l.schedLog + 1] = first;
+    i32[G_SCHED_NREC] = 1;
+  }
 }
 
 /**
  * The decision: which of `enabled` (CPU ids, ascending, at least one) runs next. `current` is the
- * CPU deciding (PCT's "running thread" for the priority drop). Records the choice in the log.
+ * CPU deciding (PCT's "running thread" for the priority drop). The default is to let `current`
+ * go on if it can, else the lowest enabled CPU; a run records only where its strategy departed
+ * from that default — its switches — so a schedule is as long as its preemptions, which is what
+ * shrinking shortens (the idea of preemption bounding).
  */
 export function pick(i32: Int32Array, l: Layout, enabled: number[], current: number): number {
   const d = Atomics.add(i32, G_DECISIONS, 1);
+  const def = enabled.includes(current) ? current : enabled[0];
+  const mode = Atomics.load(i32, G_SCHED_MODE);
   let chosen: number;
-  switch (Atomics.load(i32, G_SCHED_MODE)) {
+  switch (mode) {
     case SchedMode.Pct: {
       for (let j = 0; j < MAX_PCT_DEPTH; j++) {
         if (Atomics.load(i32, G_SCHED_CHANGE + j) === d) Atomics.store(i32, l.cpu + current * CPU_WORDS + C_PRIO, j);
@@ -95,15 +118,29 @@ export function pick(i32: Int32Array, l: Layout, enabled: number[], current: num
       break;
     }
     case SchedMode.Replay: {
-      // The given decision if that CPU can run; past the schedule's end (or if it cannot), the
-      // lowest enabled CPU — a deterministic default, so a shrunk schedule still replays exactly.
-      const want = d < Atomics.load(i32, G_SCHED_LEN) ? Atomics.load(i32, l.schedLog + d) : -1;
-      chosen = enabled.includes(want) ? want : enabled[0];
+      // The next switch if it is for this decision (switches a shrunk schedule no longer reaches
+      // are passed over), and the default otherwise.
+      const len = Atomics.load(i32, G_SCHED_LEN);
+      let cur = Atomics.load(i32, G_SCHED_CURSOR);
+      while (cur < len && Atomics.load(i32, l.schedLog + 2 * cur) < d) cur++;
+      chosen = def;
+      if (cur < len && Atomics.load(i32, l.schedLog + 2 * cur) === d) {
+        const want = Atomics.load(i32, l.schedLog + 2 * cur + 1);
+        if (enabled.includes(want)) chosen = want;
+        cur++;
+      }
+      Atomics.store(i32, G_SCHED_CURSOR, cur);
       break;
     }
     default:
       chosen = enabled[xorshift(i32, G_SCHED_RNG) % enabled.length];
   }
-  if (d < l.schedLogCap && Atomics.load(i32, G_SCHED_MODE) !== SchedMode.Replay) Atomics.store(i32, l.schedLog + d, chosen);
+  if (mode !== SchedMode.Replay && chosen !== def) {
+    const n = Atomics.add(i32, G_SCHED_NREC, 1);
+    if (2 * n + 1 < l.schedLogCap) {
+      Atomics.store(i32, l.schedLog + 2 * n, d);
+      Atomics.store(i32, l.schedLog + 2 * n + 1, chosen);
+    }
+  }
   return chosen;
 }

@@ -2,7 +2,8 @@
  * Replay tokens: one short string that holds the scenario, its options and the schedule — a whole
  * bug report (shuttle prints a schedule string; ptlab's also says what to run). A schedule is
  * either a strategy and its seed (the decisions follow from them) or, after shrinking, the
- * decisions themselves, run-length encoded ("0*12.1*3" = CPU 0 twelve times, then CPU 1 three).
+ * switches themselves: "decision:cpu" pairs ("-1:1.40:0" = CPU 1 first, CPU 0 at decision 40),
+ * the default holding between them (src/sched/strategy.ts pick).
  */
 import { z } from 'zod';
 
@@ -22,14 +23,10 @@ const TokenSchema = z.object({
 
 export type ReplayToken = z.infer<typeof TokenSchema>;
 
-export function encodeSchedule(decisions: readonly number[]): string {
+/** Flattened (decision, cpu) pairs -> "d:c.d:c". */
+export function encodeSchedule(pairs: readonly number[]): string {
   const out: string[] = [];
-  for (let i = 0; i < decisions.length;) {
-    let j = i;
-    while (j < decisions.length && decisions[j] === decisions[i]) j++;
-    out.push(j - i === 1 ? `${decisions[i]}` : `${decisions[i]}*${j - i}`);
-    i = j;
-  }
+  for (let i = 0; i + 1 < pairs.length; i += 2) out.push(`${pairs[i]}:${pairs[i + 1]}`);
   return out.join('.');
 }
 
@@ -37,9 +34,9 @@ export function decodeSchedule(s: string): number[] {
   if (s === '') return [];
   const out: number[] = [];
   for (const part of s.split('.')) {
-    const m = /^(\d+)(?:\*(\d+))?$/.exec(part);
+    const m = /^(-1|\d+):(\d+)$/.exec(part);
     if (!m) throw new Error(`bad schedule element '${part}'`);
-    for (let n = Number(m[2] ?? 1); n > 0; n--) out.push(Number(m[1]));
+    out.push(Number(m[1]), Number(m[2]));
   }
   return out;
 }

@@ -77,6 +77,8 @@ export const G_SCHED_LEN = 102; // replay: decisions in the given schedule
 export const G_SCHED_DEADLOCK = 103; // set when no CPU could run
 export const G_SCHED_CHANGE = 104; // PCT: up to 16 priority change points (decision indices)
 export const G_TRACE_SEQ = 120; // controlled-mode trace clock: one tick per event, machine-wide
+export const G_SCHED_CURSOR = 121; // replay: the next (decision, cpu) pair to apply
+export const G_SCHED_NREC = 122; // pairs recorded so far (the schedule log holds them)
 export const GLOBAL_WORDS = 128;
 
 export const enum StopReason {

@@ -29,7 +29,7 @@ describe('controlled mode', () => {
     }
   });
 
-  it('replaying the recorded decisions (a schedule in the token) gives the same run', async () => {
+  it('replaying the recorded switches (a schedule in the token) gives the same run', async () => {
     const a = await runToken(token(), true);
     const t = token({ strategy: 'replay', schedule: encodeSchedule(a.schedule!.log!) });
     const b = await replay(encodeToken(t));
@@ -64,9 +64,10 @@ describe('controlled mode', () => {
 });
 
 describe('replay tokens', () => {
-  it('schedules survive run-length encoding', () => {
-    fc.assert(fc.property(fc.array(fc.nat(31), { maxLength: 500 }), (d) => {
-      expect(decodeSchedule(encodeSchedule(d))).toEqual(d);
+  it('schedules (decision, cpu) switch pairs survive encoding', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: -1, max: 1e6 }), fc.nat(31)), { maxLength: 300 }), (ps) => {
+      const flat = ps.flat();
+      expect(decodeSchedule(encodeSchedule(flat))).toEqual(flat);
     }), { seed });
   });
 
