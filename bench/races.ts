@@ -3,7 +3,7 @@
  * race and each strategy, the runs `explore` needs to the first failure over 20 seeds (median;
  * a seed that finds nothing in MAX_RUNS counts as MAX_RUNS + 1 and the record says how many did),
  * runs per second (of the fixed variant, MAX_RUNS runs on one pool of workers: the failing runs
- * stop too early to measure a rate), and the length of the first failure's shrunk schedule.
+ * stop too early to measure a rate), and the switches of the first failure's schedule before and after shrinking.
  * Targets: PCT finds each race in at most 100 runs (median); a fixed variant survives.
  */
 import Table from 'cli-table3';
@@ -68,6 +68,6 @@ for (const race of RACES) {
     rows.push([race.name, strategy, `${found}/${SEEDS}`, String(rec.median_runs_to_failure), `${rec.runs_per_s}${fixed.ok ? '' : ' (FIXED VARIANT FAILED)'}`, shrunk ? `${shrunk.from} -> ${shrunk.to}` : '-']);
   }
 }
-const t = new Table({ head: ['race', 'strategy', 'found', 'median runs to failure', 'runs/s (fixed)', 'shrunk decisions'], style: { head: [], border: [], compact: true } });
+const t = new Table({ head: ['race', 'strategy', 'found', 'median runs to failure', 'runs/s (fixed)', 'shrunk switches'], style: { head: [], border: [], compact: true } });
 t.push(...rows);
 process.stdout.write(`\nthe race catalog on ${cores()} cores (${SEEDS} seeds, at most ${MAX_RUNS} runs each; not found counts as ${MAX_RUNS + 1})\n${t.toString()}\n`);
