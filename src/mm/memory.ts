@@ -377,47 +377,59 @@ function table_empty(k: Kernel, t: number): boolean {
 /**
  * free_pgtables for [start, end) of `mm`: frees each PTE, PMD and PUD table that maps only
  * addresses no VMA of `mm` covers any more (the floor/ceiling rule of free_pgd_range), once its
- * entries are all gone. Tables shared with other mms are unshared instead (pt_put). Called with
- * mmap_lock held for write, after zap_page_range and the TLB flush.
+ * entries are all gone. Tables shared with other mms are unshared instead (a share less). Called
+ * with mmap_lock held for write, after zap_page_range and the TLB flush.
+ *
+ * Another thread of the process may be inside a lock-free hardware walk of these tables on
+ * another CPU: as Linux's mmu_gather (tlb_remove_table), the entries are cleared first, then
+ * every CPU running the mm is flushed — a CPU takes that IPI only between walks — and only then
+ * are the tables freed.
  */
 export function free_pgtables(k: Kernel, mm: number, start: number, end: number): void {
   const i32 = k.i32;
   const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
-  for (let a1 = Math.floor(start / PGDIR_SIZE) * PGDIR_SIZE; a1 < end; a1 += PGDIR_SIZE) {
+  const gone: number[] = [];
+  const put = (t: number) => {
+    if (Atomics.sub(i32, ptpBase(k, t) + P_SHARE, 1) === 1) gone.push(t);
+  };
+  walk: for (let a1 = Math.floor(start / PGDIR_SIZE) * PGDIR_SIZE; a1 < end; a1 += PGDIR_SIZE) {
     const o1 = entry_off(k, pgd, pgd_index(a1 / 4096));
     const e1 = Atomics.load(i32, o1);
     if (e1 === 0) continue;
     const pud = table_of(k, e1, PUD_LEVEL, mm);
-    if (pud < 0) return;
+    if (pud < 0) break;
     for (let a2 = Math.max(a1, Math.floor(start / PUD_SIZE) * PUD_SIZE); a2 < Math.min(end, a1 + PGDIR_SIZE); a2 += PUD_SIZE) {
       const o2 = entry_off(k, pud, pud_index(a2 / 4096));
       const e2 = Atomics.load(i32, o2);
       if (e2 === 0) continue;
       const pmd = table_of(k, e2, PMD_LEVEL, mm);
-      if (pmd < 0) return;
+      if (pmd < 0) break walk;
       for (let a3 = Math.max(a2, Math.floor(start / PMD_SIZE) * PMD_SIZE); a3 < Math.min(end, a2 + PUD_SIZE); a3 += PMD_SIZE) {
         const o3 = entry_off(k, pmd, pmd_index(a3 / 4096));
         const e3 = Atomics.load(i32, o3);
         if (e3 === 0 || range_has_vma(k, mm, a3, a3 + PMD_SIZE)) continue;
         const pte = table_of(k, e3, PTE_LEVEL, mm);
-        if (pte < 0) return;
+        if (pte < 0) break walk;
         const shared = Atomics.load(i32, ptpBase(k, pte) + P_SHARE) > 1;
         if (!shared && !table_empty(k, pte)) {
           report_violation(i32, k.layout, Violation.Invariant, k.cpu, 2, pte, mm, 0);
-          return;
+          break walk;
         }
         Atomics.store(i32, o3, 0);
-        pt_put(k, pte);
+        put(pte);
       }
       if (!range_has_vma(k, mm, a2, a2 + PUD_SIZE) && table_empty(k, pmd)) {
         Atomics.store(i32, o2, 0);
-        pt_put(k, pmd);
+        put(pmd);
       }
     }
     if (!range_has_vma(k, mm, a1, a1 + PGDIR_SIZE) && table_empty(k, pud)) {
       Atomics.store(i32, o1, 0);
-      pt_put(k, pud);
+      put(pud);
     }
   }
+  if (gone.length === 0) return;
+  flush_tlb_mm(k, mm);
+  for (const t of gone) free_ptp(k, t);
 }
 
