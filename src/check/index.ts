@@ -5,7 +5,7 @@
 import {
   C_HELD, C_HELD_N, C_SCHED_WORD, C_WAIT_CLASS, C_WAIT_WORD, CPU_WORDS, G_SCHED_DEADLOCK, G_MEM_USED, G_STOP, G_STOP_CLASS, G_STOP_CPU,
   G_STOP_HOLDER, G_STOP_WORD, LEDGER_WORDS, LG_FREED, LG_SUM, M_FLAGS, MAX_FDS, MM_WORDS, MMF_HOST, PL_INUSE, StopReason,
-  T_ANON_RETIRED, T_ANON_STORES, T_FILE_STORES, T_MM, T_STATE, T_UNTRACKED_STORES, TASK_EXITED, TASK_WORDS,
+  T_ANON_RETIRED, T_ANON_STORES, T_FILE_STORES, T_MM, T_MM_GEN, T_STATE, T_UNTRACKED_STORES, TASK_EXITED, TASK_WORDS,
 } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { LOCK_CLASS_NAMES } from '../sync/lockdep.js';
@@ -151,6 +151,7 @@ function lostWrites(run: MachineRun, notes: string[]): ViolationReport[] {
   const { i32, layout } = run.machine;
   const out: ViolationReport[] = [];
   const stored = new Map<number, number>();
+  const anon = new Map<string, { tasks: number[]; stored: number; held: number }>();
   let untracked = 0;
   for (let t = 0; t < run.spec.programs.length; t++) {
     const tb = layout.tasks + t * TASK_WORDS;
@@ -159,10 +160,19 @@ function lostWrites(run: MachineRun, notes: string[]): ViolationReport[] {
       const id = Atomics.load(i32, tb + T_FILE_STORES + 3 * e);
       if (id > 0) stored.set(id, ((stored.get(id) ?? 0) + Atomics.load(i32, tb + T_FILE_STORES + 3 * e + 2)) | 0);
     }
-    const anonStored = Atomics.load(i32, tb + T_ANON_STORES);
-    const anonHeld = Atomics.load(i32, tb + T_ANON_RETIRED);
-    if (anonStored !== anonHeld) {
-      out.push({ checker: 'lost-write', message: `process ${t} stored ${anonStored} into its private memory, but its pages held ${anonHeld}` });
+    // Private memory belongs to an address space, which threads share: sum by the mm a task
+    // ended on (index and generation); what its pages held was credited to the mm's first task.
+    const key = `${Atomics.load(i32, tb + T_MM)}/${Atomics.load(i32, tb + T_MM_GEN)}`;
+    const g = anon.get(key) ?? { tasks: [] as number[], stored: 0, held: 0 };
+    g.tasks.push(t);
+    g.stored = (g.stored + Atomics.load(i32, tb + T_ANON_STORES)) | 0;
+    g.held = (g.held + Atomics.load(i32, tb + T_ANON_RETIRED)) | 0;
+    anon.set(key, g);
+  }
+  for (const g of anon.values()) {
+    if (g.stored !== g.held) {
+      const who = g.tasks.length === 1 ? `process ${g.tasks[0]}` : `the threads ${g.tasks.join(', ')}`;
+      out.push({ checker: 'lost-write', message: `${who} stored ${g.stored} into private memory, but its pages held ${g.held}` });
     }
   }
   if (untracked !== 0) {

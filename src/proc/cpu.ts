@@ -17,7 +17,7 @@ import { SchedPoint } from '../sync/schedpoint.js';
 import { TraceKind } from '../sync/tracer.js';
 import { MachineStop } from '../sync/wait.js';
 import { fileBase } from '../mm/filemap.js';
-import { mm_alloc, mm_gen, mmput } from '../mm/fork.js';
+import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import { MAP_SHARED } from '../mm/mmap.js';
 import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
 import { pool_check } from '../mm/slab.js';
@@ -243,6 +243,27 @@ export class Cpu {
     }
   }
 
+  /**
+   * This task becomes a thread of `leader`'s process (clone with CLONE_VM): it takes a user of
+   * the leader's mm (mmget), runs on it, and drops its own. File tables stay per task.
+   */
+  private joinMm(leader: number): number {
+    const k = this.k;
+    const i32 = k.i32;
+    if (leader >= this.programs.length) return -22; // EINVAL
+    const lb = k.taskBase(leader);
+    const mm = Atomics.load(i32, lb + T_MM);
+    if (mm < 0 || Atomics.load(i32, lb + T_STATE) === TASK_EXITED) return -11; // EAGAIN: no address space to share yet
+    const own = Atomics.load(i32, k.taskOff + T_MM);
+    if (own === mm) return 0;
+    mmget(k, mm);
+    Atomics.store(i32, k.taskOff + T_MM, mm);
+    Atomics.store(i32, k.taskOff + T_MM_GEN, mm_gen(k, mm));
+    switch_mm(k, mm);
+    mmput(k, own);
+    return 0;
+  }
+
   private slotGet(s: number): number {
     const i32 = this.k.i32;
     const o = this.k.taskOff + T_SLOT + 2 * s;
@@ -290,6 +311,8 @@ export class Cpu {
       }
       case OpCode.Mshare: return this.result(op, sys_mshare(k, op.str, op.a, op.b, (op.c & 1) !== 0, (op.c & 2) !== 0));
       case OpCode.MshareUnlink: return this.result(op, sys_mshare_unlink(k, op.str));
+      case OpCode.JoinMm: return this.result(op, this.joinMm(op.a));
+      case OpCode.Let: return this.result(op, op.a);
       case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
       case OpCode.UffdRegister: return this.result(op, sys_uffd_register(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.UffdWp: return this.result(op, sys_uffd_wp(k, this.slotGet(op.slot) + op.a, op.b, op.write));

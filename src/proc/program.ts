@@ -74,6 +74,11 @@ export const OpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('uffd_snapshot_end'), expect }),
   z.object({ op: z.literal('barrier'), id: z.number().int().nonnegative(), count: z.number().int().positive().optional() }),
   z.object({ op: z.literal('exit'), code: z.number().int().default(0) }),
+  // clone(CLONE_VM) seen from the child: this task becomes a thread of `task`'s process — its own
+  // (empty) address space goes and `task`'s is used from now on (EAGAIN if that has none yet).
+  z.object({ op: z.literal('join_mm'), task: z.number().int().nonnegative(), expect }),
+  // Names an address the program knows (a pointer another thread handed over): no syscall.
+  z.object({ op: z.literal('let'), as: name, addr: size }),
 ]);
 
 export type Op = z.input<typeof OpSchema>;
@@ -108,10 +113,12 @@ export const enum OpCode {
   UffdWpFile,
   UffdHandle,
   UffdSnapshotEnd,
+  JoinMm,
+  Let,
 }
 
 /** Op names by OpCode (traces and reports). */
-export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch', 'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle', 'uffd_snapshot_end'];
+export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch', 'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle', 'uffd_snapshot_end', 'join_mm', 'let'];
 
 
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
@@ -138,7 +145,7 @@ export interface CompiledOp {
 }
 
 export const ERRNO: Record<string, number> = {
-  EPERM: 1, ENOENT: 2, EBADF: 9, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, EMFILE: 24, ENOTTY: 25, EFBIG: 27, ENOSYS: 38,
+  EPERM: 1, ENOENT: 2, EBADF: 9, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, EMFILE: 24, ENOTTY: 25, EAGAIN: 11, EFBIG: 27, ENOSYS: 38,
   EOPNOTSUPP: 95,
 };
 export const SIGNALS: Record<string, number> = { SIGBUS: 7, SIGKILL: 9, SIGSEGV: 11 };
@@ -222,6 +229,8 @@ export function compileProgram(program: Program, maxSlots: number): CompiledOp[]
       case 'uffd_wp_file': c.code = OpCode.UffdWpFile; c.slot = use(o.fd); c.write = o.protect; break;
       case 'uffd_handle': c.code = OpCode.UffdHandle; c.a = o.until_barrier ?? -1; c.d = o.writers; c.e = o.count; break;
       case 'uffd_snapshot_end': c.code = OpCode.UffdSnapshotEnd; break;
+      case 'join_mm': c.code = OpCode.JoinMm; c.a = o.task; break;
+      case 'let': c.code = OpCode.Let; c.a = o.addr; c.out = def(o.as); break;
       case 'barrier': c.code = OpCode.Barrier; c.a = o.id; c.d = o.count ?? 0; break;
       case 'exit': c.code = OpCode.Exit; c.a = o.code; break;
     }
