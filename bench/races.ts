@@ -4,6 +4,7 @@
  * a seed that finds nothing in MAX_RUNS counts as MAX_RUNS + 1 and the record says how many did),
  * runs per second (of the fixed variant, MAX_RUNS runs on one pool of workers: the failing runs
  * stop too early to measure a rate), and the switches of the first failure's schedule before and after shrinking.
+ * Arguments: scenario names to measure only those races.
  * Targets: PCT finds each race in at most 100 runs (median); a fixed variant survives.
  */
 import Table from 'cli-table3';
@@ -30,6 +31,7 @@ export const RACES: Race[] = [
   { name: 'pt-hint unshare without its flush (CVE-2021-4002)', scenario: 'race-unshare-flush', model: 'pt-hint', bug: 'unshare-defers-flush', opts: {} },
   { name: 'pt-hint split re-shared by a fault (CVE-2025-38084)', scenario: 'race-split-reshare', model: 'pt-hint', bug: 'split-unshares-early', opts: {} },
   { name: 'mshare lockless peek vs host unmap', scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', opts: {} },
+  { name: 'mshare v1 attach drops mmap_lock vs remap', scenario: 'race-mshare-attach', model: 'mshare', bug: 'attach-drops-mmap-lock', opts: {} },
 ];
 
 const SEEDS = 20;
@@ -40,8 +42,10 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+// `npm run bench:races -- <scenario>...` measures only those races.
+const only = process.argv.slice(2);
 const rows: string[][] = [];
-for (const race of RACES) {
+for (const race of RACES.filter((r) => only.length === 0 || only.includes(r.scenario))) {
   for (const strategy of ['pct', 'random'] as const) {
     const o = parseRunOptions(race.scenario, { ...race.opts, model: race.model, bug: race.bug, lockStat: false });
     const runsToFail: number[] = [];

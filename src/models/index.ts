@@ -3,7 +3,7 @@ import type { ModelOps } from '../mm/model_ops.js';
 import { BUG_REVOKE_FORGETS_MAPPERS, createAddressSpaceModel } from './address_space.js';
 import { createContainerFdModel } from './container_fd.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
-import { BUG_PEEK_WITHOUT_HOST_LOCK, createMshareModel } from './mshare.js';
+import { BUG_ATTACH_DROPS_MMAP_LOCK, BUG_PEEK_WITHOUT_HOST_LOCK, createMshareModel } from './mshare.js';
 import { createNoneModel } from './none.js';
 import { BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, createPtHintModel } from './pt_hint.js';
 
@@ -72,9 +72,10 @@ export const MODELS: Record<string, ModelInfo> = {
       'processes mmap the whole region MAP_SHARED (MAP_PRIVATE, another length, an unsized region, a MAP_FIXED address not PUD-aligned -> EINVAL); ' +
       'the fault takes the host mmap_lock inside the task\'s, copies the host PUD entry (the PMD table and all below are shared) and handles the PTE fault in the host; ' +
       'no host VMA -> SIGSEGV; mprotect or partial munmap of the mapping -> EINVAL; the owner\'s exit unmaps the whole host range (later touches: SIGSEGV); ' +
-      'the host goes with the last fd, name or mapping; v1 mshare()/mshare_unlink not modelled',
+      'the host goes with the last fd, name or mapping; v1: mshare(name, addr, len, oflag) moves the caller\'s shared file mappings in the range into a named region and attaches others at the same address, mshare_unlink(name)',
     bugs: {
       [BUG_PEEK_WITHOUT_HOST_LOCK]: "the fault reads the host's PUD entry without the host's mmap_lock and copies it into the guest's (v1's find_shared_vma)",
+      [BUG_ATTACH_DROPS_MMAP_LOCK]: "mshare() (v1) looks at the caller's mappings, drops mmap_lock, then moves and unmaps them without looking again: a thread's remap in between is lost",
     },
     create: (bug) => createMshareModel(bug),
   },

@@ -91,7 +91,7 @@ import {
 import { SchedPoint } from '../sync/schedpoint.js';
 import {
   calc_vm_flags, do_munmap, EBADF, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
-  MAP_PRIVATE, MAP_SHARED, mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap,
+  MAP_PRIVATE, MAP_SHARED, mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap, do_mmap,
 } from '../mm/mmap.js';
 import { report_violation, Violation } from '../mm/mmdebug.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
@@ -137,9 +137,11 @@ function parse_path(path: string): string | null {
  * the table the copied entry points to; the retried access walks into it.
  */
 export const BUG_PEEK_WITHOUT_HOST_LOCK = 'peek-without-host-lock';
+export const BUG_ATTACH_DROPS_MMAP_LOCK = 'attach-drops-mmap-lock';
 
 export function createMshareModel(bug = ''): ModelOps {
   const peekUnlocked = bug === BUG_PEEK_WITHOUT_HOST_LOCK;
+  const attachDropsLock = bug === BUG_ATTACH_DROPS_MMAP_LOCK;
   /** Is `file` an msharefs file? (the run's one model made every FILE_MODEL file) */
   function is_region(k: Kernel, file: number): boolean {
     return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
@@ -331,20 +333,76 @@ export function createMshareModel(bug = ''): ModelOps {
    */
   function mshare_v1(k: Kernel, name: string, addr: number, len: number, create: boolean, excl: boolean): number {
     if (len <= 0 || addr % MSHARE_ALIGN !== 0 || len % MSHARE_ALIGN !== 0 || addr + len > TASK_SIZE) return -EINVAL;
-    const i32 = k.i32;
-    const mm = Atomics.load(i32, k.taskOff + T_MM);
-    // What would move, checked before anything changes (only this task changes its own VMAs).
-    const moving: { start: number; end: number; file: number; pgoff: number; prot: number }[] = [];
+    const mm = Atomics.load(k.i32, k.taskOff + T_MM);
     const lock = k.mmBase(mm) + M_MMAP_LOCK;
+    if (attachDropsLock) return mshare_v1_unlocked(k, mm, lock, name, addr, len, create, excl);
+    // Seed 004: "vma unmapped and remapped between dropping and retaking mmap_lock". The fix:
+    // the caller's mmap_lock is held for write from the look at its mappings to the attach, so
+    // another thread of the process cannot change the range in between.
+    down_write(k, lock, LockClass.MmapLock);
+    try {
+      const moving = movable_mappings(k, mm, addr, len);
+      let created = false;
+      const file = name_open(k, name_hash('msharefs', name), create, excl, (h) => {
+        if (moving === null) return -EINVAL; // checked before the region exists: nothing to undo
+        const nf = v1_region_create(k, h, addr, len);
+        created = nf >= 0;
+        return nf;
+      });
+      if (file < 0) return file;
+      try {
+        let r = created ? move_into_region(k, file, moving!, addr) : v1_check_attach(k, file, addr, len);
+        if (r === 0 && created) r = do_munmap(k, mm, addr, len);
+        if (r < 0) return r;
+        r = do_mmap(k, { mm, addr, len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED | MAP_FIXED, file, pgoff: 0 });
+        return r < 0 ? r : 0;
+      } finally {
+        fput(k, file); // the lookup's reference: the name and the mapping hold their own
+      }
+    } finally {
+      up_write(k, lock);
+    }
+  }
+
+  /**
+   * --bug attach-drops-mmap-lock: v1 as first posted — the caller's mappings are looked at under
+   * mmap_lock, the lock is dropped, and the move, the unmap and the attach each retake it without
+   * looking again; a thread that unmaps and remaps the range in between loses its new mapping.
+   */
+  function mshare_v1_unlocked(k: Kernel, mm: number, lock: number, name: string, addr: number, len: number, create: boolean, excl: boolean): number {
     down_read(k, lock, LockClass.MmapLock);
-    let movable = true;
+    const moving = movable_mappings(k, mm, addr, len);
+    up_read(k, lock);
+    if (k.sched !== null) k.sched.point(k, SchedPoint.HostBetweenUnlockRelock);
+    let created = false;
+    const file = name_open(k, name_hash('msharefs', name), create, excl, (h) => {
+      if (moving === null) return -EINVAL;
+      const nf = v1_region_create(k, h, addr, len);
+      created = nf >= 0;
+      return nf;
+    });
+    if (file < 0) return file;
+    try {
+      let r = created ? move_into_region(k, file, moving!, addr) : v1_check_attach(k, file, addr, len);
+      if (r === 0 && created) r = vm_munmap(k, mm, addr, len);
+      if (r < 0) return r;
+      r = vm_mmap(k, { mm, addr, len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED | MAP_FIXED, file, pgoff: 0 });
+      return r < 0 ? r : 0;
+    } finally {
+      fput(k, file);
+    }
+  }
+
+  interface Moving { start: number; end: number; file: number; pgoff: number; prot: number }
+
+  /** The caller's MAP_SHARED shmem mappings in [addr, addr + len), or null if something else is there. */
+  function movable_mappings(k: Kernel, mm: number, addr: number, len: number): Moving[] | null {
+    const i32 = k.i32;
+    const moving: Moving[] = [];
     for (let v = find_vma(k, mm, addr); v >= 0 && vma_start(k, v) < addr + len; v = vma_next(k, v)) {
       const f = vma_flags(k, v);
       const file = vma_file(k, v);
-      if ((f & VM_SHARED) === 0 || (f & VM_SHARED_PT) !== 0 || file < 0 || Atomics.load(i32, fileBase(k, file) + FL_KIND) !== FILE_SHMEM) {
-        movable = false;
-        break;
-      }
+      if ((f & VM_SHARED) === 0 || (f & VM_SHARED_PT) !== 0 || file < 0 || Atomics.load(i32, fileBase(k, file) + FL_KIND) !== FILE_SHMEM) return null;
       const start = Math.max(addr, vma_start(k, v));
       moving.push({
         start, end: Math.min(addr + len, vma_end(k, v)), file,
@@ -352,44 +410,38 @@ export function createMshareModel(bug = ''): ModelOps {
         prot: (f & VM_READ ? PROT_READ : 0) | (f & VM_WRITE ? PROT_WRITE : 0) | (f & VM_EXEC ? PROT_EXEC : 0),
       });
     }
-    up_read(k, lock);
-    let created = false;
-    const file = name_open(k, name_hash('msharefs', name), create, excl, (h) => {
-      if (!movable) return -EINVAL; // checked before the region exists: nothing to undo
-      const nf = region_create(k, h);
-      if (nf < 0) return nf;
-      const r = setsize(k, nf, len);
-      if (r < 0) {
-        fput(k, nf);
-        return r;
-      }
-      Atomics.store(i32, fileBase(k, nf) + FL_V1_ADDR_HI, Math.floor(addr / TWO32));
-      Atomics.store(i32, fileBase(k, nf) + FL_V1_ADDR_LO, addr % TWO32 | 0);
-      created = true;
-      return nf;
-    });
-    if (file < 0) return file;
-    try {
-      const fb = fileBase(k, file);
-      if (!created) {
-        const at = Atomics.load(i32, fb + FL_V1_ADDR_HI) * TWO32 + (Atomics.load(i32, fb + FL_V1_ADDR_LO) >>> 0);
-        if (at !== addr || region_size(k, file) !== len) return -EINVAL;
-      } else {
-        const host = host_of_file(k, file);
-        if (host < 0) return -EINVAL;
-        for (const m of moving) {
-          const r = host_map(k, file, host, MSHARE_BASE + (m.start - addr), m.end - m.start, m.file, m.pgoff * PAGE_SIZE, m.prot);
-          if (r < 0) return r;
-        }
-        const r = vm_munmap(k, mm, addr, len);
-        if (r < 0) return r;
-      }
-      const a: MmapArgs = { mm, addr, len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED | MAP_FIXED, file, pgoff: 0 };
-      const r = vm_mmap(k, a);
-      return r < 0 ? r : 0;
-    } finally {
-      fput(k, file); // the lookup's reference: the name and the mapping hold their own
+    return moving;
+  }
+
+  /** A named v1 region of `len` at `addr` (the address every process must attach it at). */
+  function v1_region_create(k: Kernel, h: number, addr: number, len: number): number {
+    const nf = region_create(k, h);
+    if (nf < 0) return nf;
+    const r = setsize(k, nf, len);
+    if (r < 0) {
+      fput(k, nf);
+      return r;
     }
+    Atomics.store(k.i32, fileBase(k, nf) + FL_V1_ADDR_HI, Math.floor(addr / TWO32));
+    Atomics.store(k.i32, fileBase(k, nf) + FL_V1_ADDR_LO, addr % TWO32 | 0);
+    return nf;
+  }
+
+  function v1_check_attach(k: Kernel, file: number, addr: number, len: number): number {
+    const fb = fileBase(k, file);
+    const at = Atomics.load(k.i32, fb + FL_V1_ADDR_HI) * TWO32 + (Atomics.load(k.i32, fb + FL_V1_ADDR_LO) >>> 0);
+    return at !== addr || region_size(k, file) !== len ? -EINVAL : 0;
+  }
+
+  /** The creator's mappings become the region's: mapped at their offsets in the host. */
+  function move_into_region(k: Kernel, file: number, moving: Moving[], addr: number): number {
+    const host = host_of_file(k, file);
+    if (host < 0) return -EINVAL;
+    for (const m of moving) {
+      const r = host_map(k, file, host, MSHARE_BASE + (m.start - addr), m.end - m.start, m.file, m.pgoff * PAGE_SIZE, m.prot);
+      if (r < 0) return r;
+    }
+    return 0;
   }
 
   /** msharefs_unmap: do_munmap on the host; the flush reaches every CPU running a guest. */

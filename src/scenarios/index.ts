@@ -5,6 +5,7 @@ import { daxWindow } from './dax_window.js';
 import { exitVsFault } from './exit_vs_fault.js';
 import { mprotectVsFault } from './mprotect_vs_fault.js';
 import { qemuSnapshot, qemuSnapshotFile } from './qemu_snapshot.js';
+import { raceMshareAttach } from './race_mshare_attach.js';
 import { raceMsharePeek } from './race_mshare_peek.js';
 import { raceRevoke } from './race_revoke.js';
 import { raceSplitReshare } from './race_split_reshare.js';
@@ -26,6 +27,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-unshare-flush': raceUnshareFlush,
   'race-split-reshare': raceSplitReshare,
   'race-mshare-peek': raceMsharePeek,
+  'race-mshare-attach': raceMshareAttach,
 };
 
 export const DEFAULT_SCENARIO = 'sga';

@@ -24,6 +24,7 @@ const RACES: Race[] = [
   { scenario: 'race-split-reshare', model: 'pt-hint', bug: 'split-unshares-early', checkers: ['stale-tlb-write'] },
   // Two exact switches (after the host's flush, and between peek and copy): PCT at depth 3 misses it.
   { scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', checkers: ['use-after-free'], strategy: 'random' },
+  { scenario: 'race-mshare-attach', model: 'mshare', bug: 'attach-drops-mmap-lock', checkers: ['lost-write'] },
 ];
 
 const raw = { lockStat: false };
