@@ -32,6 +32,7 @@ export const RACES: Race[] = [
   { name: 'pt-hint split re-shared by a fault (CVE-2025-38084)', scenario: 'race-split-reshare', model: 'pt-hint', bug: 'split-unshares-early', opts: {} },
   { name: 'mshare lockless peek vs host unmap', scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', opts: {} },
   { name: 'mshare v1 attach drops mmap_lock vs remap', scenario: 'race-mshare-attach', model: 'mshare', bug: 'attach-drops-mmap-lock', opts: {} },
+  { name: 'mshare v1 retry releases current->mm (remote fault)', scenario: 'race-mshare-retry', model: 'mshare', bug: 'retry-unlocks-current-mm', opts: {} },
 ];
 
 const SEEDS = 20;

@@ -70,6 +70,7 @@ function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): V
         case 2: return { checker: 'invariant:free-pgtables', message: `free_pgtables found PTEs left in table #${a[1]} of ${mmName(run, a[2])}` };
         case 3: return { checker: 'livelock', message: `process ${a[1]} faulted 1000 times at ${hex(a[2], a[3])} without progress` };
         case 4: return { checker: 'invariant:shared-pmd', message: `${mmName(run, a[1])}: a PMD entry points to table #${a[2]}, not the host's #${a[3]}` };
+        case 6: return { checker: 'lockdep:bad-unlock', message: `cpu${cpu} released the mmap_lock of ${mmName(run, a[1])}, which it does not hold (lockdep: bad unlock balance); the fault was on ${mmName(run, a[2])}, whose lock stays held` };
         case 5: return { checker: 'harness', message: `process ${a[1]} stored into too many files to account (file id ${a[2]})` };
         default: return describeInvariant(a[0], a.slice(1));
       }

@@ -244,8 +244,9 @@ function __do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
   vmf.pmd = -1;
   vmf.pte = -1;
   vmf.pte_table = -1;
+  vmf.unlocked = false;
   const ret = handle_mm_fault(k, vmf);
-  up_read(k, lock);
+  if (!vmf.unlocked) up_read(k, lock);
   if (ret === 0) return ACCESS_OK;
   if ((ret & VM_FAULT_UFFD) !== 0) return ACCESS_UFFD;
   if ((ret & VM_FAULT_OOM) !== 0) {

@@ -48,6 +48,7 @@ export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
 export const TLB_MASK = TLB_ENTRIES - 1;
 
 export const FAULT_FLAG_WRITE = 1;
+export const FAULT_FLAG_REMOTE = 0x80; // a fault on an mm other than current's (get_user_pages_remote)
 
 /**
  * struct vm_fault: one per CPU, reused by every fault and passed down the handler chain
@@ -71,6 +72,11 @@ export class VmFault {
   pte = -1;
   pte_table = -1;
   orig_pte = 0;
+  /**
+   * The fault path released the faulting mm's mmap_lock itself (VM_FAULT_RETRY's contract in
+   * Linux); the caller must not release it again. Only mshare v1's retry epilogue sets it.
+   */
+  unlocked = false;
 }
 
 export interface KernelOptions extends LockCpuOptions {

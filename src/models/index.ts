@@ -3,7 +3,7 @@ import type { ModelOps } from '../mm/model_ops.js';
 import { BUG_REVOKE_FORGETS_MAPPERS, createAddressSpaceModel } from './address_space.js';
 import { createContainerFdModel } from './container_fd.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
-import { BUG_ATTACH_DROPS_MMAP_LOCK, BUG_PEEK_WITHOUT_HOST_LOCK, createMshareModel } from './mshare.js';
+import { BUG_ATTACH_DROPS_MMAP_LOCK, BUG_PEEK_WITHOUT_HOST_LOCK, BUG_RETRY_UNLOCKS_CURRENT, createMshareModel } from './mshare.js';
 import { createNoneModel } from './none.js';
 import { BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, createPtHintModel } from './pt_hint.js';
 
@@ -76,6 +76,7 @@ export const MODELS: Record<string, ModelInfo> = {
     bugs: {
       [BUG_PEEK_WITHOUT_HOST_LOCK]: "the fault reads the host's PUD entry without the host's mmap_lock and copies it into the guest's (v1's find_shared_vma)",
       [BUG_ATTACH_DROPS_MMAP_LOCK]: "mshare() (v1) looks at the caller's mappings, drops mmap_lock, then moves and unmaps them without looking again: a thread's remap in between is lost",
+      [BUG_RETRY_UNLOCKS_CURRENT]: "v1's handle_mm_fault releases current->mm's mmap_lock after VM_FAULT_RETRY: on a remote fault that is not the mm faulted on (lockdep: bad unlock balance)",
     },
     create: (bug) => createMshareModel(bug),
   },

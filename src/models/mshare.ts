@@ -86,7 +86,7 @@ import { guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, hos
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import {
-  handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
+  handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD,
 } from '../mm/memory.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import {
@@ -138,10 +138,13 @@ function parse_path(path: string): string | null {
  */
 export const BUG_PEEK_WITHOUT_HOST_LOCK = 'peek-without-host-lock';
 export const BUG_ATTACH_DROPS_MMAP_LOCK = 'attach-drops-mmap-lock';
+/** v1's handle_mm_fault epilogue: after VM_FAULT_RETRY, release current->mm's lock, not the faulted mm's. */
+export const BUG_RETRY_UNLOCKS_CURRENT = 'retry-unlocks-current-mm';
 
 export function createMshareModel(bug = ''): ModelOps {
   const peekUnlocked = bug === BUG_PEEK_WITHOUT_HOST_LOCK;
   const attachDropsLock = bug === BUG_ATTACH_DROPS_MMAP_LOCK;
+  const retryUnlocksCurrent = bug === BUG_RETRY_UNLOCKS_CURRENT;
   /** Is `file` an msharefs file? (the run's one model made every FILE_MODEL file) */
   function is_region(k: Kernel, file: number): boolean {
     return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
@@ -490,10 +493,31 @@ export function createMshareModel(bug = ''): ModelOps {
   }
 
   /**
+   * handle_mm_fault for an mshare VMA, with v1's epilogue (seed 004): a fault in the host that
+   * ends in VM_FAULT_RETRY gave up the host's lock on its way, and "to keep lock state
+   * consistent" the faulting mm's lock goes too, as it would have for an unshared VMA
+   * (vmf.unlocked: the caller must not release it). v1 released current->mm's; Dave Hansen:
+   * "Are we guaranteed that current->mm == the original vma->vm_mm?" — not for a remote fault
+   * (get_user_pages_remote, fixup_user_fault). The fix releases the mm the fault was on.
+   */
+  function fault(k: Kernel, vmf: VmFault): number {
+    const ret = fault_in_host(k, vmf);
+    if ((ret & VM_FAULT_UFFD) !== 0) {
+      const mm = retryUnlocksCurrent ? k.mm : vmf.task_mm;
+      const lock = k.mmBase(mm) + M_MMAP_LOCK;
+      // lockdep's "bad unlock balance": reported, and the unheld lock is left alone.
+      if (k.holds(lock)) up_read(k, lock);
+      else report_violation(k.i32, k.layout, Violation.Invariant, k.cpu, 6, mm, vmf.task_mm);
+      vmf.unlocked = true;
+    }
+    return ret;
+  }
+
+  /**
    * The guest fault (find_shared_vma + handle_mm_fault in the host). Task's mmap_lock held for
    * read; the host's is taken for read inside it.
    */
-  function fault(k: Kernel, vmf: VmFault): number {
+  function fault_in_host(k: Kernel, vmf: VmFault): number {
     const i32 = k.i32;
     const guestVma = vmf.vma;
     const guest = vmf.mm;

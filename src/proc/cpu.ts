@@ -29,6 +29,7 @@ import { rq_pop, rq_push } from './runqueue.js';
 import {
   sys_uffd_handle, sys_uffd_register, sys_uffd_register_file, sys_uffd_snapshot_end, sys_uffd_wp, sys_uffd_wp_file,
 } from '../mm/userfaultfd.js';
+import { sys_fault_remote } from '../mm/gup.js';
 import { fdget } from '../mm/fdtable.js';
 import {
   sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
@@ -313,6 +314,7 @@ export class Cpu {
       case OpCode.MshareUnlink: return this.result(op, sys_mshare_unlink(k, op.str));
       case OpCode.JoinMm: return this.result(op, this.joinMm(op.a));
       case OpCode.Let: return this.result(op, op.a);
+      case OpCode.FaultRemote: return this.result(op, op.a >= this.programs.length ? -3 : sys_fault_remote(k, op.a, op.b, op.write));
       case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
       case OpCode.UffdRegister: return this.result(op, sys_uffd_register(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.UffdWp: return this.result(op, sys_uffd_wp(k, this.slotGet(op.slot) + op.a, op.b, op.write));

@@ -79,6 +79,9 @@ export const OpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('join_mm'), task: z.number().int().nonnegative(), expect }),
   // Names an address the program knows (a pointer another thread handed over): no syscall.
   z.object({ op: z.literal('let'), as: name, addr: size }),
+  // A fault on `task`'s address space from this one (process_vm_writev's get_user_pages_remote /
+  // fixup_user_fault): ESRCH without such an mm, EFAULT where nothing (writable) is mapped.
+  z.object({ op: z.literal('fault_remote'), task: z.number().int().nonnegative(), addr: size, write: z.boolean().default(true), expect }),
 ]);
 
 export type Op = z.input<typeof OpSchema>;
@@ -115,10 +118,11 @@ export const enum OpCode {
   UffdSnapshotEnd,
   JoinMm,
   Let,
+  FaultRemote,
 }
 
 /** Op names by OpCode (traces and reports). */
-export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch', 'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle', 'uffd_snapshot_end', 'join_mm', 'let'];
+export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch', 'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle', 'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote'];
 
 
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
@@ -145,7 +149,7 @@ export interface CompiledOp {
 }
 
 export const ERRNO: Record<string, number> = {
-  EPERM: 1, ENOENT: 2, EBADF: 9, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, EMFILE: 24, ENOTTY: 25, EAGAIN: 11, EFBIG: 27, ENOSYS: 38,
+  EPERM: 1, ENOENT: 2, ESRCH: 3, EFAULT: 14, EBADF: 9, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, EMFILE: 24, ENOTTY: 25, EAGAIN: 11, EFBIG: 27, ENOSYS: 38,
   EOPNOTSUPP: 95,
 };
 export const SIGNALS: Record<string, number> = { SIGBUS: 7, SIGKILL: 9, SIGSEGV: 11 };
@@ -231,6 +235,7 @@ export function compileProgram(program: Program, maxSlots: number): CompiledOp[]
       case 'uffd_snapshot_end': c.code = OpCode.UffdSnapshotEnd; break;
       case 'join_mm': c.code = OpCode.JoinMm; c.a = o.task; break;
       case 'let': c.code = OpCode.Let; c.a = o.addr; c.out = def(o.as); break;
+      case 'fault_remote': c.code = OpCode.FaultRemote; c.a = o.task; c.b = o.addr; c.write = o.write; break;
       case 'barrier': c.code = OpCode.Barrier; c.a = o.id; c.d = o.count ?? 0; break;
       case 'exit': c.code = OpCode.Exit; c.a = o.code; break;
     }

@@ -7,6 +7,7 @@ import { mprotectVsFault } from './mprotect_vs_fault.js';
 import { qemuSnapshot, qemuSnapshotFile } from './qemu_snapshot.js';
 import { raceMshareAttach } from './race_mshare_attach.js';
 import { raceMsharePeek } from './race_mshare_peek.js';
+import { raceMshareRetry } from './race_mshare_retry.js';
 import { raceRevoke } from './race_revoke.js';
 import { raceSplitReshare } from './race_split_reshare.js';
 import { raceStaleTlb } from './race_stale_tlb.js';
@@ -28,6 +29,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-split-reshare': raceSplitReshare,
   'race-mshare-peek': raceMsharePeek,
   'race-mshare-attach': raceMshareAttach,
+  'race-mshare-retry': raceMshareRetry,
 };
 
 export const DEFAULT_SCENARIO = 'sga';

@@ -25,6 +25,7 @@ const RACES: Race[] = [
   // Two exact switches (after the host's flush, and between peek and copy): PCT at depth 3 misses it.
   { scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', checkers: ['use-after-free'], strategy: 'random' },
   { scenario: 'race-mshare-attach', model: 'mshare', bug: 'attach-drops-mmap-lock', checkers: ['lost-write'] },
+  { scenario: 'race-mshare-retry', model: 'mshare', bug: 'retry-unlocks-current-mm', checkers: ['lockdep:bad-unlock'] },
 ];
 
 const raw = { lockStat: false };
