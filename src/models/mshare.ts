@@ -344,24 +344,7 @@ export function createMshareModel(bug = ''): ModelOps {
     // another thread of the process cannot change the range in between.
     down_write(k, lock, LockClass.MmapLock);
     try {
-      const moving = movable_mappings(k, mm, addr, len);
-      let created = false;
-      const file = name_open(k, name_hash('msharefs', name), create, excl, (h) => {
-        if (moving === null) return -EINVAL; // checked before the region exists: nothing to undo
-        const nf = v1_region_create(k, h, addr, len);
-        created = nf >= 0;
-        return nf;
-      });
-      if (file < 0) return file;
-      try {
-        let r = created ? move_into_region(k, file, moving!, addr) : v1_check_attach(k, file, addr, len);
-        if (r === 0 && created) r = do_munmap(k, mm, addr, len);
-        if (r < 0) return r;
-        r = do_mmap(k, { mm, addr, len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED | MAP_FIXED, file, pgoff: 0 });
-        return r < 0 ? r : 0;
-      } finally {
-        fput(k, file); // the lookup's reference: the name and the mapping hold their own
-      }
+      return v1_attach(k, mm, movable_mappings(k, mm, addr, len), name, addr, len, create, excl, true);
     } finally {
       up_write(k, lock);
     }
@@ -377,9 +360,20 @@ export function createMshareModel(bug = ''): ModelOps {
     const moving = movable_mappings(k, mm, addr, len);
     up_read(k, lock);
     if (k.sched !== null) k.sched.point(k, SchedPoint.HostBetweenUnlockRelock);
+    return v1_attach(k, mm, moving, name, addr, len, create, excl, false);
+  }
+
+  /**
+   * Creates (moving the caller's mappings in, unmapping them) or finds the named region and maps
+   * it at `addr`. `locked`: the caller's mmap_lock is held for write (do_munmap/do_mmap), else
+   * each step takes it (vm_munmap/vm_mmap).
+   */
+  function v1_attach(
+    k: Kernel, mm: number, moving: Moving[] | null, name: string, addr: number, len: number, create: boolean, excl: boolean, locked: boolean,
+  ): number {
     let created = false;
     const file = name_open(k, name_hash('msharefs', name), create, excl, (h) => {
-      if (moving === null) return -EINVAL;
+      if (moving === null) return -EINVAL; // checked before the region exists: nothing to undo
       const nf = v1_region_create(k, h, addr, len);
       created = nf >= 0;
       return nf;
@@ -387,12 +381,13 @@ export function createMshareModel(bug = ''): ModelOps {
     if (file < 0) return file;
     try {
       let r = created ? move_into_region(k, file, moving!, addr) : v1_check_attach(k, file, addr, len);
-      if (r === 0 && created) r = vm_munmap(k, mm, addr, len);
+      if (r === 0 && created) r = locked ? do_munmap(k, mm, addr, len) : vm_munmap(k, mm, addr, len);
       if (r < 0) return r;
-      r = vm_mmap(k, { mm, addr, len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED | MAP_FIXED, file, pgoff: 0 });
+      const a: MmapArgs = { mm, addr, len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED | MAP_FIXED, file, pgoff: 0 };
+      r = locked ? do_mmap(k, a) : vm_mmap(k, a);
       return r < 0 ? r : 0;
     } finally {
-      fput(k, file);
+      fput(k, file); // the lookup's reference: the name and the mapping hold their own
     }
   }
 
