@@ -120,7 +120,7 @@ program
   .argument('<scenario>', 'a scenario name or file')
   .option('--model <model>', 'sharing model (default: none, or the scenario\'s only model)')
   .option('--bug <name>', 'reintroduce a known bug of the model')
-  .option('--strategy <s>', 'random (random walk) or pct (Burckhardt et al., ASPLOS 2010)', 'pct')
+  .option('--strategy <s>', 'random (random walk) or pct (Burckhardt et al., ASPLOS 2010) (default: pct, or the scenario\'s own)')
   .option('--depth <d>', 'PCT bug depth: d - 1 priority change points', '3')
   .option('--runs <n>', 'runs at most', '100')
   .option('--seed <n>', 'seed of the runs\' seeds', '1')
@@ -131,7 +131,8 @@ program
   .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
-    const strategy = String(raw.strategy);
+    const hint = SCENARIOS[scenario]?.explore;
+    const strategy = raw.strategy === undefined ? (hint?.strategy ?? 'pct') : String(raw.strategy);
     if (strategy !== 'random' && strategy !== 'pct') fail('--strategy must be random or pct');
     const depth = Number(raw.depth);
     const runs = Number(raw.runs);
@@ -140,7 +141,10 @@ program
     if (!/^\d+$/.test(String(raw.runs)) || runs < 1) fail('--runs must be a positive integer');
     if (!/^\d+$/.test(String(raw.seed))) fail('--seed must be a non-negative integer');
     const kept: Record<string, string> = {};
-    for (const k of ['cpus', 'procs', 'size', 'ops', 'deadline']) if (raw[k] !== undefined) kept[k] = String(raw[k]);
+    for (const k of ['cpus', 'procs', 'size', 'ops', 'deadline']) {
+      if (raw[k] !== undefined) kept[k] = String(raw[k]);
+      else if (hint?.opts?.[k] !== undefined) kept[k] = hint.opts[k];
+    }
     let o;
     try {
       o = parseRunOptions(scenario, { ...kept, model: raw.model, bug: raw.bug, lockStat: false });

@@ -27,6 +27,12 @@ export interface Scenario {
   models?: { only: string[]; why: string };
   /** Set when the scenario needs every process on its own CPU (procs <= cpus): why. */
   pinned?: string;
+  /**
+   * What `explore` uses when the command line does not say, where that differs from `run`: the
+   * strategy (a race whose window needs more exactly placed switches than PCT's change points
+   * give) and options (a smaller machine, so a run is a few thousand decisions), and why.
+   */
+  explore?: { strategy?: 'random'; opts?: Record<string, string>; why: string };
   build(o: ScenarioOptions): { programs: Program[]; config: MachineConfig };
 }
 

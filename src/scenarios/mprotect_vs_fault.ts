@@ -18,6 +18,7 @@ export const mprotectVsFault: Scenario = {
     only: ['none', 'map-shared-pt', 'pt-hint'],
     why: 'mshare and container-fd refuse mprotect of their mappings (EINVAL): permissions change inside the region, by ioctl',
   },
+  explore: { strategy: 'random', opts: { procs: '2', cpus: '2', ops: '4', size: '2M' }, why: 'the window (after one mprotect returns, before the next) is a few decisions among thousands: PCT\'s change points miss it (race-stale-tlb is the same bug made for PCT); two pinned processes and four rounds keep a run short' },
   build(o) {
     const programs: Program[] = [];
     for (let p = 0; p < o.procs; p++) {

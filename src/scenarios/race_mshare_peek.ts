@@ -27,6 +27,7 @@ export const raceMsharePeek: Scenario = {
     'planted bug: mshare --bug peek-without-host-lock (v1\'s lockless find_shared_vma, seed 004)',
   defaults: { procs: 2, size: HOT * PAGE, ops: 2 },
   models: { only: ['mshare'], why: 'the race is in mshare\'s fault (the bug is that model\'s)' },
+  explore: { strategy: 'random', why: 'two exactly placed switches (after the host\'s flush, between peek and copy): PCT at depth 3 misses them' },
   build(o) {
     const len = HOT * PAGE;
     const rounds = Math.max(1, o.ops);

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { decodeToken } from '../../src/sched/token.js';
 
 function ptlab(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/ptlab.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -115,5 +116,17 @@ describe('ptlab', () => {
     expect(o.scenarios.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['sga', 'exit-vs-fault', 'mprotect-vs-fault']));
     expect(o.models.map((m: { name: string }) => m.name)).toEqual(expect.arrayContaining(['none', 'map-shared-pt', 'pt-hint']));
     for (const m of o.models) expect(m.seed.length * m.rules.length).toBeGreaterThan(0);
+  });
+
+  it('explore takes a scenario\'s own strategy and options when the command line gives none', () => {
+    const r = ptlab('explore', 'race-mshare-peek', '--bug', 'peek-without-host-lock', '--json');
+    expect(r.code).toBe(1);
+    const o = JSON.parse(r.out);
+    const t = decodeToken(o.token);
+    expect([t.strategy, t.scenario]).toEqual(['random', 'race-mshare-peek']);
+    const m = ptlab('explore', 'mprotect-vs-fault', '--model', 'map-shared-pt', '--bug', 'shootdown-forgets-sharers', '--json');
+    expect(m.code).toBe(1);
+    const mt = decodeToken(JSON.parse(m.out).token);
+    expect([mt.strategy, mt.opts]).toMatchObject(['random', { procs: '2', cpus: '2', ops: '4', size: '2M' }]);
   });
 });
