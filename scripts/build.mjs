@@ -12,6 +12,7 @@ const entryPoints = {
   worker: 'workers/cpu.ts',
   bench: 'bench/index.ts',
   races: 'bench/races.ts',
+  torture: 'workers/torture.ts',
 };
 // The worker the lock tests start on their own threads (test/sync), when the tests are here.
 if (existsSync(join(root, 'test/helpers/lock_worker.ts'))) entryPoints['test/lock_worker'] = 'test/helpers/lock_worker.ts';

@@ -17,6 +17,7 @@ import { decodeToken } from '../sched/token.js';
 import { parseRunOptions, UsageError } from './options.js';
 import { renderRun } from './render.js';
 import { runScenario } from './run.js';
+import { checkTortureOptions, renderTorture, torture, TORTURE_BUGS, TORTURE_LOCKS, type TortureOptions } from './torture.js';
 
 const log = pino({ level: process.env.PTLAB_LOG ?? 'warn', base: undefined }, pino.destination({ fd: 2, sync: true }));
 
@@ -227,6 +228,29 @@ program
     const r = await shrink(t, Number(raw.budget));
     if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(`shrunk ${r.from} decisions to ${r.to} in ${r.tries} replays (${r.seconds} s), still failing [${r.checker}]:\nptlab replay ${r.token}\n`);
+  });
+
+program
+  .command('torture')
+  .description('locktorture for ptlab\'s locks: readers and writers hammer one lock, mutual exclusion checked')
+  .option('--lock <class/protocol>', `the lock: ${Object.keys(TORTURE_LOCKS).join(', ')}`, 'mmap_lock/rwsem')
+  .option('--readers <n>', 'reader threads', '1')
+  .option('--writers <n>', 'writer threads', '1')
+  .option('--seconds <s>', 'how long', '2')
+  .option('--bug <name>', `a planted broken lock: ${TORTURE_BUGS.join(', ')}`)
+  .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
+  .option('--json', 'one JSON object on stdout')
+  .action(async (raw: Record<string, unknown>) => {
+    const num = (k: string) => (/^\d+(\.\d+)?$/.test(String(raw[k])) ? Number(raw[k]) : NaN);
+    const o: TortureOptions = {
+      lock: String(raw.lock), readers: num('readers'), writers: num('writers'), seconds: num('seconds'),
+      bug: raw.bug === undefined ? '' : String(raw.bug), deadlineMs: num('deadline'),
+    };
+    const bad = checkTortureOptions(o) ?? (o.deadlineMs >= 10 ? null : '--deadline must be at least 10 ms');
+    if (bad) fail(bad);
+    const r = await torture(o);
+    process.stdout.write((raw.json ? JSON.stringify(r) : renderTorture(r)) + '\n');
+    process.exitCode = r.ok ? 0 : 1;
   });
 
 try {

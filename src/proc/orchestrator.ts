@@ -61,8 +61,8 @@ function packageRoot(): string {
   }
 }
 
-export function workerPath(): string {
-  const p = join(packageRoot(), 'dist', 'worker.mjs');
+export function workerPath(name = 'worker.mjs'): string {
+  const p = join(packageRoot(), 'dist', name);
   if (!existsSync(p)) throw new Error(`${p} is missing: run \`npm run build\``);
   return p;
 }

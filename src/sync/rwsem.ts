@@ -95,6 +95,27 @@ export function down_write(c: LockCpu, sem: number, cls: LockClass): void {
   c.acquired(sem, cls, LockMode.Write, since);
 }
 
+/**
+ * The planted broken lock of `ptlab torture --bug broken-rwsem`: a down_write that waits for
+ * other writers but not for readers (the reader count is ignored), so a writer can run with
+ * readers inside. Never used by the kernel paths.
+ */
+export function down_write_broken(c: LockCpu, sem: number, cls: LockClass): void {
+  const i32 = c.i32;
+  const since = performance.now();
+  for (let iter = 0; ; iter++) {
+    const v = Atomics.load(i32, sem);
+    if ((v & RWSEM_WRITER_LOCKED) === 0) {
+      if (Atomics.compareExchange(i32, sem, v, v | RWSEM_WRITER_LOCKED) === v) break;
+      continue;
+    }
+    sleepStep(c, sem, v, iter, since, cls, LockMode.Write);
+  }
+  Atomics.store(i32, sem + RW_OWNER, c.ownerTag);
+  c.waitDone();
+  c.acquired(sem, cls, LockMode.Write, since);
+}
+
 export function down_write_trylock(c: LockCpu, sem: number, cls: LockClass): boolean {
   if (Atomics.compareExchange(c.i32, sem, 0, RWSEM_WRITER_LOCKED) !== 0) return false;
   Atomics.store(c.i32, sem + RW_OWNER, c.ownerTag);

@@ -129,4 +129,30 @@ describe('ptlab', () => {
     const mt = decodeToken(JSON.parse(m.out).token);
     expect([mt.strategy, mt.opts]).toMatchObject(['random', { procs: '2', cpus: '2', ops: '4', size: '2M' }]);
   });
+
+  it('torture: mutual exclusion holds on the rwsem and the spinlock, and the planted broken rwsem is caught', () => {
+    const ok = ptlab('torture', '--readers', '1', '--writers', '1', '--seconds', '0.3', '--json');
+    expect(ok.code).toBe(0);
+    const r = JSON.parse(ok.out);
+    expect([r.ok, r.writes.fails, r.reads.fails]).toEqual([true, 0, 0]);
+    expect(r.writes.total * r.reads.total).toBeGreaterThan(0);
+    const spin = JSON.parse(ptlab('torture', '--lock', 'page_table_lock/spinlock', '--readers', '0', '--writers', '2', '--seconds', '0.3', '--json').out);
+    expect([spin.ok, spin.reads, spin.writes.per_thread.length]).toEqual([true, null, 2]);
+    const bad = ptlab('torture', '--readers', '2', '--writers', '1', '--seconds', '1', '--bug', 'broken-rwsem');
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/Fail: [1-9]\d* !!!/);
+    expect(bad.out).toMatch(/FAILED: mutual exclusion broke/);
+  });
+
+  it.each([
+    [['torture', '--lock', 'big/kernel-lock'], /--lock must be one of mmap_lock\/rwsem/],
+    [['torture', '--lock', 'page_table_lock/spinlock', '--readers', '1'], /--readers: page_table_lock\/spinlock has no readers/],
+    [['torture', '--seconds', 'soon'], /--seconds must be/],
+    [['torture', '--bug', 'nope'], /--bug must be one of broken-rwsem/],
+  ])('torture: bad input %j is one line naming the option, exit 2', (args, msg) => {
+    const r = ptlab(...args);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(msg);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+  });
 });

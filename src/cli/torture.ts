@@ -1,0 +1,123 @@
+/**
+ * `ptlab torture`: locktorture (kernel/locking/locktorture.c) for ptlab's locks. R reader and W
+ * writer threads take one lock of machine memory for S seconds; each checks mutual exclusion
+ * inside its critical section. The report is locktorture's: per-thread acquisitions, Total,
+ * Max/Min, "???" when max/2 > min (unfair), and the exclusion failures ("!!!": the run fails).
+ * More threads than cores is oversubscription: the waits then sleep rather than spin.
+ */
+import { availableParallelism } from 'node:os';
+import Table from 'cli-table3';
+import { Piscina } from 'piscina';
+import { createMachine } from '../shm/machine.js';
+import { M_MMAP_LOCK, M_PAGE_TABLE_LOCK } from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { sizeMachine } from '../scenarios/common.js';
+import { workerPath } from '../proc/orchestrator.js';
+import { TS_FAILS, TS_STOP, TS_WORDS, type TortureParams, type TortureResult } from '../sync/locktorture.js';
+
+/** The locks torture can take: `<class>/<protocol>` (issue 6 adds protocols). */
+export const TORTURE_LOCKS: Record<string, { protocol: 'rwsem' | 'spinlock'; cls: LockClass; word: number; readers: boolean }> = {
+  'mmap_lock/rwsem': { protocol: 'rwsem', cls: LockClass.MmapLock, word: M_MMAP_LOCK, readers: true },
+  'page_table_lock/spinlock': { protocol: 'spinlock', cls: LockClass.PageTableLock, word: M_PAGE_TABLE_LOCK, readers: false },
+};
+
+export const TORTURE_BUGS = ['broken-rwsem'];
+
+export interface TortureOptions {
+  lock: string;
+  readers: number;
+  writers: number;
+  seconds: number;
+  bug: string;
+  deadlineMs: number;
+}
+
+interface Side { total: number; max: number; min: number; unfair: boolean; fails: number; per_thread: number[] }
+
+export interface TortureReport {
+  lock: string;
+  bug: string | null;
+  readers: number;
+  writers: number;
+  seconds: number;
+  cores: number;
+  oversubscribed: boolean;
+  writes: Side;
+  reads: Side | null;
+  ok: boolean;
+  stuck: boolean;
+}
+
+/** Checks the options; returns a one-line message naming the bad one, or null. */
+export function checkTortureOptions(o: TortureOptions): string | null {
+  const l = TORTURE_LOCKS[o.lock];
+  if (!l) return `--lock must be one of ${Object.keys(TORTURE_LOCKS).join(', ')}`;
+  if (!Number.isInteger(o.readers) || o.readers < 0 || o.readers > 64) return '--readers must be an integer from 0 to 64';
+  if (!l.readers && o.readers > 0) return `--readers: ${o.lock} has no readers`;
+  if (!Number.isInteger(o.writers) || o.writers < 0 || o.writers > 64) return '--writers must be an integer from 0 to 64';
+  if (o.readers + o.writers === 0) return '--readers and --writers: at least one thread';
+  if (!(o.seconds > 0 && o.seconds <= 3600)) return '--seconds must be a number from 0 to 3600';
+  if (o.bug !== '' && !TORTURE_BUGS.includes(o.bug)) return `--bug must be one of ${TORTURE_BUGS.join(', ')}`;
+  if (o.bug === 'broken-rwsem' && l.protocol !== 'rwsem') return '--bug broken-rwsem needs an rwsem --lock';
+  return null;
+}
+
+function side(counts: number[], fails: number): Side {
+  const max = Math.max(...counts);
+  const min = Math.min(...counts);
+  return { total: counts.reduce((a, b) => a + b, 0), max, min, unfair: max / 2 > min, fails, per_thread: counts };
+}
+
+export async function torture(o: TortureOptions): Promise<TortureReport> {
+  const l = TORTURE_LOCKS[o.lock];
+  const threads = o.readers + o.writers;
+  const config = sizeMachine({ cpus: threads, procs: 1, sharedBytes: 4096, privateBytes: 0, files: 1, vmasPerProc: 1, mem: 2 ** 30 });
+  const m = createMachine(config);
+  const stats = new SharedArrayBuffer(TS_WORDS * 4);
+  const s = new Int32Array(stats);
+  const lockWord = m.layout.mms + l.word; // mm 0's lock (no mm runs: the lock alone is tortured)
+  const pool = new Piscina({ filename: workerPath('torture.mjs'), minThreads: threads, maxThreads: threads, idleTimeout: Infinity });
+  const runs: Promise<TortureResult>[] = [];
+  for (let t = 0; t < threads; t++) {
+    const writer = t >= o.readers;
+    const p: TortureParams = { sab: m.sab, config, stats, cpu: t, writer, protocol: l.protocol, broken: o.bug === 'broken-rwsem', lockWord, cls: l.cls, deadlineMs: o.deadlineMs };
+    runs.push(pool.run(p));
+  }
+  await new Promise((r) => setTimeout(r, o.seconds * 1000));
+  Atomics.store(s, TS_STOP, 1);
+  const results = await Promise.all(runs);
+  await pool.destroy();
+  const reads = results.slice(0, o.readers);
+  const writes = results.slice(o.readers);
+  const cores = availableParallelism();
+  const stuck = results.some((r) => r.stopped);
+  const rf = reads.reduce((a, r) => a + r.fails, 0);
+  const wf = writes.reduce((a, r) => a + r.fails, 0);
+  return {
+    lock: o.lock, bug: o.bug || null, readers: o.readers, writers: o.writers, seconds: o.seconds, cores, oversubscribed: threads > cores,
+    writes: side(writes.length ? writes.map((r) => r.acquisitions) : [0], wf),
+    reads: o.readers ? side(reads.map((r) => r.acquisitions), rf) : null,
+    ok: !stuck && Atomics.load(s, TS_FAILS) === 0,
+    stuck,
+  };
+}
+
+/** locktorture's summary lines, and a per-thread table. */
+export function renderTorture(r: TortureReport): string {
+  const line = (name: string, x: Side) =>
+    `${name}:  Total: ${x.total}  Max/Min: ${x.max}/${x.min} ${x.unfair ? '???' : '   '}  Fail: ${x.fails} ${x.fails ? '!!!' : ''}`.trimEnd();
+  const out = [
+    `ptlab torture --lock ${r.lock}${r.bug ? ` --bug ${r.bug}` : ''}: ${r.readers} reader(s), ${r.writers} writer(s), ${r.seconds} s on ${r.cores} cores` +
+      (r.oversubscribed ? ' (oversubscribed: more threads than cores)' : ''),
+  ];
+  if (r.writers) out.push(line('Writes', r.writes));
+  if (r.reads) out.push(line('Reads ', r.reads));
+  const t = new Table({ head: ['thread', 'role', 'acquisitions'], style: { head: [], border: [], compact: true } });
+  (r.reads?.per_thread ?? []).forEach((n, i) => t.push([String(i), 'reader', n.toLocaleString('en-US')]));
+  if (r.writers) r.writes.per_thread.forEach((n, i) => t.push([String(r.readers + i), 'writer', n.toLocaleString('en-US')]));
+  out.push(t.toString());
+  if (r.stuck) out.push('FAILED: a thread hit the watchdog deadline (see the wait report)');
+  else if (!r.ok) out.push('FAILED: mutual exclusion broke (a writer ran with another holder inside)');
+  else out.push('OK: mutual exclusion held');
+  return out.join('\n');
+}

@@ -1,0 +1,75 @@
+/**
+ * The torture worker (`ptlab torture`, after kernel/locking/locktorture.c): one thread that takes
+ * one lock as a reader or a writer until told to stop, checking mutual exclusion inside every
+ * critical section — a writer must be alone, a reader must see no writer — and counting its
+ * acquisitions. Runs on dist/torture.mjs (workers/torture.ts).
+ */
+import { attachMachine } from '../shm/machine.js';
+import type { MachineConfig } from '../shm/layout.js';
+import type { LockClass } from './lockdep.js';
+import { down_read, down_write, down_write_broken, up_read, up_write } from './rwsem.js';
+import { spin_lock, spin_unlock } from './spinlock.js';
+import { LockCpu, MachineStop } from './wait.js';
+
+/** Words of the torture's own bookkeeping array (not machine memory: the harness's view). */
+export const TS_STOP = 0;
+export const TS_IN_READERS = 1;
+export const TS_IN_WRITERS = 2;
+export const TS_FAILS = 3;
+export const TS_COUNTER = 4;
+export const TS_WORDS = 8;
+
+export interface TortureParams {
+  sab: SharedArrayBuffer;
+  config: MachineConfig;
+  stats: SharedArrayBuffer;
+  cpu: number;
+  writer: boolean;
+  protocol: 'rwsem' | 'spinlock';
+  broken: boolean;
+  lockWord: number;
+  cls: LockClass;
+  deadlineMs: number;
+}
+
+export interface TortureResult {
+  acquisitions: number;
+  fails: number;
+  stopped: boolean;
+}
+
+export default function tortureThread(p: TortureParams): TortureResult {
+  const m = attachMachine(p.sab, p.config);
+  const c = new LockCpu(m.i32, m.layout, p.cpu, { spinLimit: 100, deadlineMs: p.deadlineMs, lockStatTiming: false });
+  const s = new Int32Array(p.stats);
+  const w = p.lockWord;
+  let acquisitions = 0;
+  let fails = 0;
+  try {
+    while (Atomics.load(s, TS_STOP) === 0) {
+      if (p.protocol === 'spinlock') spin_lock(c, w, p.cls);
+      else if (!p.writer) down_read(c, w, p.cls);
+      else if (p.broken) down_write_broken(c, w, p.cls);
+      else down_write(c, w, p.cls);
+      if (p.writer) {
+        // Alone: no other writer, no reader; and a two-step increment loses nothing.
+        if (Atomics.add(s, TS_IN_WRITERS, 1) !== 0 || Atomics.load(s, TS_IN_READERS) !== 0) fails++;
+        Atomics.store(s, TS_COUNTER, Atomics.load(s, TS_COUNTER) + 1);
+        Atomics.sub(s, TS_IN_WRITERS, 1);
+      } else {
+        Atomics.add(s, TS_IN_READERS, 1);
+        if (Atomics.load(s, TS_IN_WRITERS) !== 0) fails++;
+        Atomics.sub(s, TS_IN_READERS, 1);
+      }
+      if (p.protocol === 'spinlock') spin_unlock(c, w);
+      else if (p.writer) up_write(c, w);
+      else up_read(c, w);
+      acquisitions++;
+    }
+  } catch (e) {
+    if (!(e instanceof MachineStop)) throw e;
+    return { acquisitions, fails, stopped: true };
+  }
+  if (fails > 0) Atomics.add(s, TS_FAILS, fails);
+  return { acquisitions, fails, stopped: false };
+}
