@@ -16,8 +16,9 @@ import { workerPath } from '../proc/orchestrator.js';
 import { TS_FAILS, TS_STOP, TS_WORDS, type TortureParams, type TortureResult } from '../sync/locktorture.js';
 
 /** The locks torture can take: `<class>/<protocol>` (issue 6 adds protocols). */
-export const TORTURE_LOCKS: Record<string, { protocol: 'rwsem' | 'spinlock'; cls: LockClass; word: number; readers: boolean }> = {
+export const TORTURE_LOCKS: Record<string, { protocol: 'rwsem' | 'qrwlock' | 'spinlock'; cls: LockClass; word: number; readers: boolean }> = {
   'mmap_lock/rwsem': { protocol: 'rwsem', cls: LockClass.MmapLock, word: M_MMAP_LOCK, readers: true },
+  'mmap_lock/qrwlock': { protocol: 'qrwlock', cls: LockClass.MmapLock, word: M_MMAP_LOCK, readers: true },
   'page_table_lock/spinlock': { protocol: 'spinlock', cls: LockClass.PageTableLock, word: M_PAGE_TABLE_LOCK, readers: false },
 };
 

@@ -8,6 +8,7 @@ import { attachMachine } from '../shm/machine.js';
 import type { MachineConfig } from '../shm/layout.js';
 import type { LockClass } from './lockdep.js';
 import { down_read, down_write, down_write_broken, up_read, up_write } from './rwsem.js';
+import { queued_read_lock, queued_read_unlock, queued_write_lock, queued_write_unlock } from './qrwlock.js';
 import { spin_lock, spin_unlock } from './spinlock.js';
 import { LockCpu, MachineStop } from './wait.js';
 
@@ -25,7 +26,7 @@ export interface TortureParams {
   stats: SharedArrayBuffer;
   cpu: number;
   writer: boolean;
-  protocol: 'rwsem' | 'spinlock';
+  protocol: 'rwsem' | 'qrwlock' | 'spinlock';
   broken: boolean;
   lockWord: number;
   cls: LockClass;
@@ -48,7 +49,10 @@ export default function tortureThread(p: TortureParams): TortureResult {
   try {
     while (Atomics.load(s, TS_STOP) === 0) {
       if (p.protocol === 'spinlock') spin_lock(c, w, p.cls);
-      else if (!p.writer) down_read(c, w, p.cls);
+      else if (p.protocol === 'qrwlock') {
+        if (p.writer) queued_write_lock(c, w, p.cls);
+        else queued_read_lock(c, w, p.cls);
+      } else if (!p.writer) down_read(c, w, p.cls);
       else if (p.broken) down_write_broken(c, w, p.cls);
       else down_write(c, w, p.cls);
       if (p.writer) {
@@ -62,7 +66,10 @@ export default function tortureThread(p: TortureParams): TortureResult {
         Atomics.sub(s, TS_IN_READERS, 1);
       }
       if (p.protocol === 'spinlock') spin_unlock(c, w);
-      else if (p.writer) up_write(c, w);
+      else if (p.protocol === 'qrwlock') {
+        if (p.writer) queued_write_unlock(c, w);
+        else queued_read_unlock(c, w);
+      } else if (p.writer) up_write(c, w);
       else up_read(c, w);
       acquisitions++;
     }

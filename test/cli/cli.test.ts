@@ -136,6 +136,9 @@ describe('ptlab', () => {
     const r = JSON.parse(ok.out);
     expect([r.ok, r.writes.fails, r.reads.fails]).toEqual([true, 0, 0]);
     expect(r.writes.total * r.reads.total).toBeGreaterThan(0);
+    const q = JSON.parse(ptlab('torture', '--lock', 'mmap_lock/qrwlock', '--readers', '2', '--writers', '2', '--seconds', '0.5', '--json').out);
+    expect([q.ok, q.writes.fails, q.reads.fails]).toEqual([true, 0, 0]);
+    expect(q.writes.min * q.reads.min).toBeGreaterThan(0); // FIFO: nobody starves
     const spin = JSON.parse(ptlab('torture', '--lock', 'page_table_lock/spinlock', '--readers', '0', '--writers', '2', '--seconds', '0.3', '--json').out);
     expect([spin.ok, spin.reads, spin.writes.per_thread.length]).toEqual([true, null, 2]);
     const bad = ptlab('torture', '--readers', '2', '--writers', '1', '--seconds', '1', '--bug', 'broken-rwsem');

@@ -6,6 +6,7 @@ import { LockClass } from '../../src/sync/lockdep.js';
 import { LS_ACQ, LS_CON, LS_FIELDS } from '../../src/sync/lock_stat.js';
 import { refcount_dec_and_test, refcount_inc_not_zero, REFCOUNT_UNDERFLOW, REFCOUNT_ZERO } from '../../src/sync/refcount.js';
 import { down_read, down_read_trylock, down_write, down_write_trylock, up_read, up_write } from '../../src/sync/rwsem.js';
+import { QR_CNTS, QR_NEXT, QR_OWNER, queued_read_lock, queued_read_unlock, queued_write_lock, queued_write_unlock } from '../../src/sync/qrwlock.js';
 import { read_seqcount_begin, read_seqcount_retry, write_seqcount_begin, write_seqcount_end } from '../../src/sync/seqcount.js';
 import { spin_lock, spin_owner, spin_trylock, spin_unlock } from '../../src/sync/spinlock.js';
 import { LockCpu, MachineStop } from '../../src/sync/wait.js';
@@ -72,6 +73,25 @@ describe('locks on one thread', () => {
     refcount_dec_and_test(m.i32, r);
     expect(refcount_dec_and_test(m.i32, r)).toBe(REFCOUNT_ZERO);
     expect(refcount_dec_and_test(m.i32, r)).toBe(REFCOUNT_UNDERFLOW);
+  });
+
+  it('qrwlock: readers share, a writer excludes readers (a waiting reader queues, then hits the deadline)', () => {
+    const { m } = machine();
+    const a = new LockCpu(m.i32, m.layout, 1, { spinLimit: 10, deadlineMs: 30, lockStatTiming: false });
+    const b = new LockCpu(m.i32, m.layout, 0, { spinLimit: 10, deadlineMs: 30, lockStatTiming: false });
+    const q = word(m, 6);
+    queued_read_lock(a, q, LockClass.Test);
+    queued_read_lock(b, q, LockClass.Test);
+    expect(Atomics.load(m.i32, q + QR_CNTS)).toBe(2 << 9);
+    queued_read_unlock(a, q);
+    queued_read_unlock(b, q);
+    queued_write_lock(a, q, LockClass.Test);
+    expect(Atomics.load(m.i32, q + QR_CNTS)).toBe(0xff);
+    queued_write_unlock(a, q);
+    expect([Atomics.load(m.i32, q + QR_CNTS), Atomics.load(m.i32, q + QR_NEXT), Atomics.load(m.i32, q + QR_OWNER)]).toEqual([0, 0, 0]);
+    queued_write_lock(a, q, LockClass.Test);
+    expect(() => queued_read_lock(b, q, LockClass.Test)).toThrow(MachineStop);
+    expect(Atomics.load(m.i32, q + QR_NEXT)).toBe(1); // it had queued on wait_lock
   });
 
   it('a wait past its deadline stops the machine with a watchdog report naming waiter and holder', () => {
