@@ -3,10 +3,9 @@
  * a VM_SHARED_PT VMA by its model's detach, which must not free tables others still use (the
  * pmd_free_tlb concern of seed 001) — then free_pgtables frees what is left, down to the PGD.
  */
+import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
 import { M_MMAP_LOCK } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
-import { down_write, up_write } from '../sync/rwsem.js';
 import { free_pgtables } from './memory.js';
 import type { Kernel } from './percpu.js';
 import { TASK_SIZE } from './pgtable.js';
@@ -16,11 +15,11 @@ import { first_vma, vma_next } from './vma.js';
 export function exit_mmap(k: Kernel, mm: number): void {
   k.model.exit_mm?.(k, mm);
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  down_write(k, lock, LockClass.MmapLock);
+  mmap_write_lock(k, lock);
   const all: number[] = [];
   for (let v = first_vma(k, mm); v >= 0; v = vma_next(k, v)) all.push(v);
   unmap_vmas(k, mm, all, true);
   if (k.sched !== null) k.sched.point(k, SchedPoint.ExitBeforeFreePgtables);
   free_pgtables(k, mm, 0, TASK_SIZE); // what no VMA covered: tables left by earlier unmaps
-  up_write(k, lock);
+  mmap_write_unlock(k, lock);
 }

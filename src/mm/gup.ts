@@ -4,10 +4,9 @@
  * own mm (current->mm) is not the mm being faulted — the case seed 004 asks about ("are we
  * guaranteed that current->mm == the original vma->vm_mm?").
  */
+import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { M_MMAP_LOCK, M_USERS, T_MM, T_MM_GEN } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
 import { refcount_inc_not_zero } from '../sync/refcount.js';
-import { down_read, up_read } from '../sync/rwsem.js';
 import { mm_gen, mmput } from './fork.js';
 import { handle_mm_fault, VM_FAULT_UFFD } from './memory.js';
 import { FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, type Kernel } from './percpu.js';
@@ -60,13 +59,13 @@ export function fixup_user_fault(k: Kernel, mm: number, addr: number, write: boo
     vmf.unlocked = false;
     const ret = handle_mm_fault(k, vmf);
     if ((ret & VM_FAULT_UFFD) === 0) {
-      if (vmf.unlocked) down_read(k, lock, LockClass.MmapLock); // the contract: held on return
+      if (vmf.unlocked) mmap_read_lock(k, lock); // the contract: held on return
       return ret === 0 ? 0 : -EFAULT;
     }
     // VM_FAULT_RETRY: the lock is dropped while the handler runs, then retaken.
-    if (!vmf.unlocked) up_read(k, lock);
+    if (!vmf.unlocked) mmap_read_unlock(k, lock);
     userfault_wait(k);
-    down_read(k, lock, LockClass.MmapLock);
+    mmap_read_lock(k, lock);
   }
   return -EFAULT;
 }
@@ -81,9 +80,9 @@ export function sys_fault_remote(k: Kernel, task: number, addr: number, write: b
   const mm = get_task_mm(k, task);
   if (mm < 0) return -ESRCH;
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  down_read(k, lock, LockClass.MmapLock);
+  mmap_read_lock(k, lock);
   const r = fixup_user_fault(k, mm, addr, write);
-  up_read(k, lock);
+  mmap_read_unlock(k, lock);
   mmput(k, mm);
   return r;
 }

@@ -4,9 +4,8 @@
  * remove_vma. The model sees every MAP_SHARED file mapping first (ModelOps.mmap) and owns
  * VM_SHARED_PT VMAs.
  */
+import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
 import { FILE_MODEL, FL_KIND, M_MMAP_LOCK, V_FILE, V_FILE_GEN, V_FLAGS, V_PGOFF, V_PRIV, V_PRIV_GEN } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
-import { down_write, up_write } from '../sync/rwsem.js';
 import { free_pgtables, MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
 import { MODEL_DEFAULT, type MmapArgs } from './model_ops.js';
 import type { Kernel } from './percpu.js';
@@ -230,22 +229,22 @@ export function unmap_vmas(k: Kernel, mm: number, vmas: number[], exiting: boole
 /** The mmap(2) syscall body: takes mmap_lock for write around do_mmap. */
 export function vm_mmap(k: Kernel, a: MmapArgs): number {
   const lock = k.mmBase(a.mm) + M_MMAP_LOCK;
-  down_write(k, lock, LockClass.MmapLock);
+  mmap_write_lock(k, lock);
   try {
     return do_mmap(k, a);
   } finally {
-    up_write(k, lock);
+    mmap_write_unlock(k, lock);
   }
 }
 
 /** The munmap(2) syscall body. */
 export function vm_munmap(k: Kernel, mm: number, start: number, len: number): number {
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  down_write(k, lock, LockClass.MmapLock);
+  mmap_write_lock(k, lock);
   try {
     return do_munmap(k, mm, start, len);
   } finally {
-    up_write(k, lock);
+    mmap_write_unlock(k, lock);
   }
 }
 

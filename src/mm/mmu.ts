@@ -8,14 +8,13 @@
  * This is the hot path: no allocation, no closures, no logging. Interrupts (TLB shootdowns) are
  * taken before the access, never between a walk and the fill that uses it.
  */
+import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import {
   F_HDR, G_OOM_COUNT, G_OOM_FIRST_TASK, M_MMAP_LOCK, M_PGD, P_HDR, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE,
   T_OOM,
 } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { TraceKind } from '../sync/tracer.js';
-import { down_read, up_read } from '../sync/rwsem.js';
 import { handle_mm_fault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD } from './memory.js';
 import { userfault_wait } from './userfaultfd.js';
 import { report_violation, Violation } from './mmdebug.js';
@@ -215,10 +214,10 @@ function __do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
   k.stats[ST_FAULTS]++;
   const mm = k.mm;
   const lock = k.mmOff + M_MMAP_LOCK;
-  down_read(k, lock, LockClass.MmapLock);
+  mmap_read_lock(k, lock);
   const vma = find_vma(k, mm, addr);
   if (vma < 0 || vma_start(k, vma) > addr) {
-    up_read(k, lock);
+    mmap_read_unlock(k, lock);
     k.stats[ST_FAULT_SIGSEGV]++;
     mmuResult.si_code = SEGV_MAPERR;
     return ACCESS_SIGSEGV;
@@ -227,7 +226,7 @@ function __do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
   // A VM_SHARED_PT VMA's permissions are the host's (mprotect by one sharer reaches all):
   // the model checks the access against the host VMA.
   if ((flags & VM_SHARED_PT) === 0 && (write ? (flags & VM_WRITE) === 0 : (flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0)) {
-    up_read(k, lock);
+    mmap_read_unlock(k, lock);
     k.stats[ST_FAULT_SIGSEGV]++;
     mmuResult.si_code = SEGV_ACCERR;
     return ACCESS_SIGSEGV;
@@ -246,7 +245,7 @@ function __do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
   vmf.pte_table = -1;
   vmf.unlocked = false;
   const ret = handle_mm_fault(k, vmf);
-  if (!vmf.unlocked) up_read(k, lock);
+  if (!vmf.unlocked) mmap_read_unlock(k, lock);
   if (ret === 0) return ACCESS_OK;
   if ((ret & VM_FAULT_UFFD) !== 0) return ACCESS_UFFD;
   if ((ret & VM_FAULT_OOM) !== 0) {

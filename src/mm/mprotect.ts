@@ -4,10 +4,10 @@
  * every CPU that may cache the old entries before the syscall returns; the tables' P_WPSEQ is
  * bumped after that flush so the stale-TLB check can tell a store that slipped through.
  */
+import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
 import { M_MMAP_LOCK, P_PTL, P_WPSEQ, V_FLAGS } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
-import { down_write, up_write } from '../sync/rwsem.js';
 import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { lookup_table, MmuGather, vm_page_prot } from './memory.js';
 import { EACCES, EINVAL, ENOMEM, page_align, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma } from './mmap.js';
@@ -137,7 +137,7 @@ export function do_mprotect(k: Kernel, mm: number, start: number, len: number, p
   const end = start + page_align(len);
   if (end > TASK_SIZE) return -ENOMEM;
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  down_write(k, lock, LockClass.MmapLock);
+  mmap_write_lock(k, lock);
   try {
     const want = calc_vm_prot_bits(prot);
     // First pass: the range must be fully mapped, and every piece may take the new permissions.
@@ -167,6 +167,6 @@ export function do_mprotect(k: Kernel, mm: number, start: number, len: number, p
     flush_protection(k, mm, tlb);
     return 0;
   } finally {
-    up_write(k, lock);
+    mmap_write_unlock(k, lock);
   }
 }

@@ -82,6 +82,8 @@ export class VmFault {
 export interface KernelOptions extends LockCpuOptions {
   /** A bug reintroduced on purpose (--bug), or ''. */
   bug: string;
+  /** The mmap_lock protocol (--mmap-lock): the queued rwlock instead of the rwsem. */
+  mmapQrwlock?: boolean;
 }
 
 export class Kernel extends LockCpu {
@@ -91,6 +93,8 @@ export class Kernel extends LockCpu {
   readonly stats = new Float64Array(ST_COUNT);
   readonly vmf = new VmFault();
   readonly bug: string;
+  /** mmap_lock is a qrwlock (mm/mmap_lock.ts), not an rwsem. */
+  readonly mmapQrwlock: boolean;
   model!: ModelOps;
 
   // The software TLB (CPU-local hardware state). A slot is valid when tlbVpn[slot] === vpn.
@@ -122,6 +126,7 @@ export class Kernel extends LockCpu {
     this.frames = this.pools.frames;
     this.ptps = this.pools.ptps;
     this.bug = opts.bug;
+    this.mmapQrwlock = opts.mmapQrwlock === true;
     this.payloadMask = layout.config.payloadWords - 1;
     this.ipiReqOff = this.cpuBase + C_IPI_REQ;
     this.ipiDoneOff = this.cpuBase + C_IPI_DONE;

@@ -30,6 +30,7 @@
  * A waiting writer holds its CPU (it waits inside an op): with more processes than CPUs the
  * handler could be starved, so the snapshot scenarios need procs <= cpus (each process pinned).
  */
+import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
 import {
   B_ARRIVED, BARRIER_WORDS, F_HDR, F_INDEX, F_OWNER, F_UFFD_WP, FILE_SHMEM, FL_ID, FL_KIND, FL_IMMAP_HEAD,
   FL_IMMAP_RWSEM, FRAME_ANON, FRAME_FILE, G_PROGRESS, M_MMAP_LOCK, M_PGD, MAX_UFFD_MMS, P_HDR, P_OWNER, P_PTL,
@@ -39,7 +40,7 @@ import {
   V_FLAGS, V_IMMAP_NEXT, V_MM,
 } from '../shm/layout.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
-import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
+import { down_read, up_read } from '../sync/rwsem.js';
 import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { fdget } from './fdtable.js';
 import { fileBase, filemap_get_frame } from './filemap.js';
@@ -277,7 +278,7 @@ export function sys_uffd_register(k: Kernel, addr: number, len: number): number 
   if (end > TASK_SIZE) return -EINVAL;
   const mm = Atomics.load(k.i32, k.taskOff + T_MM);
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  down_write(k, lock, LockClass.MmapLock);
+  mmap_write_lock(k, lock);
   try {
     let at = addr;
     for (let v = find_vma(k, mm, addr); at < end; v = vma_next(k, v)) {
@@ -303,7 +304,7 @@ export function sys_uffd_register(k: Kernel, addr: number, len: number): number 
     }
     return 0;
   } finally {
-    up_write(k, lock);
+    mmap_write_unlock(k, lock);
   }
 }
 
@@ -387,7 +388,7 @@ export function sys_uffd_wp(k: Kernel, addr: number, len: number, protect: boole
   const end = addr + page_align(len);
   const mm = Atomics.load(k.i32, k.taskOff + T_MM);
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  down_read(k, lock, LockClass.MmapLock);
+  mmap_read_lock(k, lock);
   try {
     let at = addr;
     for (let v = find_vma(k, mm, addr); at < end; v = vma_next(k, v)) {
@@ -404,7 +405,7 @@ export function sys_uffd_wp(k: Kernel, addr: number, len: number, protect: boole
     else wake(k);
     return 0;
   } finally {
-    up_read(k, lock);
+    mmap_read_unlock(k, lock);
   }
 }
 
@@ -425,7 +426,7 @@ function mm_alive(k: Kernel, mm: number, gen: number): boolean {
  */
 function unprotect_in_mm(k: Kernel, mm: number, file: number, index: number, vpn: number): void {
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  down_read(k, lock, LockClass.MmapLock);
+  mmap_read_lock(k, lock);
   const g = new WpGather();
   try {
     for (let v = Atomics.load(k.i32, k.mmBase(mm) + 10 /* M_VMA_HEAD */); v >= 0; v = vma_next(k, v)) {
@@ -442,7 +443,7 @@ function unprotect_in_mm(k: Kernel, mm: number, file: number, index: number, vpn
       if (a >= 0) change_uffd_wp(k, mm, a, a + PAGE_SIZE, f, false, g);
     }
   } finally {
-    up_read(k, lock);
+    mmap_read_unlock(k, lock);
   }
   k.stats[ST_UFFD_SYSCALLS]++;
 }
@@ -678,7 +679,7 @@ export function sys_uffd_snapshot_end(k: Kernel): number {
     const mm = Atomics.load(i32, U(k, U_MMS + 2 * i));
     if (!mm_alive(k, mm, Atomics.load(i32, U(k, U_MMS + 2 * i + 1)))) continue;
     const lock = k.mmBase(mm) + M_MMAP_LOCK;
-    down_write(k, lock, LockClass.MmapLock);
+    mmap_write_lock(k, lock);
     const g = new WpGather();
     for (let v = Atomics.load(i32, k.mmBase(mm) + 10 /* M_VMA_HEAD */); v >= 0; v = vma_next(k, v)) {
       const f = vma_flags(k, v);
@@ -686,7 +687,7 @@ export function sys_uffd_snapshot_end(k: Kernel): number {
       change_uffd_wp(k, mm, vma_start(k, v), vma_end(k, v), f, false, g);
       Atomics.and(i32, vmaBase(k, v) + V_FLAGS, ~VM_UFFD_WP);
     }
-    up_write(k, lock);
+    mmap_write_unlock(k, lock);
     k.stats[ST_UFFD_SYSCALLS]++;
   }
   Atomics.store(i32, U(k, U_NMM), 0);

@@ -72,13 +72,12 @@
  * whole ioctl, the shootdown wait included) in ST_AS_GRANTS/ST_AS_GRANT_MS and
  * ST_AS_REVOKES/ST_AS_REVOKE_MS.
  */
+import { mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
   FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
   MMF_HOST, 
 } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
-import { down_write, up_write } from '../sync/rwsem.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
@@ -206,7 +205,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     if (host < 0) return -EINVAL;
     const i32 = k.i32;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       if (size === i_size_read(k, file)) return 0;
       if (first_vma(k, host) >= 0 || has_mappers(k, file)) return -EBUSY;
@@ -215,7 +214,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
       Atomics.store(i32, fb + FL_SIZE_LO, size % 2 ** 32 | 0);
       return 0;
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 
@@ -255,7 +254,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       if (!range_ok(k, file, addr, size)) return -EINVAL;
       const start = AS_HOST_BASE + addr;
@@ -267,7 +266,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
       const hv = mmap_region(k, host, start, size, calc_vm_flags(prot, MAP_SHARED), src, offset / PAGE_SIZE);
       return hv < 0 ? hv : 0;
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 
@@ -281,12 +280,12 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       if (!range_ok(k, file, addr, size)) return -EINVAL;
       return do_munmap(k, host, AS_HOST_BASE + addr, size);
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 

@@ -33,13 +33,12 @@
  * read inside the task's. The mappers are the container file's i_mmap (under i_mmap_rwsem): the
  * superset checks and the shootdown mask (every mapper's mm_cpumask) read it.
  */
+import { mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
   FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
   MMF_HOST, 
 } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
-import { down_write, up_write } from '../sync/rwsem.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import {
@@ -153,7 +152,7 @@ export function createContainerFdModel(): ModelOps {
     if (host < 0) return -EINVAL;
     const i32 = k.i32;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       if (size === i_size_read(k, file)) return 0;
       // Mappings inside would fall off the end, and every mapper maps exactly the old size.
@@ -163,7 +162,7 @@ export function createContainerFdModel(): ModelOps {
       Atomics.store(i32, fb + FL_SIZE_LO, size % 2 ** 32 | 0);
       return 0;
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 
@@ -194,7 +193,7 @@ export function createContainerFdModel(): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       if (!range_ok(k, file, offset, size)) return -EINVAL;
       const start = HOST_BASE + offset;
@@ -204,7 +203,7 @@ export function createContainerFdModel(): ModelOps {
       const hv = mmap_region(k, host, start, size, calc_vm_flags(prot, MAP_SHARED), src, fileOffset / PAGE_SIZE);
       return hv < 0 ? hv : 0;
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 
@@ -218,7 +217,7 @@ export function createContainerFdModel(): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       if (!range_ok(k, file, offset, size)) return -EINVAL;
       const start = HOST_BASE + offset;
@@ -246,7 +245,7 @@ export function createContainerFdModel(): ModelOps {
       for (const r of removed) remove_vma(k, r);
       return 0;
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 
@@ -257,7 +256,7 @@ export function createContainerFdModel(): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       if (!range_ok(k, file, offset, size)) return -EINVAL;
       const start = HOST_BASE + offset;
@@ -289,7 +288,7 @@ export function createContainerFdModel(): ModelOps {
       flush_protection(k, host, tlb); // flush_mask(host): every mapper's CPUs
       return 0;
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 

@@ -71,15 +71,14 @@
  * inside the task's (held for write by vm_mmap); the fault for read inside the task's. The name
  * table is under as /dev/shm's.
  */
+import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN,
   FL_REF, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD,
   M_TASK, MMF_HOST, P_OWNER, P_SHARE, R_STATE, FL_V1_ADDR_HI, FL_V1_ADDR_LO, T_MM,
   
 } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
 import { refcount_inc_not_zero } from '../sync/refcount.js';
-import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import { guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma, host_release } from './host_mm.js';
@@ -216,7 +215,7 @@ export function createMshareModel(bug = ''): ModelOps {
     if (host < 0) return -EINVAL;
     const i32 = k.i32;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       if (region_size(k, file) !== 0) return -EINVAL; // mshare_is_initialized: sized once
       const fb = fileBase(k, file);
@@ -224,7 +223,7 @@ export function createMshareModel(bug = ''): ModelOps {
       Atomics.store(i32, fb + FL_SIZE_LO, size % TWO32 | 0);
       return 0;
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 
@@ -238,12 +237,12 @@ export function createMshareModel(bug = ''): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       const size = region_size(k, file);
       if (size > 0) do_munmap(k, host, MSHARE_BASE, size);
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 
@@ -273,9 +272,9 @@ export function createMshareModel(bug = ''): ModelOps {
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
     // The region's size is read under the host's lock (setsize writes it there).
-    down_read(k, hlock, LockClass.MmapLock);
+    mmap_read_lock(k, hlock);
     const size = region_size(k, file);
-    up_read(k, hlock);
+    mmap_read_unlock(k, hlock);
     if (size === 0) return -EINVAL; // msharefs_ioctl: !mshare_is_initialized
     switch (cmd) {
       case MSHAREFS_CREATE_MAPPING: return create_mapping(k, file, host, size, args);
@@ -309,7 +308,7 @@ export function createMshareModel(bug = ''): ModelOps {
   /** Maps `src` at host address `addr`, MAP_SHARED|MAP_FIXED, under the host's mmap_lock. */
   function host_map(k: Kernel, file: number, host: number, addr: number, size: number, src: number, offset: number, prot: number): number {
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       // exit_mshare: "prevent more mappings from being created" once the owner went.
       if (Atomics.load(k.i32, fileBase(k, file) + FL_PRIV2) === 0) return -EINVAL;
@@ -319,7 +318,7 @@ export function createMshareModel(bug = ''): ModelOps {
       const v = mmap_region(k, host, addr, size, calc_vm_flags(prot, MAP_SHARED), src, offset / PAGE_SIZE);
       return v < 0 ? v : 0;
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 
@@ -342,11 +341,11 @@ export function createMshareModel(bug = ''): ModelOps {
     // Seed 004: "vma unmapped and remapped between dropping and retaking mmap_lock". The fix:
     // the caller's mmap_lock is held for write from the look at its mappings to the attach, so
     // another thread of the process cannot change the range in between.
-    down_write(k, lock, LockClass.MmapLock);
+    mmap_write_lock(k, lock);
     try {
       return v1_attach(k, mm, movable_mappings(k, mm, addr, len), name, addr, len, create, excl, true);
     } finally {
-      up_write(k, lock);
+      mmap_write_unlock(k, lock);
     }
   }
 
@@ -356,9 +355,9 @@ export function createMshareModel(bug = ''): ModelOps {
    * looking again; a thread that unmaps and remaps the range in between loses its new mapping.
    */
   function mshare_v1_unlocked(k: Kernel, mm: number, lock: number, name: string, addr: number, len: number, create: boolean, excl: boolean): number {
-    down_read(k, lock, LockClass.MmapLock);
+    mmap_read_lock(k, lock);
     const moving = movable_mappings(k, mm, addr, len);
-    up_read(k, lock);
+    mmap_read_unlock(k, lock);
     if (k.sched !== null) k.sched.point(k, SchedPoint.HostBetweenUnlockRelock);
     return v1_attach(k, mm, moving, name, addr, len, create, excl, false);
   }
@@ -448,11 +447,11 @@ export function createMshareModel(bug = ''): ModelOps {
     if (!isInt(off) || !isInt(size)) return -EINVAL;
     if (size > rsize || off < 0 || off >= rsize || off + size > rsize) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_write(k, hlock, LockClass.MmapLock);
+    mmap_write_lock(k, hlock);
     try {
       return do_munmap(k, host, MSHARE_BASE + off, size);
     } finally {
-      up_write(k, hlock);
+      mmap_write_unlock(k, hlock);
     }
   }
 
@@ -465,9 +464,9 @@ export function createMshareModel(bug = ''): ModelOps {
     if (host < 0) return -EINVAL;
     const fixed = (a.flags & MAP_FIXED) !== 0;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    down_read(k, hlock, LockClass.MmapLock);
+    mmap_read_lock(k, hlock);
     const size = region_size(k, a.file);
-    up_read(k, hlock);
+    mmap_read_unlock(k, hlock);
     if (size === 0) return -EINVAL; // !mshare_is_initialized
     if (a.len !== size) return -EINVAL;
     if (fixed && a.addr % MSHARE_ALIGN !== 0) return -EINVAL;
@@ -501,7 +500,7 @@ export function createMshareModel(bug = ''): ModelOps {
       const mm = retryUnlocksCurrent ? k.mm : vmf.task_mm;
       const lock = k.mmBase(mm) + M_MMAP_LOCK;
       // lockdep's "bad unlock balance": reported, and the unheld lock is left alone.
-      if (k.holds(lock)) up_read(k, lock);
+      if (k.holds(lock)) mmap_read_unlock(k, lock);
       else report_violation(k.i32, k.layout, Violation.Invariant, k.cpu, 6, mm, vmf.task_mm);
       vmf.unlocked = true;
     }
@@ -545,7 +544,7 @@ export function createMshareModel(bug = ''): ModelOps {
         }
       }
     }
-    down_read(k, hlock, LockClass.MmapLock); // mmap_read_lock_nested(host_mm, SINGLE_DEPTH_NESTING)
+    mmap_read_lock(k, hlock); // mmap_read_lock_nested(host_mm, SINGLE_DEPTH_NESTING)
     try {
       const hv = find_vma(k, host, haddr);
       if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV; // nothing mapped there in the host
@@ -577,7 +576,7 @@ export function createMshareModel(bug = ''): ModelOps {
       vmf.pte = entry_off(k, t, pte_index(hvpn));
       return handle_pte_fault(k, vmf);
     } finally {
-      up_read(k, hlock);
+      mmap_read_unlock(k, hlock);
       vmf.mm = guest;
       vmf.vma = guestVma;
       vmf.vm_flags = gflags;

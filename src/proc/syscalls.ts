@@ -2,13 +2,12 @@
  * The system calls a scenario program makes, with Linux's argument checks and errnos. Each takes
  * the CPU's kernel context (current task in k.task) and returns a result >= 0 or -errno.
  */
+import { mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
 import { FL_ID, FL_KIND, FILE_MODEL, M_MMAP_LOCK, T_FD, T_MM } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
 import { fileBase } from '../mm/filemap.js';
 import { EBADF, EINVAL, ENOENT, ENOMEM, MAP_ANONYMOUS, page_align, vm_mmap, vm_munmap } from '../mm/mmap.js';
 import { do_mprotect } from '../mm/mprotect.js';
 import type { IoctlArgs, MmapArgs } from '../mm/model_ops.js';
-import { down_write, up_write } from '../sync/rwsem.js';
 import type { Kernel } from '../mm/percpu.js';
 import { FD_BASE, fd_install, fdget } from '../mm/fdtable.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
@@ -91,11 +90,11 @@ export function sys_madvise(k: Kernel, addr: number, len: number, advice: string
   if (!k.model.madvise) return -EINVAL;
   const mm = Atomics.load(k.i32, k.taskOff + T_MM);
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  down_write(k, lock, LockClass.MmapLock);
+  mmap_write_lock(k, lock);
   try {
     return k.model.madvise(k, mm, addr, addr + page_align(len), advice);
   } finally {
-    up_write(k, lock);
+    mmap_write_unlock(k, lock);
   }
 }
 
