@@ -64,6 +64,7 @@ program
   .option('--mem <bytes>', 'simulated physical memory (default 512G, the seed machine)')
   .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
   .option('--no-lock-stat', 'do not time lock waits and holds')
+  .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem (as Linux) or qrwlock (fair, queued)', 'rwsem')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let o;

@@ -41,6 +41,7 @@ export const RunOptionsSchema = z.object({
   mem: sizeString('--mem').optional(),
   deadline: intString('--deadline', 1, 3_600_000).optional(),
   lockStat: z.boolean().optional(),
+  mmapLock: z.enum(['rwsem', 'qrwlock'], { message: '--mmap-lock must be rwsem or qrwlock' }).optional(),
   json: z.boolean().optional(),
   models: z.undefined().optional(),
 });

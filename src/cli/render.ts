@@ -15,7 +15,7 @@ export const bytes = (b: number): string => {
 
 export function renderRun(r: RunReport): string {
   const out: string[] = [];
-  out.push(`ptlab run ${r.scenario} --model ${r.model}${r.bug ? ` --bug ${r.bug}` : ''} --seed ${r.seed}: ` +
+  out.push(`ptlab run ${r.scenario} --model ${r.model}${r.bug ? ` --bug ${r.bug}` : ''}${r.mmap_lock !== 'rwsem' ? ` --mmap-lock ${r.mmap_lock}` : ''} --seed ${r.seed}: ` +
     `${r.procs} processes on ${r.cpus} CPUs (${r.cores} cores), ${bytes(r.size)} shared, ${r.seconds} s`);
   const t = new Table({ head: ['figure', 'value'], style: { head: [], border: [], compact: true } });
   t.push(

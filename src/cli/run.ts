@@ -26,6 +26,8 @@ export interface RunReport {
   scenario: string;
   model: string;
   bug: string | null;
+  /** The mmap_lock protocol (--mmap-lock). */
+  mmap_lock: 'rwsem' | 'qrwlock';
   seed: number;
   cpus: number;
   procs: number;
@@ -114,6 +116,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     bug: o.bug ?? '',
     deadlineMs,
     lockStatTiming: o.lockStat ?? true,
+    mmapLock: o.mmapLock ?? 'rwsem',
     slice: 4,
     runTimeoutMs: Math.max(120_000, deadlineMs * 3),
   }, control?.pool);
@@ -149,6 +152,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     scenario,
     model: o.model,
     bug: o.bug ?? null,
+    mmap_lock: o.mmapLock ?? 'rwsem',
     seed: so.seed,
     cpus: so.cpus,
     procs: so.procs,

@@ -45,6 +45,7 @@ export interface CpuParams {
   bug: string;
   deadlineMs: number;
   lockStatTiming: boolean;
+  mmapLock?: 'rwsem' | 'qrwlock';
   /** Spin before sleeping in lock waits (false when threads outnumber cores). */
   spin: boolean;
   /** Ops a task runs before it yields to a queued one. */
@@ -99,6 +100,7 @@ export class Cpu {
       deadlineMs: p.deadlineMs,
       lockStatTiming: p.lockStatTiming,
       bug: p.bug,
+      mmapQrwlock: p.mmapLock === 'qrwlock',
     });
     this.k.model = model;
     this.programs = p.programs.map((prog) => compileProgram(prog, MAX_SLOTS));

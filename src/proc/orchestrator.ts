@@ -27,6 +27,8 @@ export interface MachineSpec {
   /** Deadline of every wait inside the machine (the watchdog), ms. */
   deadlineMs: number;
   lockStatTiming: boolean;
+  /** The mmap_lock protocol (mm/mmap_lock.ts); rwsem when absent. */
+  mmapLock?: 'rwsem' | 'qrwlock';
   slice: number;
   /** Wall-clock limit of the whole run, ms. */
   runTimeoutMs: number;
@@ -118,6 +120,7 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
         bug: spec.bug,
         deadlineMs: spec.deadlineMs,
         lockStatTiming: spec.lockStatTiming,
+        mmapLock: spec.mmapLock ?? 'rwsem',
         spin: spec.cpus <= cores,
         slice: spec.slice,
         controlled: spec.controlled !== undefined,

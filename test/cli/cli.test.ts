@@ -14,6 +14,7 @@ function ptlab(...args: string[]) {
 describe('ptlab', () => {
   it.each([
     [['run', 'sga', '--procs', '-1'], /--procs must be a positive integer/],
+    [['run', 'sga', '--mmap-lock', 'mcs'], /--mmap-lock must be rwsem or qrwlock/],
     [['run', 'sga', '--procs', 'many'], /--procs must be a positive integer/],
     [['run', 'sga', '--cpus', '0'], /--cpus must be a positive integer/],
     [['run', 'sga', '--size', '1000'], /--size must be a size/],

@@ -151,3 +151,24 @@ describe('qemu-snapshot: uffd-wp background snapshot, per-process markers vs the
     expect(() => parseRunOptions('qemu-snapshot-file', { model: 'mshare' })).toThrow(/does not apply/);
   });
 });
+
+describe('--mmap-lock qrwlock (mm/mmap_lock.ts)', () => {
+  // The protocol changes who waits how long, never what the kernel does: the same page tables, every
+  // checker passing, and a planted bug still caught.
+  it('runs the workloads with the same results as the rwsem, and the RFC exit bug is still caught', async () => {
+    for (const [scenario, o] of [
+      ['sga', { model: 'map-shared-pt', procs: '16', size: '16M' }],
+      ['mprotect-vs-fault', { model: 'map-shared-pt', procs: '2', cpus: '2', ops: '6', size: '2M' }],
+      ['race-mshare-retry', {}],
+      ['qemu-snapshot', { procs: '2' }],
+    ] as const) {
+      const rw = await run(scenario, { ...o, mmapLock: 'rwsem' });
+      const q = await run(scenario, { ...o, mmapLock: 'qrwlock' });
+      expect([scenario, q.mmap_lock, q.violations]).toEqual([scenario, 'qrwlock', []]);
+      // (fault counts differ by the spurious faults of racing CPUs: free mode)
+      expect([scenario, q.pgtables_bytes.total]).toEqual([scenario, rw.pgtables_bytes.total]);
+    }
+    const bug = await run('exit-vs-fault', { model: 'map-shared-pt', bug: 'rfc-v2-free-shared-pmd', mmapLock: 'qrwlock' });
+    expect(bug.violations.map((v) => v.checker)).toContain('use-after-free');
+  });
+});
