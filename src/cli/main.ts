@@ -87,6 +87,7 @@ program
   .description('run one scenario under several models, same options and seed, and compare them')
   .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}, or a scenario file (*.json)`)
   .option('--models <list>', 'comma-separated models', Object.keys(MODELS).join(','))
+  .option('--mmap-lock <list>', 'comma-separated mmap_lock protocols (rwsem, qrwlock): each model runs under each', 'rwsem')
   .option('--cpus <n>', 'simulated CPUs (worker threads); default min(2, cores)')
   .option('--procs <n>', 'processes')
   .option('--size <bytes>', 'size of the shared mapping (64M, 1G, ...)')
@@ -101,14 +102,16 @@ program
     let opts;
     try {
       if (models.length === 0) throw new UsageError('--models must name at least one model');
-      opts = models.map((model) => parseRunOptions(scenario, { ...raw, models: undefined, model }));
+      const protocols = String(raw.mmapLock).split(',').map((m) => m.trim()).filter((m) => m !== '');
+      if (protocols.length === 0) throw new UsageError('--mmap-lock must name at least one protocol');
+      opts = models.flatMap((model) => protocols.map((mmapLock) => parseRunOptions(scenario, { ...raw, models: undefined, model, mmapLock })));
     } catch (e) {
       if (e instanceof UsageError) fail(e.message.replace('--model ', '--models: each '));
       throw e;
     }
     const runs = [];
     for (const o of opts) {
-      log.info({ scenario, model: o.model }, 'compare run');
+      log.info({ scenario, model: o.model, mmapLock: o.mmapLock }, 'compare run');
       runs.push(await runScenario(scenario, o));
     }
     const report: CompareReport = { scenario, seed: runs[0].seed, cores: runs[0].cores, runs };

@@ -159,4 +159,17 @@ describe('ptlab', () => {
     expect(r.err).toMatch(msg);
     expect(r.err.trim().split('\n')).toHaveLength(1);
   });
+
+  it('compare --mmap-lock runs each model under each protocol, same seed; a bad protocol is bad input', () => {
+    const r = ptlab('compare', 'sga', '--models', 'none,map-shared-pt', '--mmap-lock', 'rwsem,qrwlock', '--procs', '4', '--size', '4M', '--json');
+    expect(r.code).toBe(0);
+    const runs = JSON.parse(r.out).runs as { model: string; mmap_lock: string; ok: boolean; pgtables_bytes: { total: number } }[];
+    expect(runs.map((x) => `${x.model}/${x.mmap_lock}`)).toEqual(['none/rwsem', 'none/qrwlock', 'map-shared-pt/rwsem', 'map-shared-pt/qrwlock']);
+    expect(runs.every((x) => x.ok)).toBe(true);
+    expect(runs[0].pgtables_bytes.total).toBe(runs[1].pgtables_bytes.total);
+    const table = ptlab('compare', 'sga', '--models', 'none', '--mmap-lock', 'rwsem,qrwlock', '--procs', '2', '--size', '2M');
+    expect(table.out).toMatch(/none \/ qrwlock/);
+    const bad = ptlab('compare', 'sga', '--mmap-lock', 'rwsem,ticket');
+    expect([bad.code, bad.err.trim()]).toEqual([2, 'ptlab: --mmap-lock must be rwsem or qrwlock']);
+  });
 });
