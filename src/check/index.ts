@@ -70,6 +70,16 @@ function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): V
         case 2: return { checker: 'invariant:free-pgtables', message: `free_pgtables found PTEs left in table #${a[1]} of ${mmName(run, a[2])}` };
         case 3: return { checker: 'livelock', message: `process ${a[1]} faulted 1000 times at ${hex(a[2], a[3])} without progress` };
         case 4: return { checker: 'invariant:shared-pmd', message: `${mmName(run, a[1])}: a PMD entry points to table #${a[2]}, not the host's #${a[3]}` };
+        case 7: {
+          const [from, to, len, first, last] = [a[1], a[2], a[3], a[4], a[5]];
+          const chain = len <= 2 ? [to, from] : len === 3 ? [to, first, from] : len === 4 ? [to, first, last, from] : [to, first, -1, last, from];
+          const name = (c: number) => (c < 0 ? '...' : LOCK_CLASS_NAMES[c] ?? `class ${c}`);
+          return {
+            checker: 'lockdep:circular',
+            message: `possible circular locking dependency: cpu${cpu} took ${name(to)} while holding ${name(from)}, ` +
+              `but ${chain.map(name).join(' -> ')} was taken before (each while holding the one before it)`,
+          };
+        }
         case 6: return { checker: 'lockdep:bad-unlock', message: `cpu${cpu} released the mmap_lock of ${mmName(run, a[1])}, which it does not hold (lockdep: bad unlock balance); the fault was on ${mmName(run, a[2])}, whose lock stays held` };
         case 5: return { checker: 'harness', message: `process ${a[1]} stored into too many files to account (file id ${a[2]})` };
         default: return describeInvariant(a[0], a.slice(1));

@@ -9,11 +9,11 @@ import { availableParallelism } from 'node:os';
 import Table from 'cli-table3';
 import { Piscina } from 'piscina';
 import { createMachine } from '../shm/machine.js';
-import { M_MMAP_LOCK, M_PAGE_TABLE_LOCK } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
+import { M_MMAP_LOCK, M_PAGE_TABLE_LOCK, MM_WORDS } from '../shm/layout.js';
+import { LOCK_CLASS_NAMES, LockClass } from '../sync/lockdep.js';
 import { sizeMachine } from '../scenarios/common.js';
 import { workerPath } from '../proc/orchestrator.js';
-import { TS_FAILS, TS_STOP, TS_WORDS, type TortureParams, type TortureResult } from '../sync/locktorture.js';
+import { TS_FAILS, TS_LOCKDEP, TS_LOCKDEP_FROM, TS_LOCKDEP_TO, TS_STOP, TS_WORDS, type TortureParams, type TortureResult } from '../sync/locktorture.js';
 
 /** The locks torture can take: `<class>/<protocol>` (issue 6 adds protocols). */
 export const TORTURE_LOCKS: Record<string, { protocol: 'rwsem' | 'qrwlock' | 'spinlock'; cls: LockClass; word: number; readers: boolean }> = {
@@ -22,7 +22,7 @@ export const TORTURE_LOCKS: Record<string, { protocol: 'rwsem' | 'qrwlock' | 'sp
   'page_table_lock/spinlock': { protocol: 'spinlock', cls: LockClass.PageTableLock, word: M_PAGE_TABLE_LOCK, readers: false },
 };
 
-export const TORTURE_BUGS = ['broken-rwsem'];
+export const TORTURE_BUGS = ['broken-rwsem', 'lock-inversion'];
 
 export interface TortureOptions {
   lock: string;
@@ -45,6 +45,8 @@ export interface TortureReport {
   oversubscribed: boolean;
   writes: Side;
   reads: Side | null;
+  /** lockdep's report of a lock-order cycle, or null. */
+  lockdep: string | null;
   ok: boolean;
   stuck: boolean;
 }
@@ -60,6 +62,7 @@ export function checkTortureOptions(o: TortureOptions): string | null {
   if (!(o.seconds > 0 && o.seconds <= 3600)) return '--seconds must be a number from 0 to 3600';
   if (o.bug !== '' && !TORTURE_BUGS.includes(o.bug)) return `--bug must be one of ${TORTURE_BUGS.join(', ')}`;
   if (o.bug === 'broken-rwsem' && l.protocol !== 'rwsem') return '--bug broken-rwsem needs an rwsem --lock';
+  if (o.bug === 'lock-inversion' && (o.writers < 2 || l.cls === LockClass.PageTableLock)) return '--bug lock-inversion needs --writers 2 or more and a lock other than page_table_lock';
   return null;
 }
 
@@ -81,7 +84,10 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   const runs: Promise<TortureResult>[] = [];
   for (let t = 0; t < threads; t++) {
     const writer = t >= o.readers;
-    const p: TortureParams = { sab: m.sab, config, stats, cpu: t, writer, protocol: l.protocol, broken: o.bug === 'broken-rwsem', lockWord, cls: l.cls, deadlineMs: o.deadlineMs };
+    const p: TortureParams = {
+      sab: m.sab, config, stats, cpu: t, writer, protocol: l.protocol, broken: o.bug === 'broken-rwsem', lockWord, cls: l.cls, deadlineMs: o.deadlineMs,
+      inversion: o.bug === 'lock-inversion', gateWord: m.layout.mms + M_MMAP_LOCK + MM_WORDS, secondWord: m.layout.mms + M_PAGE_TABLE_LOCK + MM_WORDS, // mm 1's
+    };
     runs.push(pool.run(p));
   }
   await new Promise((r) => setTimeout(r, o.seconds * 1000));
@@ -98,7 +104,10 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     lock: o.lock, bug: o.bug || null, readers: o.readers, writers: o.writers, seconds: o.seconds, cores, oversubscribed: threads > cores,
     writes: side(writes.length ? writes.map((r) => r.acquisitions) : [0], wf),
     reads: o.readers ? side(reads.map((r) => r.acquisitions), rf) : null,
-    ok: !stuck && Atomics.load(s, TS_FAILS) === 0,
+    lockdep: Atomics.load(s, TS_LOCKDEP) === 0 ? null
+      : `possible circular locking dependency: ${LOCK_CLASS_NAMES[Atomics.load(s, TS_LOCKDEP_TO)]} taken while holding ${LOCK_CLASS_NAMES[Atomics.load(s, TS_LOCKDEP_FROM)]}, ` +
+        `and the other order was seen before`,
+    ok: !stuck && Atomics.load(s, TS_FAILS) === 0 && Atomics.load(s, TS_LOCKDEP) === 0,
     stuck,
   };
 }
@@ -117,7 +126,9 @@ export function renderTorture(r: TortureReport): string {
   (r.reads?.per_thread ?? []).forEach((n, i) => t.push([String(i), 'reader', n.toLocaleString('en-US')]));
   if (r.writers) r.writes.per_thread.forEach((n, i) => t.push([String(r.readers + i), 'writer', n.toLocaleString('en-US')]));
   out.push(t.toString());
+  if (r.lockdep) out.push(`lockdep: ${r.lockdep}`);
   if (r.stuck) out.push('FAILED: a thread hit the watchdog deadline (see the wait report)');
+  else if (r.lockdep) out.push('FAILED: lockdep found a lock-order cycle');
   else if (!r.ok) out.push('FAILED: mutual exclusion broke (a writer ran with another holder inside)');
   else out.push('OK: mutual exclusion held');
   return out.join('\n');

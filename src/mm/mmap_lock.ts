@@ -32,3 +32,18 @@ export function mmap_write_unlock(k: Kernel, lock: number): void {
   if (k.mmapQrwlock) queued_write_unlock(k, lock);
   else up_write(k, lock);
 }
+
+/**
+ * The same on a host mm (a sharing model's mm that holds the shared tables), nested inside a
+ * task's mmap_lock: lockdep's subclass 1 (mmap_read_lock_nested(mm, SINGLE_DEPTH_NESTING)), so
+ * the two are ordered apart.
+ */
+export function host_mmap_read_lock(k: Kernel, lock: number): void {
+  if (k.mmapQrwlock) queued_read_lock(k, lock, LockClass.MmapLockNested);
+  else down_read(k, lock, LockClass.MmapLockNested);
+}
+
+export function host_mmap_write_lock(k: Kernel, lock: number): void {
+  if (k.mmapQrwlock) queued_write_lock(k, lock, LockClass.MmapLockNested);
+  else down_write(k, lock, LockClass.MmapLockNested);
+}

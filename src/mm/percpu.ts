@@ -11,6 +11,7 @@ import { poolsOf, type PoolRef } from '../shm/machine.js';
 import { TraceKind } from '../sync/tracer.js';
 import { LockCpu, type LockCpuOptions } from '../sync/wait.js';
 import type { ModelOps } from './model_ops.js';
+import { report_violation, Violation } from './mmdebug.js';
 
 // ---- per-CPU event counters (index into Kernel.stats) ----
 export const ST_ACCESSES = 0;
@@ -127,6 +128,9 @@ export class Kernel extends LockCpu {
     this.ptps = this.pools.ptps;
     this.bug = opts.bug;
     this.mmapQrwlock = opts.mmapQrwlock === true;
+    // lockdep's "possible circular locking dependency": both chains go in the violation.
+    this.lockdepReport = (from, to, path) =>
+      report_violation(i32, layout, Violation.Invariant, cpu, 7, from, to, path.length, path[1], path[path.length - 2]);
     this.payloadMask = layout.config.payloadWords - 1;
     this.ipiReqOff = this.cpuBase + C_IPI_REQ;
     this.ipiDoneOff = this.cpuBase + C_IPI_DONE;

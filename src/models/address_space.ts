@@ -72,7 +72,7 @@
  * whole ioctl, the shootdown wait included) in ST_AS_GRANTS/ST_AS_GRANT_MS and
  * ST_AS_REVOKES/ST_AS_REVOKE_MS.
  */
-import { mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
+import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
   FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
@@ -205,7 +205,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     if (host < 0) return -EINVAL;
     const i32 = k.i32;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       if (size === i_size_read(k, file)) return 0;
       if (first_vma(k, host) >= 0 || has_mappers(k, file)) return -EBUSY;
@@ -254,7 +254,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       if (!range_ok(k, file, addr, size)) return -EINVAL;
       const start = AS_HOST_BASE + addr;
@@ -280,7 +280,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       if (!range_ok(k, file, addr, size)) return -EINVAL;
       return do_munmap(k, host, AS_HOST_BASE + addr, size);

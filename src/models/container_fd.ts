@@ -33,7 +33,7 @@
  * read inside the task's. The mappers are the container file's i_mmap (under i_mmap_rwsem): the
  * superset checks and the shootdown mask (every mapper's mm_cpumask) read it.
  */
-import { mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
+import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
   FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
@@ -152,7 +152,7 @@ export function createContainerFdModel(): ModelOps {
     if (host < 0) return -EINVAL;
     const i32 = k.i32;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       if (size === i_size_read(k, file)) return 0;
       // Mappings inside would fall off the end, and every mapper maps exactly the old size.
@@ -193,7 +193,7 @@ export function createContainerFdModel(): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       if (!range_ok(k, file, offset, size)) return -EINVAL;
       const start = HOST_BASE + offset;
@@ -217,7 +217,7 @@ export function createContainerFdModel(): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       if (!range_ok(k, file, offset, size)) return -EINVAL;
       const start = HOST_BASE + offset;
@@ -256,7 +256,7 @@ export function createContainerFdModel(): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       if (!range_ok(k, file, offset, size)) return -EINVAL;
       const start = HOST_BASE + offset;

@@ -3,7 +3,7 @@
  * container, an address space): finding the host from a guest VMA or the model's file with the
  * generation check, the CPUs a change to the host's tables must reach, and the file the host maps.
  */
-import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
+import { mmap_read_unlock, host_mmap_read_lock } from '../mm/mmap_lock.js';
 import {
   FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_PRIV, FL_PRIV_GEN, M_CPUMASK, M_HOST_FILE, M_MMAP_LOCK, P_OWNER, P_SHARE,
   V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
@@ -70,7 +70,7 @@ export function host_flush_mask(k: Kernel, host: number): number {
 /** FL_ID of the one file every VMA of the host maps (the lost-write check credits it), else -1. */
 export function host_backing_file_id(k: Kernel, host: number): number {
   const hlock = k.mmBase(host) + M_MMAP_LOCK;
-  mmap_read_lock(k, hlock);
+  host_mmap_read_lock(k, hlock);
   try {
     let only = -1;
     for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) {
@@ -135,7 +135,7 @@ export function guest_pmd_fault(k: Kernel, vmf: VmFault, host: number, haddr: nu
   const hvpn = Math.floor(haddr / PAGE_SIZE);
   const hlock = k.mmBase(host) + M_MMAP_LOCK;
   const access = (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? VM_WRITE : VM_READ | VM_WRITE | VM_EXEC;
-  mmap_read_lock(k, hlock);
+  host_mmap_read_lock(k, hlock);
   try {
     const hv = find_vma(k, host, haddr);
     if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV;
@@ -203,7 +203,7 @@ export function guest_pmd_fault(k: Kernel, vmf: VmFault, host: number, haddr: nu
 export function attach_guest(k: Kernel, a: MmapArgs, host: number, check: () => number): number {
   const hlock = k.mmBase(host) + M_MMAP_LOCK;
   const fixed = (a.flags & MAP_FIXED) !== 0;
-  mmap_read_lock(k, hlock);
+  host_mmap_read_lock(k, hlock);
   let r = check();
   mmap_read_unlock(k, hlock);
   if (r < 0) return r;
@@ -211,7 +211,7 @@ export function attach_guest(k: Kernel, a: MmapArgs, host: number, check: () => 
     r = do_munmap(k, a.mm, a.addr, a.len);
     if (r < 0) return r;
   }
-  mmap_read_lock(k, hlock);
+  host_mmap_read_lock(k, hlock);
   try {
     r = check(); // again: an ioctl may have changed the inside meanwhile
     if (r < 0) return r;

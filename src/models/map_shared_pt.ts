@@ -21,7 +21,7 @@
  * --bug shootdown-forgets-sharers: a change to the host's entries flushes only the CPU that made
  * it (flush_tlb_mm on the host's own, empty, cpumask), so other sharers keep stale entries.
  */
-import { mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
+import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
   FL_PTSHARE, FL_PTSHARE_GEN, FL_PTSHARE_LOCK, M_CPUMASK, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
   M_FLAGS, M_USERS, MMF_HOST, R_GEN, 
@@ -91,7 +91,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
         const hb = k.mmBase(host);
         Atomics.store(i32, hb + M_HOST_FILE, a.file);
         Atomics.store(i32, hb + M_HOST_FILE_GEN, Atomics.load(i32, fb + R_GEN));
-        mmap_write_lock(k, hb + M_MMAP_LOCK);
+        host_mmap_write_lock(k, hb + M_MMAP_LOCK);
         const hv = mmap_region(k, host, addr, a.len, vm_flags, a.file, a.pgoff);
         mmap_write_unlock(k, hb + M_MMAP_LOCK);
         if (hv < 0) {
@@ -139,7 +139,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     const host = host_of_vma(k, vma);
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       const tlb = new MmuGather();
       for (let hv = find_vma(k, host, start); hv >= 0 && vma_start(k, hv) < end; hv = find_vma(k, host, Math.min(end, vma_end(k, hv)))) {

@@ -71,7 +71,7 @@
  * inside the task's (held for write by vm_mmap); the fault for read inside the task's. The name
  * table is under as /dev/shm's.
  */
-import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
+import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, host_mmap_read_lock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN,
   FL_REF, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD,
@@ -215,7 +215,7 @@ export function createMshareModel(bug = ''): ModelOps {
     if (host < 0) return -EINVAL;
     const i32 = k.i32;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       if (region_size(k, file) !== 0) return -EINVAL; // mshare_is_initialized: sized once
       const fb = fileBase(k, file);
@@ -237,7 +237,7 @@ export function createMshareModel(bug = ''): ModelOps {
     const host = host_of_file(k, file);
     if (host < 0) return;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       const size = region_size(k, file);
       if (size > 0) do_munmap(k, host, MSHARE_BASE, size);
@@ -272,7 +272,7 @@ export function createMshareModel(bug = ''): ModelOps {
     if (host < 0) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
     // The region's size is read under the host's lock (setsize writes it there).
-    mmap_read_lock(k, hlock);
+    host_mmap_read_lock(k, hlock);
     const size = region_size(k, file);
     mmap_read_unlock(k, hlock);
     if (size === 0) return -EINVAL; // msharefs_ioctl: !mshare_is_initialized
@@ -308,7 +308,7 @@ export function createMshareModel(bug = ''): ModelOps {
   /** Maps `src` at host address `addr`, MAP_SHARED|MAP_FIXED, under the host's mmap_lock. */
   function host_map(k: Kernel, file: number, host: number, addr: number, size: number, src: number, offset: number, prot: number): number {
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       // exit_mshare: "prevent more mappings from being created" once the owner went.
       if (Atomics.load(k.i32, fileBase(k, file) + FL_PRIV2) === 0) return -EINVAL;
@@ -447,7 +447,7 @@ export function createMshareModel(bug = ''): ModelOps {
     if (!isInt(off) || !isInt(size)) return -EINVAL;
     if (size > rsize || off < 0 || off >= rsize || off + size > rsize) return -EINVAL;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_write_lock(k, hlock);
+    host_mmap_write_lock(k, hlock);
     try {
       return do_munmap(k, host, MSHARE_BASE + off, size);
     } finally {
@@ -464,7 +464,7 @@ export function createMshareModel(bug = ''): ModelOps {
     if (host < 0) return -EINVAL;
     const fixed = (a.flags & MAP_FIXED) !== 0;
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    mmap_read_lock(k, hlock);
+    host_mmap_read_lock(k, hlock);
     const size = region_size(k, a.file);
     mmap_read_unlock(k, hlock);
     if (size === 0) return -EINVAL; // !mshare_is_initialized
@@ -544,7 +544,7 @@ export function createMshareModel(bug = ''): ModelOps {
         }
       }
     }
-    mmap_read_lock(k, hlock); // mmap_read_lock_nested(host_mm, SINGLE_DEPTH_NESTING)
+    host_mmap_read_lock(k, hlock); // mmap_read_lock_nested(host_mm, SINGLE_DEPTH_NESTING)
     try {
       const hv = find_vma(k, host, haddr);
       if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV; // nothing mapped there in the host

@@ -60,6 +60,8 @@ export const G_OOM_COUNT = 18;
 export const G_OOM_FIRST_TASK = 19; // task id + 1 of the first VM_FAULT_OOM
 export const G_MEM_PEAK = 20;
 export const G_VIOL_COUNT = 32;
+/** Room for lock classes in lockdep's order graph (src/sync/lockdep.ts has fewer). */
+export const LOCKDEP_CLASSES = 32;
 export const G_RQ_LOCK = 48;
 export const G_RQ_HEAD = 49;
 export const G_RQ_TAIL = 50;
@@ -323,6 +325,8 @@ export interface Layout {
   readonly uffdPages: number;
   /** Controlled scheduling: one word per decision (the CPU chosen), schedLogCap of them. */
   readonly schedLog: number;
+  /** lockdep's class order graph: LOCKDEP_CLASSES x LOCKDEP_CLASSES words, [from][to] = first CPU + 1 to see it. */
+  readonly lockdep: number;
   readonly schedLogCap: number;
 }
 
@@ -366,6 +370,7 @@ export function computeLayout(config: MachineConfig): Layout {
   const uffdSnap = take(Math.max(1, uffdPages) * US_WORDS);
   const schedLogCap = config.schedLog ?? 0;
   const schedLog = take(Math.max(1, schedLogCap));
+  const lockdep = take(LOCKDEP_CLASSES * LOCKDEP_CLASSES);
   return {
     config, words: at, global, cpu,
     framesPool, frameStack, frames, frameWords,
@@ -375,6 +380,6 @@ export function computeLayout(config: MachineConfig): Layout {
     filePool, fileStack, files,
     xaPool, xaStack, xaNodes,
     tasks, runqueue, runqueueCap, barriers, names, violations, fileLedger,
-    uffd, uffdRing, uffdRingCap, uffdSnap, uffdPages, schedLog, schedLogCap,
+    uffd, uffdRing, uffdRingCap, uffdSnap, uffdPages, schedLog, schedLogCap, lockdep,
   };
 }

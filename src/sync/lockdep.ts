@@ -22,8 +22,9 @@ export const enum LockClass {
   UffdLock = 15, // the userfaultfd event ring's lock
   Userfault = 16, // a writer waiting for its uffd-wp fault to be resolved, or the handler waiting for events
   SchedTurn = 17, // controlled mode: a CPU waiting for its turn
+  MmapLockNested = 18, // a host mm's mmap_lock taken inside a task's (mmap_read_lock_nested, SINGLE_DEPTH_NESTING)
 }
-export const LOCK_CLASS_COUNT = 18;
+export const LOCK_CLASS_COUNT = 19;
 
 export const LOCK_CLASS_NAMES: readonly string[] = [
   '&mm->mmap_lock',
@@ -44,6 +45,7 @@ export const LOCK_CLASS_NAMES: readonly string[] = [
   '&ctx->fault_pending_wqh.lock',
   'userfaultfd wait (handle_userfault / read)',
   'controlled-mode turn',
+  '&mm->mmap_lock/1',
 ];
 
 export const enum LockMode {

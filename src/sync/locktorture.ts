@@ -6,7 +6,7 @@
  */
 import { attachMachine } from '../shm/machine.js';
 import type { MachineConfig } from '../shm/layout.js';
-import type { LockClass } from './lockdep.js';
+import { LockClass } from './lockdep.js';
 import { down_read, down_write, down_write_broken, up_read, up_write } from './rwsem.js';
 import { queued_read_lock, queued_read_unlock, queued_write_lock, queued_write_unlock } from './qrwlock.js';
 import { spin_lock, spin_unlock } from './spinlock.js';
@@ -18,6 +18,10 @@ export const TS_IN_READERS = 1;
 export const TS_IN_WRITERS = 2;
 export const TS_FAILS = 3;
 export const TS_COUNTER = 4;
+/** lockdep's cycle, if one was reported: count, then the new edge's classes and the chain's length. */
+export const TS_LOCKDEP = 5;
+export const TS_LOCKDEP_FROM = 6;
+export const TS_LOCKDEP_TO = 7;
 export const TS_WORDS = 8;
 
 export interface TortureParams {
@@ -28,6 +32,15 @@ export interface TortureParams {
   writer: boolean;
   protocol: 'rwsem' | 'qrwlock' | 'spinlock';
   broken: boolean;
+  /**
+   * --bug lock-inversion: writers also take a second lock (page_table_lock), even-numbered ones
+   * after the tortured lock, odd ones before it — under a gate lock, so it never deadlocks, but
+   * the order is inverted and lockdep must say so.
+   */
+  inversion: boolean;
+  /** Words of the inversion's gate and second lock (machine memory). */
+  gateWord: number;
+  secondWord: number;
   lockWord: number;
   cls: LockClass;
   deadlineMs: number;
@@ -44,10 +57,22 @@ export default function tortureThread(p: TortureParams): TortureResult {
   const c = new LockCpu(m.i32, m.layout, p.cpu, { spinLimit: 100, deadlineMs: p.deadlineMs, lockStatTiming: false });
   const s = new Int32Array(p.stats);
   const w = p.lockWord;
+  c.lockdepReport = (from, to) => {
+    if (Atomics.add(s, TS_LOCKDEP, 1) === 0) {
+      Atomics.store(s, TS_LOCKDEP_FROM, from);
+      Atomics.store(s, TS_LOCKDEP_TO, to);
+    }
+  };
+  const invert = p.inversion && p.writer && p.cpu % 2 === 1;
+  const second = p.inversion && p.writer;
   let acquisitions = 0;
   let fails = 0;
   try {
     while (Atomics.load(s, TS_STOP) === 0) {
+      if (second) {
+        spin_lock(c, p.gateWord, LockClass.Test);
+        if (invert) spin_lock(c, p.secondWord, LockClass.PageTableLock);
+      }
       if (p.protocol === 'spinlock') spin_lock(c, w, p.cls);
       else if (p.protocol === 'qrwlock') {
         if (p.writer) queued_write_lock(c, w, p.cls);
@@ -60,6 +85,11 @@ export default function tortureThread(p: TortureParams): TortureResult {
         if (Atomics.add(s, TS_IN_WRITERS, 1) !== 0 || Atomics.load(s, TS_IN_READERS) !== 0) fails++;
         Atomics.store(s, TS_COUNTER, Atomics.load(s, TS_COUNTER) + 1);
         Atomics.sub(s, TS_IN_WRITERS, 1);
+        if (second && !invert) {
+          // tortured lock -> page_table_lock (the inverted writers take them the other way round)
+          spin_lock(c, p.secondWord, LockClass.PageTableLock);
+          spin_unlock(c, p.secondWord);
+        }
       } else {
         Atomics.add(s, TS_IN_READERS, 1);
         if (Atomics.load(s, TS_IN_WRITERS) !== 0) fails++;
@@ -71,6 +101,10 @@ export default function tortureThread(p: TortureParams): TortureResult {
         else queued_read_unlock(c, w);
       } else if (p.writer) up_write(c, w);
       else up_read(c, w);
+      if (second) {
+        if (invert) spin_unlock(c, p.secondWord);
+        spin_unlock(c, p.gateWord);
+      }
       acquisitions++;
     }
   } catch (e) {

@@ -55,7 +55,7 @@ export function down_read_trylock(c: LockCpu, sem: number, cls: LockClass): bool
     if ((v & (RWSEM_WRITER_LOCKED | RWSEM_WRITER_WAITING)) !== 0) return false;
     if (Atomics.compareExchange(i32, sem, v, v + 1) === v) break;
   }
-  c.acquired(sem, cls, LockMode.Read, -1);
+  c.acquired(sem, cls, LockMode.Read, -1, true);
   return true;
 }
 
@@ -119,7 +119,7 @@ export function down_write_broken(c: LockCpu, sem: number, cls: LockClass): void
 export function down_write_trylock(c: LockCpu, sem: number, cls: LockClass): boolean {
   if (Atomics.compareExchange(c.i32, sem, 0, RWSEM_WRITER_LOCKED) !== 0) return false;
   Atomics.store(c.i32, sem + RW_OWNER, c.ownerTag);
-  c.acquired(sem, cls, LockMode.Write, -1);
+  c.acquired(sem, cls, LockMode.Write, -1, true);
   return true;
 }
 

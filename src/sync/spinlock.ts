@@ -42,7 +42,7 @@ function spin_lock_slow(c: LockCpu, word: number, cls: LockClass): void {
 
 export function spin_trylock(c: LockCpu, word: number, cls: LockClass): boolean {
   if (Atomics.compareExchange(c.i32, word, 0, c.ownerTag) !== 0) return false;
-  c.acquired(word, cls, LockMode.Write, -1);
+  c.acquired(word, cls, LockMode.Write, -1, true);
   return true;
 }
 

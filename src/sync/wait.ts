@@ -9,7 +9,7 @@
  */
 import {
   C_HELD, C_HELD_N, C_WAIT_CLASS, C_WAIT_MODE, C_WAIT_WORD, CPU_WORDS, G_STOP, G_STOP_CLASS,
-  G_STOP_CPU, G_STOP_HOLDER, G_STOP_MODE, G_STOP_WORD, MAX_HELD, StopReason, type Layout,
+  G_STOP_CPU, G_STOP_HOLDER, G_STOP_MODE, G_STOP_WORD, LOCKDEP_CLASSES, MAX_HELD, StopReason, type Layout,
 } from '../shm/layout.js';
 import { type LockClass, LockMode } from './lockdep.js';
 import type { Scheduler } from './schedpoint.js';
@@ -71,8 +71,17 @@ export class LockCpu {
     return this.cpu + 1;
   }
 
-  /** Records an acquisition. `waitStart` is the clock at first contention, or -1. */
-  acquired(word: number, cls: LockClass, mode: LockMode, waitStart: number): void {
+  /**
+   * lockdep's report of a new dependency that closes a cycle in the class order graph: `to` was
+   * taken holding `from`, and `path` (to, ..., from) had been seen before. Set by the kernel.
+   */
+  lockdepReport: ((from: number, to: number, path: number[]) => void) | null = null;
+
+  /**
+   * Records an acquisition. `waitStart` is the clock at first contention, or -1. A trylock adds
+   * no dependency (it cannot wait, so it cannot deadlock: lockdep's rule too).
+   */
+  acquired(word: number, cls: LockClass, mode: LockMode, waitStart: number, trylock = false): void {
     const b = (cls * 2 + mode) * LS_FIELDS;
     const s = this.lockStats;
     s[b + LS_ACQ]++;
@@ -88,12 +97,42 @@ export class LockCpu {
       }
     }
     if (this.tracer !== null) this.tracer.begin(TraceKind.Lock, cls);
+    if (!trylock) for (let i = Math.min(this.heldDepth, MAX_HELD) - 1; i >= 0; i--) {
+      const from = this.heldClass[i];
+      // Same class nested (a host mm's mmap_lock inside the task's): mmap_read_lock_nested's subclass.
+      if (from !== cls && Atomics.load(this.i32, this.layout.lockdep + from * LOCKDEP_CLASSES + cls) === 0) this.lockdepAdd(from, cls);
+    }
     const d = this.heldDepth++;
     if (d < MAX_HELD) {
       this.heldWord[d] = word;
       this.heldClass[d] = cls;
       this.heldMode[d] = mode;
       this.heldSince[d] = now;
+    }
+  }
+
+  /** check_prevs_add: a dependency seen for the first time; a path back from `to` to `from` is a cycle. */
+  private lockdepAdd(from: number, to: number): void {
+    const g = this.layout.lockdep;
+    if (Atomics.compareExchange(this.i32, g + from * LOCKDEP_CLASSES + to, 0, this.cpu + 1) !== 0) return;
+    // Breadth-first from `to` over the edges seen so far (rare: once per new edge machine-wide).
+    const prev = new Int32Array(LOCKDEP_CLASSES).fill(-1);
+    const queue = [to];
+    prev[to] = to;
+    while (queue.length > 0) {
+      const a = queue.shift()!;
+      if (a === from) {
+        const path = [from];
+        for (let x = from; x !== to; x = prev[x]) path.unshift(prev[x]);
+        this.lockdepReport?.(from, to, path);
+        return;
+      }
+      for (let b = 0; b < LOCKDEP_CLASSES; b++) {
+        if (prev[b] < 0 && Atomics.load(this.i32, g + a * LOCKDEP_CLASSES + b) !== 0) {
+          prev[b] = a;
+          queue.push(b);
+        }
+      }
     }
   }
 

@@ -146,6 +146,9 @@ describe('ptlab', () => {
     expect(bad.code).toBe(1);
     expect(bad.out).toMatch(/Fail: [1-9]\d* !!!/);
     expect(bad.out).toMatch(/FAILED: mutual exclusion broke/);
+    const inv = ptlab('torture', '--readers', '0', '--writers', '2', '--seconds', '0.3', '--bug', 'lock-inversion', '--json');
+    expect(inv.code).toBe(1);
+    expect(JSON.parse(inv.out).lockdep).toMatch(/possible circular locking dependency: &mm->mmap_lock taken while holding &mm->page_table_lock/);
   });
 
   it.each([

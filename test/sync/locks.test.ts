@@ -94,6 +94,29 @@ describe('locks on one thread', () => {
     expect(Atomics.load(m.i32, q + QR_NEXT)).toBe(1); // it had queued on wait_lock
   });
 
+  it('lockdep: an order seen both ways is a cycle, reported with both chains; a trylock adds no dependency', () => {
+    const { m } = machine();
+    const c = new LockCpu(m.i32, m.layout, 0, { spinLimit: 10, deadlineMs: 30, lockStatTiming: false });
+    const cycles: number[][] = [];
+    c.lockdepReport = (from, to, path) => cycles.push([from, to, ...path]);
+    const [a, b, t] = [word(m, 7), word(m, 8), word(m, 9)];
+    spin_lock(c, a, LockClass.MmapLock);
+    spin_lock(c, b, LockClass.PageTableLock); // mmap_lock -> page_table_lock
+    spin_unlock(c, b);
+    spin_unlock(c, a);
+    spin_lock(c, b, LockClass.PageTableLock);
+    expect(spin_trylock(c, t, LockClass.XaLock)).toBe(true); // no page_table_lock -> xa_lock edge
+    spin_unlock(c, t);
+    expect(cycles).toEqual([]);
+    spin_lock(c, a, LockClass.MmapLock); // page_table_lock -> mmap_lock closes the cycle
+    expect(cycles).toEqual([[LockClass.PageTableLock, LockClass.MmapLock, LockClass.MmapLock, LockClass.PageTableLock]]);
+    spin_unlock(c, a);
+    spin_unlock(c, b);
+    spin_lock(c, a, LockClass.XaLock);
+    spin_lock(c, b, LockClass.PageTableLock); // xa_lock -> page_table_lock: new, no cycle (the trylock left no edge)
+    expect(cycles).toHaveLength(1);
+  });
+
   it('a wait past its deadline stops the machine with a watchdog report naming waiter and holder', () => {
     const { m } = machine();
     const holder = new LockCpu(m.i32, m.layout, 1, { spinLimit: 10, deadlineMs: 30, lockStatTiming: false });
