@@ -76,6 +76,8 @@ export class LockCpu {
    * taken holding `from`, and `path` (to, ..., from) had been seen before. Set by the kernel.
    */
   lockdepReport: ((from: number, to: number, path: number[]) => void) | null = null;
+  /** The orders this CPU has already looked up in the machine's graph. */
+  private readonly lockdepSeen = new Uint8Array(LOCKDEP_CLASSES * LOCKDEP_CLASSES);
 
   /**
    * Records an acquisition. `waitStart` is the clock at first contention, or -1. A trylock adds
@@ -100,7 +102,12 @@ export class LockCpu {
     if (!trylock) for (let i = Math.min(this.heldDepth, MAX_HELD) - 1; i >= 0; i--) {
       const from = this.heldClass[i];
       // Same class nested (a host mm's mmap_lock inside the task's): mmap_read_lock_nested's subclass.
-      if (from !== cls && Atomics.load(this.i32, this.layout.lockdep + from * LOCKDEP_CLASSES + cls) === 0) this.lockdepAdd(from, cls);
+      // This CPU looks each order up once; after that it is a CPU-local byte (the hot path).
+      const e = from * LOCKDEP_CLASSES + cls;
+      if (from !== cls && this.lockdepSeen[e] === 0) {
+        this.lockdepSeen[e] = 1;
+        if (Atomics.load(this.i32, this.layout.lockdep + e) === 0) this.lockdepAdd(from, cls);
+      }
     }
     const d = this.heldDepth++;
     if (d < MAX_HELD) {
