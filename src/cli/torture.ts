@@ -13,7 +13,7 @@ import { M_MMAP_LOCK, M_PAGE_TABLE_LOCK, MM_WORDS } from '../shm/layout.js';
 import { LOCK_CLASS_NAMES, LockClass } from '../sync/lockdep.js';
 import { sizeMachine } from '../scenarios/common.js';
 import { workerPath } from '../proc/orchestrator.js';
-import { TS_FAILS, TS_LOCKDEP, TS_LOCKDEP_FROM, TS_LOCKDEP_TO, TS_STOP, TS_WORDS, type TortureParams, type TortureResult } from '../sync/locktorture.js';
+import { TS_FAILS, TS_STARTED, TS_LOCKDEP, TS_LOCKDEP_FROM, TS_LOCKDEP_TO, TS_STOP, TS_WORDS, type TortureParams, type TortureResult } from '../sync/locktorture.js';
 
 /** The locks torture can take: `<class>/<protocol>` (issue 6 adds protocols). */
 export const TORTURE_LOCKS: Record<string, { protocol: 'rwsem' | 'qrwlock' | 'spinlock'; cls: LockClass; word: number; readers: boolean }> = {
@@ -90,6 +90,9 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     };
     runs.push(pool.run(p));
   }
+  // The clock starts when every thread runs (worker start-up is not torture time); bounded.
+  const t0 = performance.now();
+  while (Atomics.load(s, TS_STARTED) < threads && performance.now() - t0 < o.deadlineMs) await new Promise((r) => setTimeout(r, 5));
   await new Promise((r) => setTimeout(r, o.seconds * 1000));
   Atomics.store(s, TS_STOP, 1);
   const results = await Promise.all(runs);

@@ -22,7 +22,9 @@ export const TS_COUNTER = 4;
 export const TS_LOCKDEP = 5;
 export const TS_LOCKDEP_FROM = 6;
 export const TS_LOCKDEP_TO = 7;
-export const TS_WORDS = 8;
+/** Threads that have started: the clock starts when all have. */
+export const TS_STARTED = 8;
+export const TS_WORDS = 16;
 
 export interface TortureParams {
   sab: SharedArrayBuffer;
@@ -67,6 +69,7 @@ export default function tortureThread(p: TortureParams): TortureResult {
   const second = p.inversion && p.writer;
   let acquisitions = 0;
   let fails = 0;
+  Atomics.add(s, TS_STARTED, 1);
   try {
     while (Atomics.load(s, TS_STOP) === 0) {
       if (second) {
