@@ -72,41 +72,32 @@
  * whole ioctl, the shootdown wait included) in ST_AS_GRANTS/ST_AS_GRANT_MS and
  * ST_AS_REVOKES/ST_AS_REVOKE_MS.
  */
+import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
-  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
-  FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  MMF_HOST, 
+  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS,
+  M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
 } from '../shm/layout.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import {
-  attach_guest, guest_pmd_fault, guest_unshare, has_mappers, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
-  host_release, mappers_allow, prot_inside,
+  attach_guest, guest_pmd_fault, guest_detach, has_mappers, host_map_range, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
+  host_release, prot_inside,
 } from './host_mm.js';
-import { mm_alloc, mm_gen, mmput } from '../mm/fork.js';
+import { mm_alloc, mm_gen } from '../mm/fork.js';
+import { VM_FAULT_SIGBUS } from '../mm/memory.js';
 import {
-  VM_FAULT_SIGBUS, 
-} from '../mm/memory.js';
-import {
-  calc_vm_flags, do_munmap, EACCES, EBADF, EINVAL, ENOENT, ENOMEM, MAP_SHARED,
-  mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE,
+  do_munmap, EACCES, EBADF, EINVAL, ENOENT, ENOMEM,
+  PROT_EXEC, PROT_READ, PROT_WRITE,
 } from '../mm/mmap.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
 import {
-  ST_AS_GRANT_MS, ST_AS_GRANTS, ST_AS_REVOKE_MS, ST_AS_REVOKES, 
-  type Kernel, type VmFault,
+  ST_AS_GRANT_MS, ST_AS_GRANTS, ST_AS_REVOKE_MS, ST_AS_REVOKES, type Kernel, type VmFault,
 } from '../mm/percpu.js';
-import {
-  PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, 
-  TASK_SIZE,
-} from '../mm/pgtable.js';
+import { PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, TASK_SIZE } from '../mm/pgtable.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
-import {
-  find_vma, first_vma, vma_end, vma_start, 
-  VM_EXEC, VM_READ, VM_WRITE, 
-} from '../mm/vma.js';
+import { first_vma, vma_end, vma_start } from '../mm/vma.js';
 
 export const AS_DEV = '/dev/address_space';
 export const AS_MMAP = 'AS_MMAP';
@@ -128,10 +119,6 @@ function parse_path(path: string): string | null {
   if (!path.startsWith(AS_DEV + '/')) return null;
   const name = path.slice(AS_DEV.length + 1);
   return name.length === 0 || name.includes('/') ? null : name;
-}
-
-function prot_to_vm(prot: number): number {
-  return (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0);
 }
 
 function is_page_aligned(x: number | undefined): x is number {
@@ -253,21 +240,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     if (!is_page_aligned(offset)) return -EINVAL;
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    host_mmap_write_lock(k, hlock);
-    try {
-      if (!range_ok(k, file, addr, size)) return -EINVAL;
-      const start = AS_HOST_BASE + addr;
-      const v = find_vma(k, host, start);
-      if (v >= 0 && vma_start(k, v) < start + size) return -EINVAL; // overlaps a mapping inside
-      if (!mappers_allow(k, file, prot_to_vm(prot))) return -EACCES;
-      // mmap_region in the host (Linux would do_mmap on the non-current mm): a VMA, no PTE yet —
-      // mappers fault the pages in. Adding a translation needs no flush.
-      const hv = mmap_region(k, host, start, size, calc_vm_flags(prot, MAP_SHARED), src, offset / PAGE_SIZE);
-      return hv < 0 ? hv : 0;
-    } finally {
-      mmap_write_unlock(k, hlock);
-    }
+    return host_map_range(k, file, host, AS_HOST_BASE + addr, size, prot, src, offset / PAGE_SIZE, () => range_ok(k, file, addr, size));
   }
 
   /**
@@ -292,7 +265,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
   /** Attach checks, host lock held: the whole space, and a prot that covers every grant inside. */
   function attach_check(k: Kernel, host: number, a: MmapArgs): number {
     if (a.len !== i_size_read(k, a.file)) return -EINVAL;
-    if ((prot_inside(k, host) & ~prot_to_vm(a.prot)) !== 0) return -EACCES;
+    if ((prot_inside(k, host) & ~calc_vm_prot_bits(a.prot)) !== 0) return -EACCES;
     return 0;
   }
 
@@ -316,19 +289,8 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     return guest_pmd_fault(k, vmf, host, AS_HOST_BASE + (vmf.address - vmf.vm_start), true);
   }
 
-  /** The mapper's VMA goes: its PMD entries into the space's tables go, flushed, then the shares. */
-  function detach(k: Kernel, vma: number): void {
-    const host = host_of_vma(k, vma);
-    if (host < 0) return;
-    guest_unshare(k, vma, PMD_LEVEL);
-    mmput(k, host); // never the last: the space file, held by this VMA until remove_vma, holds one
-  }
 
 
-  function backing_file_id(k: Kernel, file: number): number {
-    const host = host_of_file(k, file);
-    return host < 0 ? -1 : host_backing_file_id(k, host);
-  }
 
   return {
     name: 'address-space',
@@ -336,7 +298,8 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     fault,
     mprotect: () => -EINVAL, // the space's contents change through AS_MMAP / AS_MUNMAP only
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
-    detach: (k, vma) => detach(k, vma),
+    // Never the host's last user: the space file, held by this VMA until remove_vma, holds one.
+    detach: (k, vma) => guest_detach(k, vma, PMD_LEVEL),
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
     flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 && !forgetMappers ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
     open,
@@ -344,6 +307,6 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     ioctl,
     setsize,
     release: host_release,
-    backing_file_id,
+    backing_file_id: host_backing_file_id,
   };
 }

@@ -33,39 +33,32 @@
  * read inside the task's. The mappers are the container file's i_mmap (under i_mmap_rwsem): the
  * superset checks and the shootdown mask (every mapper's mm_cpumask) read it.
  */
+import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
-  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN,
-  FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  MMF_HOST, 
+  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS,
+  M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
 } from '../shm/layout.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import {
-  attach_guest, guest_pmd_fault, guest_unshare, has_mappers, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
+  attach_guest, guest_pmd_fault, guest_detach, has_mappers, host_map_range, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
   host_release, mappers_allow, prot_inside,
 } from './host_mm.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
-import { mm_alloc, mm_gen, mmput } from '../mm/fork.js';
+import { mm_alloc, mm_gen } from '../mm/fork.js';
+import { MmuGather, tlb_finish_mmu, VM_FAULT_SIGBUS, zap_page_range } from '../mm/memory.js';
 import {
-  MmuGather, tlb_finish_mmu, VM_FAULT_SIGBUS, 
-  zap_page_range,
-} from '../mm/memory.js';
-import {
-  calc_vm_flags, EACCES, EBADF, EINVAL, ENOENT, ENOMEM, MAP_SHARED,
-  mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma,
+  EACCES, EBADF, EINVAL, ENOENT, ENOMEM,
+  PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma,
 } from '../mm/mmap.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
 import { type Kernel, type VmFault } from '../mm/percpu.js';
-import {
-  PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, 
-  TASK_SIZE,
-} from '../mm/pgtable.js';
+import { PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, TASK_SIZE } from '../mm/pgtable.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import {
-  find_vma, first_vma, vma_end, vma_flags, vma_next, vma_start, vma_unlink_mm, 
-  VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_WRITE,
+  find_vma, first_vma, vma_end, vma_flags, vma_next, vma_start, vma_unlink_mm, VM_ACCESS_FLAGS,
 } from '../mm/vma.js';
 
 export const CONTAINER_DEV = '/dev/ptcontainer';
@@ -89,10 +82,6 @@ function parse_path(path: string): string | null {
   if (!path.startsWith(CONTAINER_DEV + '/')) return null;
   const name = path.slice(CONTAINER_DEV.length + 1);
   return name.length === 0 || name.includes('/') ? null : name;
-}
-
-function prot_to_vm(prot: number): number {
-  return (prot & PROT_READ ? VM_READ : 0) | (prot & PROT_WRITE ? VM_WRITE : 0) | (prot & PROT_EXEC ? VM_EXEC : 0);
 }
 
 export function createContainerFdModel(): ModelOps {
@@ -192,19 +181,7 @@ export function createContainerFdModel(): ModelOps {
     if (fileOffset === undefined || !Number.isInteger(fileOffset) || fileOffset < 0 || fileOffset % PAGE_SIZE !== 0) return -EINVAL;
     const host = host_of_file(k, file);
     if (host < 0) return -EINVAL;
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    host_mmap_write_lock(k, hlock);
-    try {
-      if (!range_ok(k, file, offset, size)) return -EINVAL;
-      const start = HOST_BASE + offset;
-      const v = find_vma(k, host, start);
-      if (v >= 0 && vma_start(k, v) < start + size) return -EINVAL; // overlaps a mapping inside
-      if (!mappers_allow(k, file, prot_to_vm(prot))) return -EACCES;
-      const hv = mmap_region(k, host, start, size, calc_vm_flags(prot, MAP_SHARED), src, fileOffset / PAGE_SIZE);
-      return hv < 0 ? hv : 0;
-    } finally {
-      mmap_write_unlock(k, hlock);
-    }
+    return host_map_range(k, file, host, HOST_BASE + offset, size, prot, src, fileOffset / PAGE_SIZE, () => range_ok(k, file, offset, size));
   }
 
   /**
@@ -267,7 +244,7 @@ export function createContainerFdModel(): ModelOps {
         if (v < 0 || vma_start(k, v) > at) return -ENOMEM;
         at = vma_end(k, v);
       }
-      const want = prot_to_vm(prot);
+      const want = calc_vm_prot_bits(prot);
       if (!mappers_allow(k, file, want)) return -EACCES;
       const tlb = new MmuGather();
       for (let hv = find_vma(k, host, start); hv >= 0 && vma_start(k, hv) < end;) {
@@ -303,7 +280,7 @@ export function createContainerFdModel(): ModelOps {
   function attach_check(k: Kernel, host: number, a: MmapArgs): number {
     if (a.len !== i_size_read(k, a.file)) return -EINVAL;
     const inside = prot_inside(k, host);
-    if ((inside & ~prot_to_vm(a.prot)) !== 0) return -EACCES;
+    if ((inside & ~calc_vm_prot_bits(a.prot)) !== 0) return -EACCES;
     return 0;
   }
 
@@ -326,19 +303,8 @@ export function createContainerFdModel(): ModelOps {
     return guest_pmd_fault(k, vmf, host, HOST_BASE + (vmf.address - vmf.vm_start), false);
   }
 
-  /** The guest VMA goes: clear its PMD entries into host tables (one share less each), flush, drop the host. */
-  function detach(k: Kernel, vma: number): void {
-    const host = host_of_vma(k, vma);
-    if (host < 0) return;
-    guest_unshare(k, vma, PMD_LEVEL);
-    mmput(k, host);
-  }
 
 
-  function backing_file_id(k: Kernel, file: number): number {
-    const host = host_of_file(k, file);
-    return host < 0 ? -1 : host_backing_file_id(k, host);
-  }
 
   return {
     name: 'container-fd',
@@ -346,7 +312,7 @@ export function createContainerFdModel(): ModelOps {
     fault,
     mprotect: () => -EINVAL, // changes inside go through CONTAINER_PROTECT
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
-    detach: (k, vma) => detach(k, vma),
+    detach: (k, vma) => guest_detach(k, vma, PMD_LEVEL),
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
     flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
     open,
@@ -354,7 +320,7 @@ export function createContainerFdModel(): ModelOps {
     ioctl,
     setsize,
     release: host_release,
-    backing_file_id,
+    backing_file_id: host_backing_file_id,
   };
 }
 

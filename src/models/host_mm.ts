@@ -3,7 +3,8 @@
  * container, an address space): finding the host from a guest VMA or the model's file with the
  * generation check, the CPUs a change to the host's tables must reach, and the file the host maps.
  */
-import { mmap_read_unlock, host_mmap_read_lock } from '../mm/mmap_lock.js';
+import { host_mmap_read_lock, host_mmap_write_lock, mmap_read_unlock, mmap_write_unlock } from '../mm/mmap_lock.js';
+import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import {
   FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_PRIV, FL_PRIV_GEN, M_CPUMASK, M_HOST_FILE, M_MMAP_LOCK, P_OWNER, P_SHARE,
   V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
@@ -22,7 +23,7 @@ import {
   handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
 } from '../mm/memory.js';
 import { ALLOC_OOM, entry_off, entry_span, PAGE_SIZE, PMD_SIZE, pte_index, PTE_LEVEL, table_alloc, table_of } from '../mm/pgtable.js';
-import { calc_vm_flags, do_munmap, EINVAL, get_unmapped_area, MAP_FIXED, mmap_region } from '../mm/mmap.js';
+import { calc_vm_flags, do_munmap, EACCES, EINVAL, get_unmapped_area, MAP_FIXED, MAP_SHARED, mmap_region } from '../mm/mmap.js';
 import type { MmapArgs } from '../mm/model_ops.js';
 import { report_violation, Violation } from '../mm/mmdebug.js';
 import { ptpBase } from '../mm/page_alloc.js';
@@ -67,8 +68,13 @@ export function host_flush_mask(k: Kernel, host: number): number {
   return mask;
 }
 
-/** FL_ID of the one file every VMA of the host maps (the lost-write check credits it), else -1. */
-export function host_backing_file_id(k: Kernel, host: number): number {
+/**
+ * A model file's backing_file_id: FL_ID of the one file every VMA of its host maps (the
+ * lost-write check credits it), else -1.
+ */
+export function host_backing_file_id(k: Kernel, file: number): number {
+  const host = host_of_file(k, file);
+  if (host < 0) return -1;
   const hlock = k.mmBase(host) + M_MMAP_LOCK;
   host_mmap_read_lock(k, hlock);
   try {
@@ -269,4 +275,39 @@ export function prot_inside(k: Kernel, host: number): number {
   let u = 0;
   for (let v = first_vma(k, host); v >= 0; v = vma_next(k, v)) u |= vma_flags(k, v) & VM_ACCESS_FLAGS;
   return u;
+}
+
+/**
+ * A guest VMA goes (munmap or exit): its entries into host tables at `level` are cleared (one
+ * share less each, the guest flushed) and the mapping's host user goes.
+ */
+export function guest_detach(k: Kernel, vma: number, level: number): void {
+  const host = host_of_vma(k, vma);
+  if (host < 0) return;
+  guest_unshare(k, vma, level);
+  mmput(k, host);
+}
+
+/**
+ * A file range mapped inside a host (address-space's AS_MMAP, container-fd's CONTAINER_MAP):
+ * under the host's mmap_lock for write, the model's bounds (`inRange`) must hold, nothing may be
+ * mapped there yet (EINVAL), and no mapper may hold more rights than `prot` (EACCES); then
+ * mmap_region in the host (Linux would do_mmap on the non-current mm) — a VMA, no PTE yet:
+ * mappers fault the pages in, so adding the translation needs no flush.
+ */
+export function host_map_range(
+  k: Kernel, file: number, host: number, start: number, size: number, prot: number, src: number, pgoff: number, inRange: () => boolean,
+): number {
+  const hlock = k.mmBase(host) + M_MMAP_LOCK;
+  host_mmap_write_lock(k, hlock);
+  try {
+    if (!inRange()) return -EINVAL;
+    const v = find_vma(k, host, start);
+    if (v >= 0 && vma_start(k, v) < start + size) return -EINVAL; // overlaps a mapping inside
+    if (!mappers_allow(k, file, calc_vm_prot_bits(prot))) return -EACCES;
+    const hv = mmap_region(k, host, start, size, calc_vm_flags(prot, MAP_SHARED), src, pgoff);
+    return hv < 0 ? hv : 0;
+  } finally {
+    mmap_write_unlock(k, hlock);
+  }
 }

@@ -23,17 +23,15 @@
  */
 import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
-  FL_PTSHARE, FL_PTSHARE_GEN, FL_PTSHARE_LOCK, M_CPUMASK, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK,
-  M_FLAGS, M_USERS, MMF_HOST, R_GEN, 
+  FL_PTSHARE, FL_PTSHARE_GEN, FL_PTSHARE_LOCK, M_CPUMASK, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_FLAGS,
+  M_USERS, MMF_HOST, R_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_write, up_write } from '../sync/rwsem.js';
 import { fileBase } from '../mm/filemap.js';
 import { guest_pmd_fault, host_flush_mask, host_of_vma } from './host_mm.js';
 import { mm_alloc, mm_gen, mmdrop, mmget, mmput } from '../mm/fork.js';
-import {
-  lookup_entry, MmuGather, pt_put, VM_FAULT_SIGBUS, 
-} from '../mm/memory.js';
+import { lookup_entry, MmuGather, pt_put, VM_FAULT_SIGBUS } from '../mm/memory.js';
 import { calc_vm_flags, do_munmap, EINVAL, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED_PT, mmap_region } from '../mm/mmap.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
 import { MODEL_DEFAULT, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
@@ -44,8 +42,7 @@ import {
 } from '../mm/pgtable.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 import {
-  find_vma, first_vma, vma_end, vma_flags, vma_pgoff, vma_start, vmaBase,
-  VM_ACCESS_FLAGS, VM_SHARED_PT, 
+  find_vma, first_vma, vma_end, vma_flags, vma_pgoff, vma_start, vmaBase, VM_ACCESS_FLAGS, VM_SHARED_PT,
 } from '../mm/vma.js';
 
 export const BUG_FREE_SHARED_PMD = 'rfc-v2-free-shared-pmd';

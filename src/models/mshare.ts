@@ -73,17 +73,16 @@
  */
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, host_mmap_read_lock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
-  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN,
-  FL_REF, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD,
-  M_TASK, MMF_HOST, P_OWNER, P_SHARE, R_STATE, FL_V1_ADDR_HI, FL_V1_ADDR_LO, T_MM,
-  
+  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN, FL_REF, FL_SIZE_HI, FL_SIZE_LO,
+  M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD, M_TASK, MMF_HOST, P_OWNER, P_SHARE,
+  R_STATE, FL_V1_ADDR_HI, FL_V1_ADDR_LO, T_MM,
 } from '../shm/layout.js';
 import { refcount_inc_not_zero } from '../sync/refcount.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
-import { guest_unshare, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma, host_release } from './host_mm.js';
+import { guest_detach, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma, host_release } from './host_mm.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
-import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
+import { mm_alloc, mm_gen, mmget } from '../mm/fork.js';
 import {
   handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD,
 } from '../mm/memory.js';
@@ -621,23 +620,8 @@ export function createMshareModel(bug = ''): ModelOps {
     }
   }
 
-  /**
-   * The guest VMA goes (munmap or exit): mshare_vm_op_unshare_page_range. Its PUD entries into
-   * host tables are cleared, the guest flushed, then each table loses a share (pt_put frees one
-   * the host had already dropped), and the mapping's host user goes. Guest mmap_lock held for write.
-   */
-  function detach(k: Kernel, vma: number): void {
-    const host = host_of_vma(k, vma);
-    if (host < 0) return;
-    guest_unshare(k, vma, PUD_LEVEL);
-    mmput(k, host);
-  }
 
 
-  function backing_file_id(k: Kernel, file: number): number {
-    const host = host_of_file(k, file);
-    return host < 0 ? -1 : host_backing_file_id(k, host);
-  }
 
   return {
     name: 'mshare',
@@ -645,7 +629,8 @@ export function createMshareModel(bug = ''): ModelOps {
     fault,
     mprotect: () => -EINVAL, // mshare_vm_op_mprotect
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL), // mshare_vm_op_split
-    detach: (k, vma) => detach(k, vma),
+    // mshare_vm_op_unshare_page_range: the guest's PUD entries go, then the mapping's host user.
+    detach: (k, vma) => guest_detach(k, vma, PUD_LEVEL),
     switch_mm: () => {}, // flush_mask reads the guests' own cpumasks
     flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
     open,
@@ -653,7 +638,7 @@ export function createMshareModel(bug = ''): ModelOps {
     ioctl,
     setsize,
     release,
-    backing_file_id,
+    backing_file_id: host_backing_file_id,
     exit_mm,
     mshare: mshare_v1,
     /** mshare_unlink(name): the name goes; the region goes with its last mapping. */
