@@ -45,18 +45,8 @@ export function fixup_user_fault(k: Kernel, mm: number, addr: number, write: boo
     const flags = vma_flags(k, vma);
     // A VM_SHARED_PT VMA's permissions are the model's to check (as in do_user_addr_fault).
     if ((flags & VM_SHARED_PT) === 0 && (flags & (write ? VM_WRITE : VM_READ)) === 0) return -EFAULT;
-    vmf.mm = mm;
-    vmf.task_mm = mm; // the mm faulted on: not current->mm
-    vmf.vma = vma;
-    vmf.vm_flags = flags;
-    vmf.vm_start = vma_start(k, vma);
-    vmf.address = addr;
-    vmf.vpn = Math.floor(addr / 4096);
-    vmf.flags = FAULT_FLAG_REMOTE | (write ? FAULT_FLAG_WRITE : 0);
-    vmf.pmd = -1;
-    vmf.pte = -1;
-    vmf.pte_table = -1;
-    vmf.unlocked = false;
+    // task_mm is the mm faulted on, not current->mm.
+    vmf.start(mm, vma, flags, vma_start(k, vma), addr, FAULT_FLAG_REMOTE | (write ? FAULT_FLAG_WRITE : 0));
     const ret = handle_mm_fault(k, vmf);
     if ((ret & VM_FAULT_UFFD) === 0) {
       if (vmf.unlocked) mmap_read_lock(k, lock); // the contract: held on return

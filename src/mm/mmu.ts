@@ -232,18 +232,7 @@ function __do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
     return ACCESS_SIGSEGV;
   }
   const vmf = k.vmf;
-  vmf.mm = mm;
-  vmf.task_mm = mm;
-  vmf.vma = vma;
-  vmf.vm_flags = flags;
-  vmf.vm_start = vma_start(k, vma);
-  vmf.address = addr;
-  vmf.vpn = Math.floor(addr / 4096);
-  vmf.flags = write ? FAULT_FLAG_WRITE : 0;
-  vmf.pmd = -1;
-  vmf.pte = -1;
-  vmf.pte_table = -1;
-  vmf.unlocked = false;
+  vmf.start(mm, vma, flags, vma_start(k, vma), addr, write ? FAULT_FLAG_WRITE : 0);
   const ret = handle_mm_fault(k, vmf);
   if (!vmf.unlocked) mmap_read_unlock(k, lock);
   if (ret === 0) return ACCESS_OK;

@@ -78,6 +78,22 @@ export class VmFault {
    * Linux); the caller must not release it again. Only mshare v1's retry epilogue sets it.
    */
   unlocked = false;
+
+  /** A new fault on `mm` (the faulting task's, or the remote one fixup_user_fault was given) at `vma`. */
+  start(mm: number, vma: number, vm_flags: number, vm_start: number, address: number, flags: number): void {
+    this.mm = mm;
+    this.task_mm = mm;
+    this.vma = vma;
+    this.vm_flags = vm_flags;
+    this.vm_start = vm_start;
+    this.address = address;
+    this.vpn = Math.floor(address / 4096);
+    this.flags = flags;
+    this.pmd = -1;
+    this.pte = -1;
+    this.pte_table = -1;
+    this.unlocked = false;
+  }
 }
 
 export interface KernelOptions extends LockCpuOptions {
