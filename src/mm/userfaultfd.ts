@@ -36,7 +36,7 @@ import {
   FL_IMMAP_RWSEM, FRAME_ANON, FRAME_FILE, G_PROGRESS, M_MMAP_LOCK, M_PGD, MAX_UFFD_MMS, P_HDR, P_OWNER, P_PTL,
   P_UFFD_WP, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE, T_MM, U_ACTIVE, U_EVENTS, U_FILE, U_FILE_GEN, U_HEAD, U_LOCK,
   U_MMS, U_NMM, U_SNAP_FILE, U_SNAP_FILE_GEN, U_TAIL, U_WAKE, UE_FILE, UE_FILE_ID, UE_FLAVOUR, UE_INDEX, UE_MM,
-  UE_TASK, UE_VPN_HI, UE_VPN_LO, UE_WORDS, US_PENDING, US_RECORDED, US_SAVED, US_STATE, US_SUM, US_WORDS,
+  UE_TASK, UE_VPN_HI, UE_VPN_LO, UE_WORDS, US_PENDING, US_RECORDED, US_SAVED, US_STATE, US_UNPROTECTED, US_SUM, US_WORDS,
   V_FLAGS, V_IMMAP_NEXT, V_MM,
 } from '../shm/layout.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
@@ -136,6 +136,14 @@ export function handle_userfault(k: Kernel, vmf: VmFault, frame: number): void {
     // One event per page: later writers wait for the same resolution.
     const old = Atomics.or(i32, st + US_STATE, US_PENDING);
     if ((old & US_PENDING) !== 0) return;
+    // Saved but not yet unprotected: this write met the protection between the handler's save
+    // and its unprotect. QEMU would see the page saved and only unprotect; here the writer waits
+    // for that unprotect without a second event (userfaultfd_must_wait's answer). A write that
+    // faults after the unprotect finished is what "saved twice" reports.
+    if ((old & (US_SAVED | US_UNPROTECTED)) === US_SAVED) {
+      Atomics.and(i32, st + US_STATE, ~US_PENDING);
+      return;
+    }
   }
   const lock = U(k, U_LOCK);
   spin_lock(k, lock, LockClass.UffdLock);
@@ -602,6 +610,8 @@ function resolve_event(k: Kernel): void {
       if (mm_alive(k, mm, Atomics.load(i32, U(k, U_MMS + 2 * i + 1)))) unprotect_in_mm(k, mm, ev.file, ev.index, 0);
     }
   }
+  const st = ev.file >= 0 ? snap_slot(k, ev.file, ev.index) : -1;
+  if (st >= 0) Atomics.or(i32, st + US_STATE, US_UNPROTECTED);
   wake(k);
 }
 

@@ -279,6 +279,7 @@ export const US_WORDS = 2;
 export const US_RECORDED = 1;
 export const US_PENDING = 2; // an event for it is queued (one event per page)
 export const US_SAVED = 4;
+export const US_UNPROTECTED = 8; // the handler's unprotect after the save has finished
 
 // ---- name table (/dev/shm names) ----
 export const N_HASH = 0;
