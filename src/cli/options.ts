@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { MODELS } from '../models/index.js';
+import { parseScale } from '../scenarios/common.js';
 import { resolveScenario } from '../scenarios/index.js';
 import { MAX_CPUS } from '../shm/layout.js';
 
@@ -41,6 +42,7 @@ export const RunOptionsSchema = z.object({
   mem: sizeString('--mem').optional(),
   deadline: intString('--deadline', 1, 3_600_000).optional(),
   lockStat: z.boolean().optional(),
+  scale: z.string().refine((s) => !Number.isNaN(parseScale(s)), { message: '--scale must be a fraction in (0, 1], e.g. 1/100 or 0.01' }).transform(parseScale).optional(),
   mmapLock: z.enum(['rwsem', 'qrwlock'], { message: '--mmap-lock must be rwsem or qrwlock' }).optional(),
   json: z.boolean().optional(),
   models: z.undefined().optional(),
@@ -66,6 +68,7 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   if (only && !only.includes(o.model)) {
     throw new UsageError(`scenario '${scenario}' does not apply to --model ${o.model}: ${sc.models!.why}`);
   }
+  if (o.scale !== undefined && !sc.scaled) throw new UsageError(`--scale applies only to scaled scenarios (sga-1500), not '${scenario}'`);
   if (sc.pinned) {
     const procs = o.procs ?? sc.defaults.procs ?? 4;
     const cpus = o.cpus ?? sc.defaults.cpus ?? Math.min(2, availableParallelism());

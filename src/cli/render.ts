@@ -51,6 +51,7 @@ export function renderRun(r: RunReport): string {
     out.push('lock_stat (times in µs):');
     out.push(lt.toString());
   }
+  if (r.scenario_report) out.push(...r.scenario_report.lines);
   for (const note of r.notes) out.push(`note: ${note}`);
   if (r.ok) out.push(`OK: every checker passed (seed ${r.seed})`);
   else {

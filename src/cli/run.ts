@@ -3,7 +3,7 @@
  * kernel developer asks for, and the checkers' verdict.
  */
 import { availableParallelism } from 'node:os';
-import { G_DECISIONS, G_SCHED_NREC, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
+import { G_DECISIONS, G_SCHED_NREC, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
 import {
@@ -18,7 +18,7 @@ import type { Piscina } from 'piscina';
 import { verdict, type ViolationReport } from '../check/index.js';
 import { resolveScenario } from '../scenarios/index.js';
 import { setupSchedule, type SchedSetup } from '../sched/strategy.js';
-import type { ScenarioOptions } from '../scenarios/common.js';
+import { scaledSize, type ScenarioOptions } from '../scenarios/common.js';
 import type { RunOptions } from './options.js';
 
 export interface RunReport {
@@ -62,6 +62,10 @@ export interface RunReport {
   address_space: { grants: number; grant_us_avg: number; revokes: number; revoke_us_avg: number };
   /** uffd-wp's costs: ioctls (register, write-protect, the handler's unprotects), PTEs and page flags written, writers woken, events queued. */
   uffd: { syscalls: number; entry_writes: number; wakeups: number; events: number };
+  /** A scenario's own section (sga-1500: the prediction, the OOM and the 1/1 extrapolation). */
+  scenario_report?: { key: string; json: unknown; lines: string[] };
+  /** The scale of a scaled scenario (--scale). */
+  scale?: number;
 }
 
 export const DEFAULT_SEED = 1;
@@ -69,14 +73,17 @@ export const DEFAULT_SEED = 1;
 export function scenarioOptions(scenario: string, o: RunOptions): ScenarioOptions {
   const sc = resolveScenario(scenario);
   const d = sc.defaults;
+  const scale = o.scale ?? d.scale ?? 1;
+  const scaled = sc.scaled ? scaledSize(sc.scaled, scale) : undefined;
   return {
     procs: o.procs ?? d.procs ?? 4,
-    size: o.size ?? d.size ?? 64 * 1024 * 1024,
+    size: o.size ?? scaled?.size ?? d.size ?? 64 * 1024 * 1024,
     ops: o.ops ?? d.ops ?? 4,
     seed: o.seed ?? DEFAULT_SEED,
     cpus: o.cpus ?? d.cpus ?? Math.min(2, availableParallelism()),
-    mem: o.mem ?? 512 * 1024 ** 3,
+    mem: o.mem ?? scaled?.mem ?? 512 * 1024 ** 3,
     model: o.model,
+    scale,
   };
 }
 
@@ -103,7 +110,8 @@ export const SCHED_LOG_DECISIONS = 1 << 18;
 
 export async function runScenario(scenario: string, o: RunOptions, control?: RunControl): Promise<RunReport> {
   const so = scenarioOptions(scenario, o);
-  const { programs, config } = resolveScenario(scenario).build(so);
+  const sc = resolveScenario(scenario);
+  const { programs, config } = sc.build(so);
   const deadlineMs = o.deadline ?? 20_000;
   if (control) config.schedLog = SCHED_LOG_DECISIONS;
   const run = await runMachine({
@@ -145,8 +153,18 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     signals += Atomics.load(i32, tb + T_SIGNALS);
   }
   const firstOom = Atomics.load(i32, G_OOM_FIRST_TASK);
+  const oomCount = Atomics.load(i32, G_OOM_COUNT);
   const faults = st[ST_FAULTS];
   const busy = Math.max(1e-9, run.seconds);
+  const scenarioReport = sc.report?.(so, {
+    procs: programs.length,
+    pgtablesHost: hostTables * 4096,
+    pgtablesGuests: (tables - hostTables) * 4096,
+    oomCount,
+    oomKilled,
+    killed,
+    firstOom: firstOom > 0 ? { process: firstOom - 1, ptPages: Atomics.load(i32, G_OOM_FIRST_PT) } : null,
+  });
   return {
     ok: violations.length === 0,
     scenario,
@@ -185,7 +203,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     memory: {
       budget_bytes: config.memBytes,
       peak_bytes: Atomics.load(i32, G_MEM_PEAK) * 4096,
-      oom: { count: Atomics.load(i32, G_OOM_COUNT), first_process: firstOom > 0 ? firstOom - 1 : null },
+      oom: { count: oomCount, first_process: firstOom > 0 ? firstOom - 1 : null },
     },
     processes: { total: programs.length, killed_by_signal: killed, oom_killed: oomKilled, signals_taken: signals },
     locks: lockStatRows(ls),
@@ -200,6 +218,8 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
       revoke_us_avg: st[ST_AS_REVOKES] > 0 ? round((st[ST_AS_REVOKE_MS] * 1000) / st[ST_AS_REVOKES], 2) : 0,
     },
     uffd: { syscalls: st[ST_UFFD_SYSCALLS], entry_writes: st[ST_UFFD_ENTRY_WRITES], wakeups: st[ST_UFFD_WAKEUPS], events: st[ST_UFFD_EVENTS] },
+    ...(sc.scaled ? { scale: so.scale } : {}),
+    ...(scenarioReport ? { scenario_report: scenarioReport } : {}),
   };
   void ST_ACCESSES;
 }

@@ -162,11 +162,20 @@ export function split_vma(k: Kernel, mm: number, v: number, addr: number): numbe
   return n;
 }
 
-/** remove_vma: the VMA is already unlinked from its mm; leave i_mmap, drop the file, free it. */
-export function remove_vma(k: Kernel, v: number): void {
+/** unlink_file_vma: the VMA leaves its file's i_mmap, so no rmap walk can reach it. */
+export function unlink_file_vma(k: Kernel, v: number): void {
+  const file = vma_file(k, v);
+  if (file >= 0) i_mmap_remove(k, file, v);
+}
+
+/**
+ * remove_vma: the VMA is already unlinked from its mm; leave i_mmap (unless `fileUnlinked`: done
+ * before its tables were freed), drop the file, free it.
+ */
+export function remove_vma(k: Kernel, v: number, fileUnlinked = false): void {
   const file = vma_file(k, v);
   if (file >= 0) {
-    i_mmap_remove(k, file, v);
+    if (!fileUnlinked) i_mmap_remove(k, file, v);
     fput(k, file);
   }
   vm_area_free(k, v);
@@ -222,8 +231,11 @@ export function unmap_vmas(k: Kernel, mm: number, vmas: number[], exiting: boole
     else zap_page_range(k, mm, vma_start(k, v), vma_end(k, v), gather);
   }
   tlb_finish_mmu(k, mm, gather);
+  // free_pgtables: "Hide vma from rmap and truncate_pagecache before freeing pgtables" — an
+  // i_mmap walker (huge_pmd_share, pt-hint's owner transfer) must not reach tables being freed.
+  for (const v of vmas) unlink_file_vma(k, v);
   if (vmas.length > 0) free_pgtables(k, mm, lo, hi);
-  for (const v of vmas) remove_vma(k, v);
+  for (const v of vmas) remove_vma(k, v, true);
 }
 
 /** The mmap(2) syscall body: takes mmap_lock for write around do_mmap. */

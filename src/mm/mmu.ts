@@ -10,7 +10,7 @@
  */
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import {
-  F_HDR, G_OOM_COUNT, G_OOM_FIRST_TASK, M_MMAP_LOCK, M_PGD, P_HDR, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE,
+  F_HDR, G_MEM_USED, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_OOM_FIRST_USED, PL_INUSE, M_MMAP_LOCK, M_PGD, P_HDR, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE,
   T_OOM,
 } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
@@ -240,7 +240,11 @@ function __do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
   if ((ret & VM_FAULT_OOM) !== 0) {
     k.stats[ST_FAULT_OOM]++;
     Atomics.add(i32, G_OOM_COUNT, 1);
-    Atomics.compareExchange(i32, G_OOM_FIRST_TASK, 0, k.task + 1);
+    if (Atomics.compareExchange(i32, G_OOM_FIRST_TASK, 0, k.task + 1) === 0) {
+      // What memory held when it first ran out: the report's "when" (sga-1500's client count).
+      Atomics.store(i32, G_OOM_FIRST_PT, Atomics.load(i32, k.ptps.hdr + PL_INUSE));
+      Atomics.store(i32, G_OOM_FIRST_USED, Atomics.load(i32, G_MEM_USED));
+    }
     Atomics.add(i32, k.taskOff + T_OOM, 1);
     return ACCESS_OOM;
   }

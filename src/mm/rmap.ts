@@ -11,13 +11,21 @@ import { frameBase } from './page_alloc.js';
 import type { Kernel } from './percpu.js';
 import { vmaBase } from './vma.js';
 
-/** vma_link_file: adds the VMA to the file's i_mmap. */
+/**
+ * vma_link_file: adds the VMA to the file's i_mmap, after those already there. Linux's i_mmap is
+ * an interval tree (vma_interval_tree_insert) where a VMA with the same range as others goes to
+ * their right, so vma_interval_tree_foreach meets the older mappings first; huge_pmd_share
+ * relies on that to find a populated sibling quickly among 1500 (sga-1500 under pt-hint).
+ */
 export function i_mmap_insert(k: Kernel, file: number, vma: number): void {
   const i32 = k.i32;
   const fb = fileBase(k, file);
   down_write(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
-  Atomics.store(i32, vmaBase(k, vma) + V_IMMAP_NEXT, Atomics.load(i32, fb + FL_IMMAP_HEAD));
-  Atomics.store(i32, fb + FL_IMMAP_HEAD, vma);
+  Atomics.store(i32, vmaBase(k, vma) + V_IMMAP_NEXT, -1);
+  let prev = -1;
+  for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) prev = v;
+  if (prev < 0) Atomics.store(i32, fb + FL_IMMAP_HEAD, vma);
+  else Atomics.store(i32, vmaBase(k, prev) + V_IMMAP_NEXT, vma);
   up_write(k, fb + FL_IMMAP_RWSEM);
 }
 

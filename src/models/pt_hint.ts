@@ -128,20 +128,23 @@ export function createPtHintModel(bug = ''): ModelOps {
   }
 
   /** The table is leaving `mm` but others still use it: move it, and its bytes, to one of them. */
-  function transfer_owner(k: Kernel, t: number, mm: number, vma: number): void {
+  function transfer_owner(k: Kernel, t: number, mm: number, vma: number, addr: number): void {
     const i32 = k.i32;
     const file = vma_file(k, vma);
+    // A sibling can map table t only where it maps the same file offset (huge_pmd_share's rule).
     for (let svma = Atomics.load(i32, fileBase(k, file) + FL_IMMAP_HEAD); svma >= 0; svma = Atomics.load(i32, vmaBase(k, svma) + V_IMMAP_NEXT)) {
       const smm = Atomics.load(i32, vmaBase(k, svma) + V_MM);
       if (smm === mm) continue;
-      for (let a = Math.ceil(vma_start(k, svma) / PMD_SIZE) * PMD_SIZE; a < vma_end(k, svma); a += PMD_SIZE) {
-        const off = lookup_entry(k, smm, a / 4096, PMD_LEVEL);
-        if (off < 0 || entry_table(Atomics.load(i32, off)) !== t || Atomics.load(i32, off) === 0) continue;
-        Atomics.sub(i32, k.mmBase(mm) + M_PGTABLES, 1);
-        Atomics.add(i32, k.mmBase(smm) + M_PGTABLES, 1);
-        Atomics.store(i32, ptpBase(k, t) + P_OWNER, smm);
-        return;
-      }
+      const saddr = sibling_addr(k, vma, addr, svma);
+      if (saddr < vma_start(k, svma) || saddr >= vma_end(k, svma)) continue;
+      const off = lookup_entry(k, smm, Math.floor(saddr / 4096), PMD_LEVEL);
+      if (off < 0) continue;
+      const e = Atomics.load(i32, off);
+      if (e === 0 || entry_table(e) !== t) continue;
+      Atomics.sub(i32, k.mmBase(mm) + M_PGTABLES, 1);
+      Atomics.add(i32, k.mmBase(smm) + M_PGTABLES, 1);
+      Atomics.store(i32, ptpBase(k, t) + P_OWNER, smm);
+      return;
     }
   }
 
@@ -165,7 +168,7 @@ export function createPtHintModel(bug = ''): ModelOps {
       if (t < 0) break;
       if (Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1) continue;
       Atomics.store(i32, off, 0);
-      if (Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma);
+      if (Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma, Math.max(a, vma_start(k, vma)));
       pt_put(k, t);
       unshared = true;
     }

@@ -15,6 +15,20 @@ export interface ScenarioOptions {
   mem: number;
   /** The sharing model the run uses: scenarios map their shared segment the model's way. */
   model: string;
+  /** A scaled scenario's factor (`--scale`; sga-1500): its size and memory are `scaled` times this. */
+  scale: number;
+}
+
+/** What a scenario's own report section reads from a finished run. */
+export interface RunOutcome {
+  procs: number;
+  pgtablesHost: number;
+  pgtablesGuests: number;
+  oomCount: number;
+  oomKilled: number;
+  killed: number;
+  /** The first VM_FAULT_OOM: its process and the page-table pages alive then. */
+  firstOom: { process: number; ptPages: number } | null;
 }
 
 export interface Scenario {
@@ -33,7 +47,11 @@ export interface Scenario {
    * give) and options (a smaller machine, so a run is a few thousand decisions), and why.
    */
   explore?: { strategy?: 'random'; opts?: Record<string, string>; why: string };
+  /** A scaled scenario: `size` and `mem` at scale 1 (each run multiplies them by its `scale`). */
+  scaled?: { size: number; mem: number };
   build(o: ScenarioOptions): { programs: Program[]; config: MachineConfig };
+  /** The scenario's own report section: JSON under `key`, and lines for people. */
+  report?(o: ScenarioOptions, r: RunOutcome): { key: string; json: unknown; lines: string[] };
 }
 
 export const MiB = 1024 * 1024;
@@ -50,6 +68,19 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** "1/100", "0.01" → 0.01; NaN when it is not a scale in (0, 1]. */
+export function parseScale(s: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(\d+(?:\.\d+)?))?\s*$/.exec(s);
+  if (!m) return NaN;
+  const v = m[2] === undefined ? Number(m[1]) : Number(m[1]) / Number(m[2]);
+  return v > 0 && v <= 1 ? v : NaN;
+}
+
+/** A scaled scenario's size and memory at `scale`, rounded down to whole 2 MiB and 4 KiB. */
+export function scaledSize(at1: { size: number; mem: number }, scale: number): { size: number; mem: number } {
+  return { size: Math.max(PMD, Math.floor((at1.size * scale) / PMD) * PMD), mem: Math.floor((at1.mem * scale) / 4096) * 4096 };
+}
+
 export interface SizingInput {
   cpus: number;
   procs: number;
@@ -60,6 +91,11 @@ export interface SizingInput {
   files: number;
   vmasPerProc: number;
   mem: number;
+  /**
+   * The shared memory is all resident before tables are built (sga-1500): page-table pages can
+   * never exceed what the budget leaves beside it, so the pool is no bigger than that.
+   */
+  residentShared?: boolean;
 }
 
 /**
@@ -72,11 +108,13 @@ export function sizeMachine(s: SizingInput): MachineConfig {
   const pteTablesPerProc = Math.ceil((s.sharedBytes + s.privateBytes) / PMD) + 2 * s.vmasPerProc;
   const tablesPerProc = pteTablesPerProc + 2 * s.vmasPerProc + 2;
   const hosts = s.files + 2;
+  let ptPages = s.procs * tablesPerProc + hosts * (Math.ceil(s.sharedBytes / PMD) + 4) + 256;
+  if (s.residentShared) ptPages = Math.min(ptPages, Math.max(256, Math.floor(s.mem / 4096) - sharedPages + 256));
   return {
     cpus: s.cpus,
     tasks: s.procs,
     frames: sharedPages + s.procs * privPages + 256,
-    ptPages: s.procs * tablesPerProc + hosts * (Math.ceil(s.sharedBytes / PMD) + 4) + 256,
+    ptPages,
     mms: s.procs + hosts + 4,
     vmas: s.procs * (s.vmasPerProc * 3 + 4) + hosts * 4 + 16,
     files: s.files + 8,

@@ -13,10 +13,12 @@ import { raceSplitReshare } from './race_split_reshare.js';
 import { raceStaleTlb } from './race_stale_tlb.js';
 import { raceUnshareFlush } from './race_unshare_flush.js';
 import { sga } from './sga.js';
+import { sga1500 } from './sga_1500.js';
 import { viommu } from './viommu.js';
 
 export const SCENARIOS: Record<string, Scenario> = {
   sga,
+  'sga-1500': sga1500,
   'exit-vs-fault': exitVsFault,
   'mprotect-vs-fault': mprotectVsFault,
   viommu,

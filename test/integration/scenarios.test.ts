@@ -5,6 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseRunOptions } from '../../src/cli/options.js';
 import { runScenario } from '../../src/cli/run.js';
+import { parseScale } from '../../src/scenarios/common.js';
+import { sgaPrediction } from '../../src/scenarios/sga_1500.js';
+
+const GiB = 1024 ** 3;
 
 const run = (scenario: string, o: Record<string, unknown>) => runScenario(scenario, parseRunOptions(scenario, o));
 
@@ -40,6 +44,52 @@ describe('physical-memory budget', () => {
     expect(r.memory.oom.first_process).not.toBeNull();
     expect(r.processes.oom_killed).toBe(r.memory.oom.count);
     expect(r.memory.peak_bytes).toBeLessThanOrEqual(33 * 1024 * 1024);
+  });
+});
+
+describe('sga-1500 (the seed\'s headline, scaled)', () => {
+  it('the x86-64 arithmetic: 600 MiB of PTEs per 300 GiB client, about 878 GiB for 1500', () => {
+    const p = sgaPrediction(300 * GiB, 512 * GiB, 1500);
+    expect(p.pte_pages * 4096).toBe(600 * 1024 * 1024);
+    expect((1500 * p.pte_pages * 4096) / GiB).toBeCloseTo(878.9, 1);
+    // At 1/100: 5.12 GiB - 3 GiB - 1500 PGDs, over 1536 PTE + 3 PMD + 1 PUD pages per client.
+    const s = sgaPrediction(3 * GiB, Math.floor((5.12 * GiB) / 4096) * 4096, 1500);
+    expect(s.clients_fit).toBe(Math.floor((1342177 - 786432 - 1500) / 1540));
+    expect(parseScale('1/100')).toBe(0.01);
+    expect(parseScale('0.001')).toBe(0.001);
+    expect(parseScale('2')).toBeNaN();
+    expect(parseScale('1/0')).toBeNaN();
+  });
+
+  it('unshared, memory runs out at the predicted client: VM_FAULT_OOM reported with when; shared, all 1500 fit', async () => {
+    const none = await run('sga-1500', { model: 'none', scale: '1/1000' });
+    expect(none.violations).toEqual([]);
+    const sec = none.scenario_report!.json as {
+      predicted: { clients_fit: number };
+      oom: { count: number; first: { clients_worth: number } | null; as_predicted: boolean };
+      clients_alive_at_end: number;
+      clients_at_most_at_end: number;
+    };
+    expect(none.memory.oom.count).toBeGreaterThan(0);
+    expect(sec.oom.first).not.toBeNull();
+    expect(Math.floor(sec.oom.first!.clients_worth)).toBe(sec.predicted.clients_fit);
+    expect(sec.oom.as_predicted).toBe(true);
+    expect(sec.clients_alive_at_end).toBeGreaterThanOrEqual(sec.predicted.clients_fit);
+    expect(sec.clients_alive_at_end).toBeLessThanOrEqual(sec.clients_at_most_at_end);
+    expect(none.processes.oom_killed).toBe(1500 - sec.clients_alive_at_end);
+    expect(none.memory.peak_bytes).toBeLessThanOrEqual(none.memory.budget_bytes);
+    for (const model of ['map-shared-pt', 'pt-hint']) {
+      const shared = await run('sga-1500', { model, scale: '1/1000' });
+      expect([model, shared.violations]).toEqual([model, []]);
+      expect(shared.memory.oom.count).toBe(0);
+      expect(shared.processes.oom_killed).toBe(0);
+      expect((shared.scenario_report!.json as { clients_alive_at_end: number }).clients_alive_at_end).toBe(1500);
+    }
+  });
+
+  it('--scale is refused where it means nothing, and when it is not a fraction', () => {
+    expect(() => parseRunOptions('sga', { scale: '1/100' })).toThrow(/--scale applies only/);
+    expect(() => parseRunOptions('sga-1500', { scale: '3' })).toThrow(/--scale must be/);
   });
 });
 
