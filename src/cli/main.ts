@@ -21,6 +21,13 @@ import { checkTortureOptions, renderTorture, torture, TORTURE_BUGS, TORTURE_LOCK
 
 const log = pino({ level: process.env.PTLAB_LOG ?? 'warn', base: undefined }, pino.destination({ fd: 2, sync: true }));
 
+/** A comma-separated option: its items, or a UsageError naming the option when there are none. */
+function list(v: unknown, option: string): string[] {
+  const items = String(v ?? '').split(',').map((m) => m.trim()).filter((m) => m !== '');
+  if (items.length === 0) throw new UsageError(`${option} must name at least one`);
+  return items;
+}
+
 function fail(msg: string): never {
   process.stderr.write(`ptlab: ${msg}\n`);
   process.exit(2);
@@ -66,6 +73,8 @@ program
   .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
   .option('--no-lock-stat', 'do not time lock waits and holds')
   .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem (as Linux) or qrwlock (fair, queued)', 'rwsem')
+  .option('--fault-lock <lock>', 'the fault path\'s lock: mmap (mmap_lock) or per-vma (the VMA\'s own lock first, Linux 6.4+)', 'mmap')
+  .option('--ptl <locks>', 'PTE-table locks: split (one per table, x86-64\'s) or mm (the mm\'s page_table_lock)', 'split')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let o;
@@ -87,8 +96,10 @@ program
   .command('compare')
   .description('run one scenario under several models, same options and seed, and compare them')
   .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}, or a scenario file (*.json)`)
-  .option('--models <list>', 'comma-separated models', Object.keys(MODELS).join(','))
+  .option('--models <list>', 'comma-separated models (default: every model the scenario applies to)')
   .option('--mmap-lock <list>', 'comma-separated mmap_lock protocols (rwsem, qrwlock): each model runs under each', 'rwsem')
+  .option('--fault-lock <list>', 'comma-separated fault-path locks (mmap, per-vma): each of the above runs under each', 'mmap')
+  .option('--ptl <list>', 'comma-separated PTE-table locks (split, mm): each of the above runs under each', 'split')
   .option('--cpus <n>', 'simulated CPUs (worker threads); default min(2, cores)')
   .option('--procs <n>', 'processes')
   .option('--size <bytes>', 'size of the shared mapping (64M, 1G, ...)')
@@ -100,20 +111,22 @@ program
   .option('--no-lock-stat', 'do not time lock waits and holds')
   .option('--json', 'one JSON object {runs: [...]} on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
-    const models = String(raw.models).split(',').map((m) => m.trim()).filter((m) => m !== '');
     let opts;
     try {
-      if (models.length === 0) throw new UsageError('--models must name at least one model');
-      const protocols = String(raw.mmapLock).split(',').map((m) => m.trim()).filter((m) => m !== '');
-      if (protocols.length === 0) throw new UsageError('--mmap-lock must name at least one protocol');
-      opts = models.flatMap((model) => protocols.map((mmapLock) => parseRunOptions(scenario, { ...raw, models: undefined, model, mmapLock })));
+      const only = SCENARIOS[scenario]?.models?.only;
+      const models = list(raw.models === undefined ? (only ?? Object.keys(MODELS)).join(',') : raw.models, '--models');
+      const protocols = list(raw.mmapLock, '--mmap-lock');
+      const faultLocks = list(raw.faultLock, '--fault-lock');
+      const ptls = list(raw.ptl, '--ptl');
+      opts = models.flatMap((model) => protocols.flatMap((mmapLock) => faultLocks.flatMap((faultLock) => ptls.map((ptl) =>
+        parseRunOptions(scenario, { ...raw, models: undefined, model, mmapLock, faultLock, ptl })))));
     } catch (e) {
       if (e instanceof UsageError) fail(e.message.replace('--model ', '--models: each '));
       throw e;
     }
     const runs = [];
     for (const o of opts) {
-      log.info({ scenario, model: o.model, mmapLock: o.mmapLock }, 'compare run');
+      log.info({ scenario, model: o.model, mmapLock: o.mmapLock, faultLock: o.faultLock, ptl: o.ptl }, 'compare run');
       runs.push(await runScenario(scenario, o));
     }
     const report: CompareReport = { scenario, seed: runs[0].seed, cores: runs[0].cores, runs };

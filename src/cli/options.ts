@@ -44,6 +44,8 @@ export const RunOptionsSchema = z.object({
   lockStat: z.boolean().optional(),
   scale: z.string().refine((s) => !Number.isNaN(parseScale(s)), { message: '--scale must be a fraction in (0, 1], e.g. 1/100 or 0.01' }).transform(parseScale).optional(),
   mmapLock: z.enum(['rwsem', 'qrwlock'], { message: '--mmap-lock must be rwsem or qrwlock' }).optional(),
+  faultLock: z.enum(['mmap', 'per-vma'], { message: '--fault-lock must be mmap or per-vma' }).optional(),
+  ptl: z.enum(['split', 'mm'], { message: '--ptl must be split or mm' }).optional(),
   json: z.boolean().optional(),
   models: z.undefined().optional(),
 });
@@ -67,6 +69,11 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   const o = r.data;
   if (only && !only.includes(o.model)) {
     throw new UsageError(`scenario '${scenario}' does not apply to --model ${o.model}: ${sc.models!.why}`);
+  }
+  if (o.ptl === 'mm' && o.model === 'pt-hint') {
+    // Linux shares page tables between mms only with split locks (huge_pte_lockptr -> pmd_lockptr):
+    // a table that changes owners cannot be guarded by one owner's page_table_lock.
+    throw new UsageError('--ptl mm does not apply to --model pt-hint: its shared tables change owners, and only split PTE locks guard them');
   }
   if (o.scale !== undefined && !sc.scaled) throw new UsageError(`--scale applies only to scaled scenarios (sga-1500), not '${scenario}'`);
   if (sc.pinned) {

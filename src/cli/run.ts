@@ -3,7 +3,7 @@
  * kernel developer asks for, and the checkers' verdict.
  */
 import { availableParallelism } from 'node:os';
-import { G_DECISIONS, G_SCHED_NREC, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
+import { B_RELEASE_US, BARRIER_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
 import {
@@ -11,7 +11,7 @@ import {
   ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FAULTS, ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS,
   ST_SHOOTDOWNS, ST_STORES, ST_TLB_FLUSHES, ST_WALKS, ST_CTX_SWITCHES,
   ST_AS_GRANTS, ST_AS_GRANT_MS, ST_AS_REVOKES, ST_AS_REVOKE_MS,
-  ST_UFFD_SYSCALLS, ST_UFFD_ENTRY_WRITES, ST_UFFD_WAKEUPS, ST_UFFD_EVENTS,
+  ST_UFFD_SYSCALLS, ST_UFFD_ENTRY_WRITES, ST_UFFD_WAKEUPS, ST_UFFD_EVENTS, ST_VMA_LOCK_ABORT, ST_VMA_LOCK_MISS, ST_VMA_LOCK_SUCCESS,
 } from '../mm/percpu.js';
 import { runMachine } from '../proc/orchestrator.js';
 import type { Piscina } from 'piscina';
@@ -28,6 +28,9 @@ export interface RunReport {
   bug: string | null;
   /** The mmap_lock protocol (--mmap-lock). */
   mmap_lock: 'rwsem' | 'qrwlock';
+  /** The fault path's lock (--fault-lock) and the PTE-table locks (--ptl). */
+  fault_lock: 'mmap' | 'per-vma';
+  ptl: 'split' | 'mm';
   seed: number;
   cpus: number;
   procs: number;
@@ -47,6 +50,14 @@ export interface RunReport {
     oom: number;
   };
   faults_per_s: number;
+  /**
+   * The scenario's measured phase (its `phase`): its length, faults/s over it, and each task's
+   * faults/s from the phase's start to its own arrival at the closing barrier, with locktorture's
+   * fairness figures (max/min, unfair when max/2 > min). Absent when the scenario has no phase.
+   */
+  phase?: { what: string; seconds: number; faults: number; faults_per_s: number; per_task_faults_per_s: number[]; max_over_min: number; unfair: boolean };
+  /** Per-VMA locks (/proc/vmstat vma_lock_*): faults done under the VMA's lock, fallbacks to mmap_lock, VMAs found detached. */
+  vma_lock: { success: number; abort: number; miss: number };
   accesses: { loads: number; stores: number; tlb_walks: number };
   tlb: { local_flushes: number; shootdowns: number; ipis_sent: number; ipis_taken: number; context_switches: number };
   pgtables_bytes: { total: number; host: number; guests: number; per_process: number; measured_at: string; peak: number };
@@ -125,6 +136,8 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     deadlineMs,
     lockStatTiming: o.lockStat ?? true,
     mmapLock: o.mmapLock ?? 'rwsem',
+    faultLock: o.faultLock ?? 'mmap',
+    ptl: o.ptl ?? 'split',
     slice: 4,
     runTimeoutMs: Math.max(120_000, deadlineMs * 3),
   }, control?.pool);
@@ -156,6 +169,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
   const oomCount = Atomics.load(i32, G_OOM_COUNT);
   const faults = st[ST_FAULTS];
   const busy = Math.max(1e-9, run.seconds);
+  const phase = sc.phase ? phaseOf(i32, layout, programs.length, sc.phase) : undefined;
   const scenarioReport = sc.report?.(so, {
     procs: programs.length,
     pgtablesHost: hostTables * 4096,
@@ -171,6 +185,8 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     model: o.model,
     bug: o.bug ?? null,
     mmap_lock: o.mmapLock ?? 'rwsem',
+    fault_lock: o.faultLock ?? 'mmap',
+    ptl: o.ptl ?? 'split',
     seed: so.seed,
     cpus: so.cpus,
     procs: so.procs,
@@ -189,7 +205,9 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
       sigsegv: st[ST_FAULT_SIGSEGV],
       oom: st[ST_FAULT_OOM],
     },
-    faults_per_s: Math.round(faults / busy),
+    faults_per_s: phase ? phase.faults_per_s : Math.round(faults / busy),
+    ...(phase ? { phase } : {}),
+    vma_lock: { success: st[ST_VMA_LOCK_SUCCESS], abort: st[ST_VMA_LOCK_ABORT], miss: st[ST_VMA_LOCK_MISS] },
     accesses: { loads: st[ST_LOADS], stores: st[ST_STORES], tlb_walks: st[ST_WALKS] },
     tlb: { local_flushes: st[ST_TLB_FLUSHES], shootdowns: st[ST_SHOOTDOWNS], ipis_sent: st[ST_IPIS_SENT], ipis_taken: st[ST_IPIS_TAKEN], context_switches: st[ST_CTX_SWITCHES] },
     pgtables_bytes: {
@@ -222,6 +240,26 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     ...(scenarioReport ? { scenario_report: scenarioReport } : {}),
   };
   void ST_ACCESSES;
+}
+
+/** The phase between barriers `from` and `to`: see RunReport.phase. */
+function phaseOf(i32: Int32Array, l: Layout, tasks: number, p: { from: number; to: number; what: string }): NonNullable<RunReport['phase']> {
+  const t0 = Atomics.load(i32, l.barriers + p.from * BARRIER_WORDS + B_RELEASE_US);
+  const t1 = Atomics.load(i32, l.barriers + p.to * BARRIER_WORDS + B_RELEASE_US);
+  const seconds = Math.max(1e-6, (t1 - t0) / 1e6);
+  const rates: number[] = [];
+  let faults = 0;
+  for (let t = 0; t < tasks; t++) {
+    // The phase's closing barrier is the last one a task meets, its opening one the one before.
+    const tb = l.tasks + t * TASK_WORDS;
+    const s = Math.max(1e-6, (Atomics.load(i32, tb + T_ARRIVE_US) - t0) / 1e6);
+    const f = Atomics.load(i32, tb + T_ARRIVE_FAULTS) - Atomics.load(i32, tb + T_PREV_ARRIVE_FAULTS);
+    faults += f;
+    rates.push(Math.round(f / s));
+  }
+  const max = Math.max(...rates);
+  const min = Math.min(...rates);
+  return { what: p.what, seconds: round(seconds, 4), faults, faults_per_s: Math.round(faults / seconds), per_task_faults_per_s: rates, max_over_min: min > 0 ? round(max / min, 2) : Infinity, unfair: max / 2 > min };
 }
 
 function round(x: number, d: number): number {

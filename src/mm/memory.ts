@@ -9,15 +9,15 @@
  * zap_pte_range / free_pgtables undo what the fault path built.
  */
 import {
-  FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, P_PTL, P_SHARE,
+  FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, P_SHARE,
   P_WPSEQ, PTRS_PER_TABLE, R_GEN, R_STATE,
 } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
-import { spin_lock, spin_unlock } from '../sync/spinlock.js';
+import { spin_unlock } from '../sync/spinlock.js';
 import { PoolId, report_violation, Violation } from './mmdebug.js';
 import { pool_check } from './slab.js';
 import { alloc_frame, frameBase, free_frame, free_ptp, ptpBase } from './page_alloc.js';
+import { pte_lock } from './ptlock.js';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ALLOC_OOM, entry_off,
   mk_pte, PGD_LEVEL, pgd_index, PMD_LEVEL, pmd_index, PMD_SIZE, pte_index, PTE_LEVEL, pte_pfn, PUD_LEVEL,
@@ -157,8 +157,7 @@ function do_anonymous_page(k: Kernel, vmf: VmFault): number {
 function finish_fault(k: Kernel, vmf: VmFault, frame: number, prot: number, rss: number): number {
   const i32 = k.i32;
   if (k.sched !== null) k.sched.point(k, SchedPoint.FaultBeforePteInstall);
-  const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
-  spin_lock(k, ptl, LockClass.Ptl);
+  const ptl = pte_lock(k, vmf.pte_table);
   if (Atomics.load(i32, vmf.pte) !== 0) {
     spin_unlock(k, ptl);
     k.stats[ST_FAULT_SPURIOUS]++;
@@ -188,8 +187,7 @@ function do_wp_page(k: Kernel, vmf: VmFault): number {
     }
     return wp_page_copy(k, vmf, frame, false);
   }
-  const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
-  spin_lock(k, ptl, LockClass.Ptl);
+  const ptl = pte_lock(k, vmf.pte_table);
   if (Atomics.load(i32, vmf.pte) === vmf.orig_pte) {
     // userfaultfd_pte_wp (or the page-cache flag), checked under the PTE lock: a protect that
     // set the flag before taking this lock is seen here; one after it clears the write bit.
@@ -208,8 +206,7 @@ function do_wp_page(k: Kernel, vmf: VmFault): number {
 /** A present PTE without user access in a VMA that now allows it: rebuild its protection. */
 function fix_pte_prot(k: Kernel, vmf: VmFault): number {
   const i32 = k.i32;
-  const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
-  spin_lock(k, ptl, LockClass.Ptl);
+  const ptl = pte_lock(k, vmf.pte_table);
   if (Atomics.load(i32, vmf.pte) === vmf.orig_pte) {
     Atomics.store(i32, vmf.pte, mk_pte(pte_pfn(vmf.orig_pte), vm_page_prot(vmf.vm_flags) | (vmf.orig_pte & _PAGE_DIRTY)));
   }
@@ -227,8 +224,7 @@ function wp_page_copy(k: Kernel, vmf: VmFault, src: number, fresh: boolean): num
   if (copy < 0) return VM_FAULT_OOM;
   // The copy starts empty: payload words record stores, and the stores into the page-cache page
   // stay counted there (copying them would count them twice).
-  const ptl = ptpBase(k, vmf.pte_table) + P_PTL;
-  spin_lock(k, ptl, LockClass.Ptl);
+  const ptl = pte_lock(k, vmf.pte_table);
   const cur = Atomics.load(i32, vmf.pte);
   if (cur !== (fresh ? 0 : vmf.orig_pte)) {
     spin_unlock(k, ptl);
@@ -309,7 +305,7 @@ export function zap_page_range(k: Kernel, mm: number, start: number, end: number
       addr = pmdEnd; // a shared table seen from a guest: the model's detach handles it
       continue;
     }
-    spin_lock(k, b + P_PTL, LockClass.Ptl);
+    const ptl = pte_lock(k, pte);
     const n = (pmdEnd - addr) / 4096;
     for (let i = 0; i < n; i++) {
       const off = entry_off(k, pte, pte_index(vpn + i));
@@ -321,7 +317,7 @@ export function zap_page_range(k: Kernel, mm: number, start: number, end: number
       Atomics.sub(i32, k.mmBase(mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
       if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);
     }
-    spin_unlock(k, b + P_PTL);
+    spin_unlock(k, ptl);
     tlb.addTable(pte);
     addr = pmdEnd;
   }

@@ -4,7 +4,7 @@
  * remove_vma. The model sees every MAP_SHARED file mapping first (ModelOps.mmap) and owns
  * VM_SHARED_PT VMAs.
  */
-import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
+import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import { FILE_MODEL, FL_KIND, M_MMAP_LOCK, V_FILE, V_FILE_GEN, V_FLAGS, V_PGOFF, V_PRIV, V_PRIV_GEN } from '../shm/layout.js';
 import { free_pgtables, MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
 import { MODEL_DEFAULT, type MmapArgs } from './model_ops.js';
@@ -148,6 +148,7 @@ export function do_mmap(k: Kernel, a: MmapArgs): number {
 export function split_vma(k: Kernel, mm: number, v: number, addr: number): number {
   const n = vm_area_dup(k, v);
   if (n < 0) return -ENOMEM;
+  vma_start_write(k, v); // vma_prepare
   const start = vma_start(k, v);
   const end = vma_end(k, v);
   vma_set_range(k, n, addr, end);
@@ -222,6 +223,7 @@ export function unmap_vmas(k: Kernel, mm: number, vmas: number[], exiting: boole
   let lo = Infinity;
   let hi = 0;
   for (const v of vmas) {
+    vma_start_write(k, v);
     vma_unlink_mm(k, mm, v);
     lo = Math.min(lo, vma_start(k, v));
     hi = Math.max(hi, vma_end(k, v));

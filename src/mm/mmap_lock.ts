@@ -1,13 +1,21 @@
 /**
- * include/linux/mmap_lock.h: mmap_read_lock and friends, over the protocol the machine was built
- * with (`--mmap-lock`): the rwsem (kernel/locking/rwsem.c, writer-preferring, as Linux) or the
- * queued rwlock (kernel/locking/qrwlock.c, fair FIFO) — to compare the two under the same load.
- * Every mm's mmap_lock and every host mm's use the same protocol; the choice is one branch.
+ * include/linux/mmap_lock.h and mm/mmap_lock.c: mmap_read_lock and friends, over the protocol the
+ * machine was built with (`--mmap-lock`): the rwsem (kernel/locking/rwsem.c, writer-preferring,
+ * as Linux) or the queued rwlock (kernel/locking/qrwlock.c, fair FIFO) — to compare the two under
+ * the same load. Every mm's mmap_lock and every host mm's use the same protocol; the choice is one
+ * branch.
+ *
+ * And the per-VMA locks of Linux 6.4+ (`--fault-lock per-vma`, CONFIG_PER_VMA_LOCK): a user fault
+ * first looks its VMA up without mmap_lock and read-locks the VMA alone (lock_vma_under_rcu);
+ * anything that changes a VMA holds mmap_lock for write and write-locks the VMA first
+ * (vma_start_write), which stays locked until mmap_write_unlock bumps mm_lock_seq.
  */
+import { M_LOCK_SEQ, M_MMAP_LOCK, M_VMA_HEAD, V_DETACHED, V_LOCK, V_LOCK_SEQ, V_MM, V_NEXT } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { queued_read_lock, queued_read_unlock, queued_write_lock, queued_write_unlock } from '../sync/qrwlock.js';
-import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
-import type { Kernel } from './percpu.js';
+import { down_read, down_read_trylock, down_write, up_read, up_write } from '../sync/rwsem.js';
+import { ST_VMA_LOCK_ABORT, ST_VMA_LOCK_MISS, type Kernel } from './percpu.js';
+import { vma_end, vma_flags, vma_start, vmaBase, VM_SHARED_PT, VM_UFFD_WP } from './vma.js';
 
 export const MMAP_LOCK_PROTOCOLS = ['rwsem', 'qrwlock'] as const;
 export type MmapLockProtocol = (typeof MMAP_LOCK_PROTOCOLS)[number];
@@ -29,6 +37,8 @@ export function mmap_write_lock(k: Kernel, lock: number): void {
 }
 
 export function mmap_write_unlock(k: Kernel, lock: number): void {
+  // vma_end_write_all: every VMA write-locked under this hold is unlocked at once.
+  Atomics.add(k.i32, lock - M_MMAP_LOCK + M_LOCK_SEQ, 1);
   if (k.mmapQrwlock) queued_write_unlock(k, lock);
   else up_write(k, lock);
 }
@@ -46,4 +56,86 @@ export function host_mmap_read_lock(k: Kernel, lock: number): void {
 export function host_mmap_write_lock(k: Kernel, lock: number): void {
   if (k.mmapQrwlock) queued_write_lock(k, lock, LockClass.MmapLockNested);
   else down_write(k, lock, LockClass.MmapLockNested);
+}
+
+// ---- per-VMA locks (Linux 6.4+) ----
+
+/**
+ * vma_start_write: with mmap_lock held for write, waits for the VMA's readers (faults in it) and
+ * marks it write-locked (vm_lock_seq = mm_lock_seq) until mmap_write_unlock. Every change to a
+ * VMA (range, flags, unlink) comes after it, as vm_flags_set and vma_prepare do in Linux.
+ */
+export function vma_start_write(k: Kernel, v: number): void {
+  if (!k.perVmaLock) return;
+  const i32 = k.i32;
+  const b = vmaBase(k, v);
+  const seq = Atomics.load(i32, k.mmBase(Atomics.load(i32, b + V_MM)) + M_LOCK_SEQ);
+  if (Atomics.load(i32, b + V_LOCK_SEQ) === seq) return;
+  down_write(k, b + V_LOCK, LockClass.VmaLock);
+  Atomics.store(i32, b + V_LOCK_SEQ, seq);
+  up_write(k, b + V_LOCK);
+}
+
+/**
+ * vma_start_read: false when the VMA is write-locked (its vm_lock_seq equals mm_lock_seq: the
+ * check before and after the trylock, as Linux makes it) or its lock is taken for write.
+ */
+function vma_start_read(k: Kernel, mm: number, v: number): boolean {
+  const i32 = k.i32;
+  const b = vmaBase(k, v);
+  const seqOff = k.mmBase(mm) + M_LOCK_SEQ;
+  if (Atomics.load(i32, b + V_LOCK_SEQ) === Atomics.load(i32, seqOff)) return false;
+  if (!down_read_trylock(k, b + V_LOCK, LockClass.VmaLock)) return false;
+  if (Atomics.load(i32, b + V_LOCK_SEQ) === Atomics.load(i32, seqOff)) {
+    up_read(k, b + V_LOCK);
+    return false;
+  }
+  return true;
+}
+
+export function vma_end_read(k: Kernel, v: number): void {
+  up_read(k, vmaBase(k, v) + V_LOCK);
+}
+
+/** Steps the lockless VMA walk takes before giving up (a walk led astray by a reused VMA). */
+const VMA_WALK_LIMIT = 4096;
+
+/**
+ * lock_vma_under_rcu: the VMA of `mm` that contains `addr`, read-locked, without mmap_lock; -1
+ * when the caller must fall back to mmap_lock. ptlab's VMA list stands for the maple tree read
+ * under RCU: the walk may meet a VMA that is being changed or was freed and reused, so everything
+ * is checked again once the VMA's lock is held — its mm, that it is attached, that it contains
+ * `addr` (Linux checks the same three).
+ *
+ * Faults that need mmap_lock fall back: a sharing model's VM_SHARED_PT VMA (its fault takes the
+ * host mm's locks, as hugetlb's did before it learnt the VMA lock) and a uffd-wp registered one
+ * (6.4's lock_vma_under_rcu: userfaultfd_armed).
+ */
+export function lock_vma_under_rcu(k: Kernel, mm: number, addr: number): number {
+  const i32 = k.i32;
+  let v = Atomics.load(i32, k.mmBase(mm) + M_VMA_HEAD);
+  for (let n = 0; v >= 0; n++) {
+    if (n === VMA_WALK_LIMIT) {
+      v = -1;
+      break;
+    }
+    if (vma_end(k, v) > addr) break;
+    v = Atomics.load(i32, vmaBase(k, v) + V_NEXT);
+  }
+  if (v < 0 || !vma_start_read(k, mm, v)) {
+    k.stats[ST_VMA_LOCK_ABORT]++;
+    return -1;
+  }
+  const b = vmaBase(k, v);
+  if (Atomics.load(i32, b + V_MM) !== mm || Atomics.load(i32, b + V_DETACHED) !== 0) {
+    up_read(k, b + V_LOCK);
+    k.stats[ST_VMA_LOCK_MISS]++;
+    return -1;
+  }
+  if (addr < vma_start(k, v) || addr >= vma_end(k, v) || (vma_flags(k, v) & (VM_SHARED_PT | VM_UFFD_WP)) !== 0) {
+    up_read(k, b + V_LOCK);
+    k.stats[ST_VMA_LOCK_ABORT]++;
+    return -1;
+  }
+  return v;
 }

@@ -8,10 +8,10 @@
  * This is the hot path: no allocation, no closures, no logging. Interrupts (TLB shootdowns) are
  * taken before the access, never between a walk and the fill that uses it.
  */
-import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
+import { lock_vma_under_rcu, mmap_read_lock, mmap_read_unlock, vma_end_read } from './mmap_lock.js';
 import {
   F_HDR, G_MEM_USED, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_OOM_FIRST_USED, PL_INUSE, M_MMAP_LOCK, M_PGD, P_HDR, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE,
-  T_OOM,
+  T_FAULTS, T_OOM,
 } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { TraceKind } from '../sync/tracer.js';
@@ -19,7 +19,7 @@ import { handle_mm_fault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FA
 import { userfault_wait } from './userfaultfd.js';
 import { report_violation, Violation } from './mmdebug.js';
 import {
-  FAULT_FLAG_WRITE, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SIGSEGV, ST_FAULTS, ST_WALKS, TLB_MASK, type Kernel,
+  FAULT_FLAG_VMA_LOCK, FAULT_FLAG_WRITE, ST_VMA_LOCK_SUCCESS, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SIGSEGV, ST_FAULTS, ST_WALKS, TLB_MASK, type Kernel,
 } from './percpu.js';
 import {
   _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_tag, PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, PUD_LEVEL,
@@ -210,9 +210,28 @@ export function do_user_addr_fault(k: Kernel, addr: number, write: boolean): num
 }
 
 function __do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
-  const i32 = k.i32;
   k.stats[ST_FAULTS]++;
+  Atomics.add(k.i32, k.taskOff + T_FAULTS, 1);
   const mm = k.mm;
+  if (k.perVmaLock) {
+    // Per-VMA locks first; mmap_lock only when lock_vma_under_rcu says so.
+    const vma = lock_vma_under_rcu(k, mm, addr);
+    if (vma >= 0) {
+      const flags = vma_flags(k, vma);
+      if (write ? (flags & VM_WRITE) === 0 : (flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0) {
+        vma_end_read(k, vma);
+        k.stats[ST_FAULT_SIGSEGV]++;
+        mmuResult.si_code = SEGV_ACCERR;
+        return ACCESS_SIGSEGV;
+      }
+      const vmf = k.vmf;
+      vmf.start(mm, vma, flags, vma_start(k, vma), addr, write ? FAULT_FLAG_WRITE | FAULT_FLAG_VMA_LOCK : FAULT_FLAG_VMA_LOCK);
+      const ret = handle_mm_fault(k, vmf);
+      vma_end_read(k, vma);
+      k.stats[ST_VMA_LOCK_SUCCESS]++;
+      return fault_result(k, ret);
+    }
+  }
   const lock = k.mmOff + M_MMAP_LOCK;
   mmap_read_lock(k, lock);
   const vma = find_vma(k, mm, addr);
@@ -235,6 +254,12 @@ function __do_user_addr_fault(k: Kernel, addr: number, write: boolean): number {
   vmf.start(mm, vma, flags, vma_start(k, vma), addr, write ? FAULT_FLAG_WRITE : 0);
   const ret = handle_mm_fault(k, vmf);
   if (!vmf.unlocked) mmap_read_unlock(k, lock);
+  return fault_result(k, ret);
+}
+
+/** What the access does after handle_mm_fault returned `ret` (the lock already dropped). */
+function fault_result(k: Kernel, ret: number): number {
+  const i32 = k.i32;
   if (ret === 0) return ACCESS_OK;
   if ((ret & VM_FAULT_UFFD) !== 0) return ACCESS_UFFD;
   if ((ret & VM_FAULT_OOM) !== 0) {

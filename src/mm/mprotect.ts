@@ -4,14 +4,14 @@
  * every CPU that may cache the old entries before the syscall returns; the tables' P_WPSEQ is
  * bumped after that flush so the stale-TLB check can tell a store that slipped through.
  */
-import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
-import { M_MMAP_LOCK, P_PTL, P_WPSEQ, V_FLAGS } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
+import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
+import { M_MMAP_LOCK, P_WPSEQ, V_FLAGS } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
-import { spin_lock, spin_unlock } from '../sync/spinlock.js';
+import { spin_unlock } from '../sync/spinlock.js';
 import { lookup_table, MmuGather, vm_page_prot } from './memory.js';
 import { EACCES, EINVAL, ENOMEM, page_align, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma } from './mmap.js';
 import { frameBase, ptpBase } from './page_alloc.js';
+import { pte_lock } from './ptlock.js';
 import type { Kernel } from './percpu.js';
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_off, mk_pte, PMD_SIZE, pte_index, PTE_LEVEL, pte_pfn, TASK_SIZE, PAGE_SIZE } from './pgtable.js';
 import { FRAME_FILE, M_PGD, R_STATE, P_OWNER } from '../shm/layout.js';
@@ -46,8 +46,7 @@ export function change_protection(k: Kernel, mm: number, start: number, end: num
       addr = next;
       continue;
     }
-    const ptl = ptpBase(k, t) + P_PTL;
-    spin_lock(k, ptl, LockClass.Ptl);
+    const ptl = pte_lock(k, t);
     let touched = false;
     for (let i = 0, n = (next - addr) / PAGE_SIZE; i < n; i++) {
       const off = entry_off(k, t, pte_index(vpn + i));
@@ -97,6 +96,8 @@ function can_merge(k: Kernel, a: number, b: number): boolean {
 
 /** vma_merge: fold `b` into `a` (adjacent, same flags, same file at contiguous offsets). */
 function merge_into(k: Kernel, mm: number, a: number, b: number): void {
+  vma_start_write(k, a); // vma_prepare
+  vma_start_write(k, b);
   vma_set_range(k, a, vma_start(k, a), vma_end(k, b));
   vma_unlink_mm(k, mm, b);
   remove_vma(k, b);
@@ -116,6 +117,7 @@ export function mprotect_fixup(k: Kernel, mm: number, v: number, start: number, 
     const n = split_vma(k, mm, v, end);
     if (n < 0) return n;
   }
+  vma_start_write(k, v); // vm_flags_reset
   Atomics.store(k.i32, vmaBase(k, v) + V_FLAGS, newflags);
   change_protection(k, mm, start, end, newflags, tlb);
   const next = vma_next(k, v);

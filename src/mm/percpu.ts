@@ -43,13 +43,19 @@ export const ST_UFFD_SYSCALLS = 25; // uffd ioctls: register, write-protect / un
 export const ST_UFFD_ENTRY_WRITES = 26; // PTEs (marker and write bit) and page-cache flags written by uffd-wp
 export const ST_UFFD_WAKEUPS = 27; // faulting writers woken after their uffd-wp fault was resolved
 export const ST_UFFD_EVENTS = 28; // uffd-wp fault events queued
-export const ST_COUNT = 29;
+// /proc/vmstat's vma_lock_* (CONFIG_PER_VMA_LOCK_STATS): faults done under a VMA's own lock,
+// attempts that fell back to mmap_lock, and VMAs found detached after locking.
+export const ST_VMA_LOCK_SUCCESS = 29;
+export const ST_VMA_LOCK_ABORT = 30;
+export const ST_VMA_LOCK_MISS = 31;
+export const ST_COUNT = 32;
 
 export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
 export const TLB_MASK = TLB_ENTRIES - 1;
 
 export const FAULT_FLAG_WRITE = 1;
 export const FAULT_FLAG_REMOTE = 0x80; // a fault on an mm other than current's (get_user_pages_remote)
+export const FAULT_FLAG_VMA_LOCK = 0x1000; // the fault holds the VMA's lock, not mmap_lock (Linux's value)
 
 /**
  * struct vm_fault: one per CPU, reused by every fault and passed down the handler chain
@@ -101,6 +107,10 @@ export interface KernelOptions extends LockCpuOptions {
   bug: string;
   /** The mmap_lock protocol (--mmap-lock): the queued rwlock instead of the rwsem. */
   mmapQrwlock?: boolean;
+  /** --fault-lock per-vma: user faults try the VMA's own lock first (lock_vma_under_rcu). */
+  perVmaLock?: boolean;
+  /** --ptl mm: PTE tables are locked by their mm's page_table_lock, not their own ptlock. */
+  ptlMm?: boolean;
 }
 
 export class Kernel extends LockCpu {
@@ -112,6 +122,10 @@ export class Kernel extends LockCpu {
   readonly bug: string;
   /** mmap_lock is a qrwlock (mm/mmap_lock.ts), not an rwsem. */
   readonly mmapQrwlock: boolean;
+  /** Faults take the VMA's lock, not mmap_lock, when they can (CONFIG_PER_VMA_LOCK). */
+  readonly perVmaLock: boolean;
+  /** One page_table_lock per mm instead of split PTE locks (!USE_SPLIT_PTE_PTLOCKS). */
+  readonly ptlMm: boolean;
   model!: ModelOps;
 
   // The software TLB (CPU-local hardware state). A slot is valid when tlbVpn[slot] === vpn.
@@ -144,6 +158,8 @@ export class Kernel extends LockCpu {
     this.ptps = this.pools.ptps;
     this.bug = opts.bug;
     this.mmapQrwlock = opts.mmapQrwlock === true;
+    this.perVmaLock = opts.perVmaLock === true;
+    this.ptlMm = opts.ptlMm === true;
     // lockdep's "possible circular locking dependency": both chains go in the violation.
     this.lockdepReport = (from, to, path) =>
       report_violation(i32, layout, Violation.Invariant, cpu, 7, from, to, path.length, path[1], path[path.length - 2]);

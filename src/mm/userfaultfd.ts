@@ -30,10 +30,10 @@
  * A waiting writer holds its CPU (it waits inside an op): with more processes than CPUs the
  * handler could be starved, so the snapshot scenarios need procs <= cpus (each process pinned).
  */
-import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
+import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import {
   B_ARRIVED, BARRIER_WORDS, F_HDR, F_INDEX, F_OWNER, F_UFFD_WP, FILE_SHMEM, FL_ID, FL_KIND, FL_IMMAP_HEAD,
-  FL_IMMAP_RWSEM, FRAME_ANON, FRAME_FILE, G_PROGRESS, M_MMAP_LOCK, M_PGD, MAX_UFFD_MMS, P_HDR, P_OWNER, P_PTL,
+  FL_IMMAP_RWSEM, FRAME_ANON, FRAME_FILE, G_PROGRESS, M_MMAP_LOCK, M_PGD, MAX_UFFD_MMS, P_HDR, P_OWNER,
   P_UFFD_WP, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE, T_MM, U_ACTIVE, U_EVENTS, U_FILE, U_FILE_GEN, U_HEAD, U_LOCK,
   U_MMS, U_NMM, U_SNAP_FILE, U_SNAP_FILE_GEN, U_TAIL, U_WAKE, UE_FILE, UE_FILE_ID, UE_FLAVOUR, UE_INDEX, UE_MM,
   UE_TASK, UE_VPN_HI, UE_VPN_LO, UE_WORDS, US_PENDING, US_RECORDED, US_SAVED, US_STATE, US_UNPROTECTED, US_SUM, US_WORDS,
@@ -48,6 +48,7 @@ import { lookup_table } from './memory.js';
 import { EBADF, EINVAL, ENOMEM, page_align, split_vma } from './mmap.js';
 import { report_violation, Violation } from './mmdebug.js';
 import { frameBase, ptpBase } from './page_alloc.js';
+import { pte_lock } from './ptlock.js';
 import {
   ST_UFFD_ENTRY_WRITES, ST_UFFD_EVENTS, ST_UFFD_SYSCALLS, ST_UFFD_WAKEUPS, type Kernel, type VmFault,
 } from './percpu.js';
@@ -308,6 +309,7 @@ export function sys_uffd_register(k: Kernel, addr: number, len: number): number 
         const n = split_vma(k, mm, v, end);
         if (n < 0) return n;
       }
+      vma_start_write(k, v); // userfaultfd_register: vma_modify_flags_uffd
       Atomics.or(k.i32, vmaBase(k, v) + V_FLAGS, VM_UFFD_WP);
     }
     return 0;
@@ -352,8 +354,7 @@ function change_uffd_wp(k: Kernel, mm: number, start: number, end: number, vm_fl
       a = next;
       continue;
     }
-    const ptl = ptpBase(k, t) + P_PTL;
-    spin_lock(k, ptl, LockClass.Ptl);
+    const ptl = pte_lock(k, t);
     let narrowed = false;
     for (let i = 0, n = (next - a) / PAGE_SIZE; i < n; i++) {
       const idx = pte_index(vpn + i);
@@ -541,8 +542,7 @@ function wrprotect_vma(k: Kernel, mm: number, v: number, file: number, g: WpGath
       a = next;
       continue;
     }
-    const ptl = ptpBase(k, t) + P_PTL;
-    spin_lock(k, ptl, LockClass.Ptl);
+    const ptl = pte_lock(k, t);
     let narrowed = false;
     for (let i = 0, n = (next - a) / PAGE_SIZE; i < n; i++) {
       const off = entry_off(k, t, pte_index(vpn + i));
@@ -695,6 +695,7 @@ export function sys_uffd_snapshot_end(k: Kernel): number {
       const f = vma_flags(k, v);
       if ((f & VM_UFFD_WP) === 0) continue;
       change_uffd_wp(k, mm, vma_start(k, v), vma_end(k, v), f, false, g);
+      vma_start_write(k, v);
       Atomics.and(i32, vmaBase(k, v) + V_FLAGS, ~VM_UFFD_WP);
     }
     mmap_write_unlock(k, lock);

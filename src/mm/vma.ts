@@ -1,13 +1,16 @@
 /**
  * vm_area_struct and the mm's VMA set (mm/vma.c). ptlab keeps each mm's VMAs in a list sorted by
  * address (Linux: the maple tree); it is changed under mmap_lock held for write and read under
- * it held for read.
+ * it held for read — or, with per-VMA locks, walked without it (lock_vma_under_rcu, which checks
+ * what it found): a VMA's next pointer is set before the VMA is published, and kept when it is
+ * unlinked, as RCU readers of the maple tree need.
  */
 import {
-  M_NR_VMAS, M_VMA_HEAD, R_GEN, V_END_HI, V_END_LO, V_FILE, V_FILE_GEN, V_FLAGS, V_IMMAP_NEXT, V_MM,
-  V_NEXT, V_PGOFF, V_PRIV, V_PRIV_GEN, V_START_HI, V_START_LO, VMA_WORDS,
+  M_LOCK_SEQ, M_NR_VMAS, M_VMA_HEAD, R_GEN, V_DETACHED, V_END_HI, V_END_LO, V_FILE, V_FILE_GEN, V_FLAGS, V_IMMAP_NEXT,
+  V_LOCK, V_LOCK_SEQ, V_MM, V_NEXT, V_PGOFF, V_PRIV, V_PRIV_GEN, V_START_HI, V_START_LO, VMA_WORDS,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { RWSEM_WORDS } from '../sync/rwsem.js';
 import { PoolId } from './mmdebug.js';
 import type { Kernel } from './percpu.js';
 import { pool_alloc, pool_free } from './slab.js';
@@ -86,7 +89,21 @@ export function vm_area_alloc(k: Kernel, mm: number): number {
   Atomics.store(i32, b + V_PRIV, -1);
   Atomics.store(i32, b + V_PRIV_GEN, 0);
   Atomics.store(i32, b + V_IMMAP_NEXT, -1);
+  vma_lock_init(k, v, mm);
   return v;
+}
+
+/**
+ * vma_lock_init: a new VMA's lock is free and the VMA counts as write-locked (vm_lock_seq =
+ * mm_lock_seq: its creator holds mmap_lock for write, and __mmap_region write-locks a VMA before
+ * vma_link), detached until linked.
+ */
+function vma_lock_init(k: Kernel, v: number, mm: number): void {
+  const i32 = k.i32;
+  const b = vmaBase(k, v);
+  for (let w = 0; w < RWSEM_WORDS; w++) Atomics.store(i32, b + V_LOCK + w, 0);
+  Atomics.store(i32, b + V_LOCK_SEQ, Atomics.load(i32, k.mmBase(mm) + M_LOCK_SEQ));
+  Atomics.store(i32, b + V_DETACHED, 1);
 }
 
 /** vm_area_dup: a copy of `v` (same mm, flags, file, model data), not yet linked. */
@@ -99,6 +116,7 @@ export function vm_area_dup(k: Kernel, v: number): number {
   for (let w = V_MM; w < VMA_WORDS; w++) Atomics.store(i32, dst + w, Atomics.load(i32, src + w));
   Atomics.store(i32, dst + V_NEXT, -1);
   Atomics.store(i32, dst + V_IMMAP_NEXT, -1);
+  vma_lock_init(k, n, Atomics.load(i32, src + V_MM));
   return n;
 }
 
@@ -148,14 +166,19 @@ export function vma_link_mm(k: Kernel, mm: number, v: number): void {
     c = Atomics.load(i32, vmaBase(k, c) + V_NEXT);
   }
   Atomics.store(i32, vmaBase(k, v) + V_NEXT, c);
+  Atomics.store(i32, vmaBase(k, v) + V_DETACHED, 0);
   if (prev < 0) Atomics.store(i32, k.mmBase(mm) + M_VMA_HEAD, v);
   else Atomics.store(i32, vmaBase(k, prev) + V_NEXT, v);
   Atomics.add(i32, k.mmBase(mm) + M_NR_VMAS, 1);
 }
 
-/** Removes `v` from `mm`'s list. mmap_lock held for write. */
+/**
+ * Removes `v` from `mm`'s list and marks it detached (vma_mark_detached). mmap_lock held for
+ * write, and the VMA write-locked (vma_start_write) by the caller.
+ */
 export function vma_unlink_mm(k: Kernel, mm: number, v: number): void {
   const i32 = k.i32;
+  Atomics.store(i32, vmaBase(k, v) + V_DETACHED, 1);
   const prev = vma_prev(k, mm, v);
   const next = Atomics.load(i32, vmaBase(k, v) + V_NEXT);
   if (prev < 0) Atomics.store(i32, k.mmBase(mm) + M_VMA_HEAD, next);

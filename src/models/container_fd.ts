@@ -34,7 +34,7 @@
  * superset checks and the shootdown mask (every mapper's mm_cpumask) read it.
  */
 import { calc_vm_prot_bits } from '../mm/mprotect.js';
-import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
+import { host_mmap_write_lock, mmap_write_unlock, vma_start_write } from '../mm/mmap_lock.js';
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS,
   M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
@@ -216,7 +216,10 @@ export function createContainerFdModel(): ModelOps {
         v = vma_next(k, v);
       }
       const tlb = new MmuGather();
-      for (const r of removed) vma_unlink_mm(k, host, r);
+      for (const r of removed) {
+        vma_start_write(k, r);
+        vma_unlink_mm(k, host, r);
+      }
       for (const r of removed) zap_page_range(k, host, vma_start(k, r), vma_end(k, r), tlb);
       tlb_finish_mmu(k, host, tlb); // flush_mask(host): every mapper's CPUs
       for (const r of removed) remove_vma(k, r);

@@ -34,6 +34,7 @@ import {
   lookup_entry, MmuGather, pt_put, pte_alloc_fault, tlb_finish_mmu, VM_FAULT_SIGSEGV, walk_to_pmd, zap_page_range,
 } from '../mm/memory.js';
 import { EINVAL, ENOMEM, split_vma } from '../mm/mmap.js';
+import { vma_start_write } from '../mm/mmap_lock.js';
 import { MODEL_DEFAULT, type ModelOps } from '../mm/model_ops.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
 import { ptpBase } from '../mm/page_alloc.js';
@@ -157,7 +158,10 @@ export function createPtHintModel(bug = ''): ModelOps {
     const mm = Atomics.load(i32, vmaBase(k, vma) + V_MM);
     const sem = fileBase(k, vma_file(k, vma)) + FL_IMMAP_RWSEM;
     down_write(k, sem, LockClass.IMmapRwsem);
-    if (!early) Atomics.and(i32, vmaBase(k, vma) + V_FLAGS, ~VM_SHARED_PT);
+    if (!early) {
+      vma_start_write(k, vma); // vm_flags_clear
+      Atomics.and(i32, vmaBase(k, vma) + V_FLAGS, ~VM_SHARED_PT);
+    }
     let unshared = false;
     for (let a = Math.floor(vma_start(k, vma) / PMD_SIZE) * PMD_SIZE; a < vma_end(k, vma); a += PMD_SIZE) {
       const off = lookup_entry(k, mm, a / 4096, PMD_LEVEL);
@@ -177,6 +181,7 @@ export function createPtHintModel(bug = ''): ModelOps {
     if (early) {
       // The bug: the split takes the locks only now, and only now does the VMA lose its hint.
       down_write(k, sem, LockClass.IMmapRwsem);
+      vma_start_write(k, vma);
       Atomics.and(i32, vmaBase(k, vma) + V_FLAGS, ~VM_SHARED_PT);
       up_write(k, sem);
     }
@@ -233,6 +238,7 @@ export function createPtHintModel(bug = ''): ModelOps {
           const n = split_vma(k, mm, v, end);
           if (n < 0) return n;
         }
+        vma_start_write(k, v); // vm_flags_set
         Atomics.or(k.i32, vmaBase(k, v) + V_FLAGS, VM_SHARED_PT);
       }
       return hole ? -ENOMEM : 0;

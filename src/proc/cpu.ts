@@ -6,7 +6,7 @@
  */
 import { switch_mm } from '../mm/tlb.js';
 import {
-  B_ARRIVED, B_COUNT, B_GEN, BARRIER_WORDS, PL_INUSE, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
+  B_ARRIVED, B_COUNT, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
   T_SLOT_FILE, T_STATE, TASK_BLOCKED, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
@@ -46,6 +46,8 @@ export interface CpuParams {
   deadlineMs: number;
   lockStatTiming: boolean;
   mmapLock?: 'rwsem' | 'qrwlock';
+  faultLock?: 'mmap' | 'per-vma';
+  ptl?: 'split' | 'mm';
   /** Spin before sleeping in lock waits (false when threads outnumber cores). */
   spin: boolean;
   /** Ops a task runs before it yields to a queued one. */
@@ -54,7 +56,7 @@ export interface CpuParams {
   controlled?: boolean;
   /** Record a trace (src/trace): events come back in CpuResult.trace. */
   trace?: boolean;
-  /** The run's start, performance.timeOrigin + now (ms): free-mode trace timestamps count from it. */
+  /** The run's start, performance.timeOrigin + now (ms): trace timestamps and barrier times count from it. */
   traceOrigin?: number;
 }
 
@@ -101,6 +103,8 @@ export class Cpu {
       lockStatTiming: p.lockStatTiming,
       bug: p.bug,
       mmapQrwlock: p.mmapLock === 'qrwlock',
+      perVmaLock: p.faultLock === 'per-vma',
+      ptlMm: p.ptl === 'mm',
     });
     this.k.model = model;
     this.programs = p.programs.map((prog) => compileProgram(prog, MAX_SLOTS));
@@ -411,6 +415,11 @@ export class Cpu {
     report_violation(i32, this.k.layout, Violation.Invariant, this.k.cpu, 5, this.k.task, id);
   }
 
+  /** Microseconds since the run started (the orchestrator's clock, shared by every CPU). */
+  private clockUs(): number {
+    return Math.round((performance.timeOrigin + performance.now() - (this.p.traceOrigin ?? 0)) * 1000);
+  }
+
   /**
    * Arrive at a barrier. The last of `count` (0: every live task) releases the others; when they
    * are all the machine's live tasks, nothing moves, and the quiescent hook runs first.
@@ -424,6 +433,9 @@ export class Cpu {
     const to = k.taskOff;
     Atomics.store(i32, to + T_BARRIER, op.a + 1);
     Atomics.store(i32, to + T_BARRIER_GEN, gen);
+    Atomics.store(i32, to + T_ARRIVE_US, this.clockUs());
+    Atomics.store(i32, to + T_PREV_ARRIVE_FAULTS, Atomics.load(i32, to + T_ARRIVE_FAULTS));
+    Atomics.store(i32, to + T_ARRIVE_FAULTS, Atomics.load(i32, to + T_FAULTS));
     Atomics.store(i32, to + T_STATE, TASK_BLOCKED);
     Atomics.store(i32, b + B_COUNT, op.d);
     Atomics.add(i32, b + B_ARRIVED, 1);
@@ -448,6 +460,7 @@ export class Cpu {
     if (arrived === 0 || arrived < count || Atomics.load(i32, b + B_GEN) !== gen) return false;
     if (Atomics.compareExchange(i32, b + B_ARRIVED, arrived, 0) !== arrived) return false;
     if (arrived === live && this.quiescent) this.quiescent(k);
+    Atomics.store(i32, b + B_RELEASE_US, this.clockUs());
     Atomics.add(i32, b + B_GEN, 1);
     const tasks = k.layout.config.tasks;
     for (let o = 0; o < tasks; o++) {

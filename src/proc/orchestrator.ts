@@ -29,6 +29,10 @@ export interface MachineSpec {
   lockStatTiming: boolean;
   /** The mmap_lock protocol (mm/mmap_lock.ts); rwsem when absent. */
   mmapLock?: 'rwsem' | 'qrwlock';
+  /** The fault path's lock: mmap_lock, or per-VMA locks first (mm/mmap_lock.ts); mmap when absent. */
+  faultLock?: 'mmap' | 'per-vma';
+  /** PTE-table locks: split (one per table) or the mm's page_table_lock (mm/ptlock.ts); split when absent. */
+  ptl?: 'split' | 'mm';
   slice: number;
   /** Wall-clock limit of the whole run, ms. */
   runTimeoutMs: number;
@@ -102,6 +106,7 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
   const cores = availableParallelism();
   const pool = shared ?? createCpuPool(spec.cpus);
   const t0 = performance.now();
+  const origin = performance.timeOrigin + t0;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -121,11 +126,13 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
         deadlineMs: spec.deadlineMs,
         lockStatTiming: spec.lockStatTiming,
         mmapLock: spec.mmapLock ?? 'rwsem',
+        faultLock: spec.faultLock ?? 'mmap',
+        ptl: spec.ptl ?? 'split',
         spin: spec.cpus <= cores,
         slice: spec.slice,
         controlled: spec.controlled !== undefined,
         trace: spec.trace,
-        traceOrigin: performance.timeOrigin + performance.now(),
+        traceOrigin: origin,
       };
       return pool.run(p) as Promise<CpuResult>;
     }),

@@ -47,6 +47,11 @@ export interface Scenario {
    * give) and options (a smaller machine, so a run is a few thousand decisions), and why.
    */
   explore?: { strategy?: 'random'; opts?: Record<string, string>; why: string };
+  /**
+   * The phase whose speed the scenario is about, between two barriers: faults/s and per-task
+   * fairness are measured over it (set-up and teardown left out), and `what` names it.
+   */
+  phase?: { from: number; to: number; what: string };
   /** A scaled scenario: `size` and `mem` at scale 1 (each run multiplies them by its `scale`). */
   scaled?: { size: number; mem: number };
   build(o: ScenarioOptions): { programs: Program[]; config: MachineConfig };

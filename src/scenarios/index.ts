@@ -3,6 +3,7 @@ import type { Scenario } from './common.js';
 import { loadScenarioFile } from './file.js';
 import { daxWindow } from './dax_window.js';
 import { exitVsFault } from './exit_vs_fault.js';
+import { faultStorm } from './fault_storm.js';
 import { mprotectVsFault } from './mprotect_vs_fault.js';
 import { qemuSnapshot, qemuSnapshotFile } from './qemu_snapshot.js';
 import { raceMshareAttach } from './race_mshare_attach.js';
@@ -21,6 +22,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'sga-1500': sga1500,
   'exit-vs-fault': exitVsFault,
   'mprotect-vs-fault': mprotectVsFault,
+  'fault-storm': faultStorm,
   viommu,
   'dax-window': daxWindow,
   'qemu-snapshot': qemuSnapshot,

@@ -153,6 +153,7 @@ export const M_NR_VMAS = 11;
 export const M_ANON_RETIRED = 12; // payload sums of anon frames freed from this mm
 export const M_HOST_FILE = 13;
 export const M_HOST_FILE_GEN = 14;
+export const M_LOCK_SEQ = 15; // mm_lock_seq: bumped by every mmap_write_unlock (vma_end_write_all)
 export const M_TLB_GEN = 16; // own line: bumped by every flush of this mm's translations
 export const M_CPUMASK = 32; // own line: CPUs running this mm
 export const M_MMAP_LOCK = 48; // rwsem: RWSEM_WORDS words, own line
@@ -174,7 +175,10 @@ export const V_NEXT = 11; // next VMA of the mm by address, -1 at the end
 export const V_PRIV = 12; // model data: host mm for VM_SHARED_PT
 export const V_PRIV_GEN = 13;
 export const V_IMMAP_NEXT = 14; // next VMA in the file's i_mmap
-export const VMA_WORDS = 16;
+export const V_LOCK_SEQ = 15; // vm_lock_seq: equal to the mm's mm_lock_seq while the VMA is write-locked
+export const V_LOCK = 16; // vm_lock: an rwsem (RWSEM_WORDS words) on its own line, as Linux keeps it
+export const V_DETACHED = 20; // 1 while the VMA is in no mm's VMA set (vma_mark_detached)
+export const VMA_WORDS = 32;
 
 // ---- file (struct file + shmem inode) ----
 export const FL_REF = 2; // f_count: fds, VMAs and a name
@@ -229,6 +233,10 @@ export const T_FILE_STORES = 64; // MAX_FDS x (file, gen, sum) per-file store su
 export const T_KILLED = 88; // signal that killed it (0: exited normally)
 export const T_OPS = 89; // operations completed
 export const T_UNTRACKED_STORES = 90; // stores through regions whose backing file a model could not name
+export const T_FAULTS = 91; // page faults taken (do_user_addr_fault)
+export const T_ARRIVE_US = 92; // µs from the run's start when it last arrived at a barrier
+export const T_ARRIVE_FAULTS = 93; // T_FAULTS then
+export const T_PREV_ARRIVE_FAULTS = 94; // T_FAULTS at the barrier before that
 export const T_SLOT_FILE = 96; // MAX_SLOTS: FL_ID of the shared file a region maps, 0 private, -1 none
 export const TASK_WORDS = 112;
 export const TASK_NEW = 0;
@@ -241,6 +249,7 @@ export const TASK_EXITED = 4;
 export const B_ARRIVED = 0;
 export const B_GEN = 1;
 export const B_COUNT = 2;
+export const B_RELEASE_US = 3; // µs from the run's start when it was last released
 export const BARRIER_WORDS = 16;
 
 // ---- file ledger: what a freed file's pages held, by FL_ID (the lost-write check reads it) ----

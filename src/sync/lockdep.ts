@@ -23,8 +23,9 @@ export const enum LockClass {
   Userfault = 16, // a writer waiting for its uffd-wp fault to be resolved, or the handler waiting for events
   SchedTurn = 17, // controlled mode: a CPU waiting for its turn
   MmapLockNested = 18, // a host mm's mmap_lock taken inside a task's (mmap_read_lock_nested, SINGLE_DEPTH_NESTING)
+  VmaLock = 19, // a VMA's own lock (per-VMA locks, Linux 6.4+: vma->vm_lock->lock)
 }
-export const LOCK_CLASS_COUNT = 19;
+export const LOCK_CLASS_COUNT = 20;
 
 export const LOCK_CLASS_NAMES: readonly string[] = [
   '&mm->mmap_lock',
@@ -46,6 +47,7 @@ export const LOCK_CLASS_NAMES: readonly string[] = [
   'userfaultfd wait (handle_userfault / read)',
   'controlled-mode turn',
   '&mm->mmap_lock/1',
+  '&vma->vm_lock->lock',
 ];
 
 export const enum LockMode {

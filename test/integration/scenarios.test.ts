@@ -222,3 +222,54 @@ describe('--mmap-lock qrwlock (mm/mmap_lock.ts)', () => {
     expect(bug.violations.map((v) => v.checker)).toContain('use-after-free');
   });
 });
+
+describe('--fault-lock per-vma (lock_vma_under_rcu) and --ptl mm (pte_lockptr)', () => {
+  it('fault-storm: every storm fault is taken under its VMA\'s lock, none under mmap_lock; under mmap none under a VMA lock', async () => {
+    const o = { size: '32M', ops: '1' };
+    const vma = await run('fault-storm', { ...o, faultLock: 'per-vma' });
+    expect(vma.violations).toEqual([]);
+    expect(vma.fault_lock).toBe('per-vma');
+    // The scratch region's faults and the storm's: every fault of the run went through the VMA lock.
+    expect(vma.vma_lock.success).toBe(vma.faults.total);
+    expect(vma.locks.find((l) => l.class === '&mm->mmap_lock' && l.mode === 'R')).toBeUndefined();
+    expect(vma.locks.find((l) => l.class === '&vma->vm_lock->lock' && l.mode === 'R')!.acquisitions).toBe(vma.faults.total);
+    expect(vma.phase!.faults).toBe(32 * 256 + 16 * 256); // 8192 storm faults, and the leader's 16 scratch MiB
+    expect(vma.phase!.per_task_faults_per_s).toHaveLength(2);
+    const mm = await run('fault-storm', { ...o, faultLock: 'mmap' });
+    expect(mm.violations).toEqual([]);
+    expect(mm.vma_lock).toEqual({ success: 0, abort: 0, miss: 0 });
+    expect(mm.locks.find((l) => l.class === '&mm->mmap_lock' && l.mode === 'R')!.acquisitions).toBe(mm.faults.total);
+  });
+
+  it('the workloads and the races\' fixed variants pass under per-VMA locks; shared-PT and uffd-wp VMAs fall back to mmap_lock', async () => {
+    for (const [scenario, o] of [
+      ['sga', { model: 'none', procs: '8', size: '16M' }],
+      ['sga', { model: 'map-shared-pt', procs: '8', size: '16M' }],
+      ['sga', { model: 'pt-hint', procs: '8', size: '16M' }],
+      ['exit-vs-fault', { model: 'map-shared-pt' }],
+      ['mprotect-vs-fault', { model: 'none', procs: '2', cpus: '2', ops: '6', size: '2M' }],
+      ['qemu-snapshot', { procs: '2' }],
+      ['qemu-snapshot-file', { procs: '2' }],
+    ] as const) {
+      const r = await run(scenario, { ...o, faultLock: 'per-vma' });
+      expect([scenario, o.model, r.violations]).toEqual([scenario, o.model, []]);
+      if (o.model === 'map-shared-pt') expect(r.vma_lock.abort).toBeGreaterThan(0);
+      if (o.model === 'none' && scenario === 'sga') expect(r.vma_lock.success).toBe(r.faults.total);
+    }
+    const bug = await run('exit-vs-fault', { model: 'map-shared-pt', bug: 'rfc-v2-free-shared-pmd', faultLock: 'per-vma' });
+    expect(bug.violations.map((v) => v.checker)).toContain('use-after-free');
+  });
+
+  it('--ptl mm: one page_table_lock per mm (the host\'s for shared tables), the same tables, every checker passing', async () => {
+    for (const model of ['none', 'map-shared-pt', 'mshare']) {
+      const split = await run('sga', { model, procs: '8', size: '16M' });
+      const mm = await run('sga', { model, procs: '8', size: '16M', ptl: 'mm' });
+      expect([model, mm.ptl, mm.violations]).toEqual([model, 'mm', []]);
+      expect(mm.pgtables_bytes.total).toBe(split.pgtables_bytes.total);
+      expect(mm.locks.some((l) => l.class === 'ptlock_ptr(ptdesc)')).toBe(false);
+      expect(mm.locks.find((l) => l.class === '&mm->page_table_lock')!.acquisitions).toBeGreaterThan(0);
+    }
+    expect(() => parseRunOptions('sga', { model: 'pt-hint', ptl: 'mm' })).toThrow(/--ptl mm does not apply to --model pt-hint/);
+    expect(() => parseRunOptions('sga', { faultLock: 'rcu' })).toThrow(/--fault-lock must be mmap or per-vma/);
+  });
+});
