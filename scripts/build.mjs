@@ -1,4 +1,4 @@
-// Builds the CLI, the CPU worker and the benchmark to dist/ with esbuild.
+// Builds the CLI, the CPU worker and the benchmarks to dist/ with esbuild.
 // Node 20 cannot start a .ts worker by itself, so worker threads load dist/worker.mjs
 // (see ../shared/STACK.md: esbuild output starts ~5x faster than a tsx loader).
 import { build } from 'esbuild';
@@ -12,6 +12,7 @@ const entryPoints = {
   worker: 'workers/cpu.ts',
   bench: 'bench/index.ts',
   races: 'bench/races.ts',
+  locks: 'bench/locks.ts',
   torture: 'workers/torture.ts',
 };
 // The worker the lock tests start on their own threads (test/sync), when the tests are here.

@@ -1,5 +1,6 @@
 /** Reports for people: cli-table3 tables, lock_stat columns, the checkers' verdict. */
 import Table from 'cli-table3';
+import type { LockClassStats } from '../sync/lock_stat.js';
 import type { RunReport } from './run.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
@@ -40,17 +41,7 @@ export function renderRun(r: RunReport): string {
     t.push(['uffd-wp syscalls / entry writes / wake-ups / events', `${n(r.uffd.syscalls)} / ${n(r.uffd.entry_writes)} / ${n(r.uffd.wakeups)} / ${n(r.uffd.events)}`]);
   }
   out.push(t.toString());
-  if (r.locks.length > 0) {
-    const lt = new Table({
-      head: ['class', 'mode', 'contentions', 'waittime-avg', 'waittime-max', 'acquisitions', 'holdtime-avg', 'holdtime-max'],
-      style: { head: [], border: [], compact: true },
-    });
-    for (const l of r.locks) {
-      lt.push([l.class, l.mode, n(l.contentions), l.waittime_avg.toFixed(2), l.waittime_max.toFixed(2), n(l.acquisitions), l.holdtime_avg.toFixed(2), l.holdtime_max.toFixed(2)]);
-    }
-    out.push('lock_stat (times in µs):');
-    out.push(lt.toString());
-  }
+  if (r.locks.length > 0) out.push(renderLockStat(r.locks));
   if (r.scenario_report) out.push(...r.scenario_report.lines);
   for (const note of r.notes) out.push(`note: ${note}`);
   if (r.ok) out.push(`OK: every checker passed (seed ${r.seed})`);
@@ -59,4 +50,28 @@ export function renderRun(r: RunReport): string {
     for (const v of r.violations.slice(0, 20)) out.push(`  [${v.checker}] ${v.message}`);
   }
   return out.join('\n');
+}
+
+/**
+ * /proc/lock_stat's layout (kernel/locking/lockdep_proc.c, lock_stat version 0.4): one line per
+ * class and mode ("-W" / "-R"), times in µs with two decimals. ptlab does not count cacheline
+ * bounces, so con-bounces and acq-bounces are left out; the percentiles come after the kernel's
+ * columns.
+ */
+export function renderLockStat(rows: LockClassStats[]): string {
+  const cols = ['contentions', 'waittime-min', 'waittime-max', 'waittime-total', 'waittime-avg', 'acquisitions', 'holdtime-min', 'holdtime-max', 'holdtime-total', 'holdtime-avg',
+    'waittime-p50', 'waittime-p99', 'holdtime-p50', 'holdtime-p99'];
+  const rule = '-'.repeat(41 + cols.length * 15);
+  const head = 'class name'.padStart(40) + ' ' + cols.map((c) => c.padStart(14)).join(' ');
+  const t = (x: number) => x.toFixed(2).padStart(14);
+  const lines = ['lock_stat version 0.4 (ptlab: no bounce counts; percentiles from HdrHistogram)', rule, head, rule];
+  for (const l of rows) {
+    lines.push(`${(l.class + '-' + l.mode).padStart(40)}: ${[
+      String(l.contentions).padStart(14), t(l.waittime_min), t(l.waittime_max), t(l.waittime_total), t(l.waittime_avg),
+      String(l.acquisitions).padStart(14), t(l.holdtime_min), t(l.holdtime_max), t(l.holdtime_total), t(l.holdtime_avg),
+      t(l.waittime_p50), t(l.waittime_p99), t(l.holdtime_p50), t(l.holdtime_p99),
+    ].join(' ')}`);
+  }
+  lines.push(rule);
+  return lines.join('\n');
 }

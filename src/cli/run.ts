@@ -5,7 +5,9 @@
 import { availableParallelism } from 'node:os';
 import { B_RELEASE_US, BARRIER_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
+import { type LockHistogram, mergeLockHistograms } from '../sync/lock_hist.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
+import { LOCK_CLASS_COUNT } from '../sync/lockdep.js';
 import {
   ST_ACCESSES, ST_COUNT, ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SHARED_PMD,
   ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FAULTS, ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS,
@@ -145,9 +147,15 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
   control?.onTrace?.(run.cpus.map((c) => c.trace ?? []));
   const st = new Float64Array(ST_COUNT);
   const ls = newLockStats();
+  const waitHist: (LockHistogram | null)[] = new Array<LockHistogram | null>(LOCK_CLASS_COUNT * 2).fill(null);
+  const holdHist: (LockHistogram | null)[] = new Array<LockHistogram | null>(LOCK_CLASS_COUNT * 2).fill(null);
   for (const c of run.cpus) {
     for (let i = 0; i < ST_COUNT; i++) st[i] += c.stats[i];
     mergeLockStats(ls, c.lockStats);
+    if (c.lockHist) {
+      mergeLockHistograms(waitHist, c.lockHist.wait);
+      mergeLockHistograms(holdHist, c.lockHist.hold);
+    }
   }
   const { i32, layout } = run.machine;
   const snaps = Atomics.load(i32, G_SNAPS);
@@ -224,7 +232,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
       oom: { count: oomCount, first_process: firstOom > 0 ? firstOom - 1 : null },
     },
     processes: { total: programs.length, killed_by_signal: killed, oom_killed: oomKilled, signals_taken: signals },
-    locks: lockStatRows(ls),
+    locks: lockStatRows(ls, waitHist, holdHist),
     violations,
     notes,
     machine_bytes: run.machine.sab.byteLength,

@@ -31,6 +31,7 @@ import {
 } from '../mm/userfaultfd.js';
 import { sys_fault_remote } from '../mm/gup.js';
 import { fdget } from '../mm/fdtable.js';
+import { encodeLockHistograms } from '../sync/lock_hist.js';
 import {
   sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
   sys_mshare, sys_mshare_unlink, sys_shm_open, sys_shm_unlink, sys_unlink,
@@ -64,6 +65,8 @@ export interface CpuResult {
   cpu: number;
   stats: number[];
   lockStats: number[];
+  /** lock_stat's wait and hold histograms per class and mode, encoded (sync/lock_hist.ts). */
+  lockHist: { wait: (string | null)[]; hold: (string | null)[] };
   seconds: number;
   stopped: boolean;
   error?: string;
@@ -157,7 +160,7 @@ export class Cpu {
         k.publishHeld();
       }
     }
-    return { cpu: k.cpu, stats: Array.from(k.stats), lockStats: Array.from(k.lockStats), seconds: (performance.now() - t0) / 1000, stopped, error };
+    return { cpu: k.cpu, stats: Array.from(k.stats), lockStats: Array.from(k.lockStats), lockHist: { wait: encodeLockHistograms(k.waitHist), hold: encodeLockHistograms(k.holdHist) }, seconds: (performance.now() - t0) / 1000, stopped, error };
   }
 
   /** Pinned: this CPU's own task, if it is runnable (claimed by moving it to RUNNING), else -1. */

@@ -3,6 +3,7 @@
  * CONFIG_LOCK_STAT). Each CPU writes only its own Float64Array (CPU-local, not machine memory);
  * the orchestrator merges them when the run ends.
  */
+import { type LockHistogram, percentileUs } from './lock_hist.js';
 import { LOCK_CLASS_COUNT, LOCK_CLASS_NAMES } from './lockdep.js';
 
 export const LS_ACQ = 0;
@@ -53,12 +54,17 @@ export interface LockClassStats {
   holdtime_max: number;
   holdtime_total: number;
   holdtime_avg: number;
+  /** Percentiles of the contended waits and of the holds (HdrHistogram, sync/lock_hist.ts). */
+  waittime_p50: number;
+  waittime_p99: number;
+  holdtime_p50: number;
+  holdtime_p99: number;
 }
 
 const us = (ms: number) => Math.round(ms * 1000 * 100) / 100;
 
-/** Rows for every class and mode that was acquired at least once. */
-export function lockStatRows(s: ArrayLike<number>): LockClassStats[] {
+/** Rows for every class and mode that was acquired at least once (`wait`/`hold`: merged histograms by slot). */
+export function lockStatRows(s: ArrayLike<number>, wait: readonly (LockHistogram | null)[] = [], hold: readonly (LockHistogram | null)[] = []): LockClassStats[] {
   const rows: LockClassStats[] = [];
   for (let c = 0; c < LOCK_CLASS_COUNT; c++) {
     for (let m = 0; m < 2; m++) {
@@ -79,6 +85,10 @@ export function lockStatRows(s: ArrayLike<number>): LockClassStats[] {
         holdtime_max: us(s[b + LS_HOLD_MAX]),
         holdtime_total: us(s[b + LS_HOLD_TOTAL]),
         holdtime_avg: us(s[b + LS_HOLD_TOTAL] / acq),
+        waittime_p50: percentileUs(wait[c * 2 + m] ?? null, 50),
+        waittime_p99: percentileUs(wait[c * 2 + m] ?? null, 99),
+        holdtime_p50: percentileUs(hold[c * 2 + m] ?? null, 50),
+        holdtime_p99: percentileUs(hold[c * 2 + m] ?? null, 99),
       });
     }
   }

@@ -11,7 +11,8 @@ import {
   C_HELD, C_HELD_N, C_WAIT_CLASS, C_WAIT_MODE, C_WAIT_WORD, CPU_WORDS, G_STOP, G_STOP_CLASS,
   G_STOP_CPU, G_STOP_HOLDER, G_STOP_MODE, G_STOP_WORD, LOCKDEP_CLASSES, MAX_HELD, StopReason, type Layout,
 } from '../shm/layout.js';
-import { type LockClass, LockMode } from './lockdep.js';
+import { type LockClass, LOCK_CLASS_COUNT, LockMode } from './lockdep.js';
+import { type LockHistogram, newLockHistogram, recordMs } from './lock_hist.js';
 import type { Scheduler } from './schedpoint.js';
 import { TraceKind, type Tracer } from './tracer.js';
 import {
@@ -41,6 +42,9 @@ export interface LockCpuOptions {
 export class LockCpu {
   readonly cpuBase: number;
   readonly lockStats = newLockStats();
+  /** lock_stat's wait and hold times per class and mode (slot cls * 2 + mode), for p50/p99. */
+  readonly waitHist: (LockHistogram | null)[] = new Array<LockHistogram | null>(LOCK_CLASS_COUNT * 2).fill(null);
+  readonly holdHist: (LockHistogram | null)[] = new Array<LockHistogram | null>(LOCK_CLASS_COUNT * 2).fill(null);
   spinLimit: number;
   deadlineMs: number;
   lockStatTiming: boolean;
@@ -93,6 +97,7 @@ export class LockCpu {
       s[b + LS_CON]++;
       if (this.lockStatTiming) {
         const w = now - waitStart;
+        recordMs(this.waitHist[cls * 2 + mode] ??= newLockHistogram(), w);
         s[b + LS_WAIT_TOTAL] += w;
         if (w < s[b + LS_WAIT_MIN]) s[b + LS_WAIT_MIN] = w;
         if (w > s[b + LS_WAIT_MAX]) s[b + LS_WAIT_MAX] = w;
@@ -154,7 +159,9 @@ export class LockCpu {
     if (this.tracer !== null) this.tracer.end(TraceKind.Lock, this.heldClass[d]);
     if (this.lockStatTiming) {
       const h = performance.now() - this.heldSince[d];
-      const b = (this.heldClass[d] * 2 + this.heldMode[d]) * LS_FIELDS;
+      const slot = this.heldClass[d] * 2 + this.heldMode[d];
+      recordMs(this.holdHist[slot] ??= newLockHistogram(), h);
+      const b = slot * LS_FIELDS;
       const s = this.lockStats;
       s[b + LS_HOLD_TOTAL] += h;
       if (h < s[b + LS_HOLD_MIN]) s[b + LS_HOLD_MIN] = h;

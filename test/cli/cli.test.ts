@@ -176,4 +176,39 @@ describe('ptlab', () => {
     const bad = ptlab('compare', 'sga', '--mmap-lock', 'rwsem,ticket');
     expect([bad.code, bad.err.trim()]).toEqual([2, 'ptlab: --mmap-lock must be rwsem or qrwlock']);
   });
+
+  it('compare fault-storm --mmap-lock x --fault-lock: one run per protocol pair, faults/s over the storm, wait percentiles, fairness', () => {
+    const r = ptlab('compare', 'fault-storm', '--mmap-lock', 'rwsem,qrwlock', '--fault-lock', 'mmap,per-vma', '--size', '16M', '--json');
+    expect(r.code).toBe(0);
+    const runs = JSON.parse(r.out).runs as {
+      model: string; mmap_lock: string; fault_lock: string; ok: boolean; faults_per_s: number; vma_lock: { success: number };
+      phase: { faults: number; per_task_faults_per_s: number[]; max_over_min: number };
+      locks: { class: string; mode: string; waittime_p50: number; waittime_p99: number; holdtime_p50: number; holdtime_p99: number; acquisitions: number }[];
+    }[];
+    // Only the models the scenario applies to (none), under each pair, same seed.
+    expect(runs.map((x) => `${x.model}/${x.mmap_lock}/${x.fault_lock}`)).toEqual(['none/rwsem/mmap', 'none/rwsem/per-vma', 'none/qrwlock/mmap', 'none/qrwlock/per-vma']);
+    for (const x of runs) {
+      expect(x.ok).toBe(true);
+      expect(x.faults_per_s).toBeGreaterThan(0);
+      expect(x.phase.per_task_faults_per_s).toHaveLength(2);
+      expect(x.vma_lock.success > 0).toBe(x.fault_lock === 'per-vma');
+      for (const l of x.locks) expect(l.holdtime_p99).toBeGreaterThanOrEqual(l.holdtime_p50);
+    }
+    const table = ptlab('compare', 'fault-storm', '--fault-lock', 'mmap,per-vma', '--size', '8M');
+    expect(table.out).toMatch(/none \/ per-vma/);
+    expect(table.out).toMatch(/fairness/);
+    const bad = ptlab('compare', 'fault-storm', '--fault-lock', 'mmap,rcu');
+    expect([bad.code, bad.err.trim()]).toEqual([2, 'ptlab: --fault-lock must be mmap or per-vma']);
+    const wrong = ptlab('compare', 'fault-storm', '--models', 'map-shared-pt');
+    expect(wrong.code).toBe(2);
+  });
+
+  it('run prints lock_stat in /proc/lock_stat\'s layout, with p50 / p99 columns', () => {
+    const r = ptlab('run', 'sga', '--procs', '2', '--size', '2M');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/lock_stat version 0\.4/);
+    expect(r.out).toMatch(/class name +contentions +waittime-min/);
+    expect(r.out).toMatch(/waittime-p50 +waittime-p99 +holdtime-p50 +holdtime-p99/);
+    expect(r.out).toMatch(/&mm->mmap_lock-R: +\d+/);
+  });
 });
