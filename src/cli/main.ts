@@ -73,6 +73,7 @@ program
   .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
   .option('--no-lock-stat', 'do not time lock waits and holds')
   .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem (as Linux) or qrwlock (fair, queued)', 'rwsem')
+  .option('--host-lock <protocol>', 'a sharing model\'s host mm\'s mmap_lock: rwsem or qrwlock (default: --mmap-lock\'s)')
   .option('--fault-lock <lock>', 'the fault path\'s lock: mmap (mmap_lock) or per-vma (the VMA\'s own lock first, Linux 6.4+)', 'mmap')
   .option('--ptl <locks>', 'PTE-table locks: split (one per table, x86-64\'s) or mm (the mm\'s page_table_lock)', 'split')
   .option('--json', 'one JSON object on stdout')
@@ -98,6 +99,7 @@ program
   .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}, or a scenario file (*.json)`)
   .option('--models <list>', 'comma-separated models (default: every model the scenario applies to)')
   .option('--mmap-lock <list>', 'comma-separated mmap_lock protocols (rwsem, qrwlock): each model runs under each', 'rwsem')
+  .option('--host-lock <list>', 'comma-separated host-mm lock protocols (rwsem, qrwlock) (default: each run\'s --mmap-lock)')
   .option('--fault-lock <list>', 'comma-separated fault-path locks (mmap, per-vma): each of the above runs under each', 'mmap')
   .option('--ptl <list>', 'comma-separated PTE-table locks (split, mm): each of the above runs under each', 'split')
   .option('--cpus <n>', 'simulated CPUs (worker threads); default min(2, cores)')
@@ -118,8 +120,9 @@ program
       const protocols = list(raw.mmapLock, '--mmap-lock');
       const faultLocks = list(raw.faultLock, '--fault-lock');
       const ptls = list(raw.ptl, '--ptl');
-      opts = models.flatMap((model) => protocols.flatMap((mmapLock) => faultLocks.flatMap((faultLock) => ptls.map((ptl) =>
-        parseRunOptions(scenario, { ...raw, models: undefined, model, mmapLock, faultLock, ptl })))));
+      const hostLocks = raw.hostLock === undefined ? [undefined] : list(raw.hostLock, '--host-lock');
+      opts = models.flatMap((model) => protocols.flatMap((mmapLock) => hostLocks.flatMap((hostLock) => faultLocks.flatMap((faultLock) => ptls.map((ptl) =>
+        parseRunOptions(scenario, { ...raw, models: undefined, model, mmapLock, hostLock, faultLock, ptl }))))));
     } catch (e) {
       if (e instanceof UsageError) fail(e.message.replace('--model ', '--models: each '));
       throw e;

@@ -44,6 +44,7 @@ export const RunOptionsSchema = z.object({
   lockStat: z.boolean().optional(),
   scale: z.string().refine((s) => !Number.isNaN(parseScale(s)), { message: '--scale must be a fraction in (0, 1], e.g. 1/100 or 0.01' }).transform(parseScale).optional(),
   mmapLock: z.enum(['rwsem', 'qrwlock'], { message: '--mmap-lock must be rwsem or qrwlock' }).optional(),
+  hostLock: z.enum(['rwsem', 'qrwlock'], { message: '--host-lock must be rwsem or qrwlock' }).optional(),
   faultLock: z.enum(['mmap', 'per-vma'], { message: '--fault-lock must be mmap or per-vma' }).optional(),
   ptl: z.enum(['split', 'mm'], { message: '--ptl must be split or mm' }).optional(),
   json: z.boolean().optional(),

@@ -30,7 +30,8 @@ export interface RunReport {
   bug: string | null;
   /** The mmap_lock protocol (--mmap-lock). */
   mmap_lock: 'rwsem' | 'qrwlock';
-  /** The fault path's lock (--fault-lock) and the PTE-table locks (--ptl). */
+  /** The host mms' mmap_lock protocol (--host-lock; sharing models), the fault path's lock (--fault-lock) and the PTE-table locks (--ptl). */
+  host_lock: 'rwsem' | 'qrwlock';
   fault_lock: 'mmap' | 'per-vma';
   ptl: 'split' | 'mm';
   seed: number;
@@ -138,6 +139,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     deadlineMs,
     lockStatTiming: o.lockStat ?? true,
     mmapLock: o.mmapLock ?? 'rwsem',
+    hostLock: o.hostLock ?? o.mmapLock ?? 'rwsem',
     faultLock: o.faultLock ?? 'mmap',
     ptl: o.ptl ?? 'split',
     slice: 4,
@@ -193,6 +195,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     model: o.model,
     bug: o.bug ?? null,
     mmap_lock: o.mmapLock ?? 'rwsem',
+    host_lock: o.hostLock ?? o.mmapLock ?? 'rwsem',
     fault_lock: o.faultLock ?? 'mmap',
     ptl: o.ptl ?? 'split',
     seed: so.seed,

@@ -6,11 +6,10 @@
 import {
   M_ANON_RETIRED, M_COUNT, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_NR_VMAS,
   M_PAGE_TABLE_LOCK, M_PGD, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, M_TASK, M_TLB_GEN, M_USERS, M_VMA_HEAD,
-  R_GEN, T_ANON_RETIRED,
+  MMAP_LOCK_WORDS, MMF_HOST, MMF_QRWLOCK, R_GEN, T_ANON_RETIRED,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { refcount_dec_and_test, refcount_inc, REFCOUNT_OK, REFCOUNT_UNDERFLOW, REFCOUNT_ZERO } from '../sync/refcount.js';
-import { RWSEM_WORDS } from '../sync/rwsem.js';
 import { exit_mmap } from './exit.js';
 import { PoolId, report_violation, Violation } from './mmdebug.js';
 import { alloc_ptp, free_ptp } from './page_alloc.js';
@@ -25,10 +24,12 @@ export function mm_alloc(k: Kernel, task: number, flags: number): number {
   if (mm < 0) return -1;
   const b = k.mmBase(mm);
   for (const w of [M_PGTABLES, M_RSS_FILE, M_RSS_ANON, M_NR_VMAS, M_ANON_RETIRED, M_TLB_GEN, M_CPUMASK, M_PAGE_TABLE_LOCK]) Atomics.store(i32, b + w, 0);
-  for (let w = 0; w < RWSEM_WORDS; w++) Atomics.store(i32, b + M_MMAP_LOCK + w, 0);
+  for (let w = 0; w < MMAP_LOCK_WORDS; w++) Atomics.store(i32, b + M_MMAP_LOCK + w, 0);
   Atomics.store(i32, b + M_USERS, 1);
   Atomics.store(i32, b + M_COUNT, 1);
-  Atomics.store(i32, b + M_FLAGS, flags);
+  // The lock's protocol is the mm's for its whole life: a host mm's is --host-lock's, a task's --mmap-lock's.
+  const qrw = (flags & MMF_HOST) !== 0 ? k.hostQrwlock : k.mmapQrwlock;
+  Atomics.store(i32, b + M_FLAGS, qrw ? flags | MMF_QRWLOCK : flags & ~MMF_QRWLOCK);
   Atomics.store(i32, b + M_TASK, task + 1);
   Atomics.store(i32, b + M_VMA_HEAD, -1);
   Atomics.store(i32, b + M_HOST_FILE, -1);

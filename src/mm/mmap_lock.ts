@@ -2,15 +2,15 @@
  * include/linux/mmap_lock.h and mm/mmap_lock.c: mmap_read_lock and friends, over the protocol the
  * machine was built with (`--mmap-lock`): the rwsem (kernel/locking/rwsem.c, writer-preferring,
  * as Linux) or the queued rwlock (kernel/locking/qrwlock.c, fair FIFO) — to compare the two under
- * the same load. Every mm's mmap_lock and every host mm's use the same protocol; the choice is one
- * branch.
+ * the same load. Each mm's lock keeps the protocol it was made with (MMF_QRWLOCK): a task's is
+ * `--mmap-lock`'s, a sharing model's host mm's is `--host-lock`'s; the choice is one branch.
  *
  * And the per-VMA locks of Linux 6.4+ (`--fault-lock per-vma`, CONFIG_PER_VMA_LOCK): a user fault
  * first looks its VMA up without mmap_lock and read-locks the VMA alone (lock_vma_under_rcu);
  * anything that changes a VMA holds mmap_lock for write and write-locks the VMA first
  * (vma_start_write), which stays locked until mmap_write_unlock bumps mm_lock_seq.
  */
-import { M_LOCK_SEQ, M_MMAP_LOCK, M_VMA_HEAD, V_DETACHED, V_LOCK, V_LOCK_SEQ, V_MM, V_NEXT } from '../shm/layout.js';
+import { M_FLAGS, M_LOCK_SEQ, M_MMAP_LOCK, MMF_QRWLOCK, M_VMA_HEAD, V_DETACHED, V_LOCK, V_LOCK_SEQ, V_MM, V_NEXT } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { queued_read_lock, queued_read_unlock, queued_write_lock, queued_write_unlock } from '../sync/qrwlock.js';
 import { down_read, down_read_trylock, down_write, up_read, up_write } from '../sync/rwsem.js';
@@ -20,26 +20,31 @@ import { vma_end, vma_flags, vma_start, vmaBase, VM_SHARED_PT, VM_UFFD_WP } from
 export const MMAP_LOCK_PROTOCOLS = ['rwsem', 'qrwlock'] as const;
 export type MmapLockProtocol = (typeof MMAP_LOCK_PROTOCOLS)[number];
 
+/** Is the mmap_lock at word `lock` (an mm's M_MMAP_LOCK) a queued rwlock? */
+function qrw(k: Kernel, lock: number): boolean {
+  return (Atomics.load(k.i32, lock - M_MMAP_LOCK + M_FLAGS) & MMF_QRWLOCK) !== 0;
+}
+
 /** `lock` is the word offset of an mm's M_MMAP_LOCK. */
 export function mmap_read_lock(k: Kernel, lock: number): void {
-  if (k.mmapQrwlock) queued_read_lock(k, lock, LockClass.MmapLock);
+  if (qrw(k, lock)) queued_read_lock(k, lock, LockClass.MmapLock);
   else down_read(k, lock, LockClass.MmapLock);
 }
 
 export function mmap_read_unlock(k: Kernel, lock: number): void {
-  if (k.mmapQrwlock) queued_read_unlock(k, lock);
+  if (qrw(k, lock)) queued_read_unlock(k, lock);
   else up_read(k, lock);
 }
 
 export function mmap_write_lock(k: Kernel, lock: number): void {
-  if (k.mmapQrwlock) queued_write_lock(k, lock, LockClass.MmapLock);
+  if (qrw(k, lock)) queued_write_lock(k, lock, LockClass.MmapLock);
   else down_write(k, lock, LockClass.MmapLock);
 }
 
 export function mmap_write_unlock(k: Kernel, lock: number): void {
   // vma_end_write_all: every VMA write-locked under this hold is unlocked at once.
   Atomics.add(k.i32, lock - M_MMAP_LOCK + M_LOCK_SEQ, 1);
-  if (k.mmapQrwlock) queued_write_unlock(k, lock);
+  if (qrw(k, lock)) queued_write_unlock(k, lock);
   else up_write(k, lock);
 }
 
@@ -49,12 +54,12 @@ export function mmap_write_unlock(k: Kernel, lock: number): void {
  * the two are ordered apart.
  */
 export function host_mmap_read_lock(k: Kernel, lock: number): void {
-  if (k.mmapQrwlock) queued_read_lock(k, lock, LockClass.MmapLockNested);
+  if (qrw(k, lock)) queued_read_lock(k, lock, LockClass.MmapLockNested);
   else down_read(k, lock, LockClass.MmapLockNested);
 }
 
 export function host_mmap_write_lock(k: Kernel, lock: number): void {
-  if (k.mmapQrwlock) queued_write_lock(k, lock, LockClass.MmapLockNested);
+  if (qrw(k, lock)) queued_write_lock(k, lock, LockClass.MmapLockNested);
   else down_write(k, lock, LockClass.MmapLockNested);
 }
 

@@ -107,6 +107,8 @@ export interface KernelOptions extends LockCpuOptions {
   bug: string;
   /** The mmap_lock protocol (--mmap-lock): the queued rwlock instead of the rwsem. */
   mmapQrwlock?: boolean;
+  /** The host mms' mmap_lock protocol (--host-lock): the queued rwlock instead of the rwsem. */
+  hostQrwlock?: boolean;
   /** --fault-lock per-vma: user faults try the VMA's own lock first (lock_vma_under_rcu). */
   perVmaLock?: boolean;
   /** --ptl mm: PTE tables are locked by their mm's page_table_lock, not their own ptlock. */
@@ -122,6 +124,8 @@ export class Kernel extends LockCpu {
   readonly bug: string;
   /** mmap_lock is a qrwlock (mm/mmap_lock.ts), not an rwsem. */
   readonly mmapQrwlock: boolean;
+  /** A host mm's mmap_lock is a qrwlock (sharing models' host mms, made with MMF_HOST). */
+  readonly hostQrwlock: boolean;
   /** Faults take the VMA's lock, not mmap_lock, when they can (CONFIG_PER_VMA_LOCK). */
   readonly perVmaLock: boolean;
   /** One page_table_lock per mm instead of split PTE locks (!USE_SPLIT_PTE_PTLOCKS). */
@@ -158,6 +162,7 @@ export class Kernel extends LockCpu {
     this.ptps = this.pools.ptps;
     this.bug = opts.bug;
     this.mmapQrwlock = opts.mmapQrwlock === true;
+    this.hostQrwlock = opts.hostQrwlock ?? this.mmapQrwlock;
     this.perVmaLock = opts.perVmaLock === true;
     this.ptlMm = opts.ptlMm === true;
     // lockdep's "possible circular locking dependency": both chains go in the violation.

@@ -47,6 +47,7 @@ export interface CpuParams {
   deadlineMs: number;
   lockStatTiming: boolean;
   mmapLock?: 'rwsem' | 'qrwlock';
+  hostLock?: 'rwsem' | 'qrwlock';
   faultLock?: 'mmap' | 'per-vma';
   ptl?: 'split' | 'mm';
   /** Spin before sleeping in lock waits (false when threads outnumber cores). */
@@ -106,6 +107,7 @@ export class Cpu {
       lockStatTiming: p.lockStatTiming,
       bug: p.bug,
       mmapQrwlock: p.mmapLock === 'qrwlock',
+      hostQrwlock: (p.hostLock ?? p.mmapLock) === 'qrwlock',
       perVmaLock: p.faultLock === 'per-vma',
       ptlMm: p.ptl === 'mm',
     });

@@ -29,6 +29,8 @@ export interface MachineSpec {
   lockStatTiming: boolean;
   /** The mmap_lock protocol (mm/mmap_lock.ts); rwsem when absent. */
   mmapLock?: 'rwsem' | 'qrwlock';
+  /** The host mms' mmap_lock protocol (sharing models); mmapLock's when absent. */
+  hostLock?: 'rwsem' | 'qrwlock';
   /** The fault path's lock: mmap_lock, or per-VMA locks first (mm/mmap_lock.ts); mmap when absent. */
   faultLock?: 'mmap' | 'per-vma';
   /** PTE-table locks: split (one per table) or the mm's page_table_lock (mm/ptlock.ts); split when absent. */
@@ -126,6 +128,7 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
         deadlineMs: spec.deadlineMs,
         lockStatTiming: spec.lockStatTiming,
         mmapLock: spec.mmapLock ?? 'rwsem',
+        hostLock: spec.hostLock ?? spec.mmapLock ?? 'rwsem',
         faultLock: spec.faultLock ?? 'mmap',
         ptl: spec.ptl ?? 'split',
         spin: spec.cpus <= cores,

@@ -146,8 +146,6 @@ export const M_PGD = 4;
 export const M_FLAGS = 5;
 export const M_TASK = 6; // owner task + 1 (0 for a host mm)
 export const M_PGTABLES = 7; // page-table pages accounted to this mm (pgtables_bytes / 4096)
-export const M_RSS_FILE = 8;
-export const M_RSS_ANON = 9;
 export const M_VMA_HEAD = 10;
 export const M_NR_VMAS = 11;
 export const M_ANON_RETIRED = 12; // payload sums of anon frames freed from this mm
@@ -158,8 +156,14 @@ export const M_TLB_GEN = 16; // own line: bumped by every flush of this mm's tra
 export const M_CPUMASK = 32; // own line: CPUs running this mm
 export const M_MMAP_LOCK = 48; // rwsem: RWSEM_WORDS words, own line
 export const M_PAGE_TABLE_LOCK = 64;
-export const MM_WORDS = 80;
+// RSS counters on their own line: every fault adds to one, and the first line (M_PGD, M_FLAGS,
+// M_VMA_HEAD) is read by every walk and fault on every CPU running the mm.
+export const M_RSS_FILE = 80;
+export const M_RSS_ANON = 81;
+export const MM_WORDS = 96;
 export const MMF_HOST = 1; // a host mm: holds shared page tables, attached to no task
+export const MMF_QRWLOCK = 2; // its mmap_lock is a queued rwlock, not an rwsem (--mmap-lock / --host-lock)
+export const MMAP_LOCK_WORDS = 4; // enough for either protocol (RWSEM_WORDS, the qrwlock's QR_* words)
 
 // ---- vm_area_struct ----
 export const V_MM = 2;

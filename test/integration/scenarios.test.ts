@@ -221,6 +221,16 @@ describe('--mmap-lock qrwlock (mm/mmap_lock.ts)', () => {
     const bug = await run('exit-vs-fault', { model: 'map-shared-pt', bug: 'rfc-v2-free-shared-pmd', mmapLock: 'qrwlock' });
     expect(bug.violations.map((v) => v.checker)).toContain('use-after-free');
   });
+
+  it('--host-lock: the host mms\' lock takes its own protocol, the tasks\' keep theirs; same tables, checkers pass', async () => {
+    for (const model of ['map-shared-pt', 'mshare', 'container-fd']) {
+      for (const [mmapLock, hostLock] of [['rwsem', 'qrwlock'], ['qrwlock', 'rwsem']]) {
+        const r = await run('sga', { model, procs: '8', size: '16M', mmapLock, hostLock });
+        expect([model, r.mmap_lock, r.host_lock, r.violations]).toEqual([model, mmapLock, hostLock, []]);
+        expect(r.locks.find((l) => l.class === '&mm->mmap_lock/1')!.acquisitions).toBeGreaterThan(0);
+      }
+    }
+  });
 });
 
 describe('--fault-lock per-vma (lock_vma_under_rcu) and --ptl mm (pte_lockptr)', () => {
