@@ -45,6 +45,8 @@ export interface TortureReport {
   oversubscribed: boolean;
   writes: Side;
   reads: Side | null;
+  /** rwsem handoffs claimed (waits past RWSEM_WAIT_TIMEOUT); 0 for the other protocols. */
+  handoffs: number;
   /** lockdep's report of a lock-order cycle, or null. */
   lockdep: string | null;
   ok: boolean;
@@ -82,10 +84,11 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   const lockWord = m.layout.mms + l.word; // mm 0's lock (no mm runs: the lock alone is tortured)
   const pool = new Piscina({ filename: workerPath('torture.mjs'), minThreads: threads, maxThreads: threads, idleTimeout: Infinity });
   const runs: Promise<TortureResult>[] = [];
+  const spinLimit = threads > availableParallelism() ? 0 : 2000; // as the CPU workers: never spin when oversubscribed
   for (let t = 0; t < threads; t++) {
     const writer = t >= o.readers;
     const p: TortureParams = {
-      sab: m.sab, config, stats, cpu: t, writer, protocol: l.protocol, broken: o.bug === 'broken-rwsem', lockWord, cls: l.cls, deadlineMs: o.deadlineMs,
+      sab: m.sab, config, stats, cpu: t, writer, protocol: l.protocol, broken: o.bug === 'broken-rwsem', spinLimit, lockWord, cls: l.cls, deadlineMs: o.deadlineMs,
       inversion: o.bug === 'lock-inversion', gateWord: m.layout.mms + M_MMAP_LOCK + MM_WORDS, secondWord: m.layout.mms + M_PAGE_TABLE_LOCK + MM_WORDS, // mm 1's
     };
     runs.push(pool.run(p));
@@ -107,6 +110,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     lock: o.lock, bug: o.bug || null, readers: o.readers, writers: o.writers, seconds: o.seconds, cores, oversubscribed: threads > cores,
     writes: side(writes.length ? writes.map((r) => r.acquisitions) : [0], wf),
     reads: o.readers ? side(reads.map((r) => r.acquisitions), rf) : null,
+    handoffs: results.reduce((a, r) => a + r.handoffs, 0),
     lockdep: Atomics.load(s, TS_LOCKDEP) === 0 ? null
       : `possible circular locking dependency: ${LOCK_CLASS_NAMES[Atomics.load(s, TS_LOCKDEP_TO)]} taken while holding ${LOCK_CLASS_NAMES[Atomics.load(s, TS_LOCKDEP_FROM)]}, ` +
         `and the other order was seen before`,
@@ -125,6 +129,7 @@ export function renderTorture(r: TortureReport): string {
   ];
   if (r.writers) out.push(line('Writes', r.writes));
   if (r.reads) out.push(line('Reads ', r.reads));
+  if (r.handoffs > 0) out.push(`Handoffs: ${r.handoffs} (waiters past RWSEM_WAIT_TIMEOUT took the lock's next turn)`);
   const t = new Table({ head: ['thread', 'role', 'acquisitions'], style: { head: [], border: [], compact: true } });
   (r.reads?.per_thread ?? []).forEach((n, i) => t.push([String(i), 'reader', n.toLocaleString('en-US')]));
   if (r.writers) r.writes.per_thread.forEach((n, i) => t.push([String(r.readers + i), 'writer', n.toLocaleString('en-US')]));

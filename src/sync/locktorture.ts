@@ -34,6 +34,8 @@ export interface TortureParams {
   writer: boolean;
   protocol: 'rwsem' | 'qrwlock' | 'spinlock';
   broken: boolean;
+  /** Spins before sleeping: 0 when the threads outnumber the cores (never spin then). */
+  spinLimit: number;
   /**
    * --bug lock-inversion: writers also take a second lock (page_table_lock), even-numbered ones
    * after the tortured lock, odd ones before it — under a gate lock, so it never deadlocks, but
@@ -51,12 +53,14 @@ export interface TortureParams {
 export interface TortureResult {
   acquisitions: number;
   fails: number;
+  /** rwsem handoffs this thread claimed (a wait past RWSEM_WAIT_TIMEOUT). */
+  handoffs: number;
   stopped: boolean;
 }
 
 export default function tortureThread(p: TortureParams): TortureResult {
   const m = attachMachine(p.sab, p.config);
-  const c = new LockCpu(m.i32, m.layout, p.cpu, { spinLimit: 100, deadlineMs: p.deadlineMs, lockStatTiming: false });
+  const c = new LockCpu(m.i32, m.layout, p.cpu, { spinLimit: p.spinLimit, deadlineMs: p.deadlineMs, lockStatTiming: false });
   const s = new Int32Array(p.stats);
   const w = p.lockWord;
   c.lockdepReport = (from, to) => {
@@ -112,8 +116,8 @@ export default function tortureThread(p: TortureParams): TortureResult {
     }
   } catch (e) {
     if (!(e instanceof MachineStop)) throw e;
-    return { acquisitions, fails, stopped: true };
+    return { acquisitions, fails, handoffs: c.handoffs, stopped: true };
   }
   if (fails > 0) Atomics.add(s, TS_FAILS, fails);
-  return { acquisitions, fails, stopped: false };
+  return { acquisitions, fails, handoffs: c.handoffs, stopped: false };
 }

@@ -54,6 +54,8 @@ export class LockCpu {
   readonly heldMode = new Int32Array(MAX_HELD);
   readonly heldSince = new Float64Array(MAX_HELD);
   heldDepth = 0;
+  /** rwsem handoffs this CPU claimed (RWSEM_FLAG_HANDOFF after RWSEM_WAIT_TIMEOUT). */
+  handoffs = 0;
   private waitPublished = false;
   /** Controlled mode's scheduler, or null in free mode. */
   sched: Scheduler | null = null;

@@ -5,7 +5,7 @@ import { createMachine } from '../../src/shm/machine.js';
 import { LockClass } from '../../src/sync/lockdep.js';
 import { LS_ACQ, LS_CON, LS_FIELDS } from '../../src/sync/lock_stat.js';
 import { refcount_dec_and_test, refcount_inc_not_zero, REFCOUNT_UNDERFLOW, REFCOUNT_ZERO } from '../../src/sync/refcount.js';
-import { down_read, down_read_trylock, down_write, down_write_trylock, up_read, up_write } from '../../src/sync/rwsem.js';
+import { down_read, down_read_trylock, down_write, down_write_trylock, rwsem_handoff_bits, rwsem_handoff_cpu, up_read, up_write } from '../../src/sync/rwsem.js';
 import { QR_CNTS, QR_NEXT, QR_OWNER, queued_read_lock, queued_read_unlock, queued_write_lock, queued_write_unlock } from '../../src/sync/qrwlock.js';
 import { read_seqcount_begin, read_seqcount_retry, write_seqcount_begin, write_seqcount_end } from '../../src/sync/seqcount.js';
 import { spin_lock, spin_owner, spin_trylock, spin_unlock } from '../../src/sync/spinlock.js';
@@ -34,6 +34,24 @@ describe('locks on one thread', () => {
     expect(c0.holds(w)).toBe(false);
     expect(spin_trylock(c1, w, LockClass.Test)).toBe(true);
     expect(c0.lockStats[LockClass.Test * 2 * LS_FIELDS + LS_ACQ]).toBe(1);
+  });
+
+  it('rwsem handoff: once a waiter holds the next turn, no reader, writer or trylock gets in before it; it takes the lock and the handoff ends', () => {
+    const { m } = machine(3);
+    const c = [0, 1, 2].map((i) => new LockCpu(m.i32, m.layout, i, { spinLimit: 10, deadlineMs: 100, lockStatTiming: false }));
+    const sem = word(m, 3);
+    down_read(c[0], sem, LockClass.Test);
+    Atomics.or(m.i32, sem, rwsem_handoff_bits(1)); // what CPU 1's set_handoff does after RWSEM_WAIT_TIMEOUT
+    expect(rwsem_handoff_cpu(m.i32, sem)).toBe(1);
+    expect(down_read_trylock(c[2], sem, LockClass.Test)).toBe(false);
+    up_read(c[0], sem);
+    expect(down_write_trylock(c[2], sem, LockClass.Test)).toBe(false);
+    expect(down_read_trylock(c[2], sem, LockClass.Test)).toBe(false);
+    down_write(c[1], sem, LockClass.Test); // free, and handed to CPU 1: taken at once
+    expect(rwsem_handoff_cpu(m.i32, sem)).toBe(-1);
+    expect(down_read_trylock(c[2], sem, LockClass.Test)).toBe(false);
+    up_write(c[1], sem);
+    expect(down_read_trylock(c[2], sem, LockClass.Test)).toBe(true);
   });
 
   it('rwsem: readers share, a writer excludes, a waiting writer holds off new readers', () => {
