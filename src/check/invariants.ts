@@ -11,7 +11,7 @@
  * runQuiescentChecks) and on the main thread at the end.
  */
 import {
-  F_MAPCOUNT, G_PT_SNAP, G_PT_SNAP_HOST, G_RSS_SNAP, G_SNAPS, M_FLAGS, M_PGD, M_PGTABLES, M_RSS_ANON,
+  F_MAPCOUNT, G_LIVE_TASKS, G_PT_SNAP, G_SNAP_TASKS, G_PT_SNAP_HOST, G_RSS_SNAP, G_SNAPS, M_FLAGS, M_PGD, M_PGTABLES, M_RSS_ANON,
   M_RSS_FILE, MM_WORDS, MMF_HOST, P_HDR, P_OWNER, P_SHARE, PTP_WORDS, PTRS_PER_TABLE, R_GEN, R_STATE,
   type Layout,
 } from '../shm/layout.js';
@@ -119,6 +119,7 @@ export function checkInvariants(i32: Int32Array, l: Layout, max = 16): { finding
 export function runQuiescentChecks(k: Kernel): void {
   const { findings, census } = checkInvariants(k.i32, k.layout);
   Atomics.store(k.i32, G_PT_SNAP, census.tables);
+  Atomics.store(k.i32, G_SNAP_TASKS, Atomics.load(k.i32, G_LIVE_TASKS));
   Atomics.store(k.i32, G_PT_SNAP_HOST, census.hostTables);
   Atomics.store(k.i32, G_RSS_SNAP, census.rss);
   Atomics.add(k.i32, G_SNAPS, 1);

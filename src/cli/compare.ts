@@ -57,10 +57,10 @@ export function renderCompare(c: CompareReport): string {
 
 /** The run's name in the table: its model and whichever lock choices vary across the runs. */
 function runLabel(c: CompareReport, r: RunReport): string {
-  const varies = (k: 'mmap_lock' | 'host_lock' | 'fault_lock' | 'ptl') => new Set(c.runs.map((x) => x[k])).size > 1;
+  const varies = (k: 'mmap_lock' | 'fault_lock' | 'ptl') => new Set(c.runs.map((x) => x[k])).size > 1;
   const parts = [r.model];
   if (varies('mmap_lock')) parts.push(r.mmap_lock);
-  if (varies('host_lock')) parts.push(`host ${r.host_lock}`);
+  if (c.runs.some((x) => x.host_lock !== x.mmap_lock)) parts.push(`host ${r.host_lock}`);
   if (varies('fault_lock')) parts.push(r.fault_lock === 'per-vma' ? 'per-vma' : 'mmap-fault');
   if (varies('ptl')) parts.push(`ptl ${r.ptl}`);
   return parts.join(' / ');

@@ -3,7 +3,7 @@
  * kernel developer asks for, and the checkers' verdict.
  */
 import { availableParallelism } from 'node:os';
-import { B_RELEASE_US, BARRIER_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
+import { B_RELEASE_US, BARRIER_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_SNAP_TASKS, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { type LockHistogram, mergeLockHistograms } from '../sync/lock_hist.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
@@ -225,7 +225,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
       total: tables * 4096,
       host: hostTables * 4096,
       guests: (tables - hostTables) * 4096,
-      per_process: Math.round(((tables - hostTables) * 4096) / so.procs),
+      per_process: Math.round(((tables - hostTables) * 4096) / Math.max(1, snaps > 0 ? Atomics.load(i32, G_SNAP_TASKS) : so.procs)),
       measured_at: snaps > 0 ? 'the last barrier every live process reached' : 'peak',
       peak: peakTables * 4096,
     },

@@ -61,6 +61,7 @@ export const G_OOM_FIRST_TASK = 19; // task id + 1 of the first VM_FAULT_OOM
 export const G_MEM_PEAK = 20;
 export const G_OOM_FIRST_PT = 21; // page-table pages alive at the first VM_FAULT_OOM
 export const G_OOM_FIRST_USED = 22; // pages charged at the first VM_FAULT_OOM
+export const G_SNAP_TASKS = 23; // live tasks at the last quiescent barrier (G_PT_SNAP's)
 export const G_VIOL_COUNT = 32;
 /** Room for lock classes in lockdep's order graph (src/sync/lockdep.ts has fewer). */
 export const LOCKDEP_CLASSES = 32;
