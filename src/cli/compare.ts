@@ -47,7 +47,7 @@ export function renderCompare(c: CompareReport): string {
       n(r.locks.reduce((s, l) => s + l.contentions, 0)),
       waits(r.locks.filter((l) => l.class === '&mm->mmap_lock')),
       waits(r.locks.filter((l) => l.mode === 'R' && l.class === (r.fault_lock === 'per-vma' ? '&vma->vm_lock->lock' : '&mm->mmap_lock'))),
-      r.phase ? `${r.phase.max_over_min.toFixed(2)}${r.phase.unfair ? ' ???' : ''}` : '-',
+      r.phase?.fairness ? `${r.phase.fairness.max_over_min.toFixed(2)}${r.phase.fairness.unfair ? ' ???' : ''}` : '-',
     ]);
   }
   out.push(t.toString());

@@ -58,7 +58,7 @@ export interface RunReport {
    * faults/s from the phase's start to its own arrival at the closing barrier, with locktorture's
    * fairness figures (max/min, unfair when max/2 > min). Absent when the scenario has no phase.
    */
-  phase?: { what: string; seconds: number; faults: number; faults_per_s: number; per_task_faults_per_s: number[]; max_over_min: number; unfair: boolean };
+  phase?: { what: string; seconds: number; faults: number; faults_per_s: number; per_task_faults_per_s: number[]; fairness?: { max_over_min: number; unfair: boolean } };
   /** Per-VMA locks (/proc/vmstat vma_lock_*): faults done under the VMA's lock, fallbacks to mmap_lock, VMAs found detached. */
   vma_lock: { success: number; abort: number; miss: number };
   accesses: { loads: number; stores: number; tlb_walks: number };
@@ -254,7 +254,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
 }
 
 /** The phase between barriers `from` and `to`: see RunReport.phase. */
-function phaseOf(i32: Int32Array, l: Layout, tasks: number, p: { from: number; to: number; what: string }): NonNullable<RunReport['phase']> {
+function phaseOf(i32: Int32Array, l: Layout, tasks: number, p: { from: number; to: number; what: string; fairness?: boolean }): NonNullable<RunReport['phase']> {
   const t0 = Atomics.load(i32, l.barriers + p.from * BARRIER_WORDS + B_RELEASE_US);
   const t1 = Atomics.load(i32, l.barriers + p.to * BARRIER_WORDS + B_RELEASE_US);
   const seconds = Math.max(1e-6, (t1 - t0) / 1e6);
@@ -270,7 +270,8 @@ function phaseOf(i32: Int32Array, l: Layout, tasks: number, p: { from: number; t
   }
   const max = Math.max(...rates);
   const min = Math.min(...rates);
-  return { what: p.what, seconds: round(seconds, 4), faults, faults_per_s: Math.round(faults / seconds), per_task_faults_per_s: rates, max_over_min: min > 0 ? round(max / min, 2) : Infinity, unfair: max / 2 > min };
+  const fairness = p.fairness ? { max_over_min: min > 0 ? round(max / min, 2) : Infinity, unfair: max / 2 > min } : undefined;
+  return { what: p.what, seconds: round(seconds, 4), faults, faults_per_s: Math.round(faults / seconds), per_task_faults_per_s: rates, ...(fairness ? { fairness } : {}) };
 }
 
 function round(x: number, d: number): number {

@@ -49,9 +49,11 @@ export interface Scenario {
   explore?: { strategy?: 'random'; opts?: Record<string, string>; why: string };
   /**
    * The phase whose speed the scenario is about, between two barriers: faults/s and per-task
-   * fairness are measured over it (set-up and teardown left out), and `what` names it.
+   * fairness are measured over it (set-up and teardown left out), and `what` names it. `fairness`:
+   * the tasks do like work in it, so their rates compare (not so in sga, where the first toucher
+   * of a page does what the others then find done).
    */
-  phase?: { from: number; to: number; what: string };
+  phase?: { from: number; to: number; what: string; fairness?: boolean };
   /** A scaled scenario: `size` and `mem` at scale 1 (each run multiplies them by its `scale`). */
   scaled?: { size: number; mem: number };
   build(o: ScenarioOptions): { programs: Program[]; config: MachineConfig };

@@ -25,7 +25,7 @@ export const faultStorm: Scenario = {
   summary: 'threads of one mm take minor faults in disjoint mappings while the leader mmaps and munmaps a scratch region',
   details: 'compare --fault-lock mmap,per-vma: faults/s, mmap_lock waits and per-thread fairness; vma_lock counts faults done under the VMA lock',
   defaults: { procs: 2, size: 512 * MiB, ops: 1 },
-  phase: { from: 1, to: 2, what: 'the storm (barrier 1 to 2)' },
+  phase: { from: 1, to: 2, what: 'the storm (barrier 1 to 2)', fairness: true },
   models: { only: ['none'], why: 'one process\'s threads: page tables shared across processes change nothing in it' },
   build(o) {
     const share = Math.max(STEP, Math.floor(o.size / o.procs / STEP) * STEP);

@@ -13,6 +13,7 @@ export const sga: Scenario = {
   summary: 'M processes map one shared segment of size S, touch it concurrently with loads and stores, then exit',
   details: 'the page-table memory figure (pgtables_bytes.total) is taken at the barrier where every process has the whole segment mapped',
   defaults: { procs: 8, size: 64 * MiB, ops: 16 },
+  phase: { from: 1, to: 2, what: 'the touches (barrier 1 to 2)' },
   build(o) {
     const rand = rng(o.seed);
     const chunk = Math.min(o.size, 256 * 1024);

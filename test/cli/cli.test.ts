@@ -182,7 +182,7 @@ describe('ptlab', () => {
     expect(r.code).toBe(0);
     const runs = JSON.parse(r.out).runs as {
       model: string; mmap_lock: string; fault_lock: string; ok: boolean; faults_per_s: number; vma_lock: { success: number };
-      phase: { faults: number; per_task_faults_per_s: number[]; max_over_min: number };
+      phase: { faults: number; per_task_faults_per_s: number[]; fairness: { max_over_min: number } };
       locks: { class: string; mode: string; waittime_p50: number; waittime_p99: number; holdtime_p50: number; holdtime_p99: number; acquisitions: number }[];
     }[];
     // Only the models the scenario applies to (none), under each pair, same seed.
