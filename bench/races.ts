@@ -33,6 +33,7 @@ export const RACES: Race[] = [
   { name: 'mshare lockless peek vs host unmap', scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', opts: {} },
   { name: 'mshare v1 attach drops mmap_lock vs remap', scenario: 'race-mshare-attach', model: 'mshare', bug: 'attach-drops-mmap-lock', opts: {} },
   { name: 'mshare v1 retry releases current->mm (remote fault)', scenario: 'race-mshare-retry', model: 'mshare', bug: 'retry-unlocks-current-mm', opts: {} },
+  { name: 'munmap detaches a VMA without vma_start_write (per-VMA locks)', scenario: 'race-vma-lock', model: 'none', bug: 'munmap-skips-vma-write-lock', opts: {} },
 ];
 
 const SEEDS = 20;

@@ -74,7 +74,7 @@ program
   .option('--no-lock-stat', 'do not time lock waits and holds')
   .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem (as Linux) or qrwlock (fair, queued)', 'rwsem')
   .option('--host-lock <protocol>', 'a sharing model\'s host mm\'s mmap_lock: rwsem or qrwlock (default: --mmap-lock\'s)')
-  .option('--fault-lock <lock>', 'the fault path\'s lock: mmap (mmap_lock) or per-vma (the VMA\'s own lock first, Linux 6.4+)', 'mmap')
+  .option('--fault-lock <lock>', 'the fault path\'s lock: mmap (mmap_lock) or per-vma (the VMA\'s own lock first, Linux 6.4+) (default: mmap, or the scenario\'s)')
   .option('--ptl <locks>', 'PTE-table locks: split (one per table, x86-64\'s) or mm (the mm\'s page_table_lock)', 'split')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {

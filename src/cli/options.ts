@@ -65,6 +65,7 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   // A scenario written for one model (a catalog race, viommu) runs under it unless told otherwise.
   const only = sc.models?.only;
   if (raw.model === undefined) raw = { ...raw, model: only && only.length === 1 ? only[0] : 'none' };
+  if (raw.faultLock === undefined && sc.faultLock) raw = { ...raw, faultLock: sc.faultLock };
   const r = RunOptionsSchema.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0].message);
   const o = r.data;

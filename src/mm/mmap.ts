@@ -217,13 +217,16 @@ export function do_munmap(k: Kernel, mm: number, start: number, len: number): nu
   return 0;
 }
 
+/** A planted bug (none --bug): unmap_vmas detaches VMAs without write-locking them first. */
+export const BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK = 'munmap-skips-vma-write-lock';
+
 /** Unlinks, unmaps and frees `vmas` of `mm` (mmap_lock held for write). */
 export function unmap_vmas(k: Kernel, mm: number, vmas: number[], exiting: boolean): void {
   const gather = new MmuGather();
   let lo = Infinity;
   let hi = 0;
   for (const v of vmas) {
-    vma_start_write(k, v);
+    if (k.bug !== BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK) vma_start_write(k, v); // vma_mark_detached
     vma_unlink_mm(k, mm, v);
     lo = Math.min(lo, vma_start(k, v));
     hi = Math.max(hi, vma_end(k, v));

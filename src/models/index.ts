@@ -5,6 +5,7 @@ import { createContainerFdModel } from './container_fd.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
 import { BUG_ATTACH_DROPS_MMAP_LOCK, BUG_PEEK_WITHOUT_HOST_LOCK, BUG_RETRY_UNLOCKS_CURRENT, createMshareModel } from './mshare.js';
 import { createNoneModel } from './none.js';
+import { BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK } from '../mm/mmap.js';
 import { BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, createPtHintModel } from './pt_hint.js';
 
 export interface ModelInfo {
@@ -20,7 +21,9 @@ export const MODELS: Record<string, ModelInfo> = {
     name: 'none',
     seed: 'Linux today',
     rules: 'every process has its own PTEs for every mapping; MAP_SHARED_PT is ignored like any unknown mmap flag',
-    bugs: {},
+    bugs: {
+      [BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK]: 'munmap detaches VMAs without vma_start_write: with --fault-lock per-vma, a fault under the VMA\'s read lock runs on while munmap zaps and frees its page tables',
+    },
     create: () => createNoneModel(),
   },
   'map-shared-pt': {

@@ -39,6 +39,8 @@ export interface Scenario {
   defaults: Partial<ScenarioOptions>;
   /** The models whose rules allow this workload, when not every model's do (and why not). */
   models?: { only: string[]; why: string };
+  /** The fault-path lock the scenario runs under unless told otherwise (`--fault-lock`). */
+  faultLock?: 'mmap' | 'per-vma';
   /** Set when the scenario needs every process on its own CPU (procs <= cpus): why. */
   pinned?: string;
   /**

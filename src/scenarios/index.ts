@@ -13,6 +13,7 @@ import { raceRevoke } from './race_revoke.js';
 import { raceSplitReshare } from './race_split_reshare.js';
 import { raceStaleTlb } from './race_stale_tlb.js';
 import { raceUnshareFlush } from './race_unshare_flush.js';
+import { raceVmaLock } from './race_vma_lock.js';
 import { sga } from './sga.js';
 import { sga1500 } from './sga_1500.js';
 import { viommu } from './viommu.js';
@@ -34,6 +35,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-mshare-peek': raceMsharePeek,
   'race-mshare-attach': raceMshareAttach,
   'race-mshare-retry': raceMshareRetry,
+  'race-vma-lock': raceVmaLock,
 };
 
 export const DEFAULT_SCENARIO = 'sga';

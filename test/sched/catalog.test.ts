@@ -26,6 +26,8 @@ const RACES: Race[] = [
   { scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', checkers: ['use-after-free'], strategy: 'random' },
   { scenario: 'race-mshare-attach', model: 'mshare', bug: 'attach-drops-mmap-lock', checkers: ['lost-write'] },
   { scenario: 'race-mshare-retry', model: 'mshare', bug: 'retry-unlocks-current-mm', checkers: ['lockdep:bad-unlock'] },
+  // The per-VMA lock protocol (runs under --fault-lock per-vma, the scenario's default).
+  { scenario: 'race-vma-lock', model: 'none', bug: 'munmap-skips-vma-write-lock', checkers: ['invariant:free-pgtables', 'use-after-free', 'invariant:mapcount'] },
 ];
 
 const raw = { lockStat: false };
