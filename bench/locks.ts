@@ -12,8 +12,8 @@
  *      with the page-table memory at the barrier where every process has the segment mapped.
  *      sga's rate is over its measured phase (the touches, barrier 1 to 2), set-up left out.
  *   C. sga-1500: machine memory (the SharedArrayBuffer) per simulated process, at --scale 1/1000
- *      (none, map-shared-pt) and at the default 1/100 (map-shared-pt), one run each. Targets for
- *      the 1/100 run: under 60 s, under 2 GiB of machine memory.
+ *      and at the default 1/100, none and map-shared-pt, one run each. Targets for the 1/100 runs:
+ *      under 60 s, under 2 GiB of machine memory.
  *
  * Output: one JSON object on one line (first), then tables for people. A cell whose run fails
  * (a worker error, a checker's violation, a rejected option) is reported with its error, never
@@ -266,6 +266,7 @@ async function memoryRun(model: string, scale: string, judge: boolean): Promise<
 const memoryCells = [
   await memoryRun('none', '1/1000', false),
   await memoryRun('map-shared-pt', '1/1000', false),
+  await memoryRun('none', '1/100', true),
   await memoryRun('map-shared-pt', '1/100', true),
 ];
 
@@ -285,7 +286,7 @@ process.stdout.write(`${JSON.stringify({
   sga: { options: { cpus: CPUS, ...SGA }, cells: sgaCells },
   sga_1500: {
     cells: memoryCells,
-    targets: { seconds_under: SGA1500_SECONDS_TARGET, machine_bytes_under: SGA1500_BYTES_TARGET, judged_on: 'map-shared-pt at scale 1/100' },
+    targets: { seconds_under: SGA1500_SECONDS_TARGET, machine_bytes_under: SGA1500_BYTES_TARGET, judged_on: 'none (the slower: it builds every client\'s tables, then OOM-kills) and map-shared-pt, at scale 1/100' },
   },
 })}\n`);
 
