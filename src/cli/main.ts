@@ -152,6 +152,10 @@ program
   .option('--size <bytes>', 'size of the shared mapping')
   .option('--ops <n>', 'operations per process after set-up')
   .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
+  .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem or qrwlock')
+  .option('--host-lock <protocol>', 'a host mm\'s mmap_lock: rwsem or qrwlock')
+  .option('--fault-lock <lock>', 'the fault path\'s lock: mmap or per-vma (default: mmap, or the scenario\'s)')
+  .option('--ptl <locks>', 'PTE-table locks: split or mm')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     const hint = SCENARIOS[scenario]?.explore;
@@ -164,7 +168,7 @@ program
     if (!/^\d+$/.test(String(raw.runs)) || runs < 1) fail('--runs must be a positive integer');
     if (!/^\d+$/.test(String(raw.seed))) fail('--seed must be a non-negative integer');
     const kept: Record<string, string> = {};
-    for (const k of ['cpus', 'procs', 'size', 'ops', 'deadline']) {
+    for (const k of ['cpus', 'procs', 'size', 'ops', 'deadline', 'mmapLock', 'hostLock', 'faultLock', 'ptl']) {
       if (raw[k] !== undefined) kept[k] = String(raw[k]);
       else if (hint?.opts?.[k] !== undefined) kept[k] = hint.opts[k];
     }

@@ -211,4 +211,17 @@ describe('ptlab', () => {
     expect(r.out).toMatch(/waittime-p50 +waittime-p99 +holdtime-p50 +holdtime-p99/);
     expect(r.out).toMatch(/&mm->mmap_lock-R: +\d+/);
   });
+
+  it('explore takes the lock protocols: mprotect-vs-fault under per-VMA locks passes controlled runs, and a found race replays with them', () => {
+    const r = ptlab('explore', 'mprotect-vs-fault', '--model', 'none', '--fault-lock', 'per-vma', '--mmap-lock', 'qrwlock', '--runs', '20', '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).ok).toBe(true);
+    const bug = ptlab('explore', 'race-vma-lock', '--bug', 'munmap-skips-vma-write-lock', '--mmap-lock', 'qrwlock', '--runs', '300', '--json');
+    expect(bug.code).toBe(1);
+    const token = JSON.parse(bug.out).token as string;
+    const again = ptlab('replay', token, '--json');
+    expect(again.code).toBe(1);
+    const rep = JSON.parse(again.out) as { mmap_lock: string; fault_lock: string; violations: { checker: string }[] };
+    expect([rep.mmap_lock, rep.fault_lock]).toEqual(['qrwlock', 'per-vma']);
+  });
 });
