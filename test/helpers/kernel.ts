@@ -8,7 +8,7 @@ import { switch_mm } from '../../src/mm/tlb.js';
 import { T_MM, T_MM_GEN } from '../../src/shm/layout.js';
 import { createMachine, type Machine } from '../../src/shm/machine.js';
 import { mm_alloc, mm_gen } from '../../src/mm/fork.js';
-import { Kernel } from '../../src/mm/percpu.js';
+import { Kernel, type KernelOptions } from '../../src/mm/percpu.js';
 import { MODELS } from '../../src/models/index.js';
 import { initTasks } from '../../src/proc/orchestrator.js';
 import { sizeMachine } from '../../src/scenarios/common.js';
@@ -18,7 +18,7 @@ export interface TestMachine {
   cpus: Kernel[];
 }
 
-export function testMachine(model = 'none', bug = '', opts: { cpus?: number; tasks?: number; mem?: number } = {}): TestMachine {
+export function testMachine(model = 'none', bug = '', opts: { cpus?: number; tasks?: number; mem?: number; kernel?: Partial<KernelOptions> } = {}): TestMachine {
   const cpus = opts.cpus ?? 1;
   const tasks = opts.tasks ?? 2;
   const config = sizeMachine({ cpus, procs: tasks, sharedBytes: 16 * 1024 * 1024, privateBytes: 4 * 1024 * 1024, files: 2, vmasPerProc: 8, mem: opts.mem ?? 2 ** 30 });
@@ -26,7 +26,7 @@ export function testMachine(model = 'none', bug = '', opts: { cpus?: number; tas
   const m = createMachine(config);
   initTasks(m, tasks);
   const ks = Array.from({ length: cpus }, (_, c) => {
-    const k = new Kernel(m.i32, m.layout, c, { spinLimit: 0, deadlineMs: 200, lockStatTiming: false, bug });
+    const k = new Kernel(m.i32, m.layout, c, { spinLimit: 0, deadlineMs: 200, lockStatTiming: false, bug, ...opts.kernel });
     k.model = MODELS[model].create(bug);
     return k;
   });

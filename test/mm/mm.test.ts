@@ -4,9 +4,12 @@
  */
 import { switch_mm } from '../../src/mm/tlb.js';
 import { describe, expect, it } from 'vitest';
-import { G_MEM_USED, M_NR_VMAS, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, PL_INUSE } from '../../src/shm/layout.js';
+import { G_MEM_USED, M_FLAGS, M_MMAP_LOCK, M_NR_VMAS, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, MMF_HOST, MMF_QRWLOCK, PL_INUSE } from '../../src/shm/layout.js';
+import { host_mmap_write_lock, lock_vma_under_rcu, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, vma_end_read, vma_start_write } from '../../src/mm/mmap_lock.js';
+import { ST_VMA_LOCK_ABORT, ST_VMA_LOCK_SUCCESS } from '../../src/mm/percpu.js';
+import { vma_start } from '../../src/mm/vma.js';
 import { poolsOf } from '../../src/shm/machine.js';
-import { mmput } from '../../src/mm/fork.js';
+import { mm_alloc, mmput } from '../../src/mm/fork.js';
 import {
   EBADF, EINVAL, ENOMEM, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE,
 } from '../../src/mm/mmap.js';
@@ -170,5 +173,53 @@ describe('accounting and teardown', () => {
     for (; n < 256 && r === ACCESS_OK; n++) r = mmu_store(k, a + n * 4096, 1);
     expect(r).toBe(9); // ACCESS_OOM: the task is killed
     expect(n).toBeLessThan(64);
+  });
+});
+
+describe('per-VMA locks (mm/mmap_lock.ts) and the lock protocols an mm is made with', () => {
+  it('lock_vma_under_rcu: a VMA is write-locked from its creation or vma_start_write until mmap_write_unlock, and gone once unmapped', () => {
+    const t = testMachine('none', '', { kernel: { perVmaLock: true } });
+    const k = t.cpus[0];
+    const mm = runOn(k, 0);
+    const a = sys_mmap(k, 0, 4 * MiB, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    expect(a).toBeGreaterThan(0);
+    // sys_mmap's mmap_write_unlock ended the new VMA's write lock: the VMA alone, read-locked.
+    const v = lock_vma_under_rcu(k, mm, a + 4096);
+    expect(v).toBeGreaterThanOrEqual(0);
+    expect(vma_start(k, v)).toBe(a);
+    vma_end_read(k, v);
+    expect(lock_vma_under_rcu(k, mm, a + 4 * MiB)).toBe(-1); // no VMA there
+    const lock = k.mmOff + M_MMAP_LOCK;
+    mmap_write_lock(k, lock);
+    vma_start_write(k, v);
+    const aborts = k.stats[ST_VMA_LOCK_ABORT];
+    expect(lock_vma_under_rcu(k, mm, a)).toBe(-1); // write-locked: fall back to mmap_lock
+    expect(k.stats[ST_VMA_LOCK_ABORT]).toBe(aborts + 1);
+    mmap_write_unlock(k, lock);
+    const w = lock_vma_under_rcu(k, mm, a);
+    expect(w).toBe(v);
+    vma_end_read(k, w);
+    // A fault goes through the VMA lock, not mmap_lock.
+    const before = k.stats[ST_VMA_LOCK_SUCCESS];
+    expect(mmu_store(k, a, 1)).toBe(ACCESS_OK);
+    expect(k.stats[ST_VMA_LOCK_SUCCESS]).toBe(before + 1);
+    expect(sys_munmap(k, a, 4 * MiB)).toBe(0);
+    expect(lock_vma_under_rcu(k, mm, a)).toBe(-1);
+    expect(k.heldDepth).toBe(0);
+  });
+
+  it('a host mm takes --host-lock\'s protocol, a task\'s mm --mmap-lock\'s', () => {
+    const t = testMachine('none', '', { kernel: { mmapQrwlock: false, hostQrwlock: true } });
+    const k = t.cpus[0];
+    const task = runOn(k, 0);
+    const host = mm_alloc(k, -1, MMF_HOST);
+    expect(Atomics.load(k.i32, k.mmBase(task) + M_FLAGS) & MMF_QRWLOCK).toBe(0);
+    expect(Atomics.load(k.i32, k.mmBase(host) + M_FLAGS) & MMF_QRWLOCK).toBe(MMF_QRWLOCK);
+    // Each lock works under its own protocol.
+    host_mmap_write_lock(k, k.mmBase(host) + M_MMAP_LOCK);
+    mmap_read_lock(k, k.mmBase(task) + M_MMAP_LOCK);
+    mmap_read_unlock(k, k.mmBase(task) + M_MMAP_LOCK);
+    mmap_write_unlock(k, k.mmBase(host) + M_MMAP_LOCK);
+    expect(k.heldDepth).toBe(0);
   });
 });
