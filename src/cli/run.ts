@@ -3,7 +3,7 @@
  * kernel developer asks for, and the checkers' verdict.
  */
 import { availableParallelism } from 'node:os';
-import { B_RELEASE_US, BARRIER_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_SNAP_TASKS, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
+import { B_RELEASE_US, BARRIER_WORDS, computeLayout, MAX_MACHINE_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_SNAP_TASKS, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { type LockHistogram, mergeLockHistograms } from '../sync/lock_hist.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
@@ -21,7 +21,7 @@ import { verdict, type ViolationReport } from '../check/index.js';
 import { resolveScenario } from '../scenarios/index.js';
 import { setupSchedule, type SchedSetup } from '../sched/strategy.js';
 import { scaledSize, type ScenarioOptions } from '../scenarios/common.js';
-import type { RunOptions } from './options.js';
+import { type RunOptions, UsageError } from './options.js';
 
 export interface RunReport {
   ok: boolean;
@@ -126,6 +126,11 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
   const so = scenarioOptions(scenario, o);
   const sc = resolveScenario(scenario);
   const { programs, config } = sc.build(so);
+  const words = computeLayout(config).words;
+  if (words > MAX_MACHINE_WORDS) {
+    throw new UsageError(`scenario '${scenario}' at these options needs ${(words / 2 ** 28).toFixed(1)} GiB of machine memory, past ptlab's limit of 8 GiB ` +
+      `(word offsets are 31-bit): use a smaller ${sc.scaled ? '--scale' : '--size or --procs'}`);
+  }
   const deadlineMs = o.deadline ?? 20_000;
   if (control) config.schedLog = SCHED_LOG_DECISIONS;
   const run = await runMachine({

@@ -352,6 +352,12 @@ function roundUp(n: number, to: number): number {
 }
 
 /** Computes every region once. Records are line-aligned so hot words do not share lines. */
+/**
+ * The most machine memory a machine may have: every reference into it (lock words in held-lock
+ * stacks, wait words, table and frame offsets) is a 32-bit signed word offset.
+ */
+export const MAX_MACHINE_WORDS = 2 ** 31 - 1;
+
 export function computeLayout(config: MachineConfig): Layout {
   if (config.cpus > MAX_CPUS) throw new RangeError(`cpus must be at most ${MAX_CPUS}`);
   if ((config.payloadWords & (config.payloadWords - 1)) !== 0) throw new RangeError('payloadWords must be a power of two');

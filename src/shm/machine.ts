@@ -4,7 +4,7 @@
  * after that, machine memory changes only through Atomics.
  */
 import {
-  computeLayout, C_WAIT_WORD, CPU_WORDS, FILE_WORDS, G_MAGIC, G_MEM_LIMIT, MM_WORDS, POOL_HDR_WORDS, PL_TOP, PTP_WORDS,
+  computeLayout, C_WAIT_WORD, MAX_MACHINE_WORDS, CPU_WORDS, FILE_WORDS, G_MAGIC, G_MEM_LIMIT, MM_WORDS, POOL_HDR_WORDS, PL_TOP, PTP_WORDS,
   R_GEN, VMA_WORDS, WORD, XN_WORDS,
   type Layout, type MachineConfig,
 } from './layout.js';
@@ -44,6 +44,9 @@ export function machineBytes(config: MachineConfig): number {
 
 export function createMachine(config: MachineConfig): Machine {
   const layout = computeLayout(config);
+  if (layout.words > MAX_MACHINE_WORDS) {
+    throw new RangeError(`machine memory of ${(layout.words * WORD / 2 ** 30).toFixed(1)} GiB is past ptlab's limit of 8 GiB (word offsets are 31-bit)`);
+  }
   const sab = new SharedArrayBuffer(layout.words * WORD);
   const i32 = new Int32Array(sab);
   i32[G_MAGIC] = MACHINE_MAGIC;
