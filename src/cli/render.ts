@@ -29,7 +29,8 @@ export function renderRun(r: RunReport): string {
     ['page tables (x86-64 bytes)', `${bytes(r.pgtables_bytes.total)} = host ${bytes(r.pgtables_bytes.host)} + guests ${bytes(r.pgtables_bytes.guests)}`],
     ['  per process (guest)', bytes(r.pgtables_bytes.per_process)],
     ['physical memory peak / budget', `${bytes(r.memory.peak_bytes)} / ${bytes(r.memory.budget_bytes)}`],
-    ['VM_FAULT_OOM', r.memory.oom.count ? `${r.memory.oom.count}, first in process ${r.memory.oom.first_process}` : 'none'],
+    ['VM_FAULT_OOM', r.memory.oom.count ? `${r.memory.oom.count}, first in process ${r.memory.oom.first_process}` +
+      (r.memory.oom.at_first ? ` (then ${bytes(r.memory.oom.at_first.charged_bytes)} charged, ${bytes(r.memory.oom.at_first.pgtables_bytes)} of it page tables)` : '') : 'none'],
     ['processes killed (signal / OOM)', `${r.processes.killed_by_signal} / ${r.processes.oom_killed}`],
     ['machine memory', bytes(r.machine_bytes)],
   );

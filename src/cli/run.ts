@@ -3,7 +3,7 @@
  * kernel developer asks for, and the checkers' verdict.
  */
 import { availableParallelism } from 'node:os';
-import { B_RELEASE_US, BARRIER_WORDS, computeLayout, MAX_MACHINE_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_SNAP_TASKS, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
+import { B_RELEASE_US, BARRIER_WORDS, computeLayout, MAX_MACHINE_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_OOM_FIRST_USED, G_SNAP_TASKS, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { type LockHistogram, mergeLockHistograms } from '../sync/lock_hist.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
@@ -64,7 +64,8 @@ export interface RunReport {
   accesses: { loads: number; stores: number; tlb_walks: number };
   tlb: { local_flushes: number; shootdowns: number; ipis_sent: number; ipis_taken: number; context_switches: number };
   pgtables_bytes: { total: number; host: number; guests: number; per_process: number; measured_at: string; peak: number };
-  memory: { budget_bytes: number; peak_bytes: number; oom: { count: number; first_process: number | null } };
+  /** The budget, its peak use, and the VM_FAULT_OOMs: the first one's process and what memory held then (all of it charged, and in page tables). */
+  memory: { budget_bytes: number; peak_bytes: number; oom: { count: number; first_process: number | null; at_first: { charged_bytes: number; pgtables_bytes: number } | null } };
   processes: { total: number; killed_by_signal: number; oom_killed: number; signals_taken: number };
   locks: LockClassStats[];
   violations: ViolationReport[];
@@ -237,7 +238,11 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     memory: {
       budget_bytes: config.memBytes,
       peak_bytes: Atomics.load(i32, G_MEM_PEAK) * 4096,
-      oom: { count: oomCount, first_process: firstOom > 0 ? firstOom - 1 : null },
+      oom: {
+        count: oomCount,
+        first_process: firstOom > 0 ? firstOom - 1 : null,
+        at_first: firstOom > 0 ? { charged_bytes: Atomics.load(i32, G_OOM_FIRST_USED) * 4096, pgtables_bytes: Atomics.load(i32, G_OOM_FIRST_PT) * 4096 } : null,
+      },
     },
     processes: { total: programs.length, killed_by_signal: killed, oom_killed: oomKilled, signals_taken: signals },
     locks: lockStatRows(ls, waitHist, holdHist),
