@@ -104,13 +104,16 @@ export function vma_end_read(k: Kernel, v: number): void {
 
 /** Steps the lockless VMA walk takes before giving up (a walk led astray by a reused VMA). */
 const VMA_WALK_LIMIT = 4096;
+/** Walks lock_vma_under_rcu retries after finding its VMA detached (Linux retries until it finds none). */
+const VMA_MISS_RETRIES = 4;
 
 /**
  * lock_vma_under_rcu: the VMA of `mm` that contains `addr`, read-locked, without mmap_lock; -1
  * when the caller must fall back to mmap_lock. ptlab's VMA list stands for the maple tree read
  * under RCU: the walk may meet a VMA that is being changed or was freed and reused, so everything
  * is checked again once the VMA's lock is held — its mm, that it is attached, that it contains
- * `addr` (Linux checks the same three).
+ * `addr` (Linux checks the same three). A VMA found detached was replaced: walk again
+ * (VMA_LOCK_MISS), a few times.
  *
  * Faults that need mmap_lock fall back: a sharing model's VM_SHARED_PT VMA (its fault takes the
  * host mm's locks, as hugetlb's did before it learnt the VMA lock) and a uffd-wp registered one
@@ -118,29 +121,29 @@ const VMA_WALK_LIMIT = 4096;
  */
 export function lock_vma_under_rcu(k: Kernel, mm: number, addr: number): number {
   const i32 = k.i32;
-  let v = Atomics.load(i32, k.mmBase(mm) + M_VMA_HEAD);
-  for (let n = 0; v >= 0; n++) {
-    if (n === VMA_WALK_LIMIT) {
-      v = -1;
+  for (let retry = 0; retry <= VMA_MISS_RETRIES; retry++) {
+    let v = Atomics.load(i32, k.mmBase(mm) + M_VMA_HEAD);
+    for (let n = 0; v >= 0; n++) {
+      if (n === VMA_WALK_LIMIT) {
+        v = -1;
+        break;
+      }
+      if (vma_end(k, v) > addr) break;
+      v = Atomics.load(i32, vmaBase(k, v) + V_NEXT);
+    }
+    if (v < 0 || !vma_start_read(k, mm, v)) break;
+    const b = vmaBase(k, v);
+    if (Atomics.load(i32, b + V_MM) !== mm || Atomics.load(i32, b + V_DETACHED) !== 0) {
+      up_read(k, b + V_LOCK);
+      k.stats[ST_VMA_LOCK_MISS]++;
+      continue;
+    }
+    if (addr < vma_start(k, v) || addr >= vma_end(k, v) || (vma_flags(k, v) & (VM_SHARED_PT | VM_UFFD_WP)) !== 0) {
+      up_read(k, b + V_LOCK);
       break;
     }
-    if (vma_end(k, v) > addr) break;
-    v = Atomics.load(i32, vmaBase(k, v) + V_NEXT);
+    return v;
   }
-  if (v < 0 || !vma_start_read(k, mm, v)) {
-    k.stats[ST_VMA_LOCK_ABORT]++;
-    return -1;
-  }
-  const b = vmaBase(k, v);
-  if (Atomics.load(i32, b + V_MM) !== mm || Atomics.load(i32, b + V_DETACHED) !== 0) {
-    up_read(k, b + V_LOCK);
-    k.stats[ST_VMA_LOCK_MISS]++;
-    return -1;
-  }
-  if (addr < vma_start(k, v) || addr >= vma_end(k, v) || (vma_flags(k, v) & (VM_SHARED_PT | VM_UFFD_WP)) !== 0) {
-    up_read(k, b + V_LOCK);
-    k.stats[ST_VMA_LOCK_ABORT]++;
-    return -1;
-  }
-  return v;
+  k.stats[ST_VMA_LOCK_ABORT]++;
+  return -1;
 }
