@@ -42,7 +42,7 @@ export function renderRun(r: RunReport): string {
     t.push(['uffd-wp syscalls / entry writes / wake-ups / events', `${n(r.uffd.syscalls)} / ${n(r.uffd.entry_writes)} / ${n(r.uffd.wakeups)} / ${n(r.uffd.events)}`]);
   }
   out.push(t.toString());
-  if (r.locks.length > 0) out.push(renderLockStat(r.locks));
+  if (r.locks.length > 0) out.push(`lock_stat over ${r.lock_stat_over}:`, renderLockStat(r.locks));
   if (r.scenario_report) out.push(...r.scenario_report.lines);
   for (const note of r.notes) out.push(`note: ${note}`);
   if (r.ok) out.push(`OK: every checker passed (seed ${r.seed})`);

@@ -68,6 +68,8 @@ export interface RunReport {
   memory: { budget_bytes: number; peak_bytes: number; oom: { count: number; first_process: number | null; at_first: { charged_bytes: number; pgtables_bytes: number } | null } };
   processes: { total: number; killed_by_signal: number; oom_killed: number; signals_taken: number };
   locks: LockClassStats[];
+  /** What lock_stat covers: the whole run, or the scenario's phase (each CPU clears it when it first runs a task past the phase's opening barrier). */
+  lock_stat_over: string;
   violations: ViolationReport[];
   notes: string[];
   machine_bytes: number;
@@ -149,6 +151,8 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     faultLock: o.faultLock ?? 'mmap',
     ptl: o.ptl ?? 'split',
     slice: 4,
+    lockStatFrom: sc.phase?.from,
+    lockStatTo: sc.phase?.to,
     runTimeoutMs: Math.max(120_000, deadlineMs * 3),
   }, control?.pool);
   const { violations, notes } = verdict(run);
@@ -246,6 +250,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     },
     processes: { total: programs.length, killed_by_signal: killed, oom_killed: oomKilled, signals_taken: signals },
     locks: lockStatRows(ls, waitHist, holdHist),
+    lock_stat_over: sc.phase ? sc.phase.what : 'the whole run',
     violations,
     notes,
     machine_bytes: run.machine.sab.byteLength,

@@ -54,6 +54,12 @@ export interface CpuParams {
   spin: boolean;
   /** Ops a task runs before it yields to a queued one. */
   slice: number;
+  /**
+   * A scenario's phase for lock_stat: this CPU clears its lock_stat when it first runs a task past
+   * barrier `lockStatFrom`, and keeps what it has when it first runs one past `lockStatTo`; -1 never.
+   */
+  lockStatFrom?: number;
+  lockStatTo?: number;
   /** Controlled mode: the worker installs a scheduler (its state is in machine memory). */
   controlled?: boolean;
   /** Record a trace (src/trace): events come back in CpuResult.trace. */
@@ -93,6 +99,12 @@ export class Cpu {
   readonly k: Kernel;
   readonly programs: CompiledOp[][];
   private readonly slice: number;
+  /** Per task: the pc just past its barrier `lockStatFrom` / `lockStatTo` (Infinity when it has none). */
+  private readonly lockStatFromPc: number[];
+  private readonly lockStatToPc: number[];
+  private lockStatCleared = false;
+  /** lock_stat as the phase ended on this CPU (what run() reports), or null. */
+  private lockStatKept: Pick<CpuResult, 'lockStats' | 'lockHist'> | null = null;
   /**
    * With no more processes than CPUs, each process has its own CPU (task i on CPU i), as a
    * machine with idle CPUs would run them; otherwise CPUs share one run queue.
@@ -114,6 +126,12 @@ export class Cpu {
     this.k.model = model;
     this.programs = p.programs.map((prog) => compileProgram(prog, MAX_SLOTS));
     this.slice = p.slice;
+    const pastBarrier = (id: number) => this.programs.map((ops) => {
+      const i = id < 0 ? -1 : ops.findIndex((op) => op.code === OpCode.Barrier && op.a === id);
+      return i < 0 ? Infinity : i + 1;
+    });
+    this.lockStatFromPc = pastBarrier(p.lockStatFrom ?? -1);
+    this.lockStatToPc = pastBarrier(p.lockStatTo ?? -1);
     this.pinned = p.programs.length <= p.config.cpus;
   }
 
@@ -162,7 +180,8 @@ export class Cpu {
         k.publishHeld();
       }
     }
-    return { cpu: k.cpu, stats: Array.from(k.stats), lockStats: Array.from(k.lockStats), lockHist: { wait: encodeLockHistograms(k.waitHist), hold: encodeLockHistograms(k.holdHist) }, seconds: (performance.now() - t0) / 1000, stopped, error };
+    const now = this.lockStatNow(); // frees the histograms either way
+    return { cpu: k.cpu, stats: Array.from(k.stats), ...(this.lockStatKept ?? now), seconds: (performance.now() - t0) / 1000, stopped, error };
   }
 
   /** Pinned: this CPU's own task, if it is runnable (claimed by moving it to RUNNING), else -1. */
@@ -173,10 +192,28 @@ export class Cpu {
     return Atomics.compareExchange(this.k.i32, st, TASK_RUNNABLE, TASK_RUNNING) === TASK_RUNNABLE ? t : -1;
   }
 
+  /** Clears this CPU's lock_stat once task `t` is past the phase's opening barrier; keeps it once past the closing one. */
+  private phaseStarted(t: number): void {
+    if (this.lockStatKept !== null) return;
+    const pc = Atomics.load(this.k.i32, this.k.taskBase(t) + T_PC);
+    if (!this.lockStatCleared && pc >= this.lockStatFromPc[t]) {
+      this.lockStatCleared = true;
+      this.k.clearLockStats();
+    }
+    if (pc >= this.lockStatToPc[t]) this.lockStatKept = this.lockStatNow();
+  }
+
+  /** This CPU's lock_stat for the orchestrator (the histograms encoded, and freed). */
+  private lockStatNow(): Pick<CpuResult, 'lockStats' | 'lockHist'> {
+    const k = this.k;
+    return { lockStats: Array.from(k.lockStats), lockHist: { wait: encodeLockHistograms(k.waitHist), hold: encodeLockHistograms(k.holdHist) } };
+  }
+
   private runTask(t: number): void {
     const k = this.k;
     const i32 = k.i32;
     const to = k.taskBase(t);
+    this.phaseStarted(t);
     k.task = t;
     k.taskOff = to;
     Atomics.store(i32, to + T_STATE, TASK_RUNNING);
@@ -228,6 +265,7 @@ export class Cpu {
         Atomics.add(i32, to + T_OPS, 1);
         Atomics.add(i32, G_PROGRESS, 1);
         if (this.barrier(t, op)) return RUN_BLOCKED;
+        this.phaseStarted(t);
         continue;
       }
       if (k.tracer !== null) k.tracer.begin(TraceKind.Syscall, op.code);

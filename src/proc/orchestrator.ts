@@ -36,6 +36,9 @@ export interface MachineSpec {
   /** PTE-table locks: split (one per table) or the mm's page_table_lock (mm/ptlock.ts); split when absent. */
   ptl?: 'split' | 'mm';
   slice: number;
+  /** The scenario's phase: lock_stat covers it alone (cleared past `lockStatFrom`, kept past `lockStatTo`). */
+  lockStatFrom?: number;
+  lockStatTo?: number;
   /** Wall-clock limit of the whole run, ms. */
   runTimeoutMs: number;
   /**
@@ -133,6 +136,8 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
         ptl: spec.ptl ?? 'split',
         spin: spec.cpus <= cores,
         slice: spec.slice,
+        lockStatFrom: spec.lockStatFrom ?? -1,
+        lockStatTo: spec.lockStatTo ?? -1,
         controlled: spec.controlled !== undefined,
         trace: spec.trace,
         traceOrigin: origin,

@@ -30,12 +30,16 @@ export function recordMs(h: LockHistogram, ms: number): void {
   h.recordValue(Math.min(MAX_NS, Math.max(1, Math.round(ms * 1e6))));
 }
 
-/** Encodes each histogram (null stays null) and frees it (WebAssembly memory is not collected). */
+/**
+ * Encodes each histogram (null stays null), frees it (WebAssembly memory is not collected) and
+ * empties its slot, so a later record starts a new one.
+ */
 export function encodeLockHistograms(hs: (LockHistogram | null)[]): (string | null)[] {
-  return hs.map((h) => {
+  return hs.map((h, i) => {
     if (h === null) return null;
     const s = hdr.encodeIntoCompressedBase64(h);
     h.destroy();
+    hs[i] = null;
     return s;
   });
 }

@@ -86,6 +86,22 @@ export class LockCpu {
   private readonly lockdepSeen = new Uint8Array(LOCKDEP_CLASSES * LOCKDEP_CLASSES);
 
   /**
+   * Clears lock_stat (echo 0 > /proc/lock_stat), this CPU's share: counts, times, histograms.
+   * Held locks stay held; their hold times then count from the clearing.
+   */
+  clearLockStats(): void {
+    this.lockStats.set(newLockStats());
+    for (const hs of [this.waitHist, this.holdHist]) {
+      for (let i = 0; i < hs.length; i++) {
+        hs[i]?.destroy();
+        hs[i] = null;
+      }
+    }
+    const now = this.lockStatTiming ? performance.now() : 0;
+    for (let d = 0; d < Math.min(this.heldDepth, MAX_HELD); d++) this.heldSince[d] = now;
+  }
+
+  /**
    * Records an acquisition. `waitStart` is the clock at first contention, or -1. A trylock adds
    * no dependency (it cannot wait, so it cannot deadlock: lockdep's rule too).
    */
