@@ -9,7 +9,7 @@
  * zap_pte_range / free_pgtables undo what the fault path built.
  */
 import {
-  FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, P_SHARE,
+  FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, P_OWNER, P_SHARE,
   P_WPSEQ, PTRS_PER_TABLE, R_GEN, R_STATE,
 } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
@@ -284,6 +284,27 @@ export class MmuGather {
 }
 
 /**
+ * walk_page_range's PTE level, for the walks that change entries (zap, change_protection, uffd-wp):
+ * for each PTE table of `mm`'s tree over [start, end) that `want` accepts (all when null), calls
+ * `pte_range(t, vpn, n)` with the table's lock held — the `n` pages from `vpn` are the range's
+ * part in table `t`. Not the fault path: it takes two closures per call.
+ */
+export function walk_pte_tables(k: Kernel, mm: number, start: number, end: number, want: ((t: number) => boolean) | null, pte_range: (t: number, vpn: number, n: number) => void): void {
+  const pgd = Atomics.load(k.i32, k.mmBase(mm) + M_PGD);
+  for (let addr = start; addr < end;) {
+    const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE); // pmd_addr_end
+    const vpn = Math.floor(addr / 4096);
+    const t = lookup_table(k, pgd, vpn, PTE_LEVEL, mm);
+    if (t >= 0 && (want === null || want(t))) {
+      const ptl = pte_lock(k, t);
+      pte_range(t, vpn, (next - addr) / 4096);
+      spin_unlock(k, ptl);
+    }
+    addr = next;
+  }
+}
+
+/**
  * zap_pte_range over [start, end) of `mm`'s own tables: clears every PTE, drops map counts and
  * RSS, and gathers anonymous frames whose last mapping went. Called with mmap_lock held for
  * write (or on an mm no one else can reach). Shared tables are not zapped here: a model detaches
@@ -291,36 +312,19 @@ export class MmuGather {
  */
 export function zap_page_range(k: Kernel, mm: number, start: number, end: number, tlb: MmuGather): void {
   const i32 = k.i32;
-  const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
-  for (let addr = start; addr < end;) {
-    const vpn = Math.floor(addr / 4096);
-    const pmdEnd = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
-    const pte = lookup_table(k, pgd, vpn, PTE_LEVEL, mm);
-    if (pte < 0) {
-      addr = pmdEnd;
-      continue;
-    }
-    const b = ptpBase(k, pte);
-    if (Atomics.load(i32, b + P_SHARE) > 1 && Atomics.load(i32, b + 2 /* P_OWNER */) !== mm) {
-      addr = pmdEnd; // a shared table seen from a guest: the model's detach handles it
-      continue;
-    }
-    const ptl = pte_lock(k, pte);
-    const n = (pmdEnd - addr) / 4096;
+  // A shared table seen from a guest: the model's detach handles it.
+  const own = (t: number) => Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1 || Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm;
+  walk_pte_tables(k, mm, start, end, own, (t, vpn, n) => {
     for (let i = 0; i < n; i++) {
-      const off = entry_off(k, pte, pte_index(vpn + i));
-      const e = Atomics.exchange(i32, off, 0);
+      const e = Atomics.exchange(i32, entry_off(k, t, pte_index(vpn + i)), 0);
       if (e === 0) continue;
       const f = pte_pfn(e);
-      const fb = frameBase(k, f);
-      const anon = Atomics.load(i32, fb + R_STATE) === FRAME_ANON;
+      const anon = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_ANON;
       Atomics.sub(i32, k.mmBase(mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
       if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);
     }
-    spin_unlock(k, ptl);
-    tlb.addTable(pte);
-    addr = pmdEnd;
-  }
+    tlb.addTable(t);
+  });
 }
 
 /**

@@ -5,19 +5,15 @@
  * bumped after that flush so the stale-TLB check can tell a store that slipped through.
  */
 import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
-import { M_MMAP_LOCK, P_WPSEQ, V_FLAGS } from '../shm/layout.js';
+import { F_UFFD_WP, FRAME_FILE, M_MMAP_LOCK, P_OWNER, P_WPSEQ, R_STATE, V_FLAGS } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
-import { spin_unlock } from '../sync/spinlock.js';
-import { lookup_table, MmuGather, vm_page_prot } from './memory.js';
+import { MmuGather, vm_page_prot, walk_pte_tables } from './memory.js';
 import { EACCES, EINVAL, ENOMEM, page_align, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma } from './mmap.js';
 import { frameBase, ptpBase } from './page_alloc.js';
-import { pte_lock } from './ptlock.js';
 import type { Kernel } from './percpu.js';
-import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_off, mk_pte, PMD_SIZE, pte_index, PTE_LEVEL, pte_pfn, TASK_SIZE, PAGE_SIZE } from './pgtable.js';
-import { FRAME_FILE, M_PGD, R_STATE, P_OWNER } from '../shm/layout.js';
+import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_off, mk_pte, pte_index, pte_pfn, TASK_SIZE, PAGE_SIZE } from './pgtable.js';
 import { flush_tlb_mm } from './tlb.js';
 import { pte_marker, uffd_active } from './userfaultfd.js';
-import { F_UFFD_WP } from '../shm/layout.js';
 import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_prev, vma_set_range, vma_start,
   vma_unlink_mm, vmaBase, VM_ACCESS_FLAGS, VM_EXEC, VM_MAYEXEC, VM_MAYREAD, VM_MAYWRITE, VM_READ,
@@ -35,20 +31,12 @@ export function calc_vm_prot_bits(prot: number): number {
  */
 export function change_protection(k: Kernel, mm: number, start: number, end: number, vm_flags: number, tlb: MmuGather): boolean {
   const i32 = k.i32;
-  const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
   const base = vm_page_prot(vm_flags);
   let narrowed = false;
-  for (let addr = start; addr < end;) {
-    const vpn = Math.floor(addr / PAGE_SIZE);
-    const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
-    const t = lookup_table(k, pgd, vpn, PTE_LEVEL, mm);
-    if (t < 0 || Atomics.load(i32, ptpBase(k, t) + P_OWNER) !== mm) {
-      addr = next;
-      continue;
-    }
-    const ptl = pte_lock(k, t);
+  const own = (t: number) => Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm;
+  walk_pte_tables(k, mm, start, end, own, (t, vpn, n) => {
     let touched = false;
-    for (let i = 0, n = (next - addr) / PAGE_SIZE; i < n; i++) {
+    for (let i = 0; i < n; i++) {
       const off = entry_off(k, t, pte_index(vpn + i));
       const e = Atomics.load(i32, off);
       if (e === 0) continue;
@@ -69,10 +57,8 @@ export function change_protection(k: Kernel, mm: number, start: number, end: num
       }
       Atomics.store(i32, off, ne);
     }
-    spin_unlock(k, ptl);
     if (touched) tlb.addTable(t);
-    addr = next;
-  }
+  });
   return narrowed;
 }
 

@@ -33,7 +33,7 @@
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import {
   B_ARRIVED, BARRIER_WORDS, F_HDR, F_INDEX, F_OWNER, F_UFFD_WP, FILE_SHMEM, FL_ID, FL_KIND, FL_IMMAP_HEAD,
-  FL_IMMAP_RWSEM, FRAME_ANON, FRAME_FILE, G_PROGRESS, M_MMAP_LOCK, M_PGD, MAX_UFFD_MMS, P_HDR, P_OWNER,
+  FL_IMMAP_RWSEM, FRAME_ANON, FRAME_FILE, G_PROGRESS, M_MMAP_LOCK, MAX_UFFD_MMS, P_HDR, P_OWNER,
   P_UFFD_WP, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE, T_MM, U_ACTIVE, U_EVENTS, U_FILE, U_FILE_GEN, U_HEAD, U_LOCK,
   U_MMS, U_NMM, U_SNAP_FILE, U_SNAP_FILE_GEN, U_TAIL, U_WAKE, UE_FILE, UE_FILE_ID, UE_FLAVOUR, UE_INDEX, UE_MM,
   UE_TASK, UE_VPN_HI, UE_VPN_LO, UE_WORDS, US_PENDING, US_RECORDED, US_SAVED, US_STATE, US_UNPROTECTED, US_SUM, US_WORDS,
@@ -44,15 +44,14 @@ import { down_read, up_read } from '../sync/rwsem.js';
 import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { fdget } from './fdtable.js';
 import { fileBase, filemap_get_frame } from './filemap.js';
-import { lookup_table } from './memory.js';
+import { walk_pte_tables } from './memory.js';
 import { EBADF, EINVAL, ENOMEM, page_align, split_vma } from './mmap.js';
 import { report_violation, Violation } from './mmdebug.js';
 import { frameBase, ptpBase } from './page_alloc.js';
-import { pte_lock } from './ptlock.js';
 import {
   ST_UFFD_ENTRY_WRITES, ST_UFFD_EVENTS, ST_UFFD_SYSCALLS, ST_UFFD_WAKEUPS, type Kernel, type VmFault,
 } from './percpu.js';
-import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, entry_off, PAGE_SIZE, PMD_SIZE, pte_index, PTE_LEVEL, pte_pfn, TASK_SIZE } from './pgtable.js';
+import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, entry_off, PAGE_SIZE, pte_index, pte_pfn, TASK_SIZE } from './pgtable.js';
 import { flush_tlb_mm } from './tlb.js';
 import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_SHARED, VM_SHARED_PT,
@@ -345,18 +344,9 @@ class WpGather {
  */
 function change_uffd_wp(k: Kernel, mm: number, start: number, end: number, vm_flags: number, protect: boolean, g: WpGather): void {
   const i32 = k.i32;
-  const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
-  for (let a = start; a < end;) {
-    const vpn = Math.floor(a / PAGE_SIZE);
-    const next = Math.min(end, (Math.floor(a / PMD_SIZE) + 1) * PMD_SIZE);
-    const t = lookup_table(k, pgd, vpn, PTE_LEVEL, mm);
-    if (t < 0) {
-      a = next;
-      continue;
-    }
-    const ptl = pte_lock(k, t);
+  walk_pte_tables(k, mm, start, end, null, (t, vpn, n) => {
     let narrowed = false;
-    for (let i = 0, n = (next - a) / PAGE_SIZE; i < n; i++) {
+    for (let i = 0; i < n; i++) {
       const idx = pte_index(vpn + i);
       const off = entry_off(k, t, idx);
       const e = Atomics.load(i32, off);
@@ -380,10 +370,8 @@ function change_uffd_wp(k: Kernel, mm: number, start: number, end: number, vm_fl
       }
       k.stats[ST_UFFD_ENTRY_WRITES]++;
     }
-    spin_unlock(k, ptl);
     if (narrowed) g.add(t);
-    a = next;
-  }
+  });
 }
 
 /**
@@ -531,20 +519,9 @@ export function sys_uffd_wp_file(k: Kernel, fd: number, protect: boolean): numbe
 /** Clears the write bit of every PTE of VMA `v` (of `mm`) that maps a flagged page of `file`. */
 function wrprotect_vma(k: Kernel, mm: number, v: number, file: number, g: WpGather): void {
   const i32 = k.i32;
-  const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
-  const start = vma_start(k, v);
-  const end = vma_end(k, v);
-  for (let a = start; a < end;) {
-    const vpn = Math.floor(a / PAGE_SIZE);
-    const next = Math.min(end, (Math.floor(a / PMD_SIZE) + 1) * PMD_SIZE);
-    const t = lookup_table(k, pgd, vpn, PTE_LEVEL, mm);
-    if (t < 0) {
-      a = next;
-      continue;
-    }
-    const ptl = pte_lock(k, t);
+  walk_pte_tables(k, mm, vma_start(k, v), vma_end(k, v), null, (t, vpn, n) => {
     let narrowed = false;
-    for (let i = 0, n = (next - a) / PAGE_SIZE; i < n; i++) {
+    for (let i = 0; i < n; i++) {
       const off = entry_off(k, t, pte_index(vpn + i));
       const e = Atomics.load(i32, off);
       if ((e & _PAGE_PRESENT) === 0) continue;
@@ -559,10 +536,8 @@ function wrprotect_vma(k: Kernel, mm: number, v: number, file: number, g: WpGath
       k.stats[ST_UFFD_ENTRY_WRITES]++;
       narrowed = true;
     }
-    spin_unlock(k, ptl);
     if (narrowed) g.add(t);
-    a = next;
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
