@@ -85,6 +85,50 @@ export class VmFault {
    */
   unlocked = false;
 
+  // The guest's view while a sharing model handles the fault in its host mm (enterHost/leaveHost).
+  private hosted = false;
+  private g_mm = -1;
+  private g_vma = -1;
+  private g_flags = 0;
+  private g_start = 0;
+  private g_address = 0;
+  private g_vpn = 0;
+
+  /**
+   * The fault goes on in host mm `host`, at `haddr` in its VMA `hv` (flags `hflags`, start
+   * `hstart`): the guest's mm, VMA and address are kept for leaveHost. No allocation: the fault
+   * path's one vm_fault per CPU.
+   */
+  enterHost(host: number, hv: number, hflags: number, hstart: number, haddr: number): void {
+    if (!this.hosted) {
+      this.g_mm = this.mm;
+      this.g_vma = this.vma;
+      this.g_flags = this.vm_flags;
+      this.g_start = this.vm_start;
+      this.g_address = this.address;
+      this.g_vpn = this.vpn;
+      this.hosted = true;
+    }
+    this.mm = host;
+    this.vma = hv;
+    this.vm_flags = hflags;
+    this.vm_start = hstart;
+    this.address = haddr;
+    this.vpn = Math.floor(haddr / 4096);
+  }
+
+  /** Back to the guest's view (nothing to do when not in the host). */
+  leaveHost(): void {
+    if (!this.hosted) return;
+    this.hosted = false;
+    this.mm = this.g_mm;
+    this.vma = this.g_vma;
+    this.vm_flags = this.g_flags;
+    this.vm_start = this.g_start;
+    this.address = this.g_address;
+    this.vpn = this.g_vpn;
+  }
+
   /** A new fault on `mm` (the faulting task's, or the remote one fixup_user_fault was given) at `vma`. */
   start(mm: number, vma: number, vm_flags: number, vm_start: number, address: number, flags: number): void {
     this.mm = mm;
@@ -99,6 +143,7 @@ export class VmFault {
     this.pte = -1;
     this.pte_table = -1;
     this.unlocked = false;
+    this.hosted = false;
   }
 }
 

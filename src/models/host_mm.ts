@@ -116,29 +116,53 @@ export function guest_unshare(k: Kernel, vma: number, level: number): void {
 }
 
 /**
+ * find_shared_vma's set_pmd / set_p4d step, at either level: makes the guest's entry at `gOff`
+ * the host's `hostEntry`, which points at the host's table `child` (P_SHARE counts the entries
+ * pointing to it). A guest entry still on a table the host has since let go of (the host range
+ * was emptied and mapped again) moves to the host's current table, one share less on the old;
+ * one on a table that is not the host's is an invariant violation. Threads of the guest may race
+ * here under their shared mmap_lock (read): the compare-and-swap decides, the loser looks again.
+ * Returns 0 or VM_FAULT_SIGBUS (a violation was reported: the machine stops).
+ */
+export function share_host_entry(k: Kernel, gOff: number, hostEntry: number, child: number, childLevel: number, host: number, guest: number): number {
+  const i32 = k.i32;
+  for (;;) {
+    const ge = Atomics.load(i32, gOff);
+    if (ge === hostEntry) return 0;
+    let old = -1;
+    if (ge !== 0) {
+      old = table_of(k, ge, childLevel, guest);
+      if (old < 0) return VM_FAULT_SIGBUS; // reported: the machine stops
+      if (Atomics.load(i32, ptpBase(k, old) + P_OWNER) !== host) {
+        report_violation(i32, k.layout, Violation.Invariant, k.cpu, 4, guest, old, child);
+        return VM_FAULT_SIGBUS;
+      }
+    }
+    if (Atomics.compareExchange(i32, gOff, ge, hostEntry) !== ge) continue;
+    Atomics.add(i32, ptpBase(k, child) + P_SHARE, 1);
+    k.stats[ST_FAULT_SHARED_PMD]++;
+    // The old table is empty, and every TLB entry it fed was flushed when the host let it go.
+    if (old >= 0) pt_put(k, old);
+    return 0;
+  }
+}
+
+/**
  * The guest fault of a model that shares PTE tables through copied PMD entries (map-shared-pt,
- * container-fd, address-space; mshare copies PUD entries and has its own): find_shared_vma and
- * the RFC's handle_mm_fault branch. Called with the task's mmap_lock held for read; takes the
- * host's for read inside it. `haddr` is where the guest's address lies in the host mm (the same
- * address for map-shared-pt, an offset into the region for the others): both lie at the same
- * offset within a PMD, so the PTE index is the same.
+ * container-fd, address-space; mshare copies PUD entries): find_shared_vma and the RFC's
+ * handle_mm_fault branch. Called with the task's mmap_lock held for read; takes the host's for
+ * read inside it. `haddr` is where the guest's address lies in the host mm (the same address for
+ * map-shared-pt, an offset into the region for the others): both lie at the same offset within
+ * a PMD, so the PTE index is the same.
  *
  * The host VMA decides (none: VM_FAULT_SIGSEGV — never mapped, unmapped, revoked), and with
  * `guestToo` the guest's own VMA must allow the access as well. The host's tables are built down
- * to a PTE table; the guest's PMD entry becomes a copy of the host's (P_SHARE counts the entries
- * pointing to the table). A guest entry still on a table the host has since let go of (the host
- * range was emptied and mapped again) moves to the host's current table, one share less on the
- * old. Then the PTE fault is handled in the host's context.
+ * to a PTE table, the guest's PMD entry becomes a copy of the host's (share_host_entry), and the
+ * PTE fault is handled in the host's context.
  */
 export function guest_pmd_fault(k: Kernel, vmf: VmFault, host: number, haddr: number, guestToo: boolean): number {
   const i32 = k.i32;
-  const guestVma = vmf.vma;
   const guest = vmf.mm;
-  const gaddr = vmf.address;
-  const gvpn = vmf.vpn;
-  const gstart = vmf.vm_start;
-  const gflags = vmf.vm_flags;
-  const hvpn = Math.floor(haddr / PAGE_SIZE);
   const hlock = k.mmBase(host) + M_MMAP_LOCK;
   const access = (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? VM_WRITE : VM_READ | VM_WRITE | VM_EXEC;
   host_mmap_read_lock(k, hlock);
@@ -146,14 +170,9 @@ export function guest_pmd_fault(k: Kernel, vmf: VmFault, host: number, haddr: nu
     const hv = find_vma(k, host, haddr);
     if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV;
     const hf = vma_flags(k, hv);
-    if ((hf & access) === 0 || (guestToo && (gflags & access) === 0)) return VM_FAULT_SIGSEGV;
+    if ((hf & access) === 0 || (guestToo && (vmf.vm_flags & access) === 0)) return VM_FAULT_SIGSEGV;
     // The host's PMD entry, with a PTE table under it.
-    vmf.mm = host;
-    vmf.vma = hv;
-    vmf.vm_flags = hf;
-    vmf.vm_start = vma_start(k, hv);
-    vmf.address = haddr;
-    vmf.vpn = hvpn;
+    vmf.enterHost(host, hv, hf, vma_start(k, hv), haddr);
     let ret = walk_to_pmd(k, vmf);
     if (ret !== 0) return ret;
     const hostPmd = vmf.pmd;
@@ -161,42 +180,20 @@ export function guest_pmd_fault(k: Kernel, vmf: VmFault, host: number, haddr: nu
     if (t < 0) return t === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
     const hostEntry = Atomics.load(i32, hostPmd);
     // The guest's PMD entry: a copy of the host's.
-    vmf.mm = guest;
-    vmf.vpn = gvpn;
+    vmf.leaveHost();
     ret = walk_to_pmd(k, vmf);
     if (ret !== 0) return ret;
-    const ge = Atomics.load(i32, vmf.pmd);
-    if (ge !== hostEntry) {
-      let orphan = -1;
-      if (ge !== 0) {
-        orphan = table_of(k, ge, PTE_LEVEL, guest);
-        if (orphan < 0) return VM_FAULT_SIGBUS; // reported: the machine stops
-        if (Atomics.load(i32, ptpBase(k, orphan) + P_OWNER) !== host) {
-          report_violation(i32, k.layout, Violation.Invariant, k.cpu, 4, guest, orphan, t);
-          return VM_FAULT_SIGBUS;
-        }
-      }
-      // Only this task changes its own entries (its mmap_lock excludes its detach).
-      if (Atomics.compareExchange(i32, vmf.pmd, ge, hostEntry) !== ge) return VM_FAULT_SIGBUS;
-      Atomics.add(i32, ptpBase(k, t) + P_SHARE, 1);
-      k.stats[ST_FAULT_SHARED_PMD]++;
-      // The orphan is empty and every TLB entry it fed was flushed when the host let it go.
-      if (orphan >= 0) pt_put(k, orphan);
-    }
+    ret = share_host_entry(k, vmf.pmd, hostEntry, t, PTE_LEVEL, host, guest);
+    if (ret !== 0) return ret;
     // The PTE fault, in the host's context.
-    vmf.mm = host;
-    vmf.vpn = hvpn;
+    vmf.enterHost(host, hv, hf, vma_start(k, hv), haddr);
+    vmf.pmd = hostPmd;
     vmf.pte_table = t;
-    vmf.pte = entry_off(k, t, pte_index(hvpn));
+    vmf.pte = entry_off(k, t, pte_index(vmf.vpn));
     return handle_pte_fault(k, vmf);
   } finally {
     mmap_read_unlock(k, hlock);
-    vmf.mm = guest;
-    vmf.vma = guestVma;
-    vmf.vm_flags = gflags;
-    vmf.vm_start = gstart;
-    vmf.address = gaddr;
-    vmf.vpn = gvpn;
+    vmf.leaveHost();
   }
 }
 

@@ -74,17 +74,17 @@
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, host_mmap_read_lock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN, FL_REF, FL_SIZE_HI, FL_SIZE_LO,
-  M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD, M_TASK, MMF_HOST, P_OWNER, P_SHARE,
+  M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD, M_TASK, MMF_HOST, P_SHARE,
   R_STATE, FL_V1_ADDR_HI, FL_V1_ADDR_LO, T_MM,
 } from '../shm/layout.js';
 import { refcount_inc_not_zero } from '../sync/refcount.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
-import { guest_detach, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma, host_release } from './host_mm.js';
+import { guest_detach, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma, host_release, share_host_entry } from './host_mm.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { mm_alloc, mm_gen, mmget } from '../mm/fork.js';
 import {
-  handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD,
+  handle_pte_fault, lookup_entry, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD,
 } from '../mm/memory.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import {
@@ -97,7 +97,7 @@ import { ptpBase } from '../mm/page_alloc.js';
 import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type Kernel, type VmFault } from '../mm/percpu.js';
 import {
   ALLOC_OOM, entry_off, entry_table, PAGE_SIZE, pgd_index, PMD_LEVEL, pmd_index, pte_index, PTE_LEVEL, PUD_LEVEL,
-  pud_index, PUD_SIZE, table_alloc, table_of, TASK_SIZE,
+  pud_index, PUD_SIZE, table_alloc, TASK_SIZE,
 } from '../mm/pgtable.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import {
@@ -559,15 +559,10 @@ export function createMshareModel(bug = ''): ModelOps {
       // The guest's PUD entry (its own PUD table): a copy of the host's.
       const gpud = table_alloc(k, entry_off(k, Atomics.load(i32, k.mmBase(guest) + M_PGD), pgd_index(gvpn)), guest, PUD_LEVEL);
       if (gpud < 0) return gpud === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
-      const r = share_pud(k, entry_off(k, gpud, pud_index(gvpn)), hostEntry, hpmd, host, guest);
+      const r = share_host_entry(k, entry_off(k, gpud, pud_index(gvpn)), hostEntry, hpmd, PMD_LEVEL, host, guest);
       if (r !== 0) return r;
       // The PTE fault in the host's context (same PMD and PTE indices: both ranges are PUD-aligned).
-      vmf.mm = host;
-      vmf.vma = hv;
-      vmf.vm_flags = hf;
-      vmf.vm_start = vma_start(k, hv);
-      vmf.address = haddr;
-      vmf.vpn = hvpn;
+      vmf.enterHost(host, hv, hf, vma_start(k, hv), haddr);
       vmf.pmd = entry_off(k, hpmd, pmd_index(hvpn));
       const t = table_alloc(k, vmf.pmd, host, PTE_LEVEL);
       if (t < 0) return t === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
@@ -576,52 +571,9 @@ export function createMshareModel(bug = ''): ModelOps {
       return handle_pte_fault(k, vmf);
     } finally {
       mmap_read_unlock(k, hlock);
-      vmf.mm = guest;
-      vmf.vma = guestVma;
-      vmf.vm_flags = gflags;
-      vmf.vm_start = gstart;
-      vmf.address = gaddr;
-      vmf.vpn = gvpn;
+      vmf.leaveHost();
     }
   }
-
-  /**
-   * Makes the guest PUD entry at `gOff` the host's `hostEntry` (PMD table `hpmd`): set_p4d +
-   * ptdesc_pud_pts_inc of find_shared_vma. Both mmap_locks are held for read, so neither the
-   * host's entry nor the guest's can be cleared meanwhile.
-   */
-  function share_pud(k: Kernel, gOff: number, hostEntry: number, hpmd: number, host: number, guest: number): number {
-    const i32 = k.i32;
-    for (;;) {
-      const ge = Atomics.load(i32, gOff);
-      if (ge === hostEntry) return 0;
-      if (ge === 0) {
-        if (Atomics.compareExchange(i32, gOff, 0, hostEntry) === 0) {
-          Atomics.add(i32, ptpBase(k, hpmd) + P_SHARE, 1);
-          k.stats[ST_FAULT_SHARED_PMD]++;
-          return 0;
-        }
-        continue;
-      }
-      // The guest still points at a PMD table the host dropped (its range was emptied and mapped
-      // again since): that table is empty and flushed; move the guest to the host's current one.
-      const old = table_of(k, ge, PMD_LEVEL, guest);
-      if (old < 0) return VM_FAULT_SIGBUS; // reported: the machine stops
-      if (Atomics.load(i32, ptpBase(k, old) + P_OWNER) !== host) {
-        report_violation(i32, k.layout, Violation.Invariant, k.cpu, 4, guest, entry_table(ge), hpmd);
-        return VM_FAULT_SIGBUS;
-      }
-      if (Atomics.compareExchange(i32, gOff, ge, hostEntry) === ge) {
-        Atomics.add(i32, ptpBase(k, hpmd) + P_SHARE, 1);
-        k.stats[ST_FAULT_SHARED_PMD]++;
-        pt_put(k, old);
-        return 0;
-      }
-    }
-  }
-
-
-
 
   return {
     name: 'mshare',
