@@ -6,7 +6,7 @@
  */
 import { switch_mm } from '../mm/tlb.js';
 import {
-  B_ARRIVED, B_COUNT, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
+  B_ARRIVED, B_COUNT, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
   T_SLOT_FILE, T_STATE, TASK_BLOCKED, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
@@ -19,6 +19,8 @@ import { MachineStop } from '../sync/wait.js';
 import { fileBase } from '../mm/filemap.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import { MAP_SHARED } from '../mm/mmap.js';
+import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
+import { find_vma, vma_file, vma_flags, vma_start, VM_SHARED } from '../mm/vma.js';
 import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
 import { pool_check } from '../mm/slab.js';
 import type { ModelOps } from '../mm/model_ops.js';
@@ -340,16 +342,7 @@ export class Cpu {
       case OpCode.Mmap: {
         const fd = op.slot >= 0 ? this.slotGet(op.slot) : -1;
         const r = sys_mmap(k, op.a, op.b, op.c, op.d, fd, op.e);
-        if (r >= 0) {
-          const file = fd >= 0 ? fdget(k, fd) : -1;
-          let id = 0; // private memory
-          if (file >= 0 && (op.d & MAP_SHARED) !== 0) {
-            id = Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL
-              ? k.model.backing_file_id?.(k, file) ?? -1
-              : Atomics.load(k.i32, fileBase(k, file) + FL_ID);
-          }
-          Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + op.out, id);
-        }
+        if (r >= 0) Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + op.out, this.storeLedger(fd >= 0 ? fdget(k, fd) : -1, (op.d & MAP_SHARED) !== 0));
         return this.result(op, r);
       }
       case OpCode.Open: return this.result(op, sys_open(k, op.str, (op.a & 1) !== 0, (op.a & 2) !== 0));
@@ -362,7 +355,18 @@ export class Cpu {
       case OpCode.Mshare: return this.result(op, sys_mshare(k, op.str, op.a, op.b, (op.c & 1) !== 0, (op.c & 2) !== 0));
       case OpCode.MshareUnlink: return this.result(op, sys_mshare_unlink(k, op.str));
       case OpCode.JoinMm: return this.result(op, this.joinMm(op.a));
-      case OpCode.Let: return this.result(op, op.a);
+      case OpCode.Let: {
+        // A thread names an address its process mapped: stores through it are credited to what
+        // the mapping there is now (the file it shares, or private memory).
+        const lock = k.mmOff + M_MMAP_LOCK;
+        mmap_read_lock(k, lock);
+        const v = find_vma(k, k.mm, op.a);
+        const mapped = v >= 0 && vma_start(k, v) <= op.a;
+        const id = this.storeLedger(mapped ? vma_file(k, v) : -1, mapped && (vma_flags(k, v) & VM_SHARED) !== 0);
+        mmap_read_unlock(k, lock);
+        Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + op.out, id);
+        return this.result(op, op.a);
+      }
       case OpCode.FaultRemote: return this.result(op, op.a >= this.programs.length ? -3 : sys_fault_remote(k, op.a, op.b, op.write));
       case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
       case OpCode.UffdRegister: return this.result(op, sys_uffd_register(k, this.slotGet(op.slot) + op.a, op.b));
@@ -387,6 +391,19 @@ export class Cpu {
       }
       default: throw new Error(`op ${op.code} cannot be executed here`);
     }
+  }
+
+  /**
+   * Where the lost-write check credits stores through a mapping of `file` (-1: none): the
+   * shared file's FL_ID (a model file's backing file), 0 for private memory, -1 when a model
+   * cannot name it.
+   */
+  private storeLedger(file: number, shared: boolean): number {
+    const k = this.k;
+    if (file < 0 || !shared) return 0;
+    return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL
+      ? k.model.backing_file_id?.(k, file) ?? -1
+      : Atomics.load(k.i32, fileBase(k, file) + FL_ID);
   }
 
   private result(op: CompiledOp, r: number): number {

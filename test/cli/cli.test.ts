@@ -95,6 +95,8 @@ describe('ptlab', () => {
     ['examples/container_errnos.json', 'container-fd'],
     ['examples/address_space_errnos.json', 'address-space'],
     ['examples/pt_hint_errnos.json', 'pt-hint'],
+    ['examples/threads.json', 'none'],
+    ['examples/guest_threads.json', 'map-shared-pt'],
   ])('%s: every errno and signal the program expects under %s', (file, model) => {
     const r = ptlab('run', file, '--model', model, '--json');
     expect([r.code, JSON.parse(r.out).violations]).toEqual([0, []]);
