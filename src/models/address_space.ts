@@ -75,28 +75,24 @@
 import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
-  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS,
-  M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
+  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS,
+  M_MMAP_LOCK, MMF_HOST,
 } from '../shm/layout.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
-import { name_hash, name_open, name_unlink } from '../mm/namei.js';
+import { name_hash, name_open } from '../mm/namei.js';
 import {
-  attach_guest, guest_pmd_fault, guest_detach, has_mappers, host_map_range, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
+  attach_guest, guest_pmd_fault, guest_detach, has_mappers, host_file_create, host_file_unlink, host_map_range, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
   host_release, prot_inside,
 } from './host_mm.js';
-import { mm_alloc, mm_gen } from '../mm/fork.js';
 import { VM_FAULT_SIGBUS } from '../mm/memory.js';
-import {
-  do_munmap, EACCES, EBADF, EINVAL, ENOENT, ENOMEM,
-  PROT_EXEC, PROT_READ, PROT_WRITE,
-} from '../mm/mmap.js';
+import { do_munmap, EACCES, EBADF, EINVAL, ENOENT, PROT_EXEC, PROT_READ, PROT_WRITE } from '../mm/mmap.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
 import {
   ST_AS_GRANT_MS, ST_AS_GRANTS, ST_AS_REVOKE_MS, ST_AS_REVOKES, type Kernel, type VmFault,
 } from '../mm/percpu.js';
 import { PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, TASK_SIZE } from '../mm/pgtable.js';
-import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
+import { i_size_read } from '../mm/shmem.js';
 import { first_vma, vma_end, vma_start } from '../mm/vma.js';
 
 export const AS_DEV = '/dev/address_space';
@@ -143,24 +139,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
   }
 
   /** address_space_create: the space file (one reference, the caller's) and its host mm. */
-  function address_space_create(k: Kernel, nameHash: number): number {
-    const i32 = k.i32;
-    const f = model_file_setup(k);
-    if (f < 0) return -ENOMEM;
-    const host = mm_alloc(k, -1, MMF_HOST); // "an mm_struct that is not used by any tasks"
-    if (host < 0) {
-      fput(k, f);
-      return -ENOMEM;
-    }
-    const fb = fileBase(k, f);
-    const hb = k.mmBase(host);
-    Atomics.store(i32, hb + M_HOST_FILE, f);
-    Atomics.store(i32, hb + M_HOST_FILE_GEN, file_gen(k, f));
-    Atomics.store(i32, fb + FL_NAME, nameHash);
-    Atomics.store(i32, fb + FL_PRIV_GEN, mm_gen(k, host));
-    Atomics.store(i32, fb + FL_PRIV, host + 1);
-    return f;
-  }
+  const address_space_create = (k: Kernel, nameHash: number) => host_file_create(k, nameHash);
 
   /** open(2): '/dev/address_space' makes an anonymous space, '/dev/address_space/<name>' a named one. */
   function open(k: Kernel, path: string, create: boolean, excl: boolean): number {
@@ -173,11 +152,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
   function unlink(k: Kernel, path: string): number {
     const name = parse_path(path);
     if (name === null || name === '') return -ENOENT;
-    const file = name_unlink(k, name_hash('address_space', name));
-    if (file < 0) return file;
-    Atomics.store(k.i32, fileBase(k, file) + FL_NAME, 0);
-    fput(k, file);
-    return 0;
+    return host_file_unlink(k, name_hash('address_space', name)); // the last reference tears the host down
   }
 
 

@@ -36,17 +36,16 @@
 import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import { host_mmap_write_lock, mmap_write_unlock, vma_start_write } from '../mm/mmap_lock.js';
 import {
-  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV_GEN, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS,
-  M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
+  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS,
+  M_MMAP_LOCK, MMF_HOST,
 } from '../shm/layout.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import {
-  attach_guest, guest_pmd_fault, guest_detach, has_mappers, host_map_range, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
+  attach_guest, guest_pmd_fault, guest_detach, has_mappers, host_file_create, host_file_unlink, host_map_range, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
   host_release, mappers_allow, prot_inside,
 } from './host_mm.js';
-import { name_hash, name_open, name_unlink } from '../mm/namei.js';
-import { mm_alloc, mm_gen } from '../mm/fork.js';
+import { name_hash, name_open } from '../mm/namei.js';
 import { MmuGather, tlb_finish_mmu, VM_FAULT_SIGBUS, zap_page_range } from '../mm/memory.js';
 import {
   EACCES, EBADF, EINVAL, ENOENT, ENOMEM,
@@ -56,7 +55,7 @@ import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
 import { type Kernel, type VmFault } from '../mm/percpu.js';
 import { PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, TASK_SIZE } from '../mm/pgtable.js';
-import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
+import { i_size_read } from '../mm/shmem.js';
 import {
   find_vma, first_vma, vma_end, vma_flags, vma_next, vma_start, vma_unlink_mm, VM_ACCESS_FLAGS,
 } from '../mm/vma.js';
@@ -92,42 +91,18 @@ export function createContainerFdModel(): ModelOps {
     return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
   }
 
-  /** A new container: its model file (one reference, the caller's) and its host mm. */
-  function container_create(k: Kernel, nameHash: number): number {
-    const i32 = k.i32;
-    const f = model_file_setup(k);
-    if (f < 0) return -ENOMEM;
-    const host = mm_alloc(k, -1, MMF_HOST);
-    if (host < 0) {
-      fput(k, f);
-      return -ENOMEM;
-    }
-    const fb = fileBase(k, f);
-    const hb = k.mmBase(host);
-    Atomics.store(i32, hb + M_HOST_FILE, f);
-    Atomics.store(i32, hb + M_HOST_FILE_GEN, file_gen(k, f));
-    Atomics.store(i32, fb + FL_NAME, nameHash);
-    Atomics.store(i32, fb + FL_PRIV_GEN, mm_gen(k, host));
-    Atomics.store(i32, fb + FL_PRIV, host + 1);
-    return f;
-  }
-
   /** open(2): '/dev/ptcontainer' makes an anonymous container, '/dev/ptcontainer/<name>' a named one. */
   function open(k: Kernel, path: string, create: boolean, excl: boolean): number {
     const name = parse_path(path);
     if (name === null) return -ENOENT;
-    if (name === '') return create ? container_create(k, 0) : -ENOENT;
-    return name_open(k, name_hash('ptcontainer', name), create, excl, (h) => container_create(k, h));
+    if (name === '') return create ? host_file_create(k, 0) : -ENOENT;
+    return name_open(k, name_hash('ptcontainer', name), create, excl, (h) => host_file_create(k, h));
   }
 
   function unlink(k: Kernel, path: string): number {
     const name = parse_path(path);
     if (name === null || name === '') return -ENOENT;
-    const file = name_unlink(k, name_hash('ptcontainer', name));
-    if (file < 0) return file;
-    Atomics.store(k.i32, fileBase(k, file) + FL_NAME, 0);
-    fput(k, file); // the name's reference: the last one tears the container down
-    return 0;
+    return host_file_unlink(k, name_hash('ptcontainer', name)); // the last reference tears the host down
   }
 
 

@@ -6,7 +6,8 @@
 import { host_mmap_read_lock, host_mmap_write_lock, mmap_read_unlock, mmap_write_unlock } from '../mm/mmap_lock.js';
 import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import {
-  FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_PRIV, FL_PRIV_GEN, M_CPUMASK, M_HOST_FILE, M_MMAP_LOCK, P_OWNER, P_SHARE,
+  FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_NAME, FL_PRIV, FL_PRIV_GEN, M_CPUMASK, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
+  P_OWNER, P_SHARE,
   V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
@@ -23,13 +24,49 @@ import {
   handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
 } from '../mm/memory.js';
 import { ALLOC_OOM, entry_off, entry_span, PAGE_SIZE, PMD_SIZE, pte_index, PTE_LEVEL, table_alloc, table_of } from '../mm/pgtable.js';
-import { calc_vm_flags, do_munmap, EACCES, EINVAL, get_unmapped_area, MAP_FIXED, MAP_SHARED, mmap_region } from '../mm/mmap.js';
+import { calc_vm_flags, do_munmap, EACCES, EINVAL, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED, mmap_region } from '../mm/mmap.js';
 import type { MmapArgs } from '../mm/model_ops.js';
 import { report_violation, Violation } from '../mm/mmdebug.js';
 import { ptpBase } from '../mm/page_alloc.js';
 import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type VmFault } from '../mm/percpu.js';
-import { mm_gen, mmget, mmput } from '../mm/fork.js';
+import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
+import { name_unlink } from '../mm/namei.js';
+import { file_gen, fput, model_file_setup } from '../mm/shmem.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
+
+/**
+ * A new model file (one reference, the caller's) and its host mm, each naming the other: the
+ * file's FL_PRIV the host (with its generation), the host's M_HOST_FILE the file. -ENOMEM when
+ * either pool runs out (the file then goes again: FL_PRIV is 0, so release drops no host).
+ * mshare's msharefs_fill_mm, container_create, address_space_create.
+ */
+export function host_file_create(k: Kernel, nameHash: number): number {
+  const i32 = k.i32;
+  const f = model_file_setup(k);
+  if (f < 0) return -ENOMEM;
+  const host = mm_alloc(k, -1, MMF_HOST); // "an mm_struct that is not used by any tasks"
+  if (host < 0) {
+    fput(k, f);
+    return -ENOMEM;
+  }
+  const fb = fileBase(k, f);
+  const hb = k.mmBase(host);
+  Atomics.store(i32, hb + M_HOST_FILE, f);
+  Atomics.store(i32, hb + M_HOST_FILE_GEN, file_gen(k, f));
+  Atomics.store(i32, fb + FL_NAME, nameHash);
+  Atomics.store(i32, fb + FL_PRIV_GEN, mm_gen(k, host));
+  Atomics.store(i32, fb + FL_PRIV, host + 1);
+  return f;
+}
+
+/** unlink(2) of a model file's name (`hash`): the name and its reference go; the last reference tears the host down. */
+export function host_file_unlink(k: Kernel, hash: number): number {
+  const file = name_unlink(k, hash);
+  if (file < 0) return file;
+  Atomics.store(k.i32, fileBase(k, file) + FL_NAME, 0);
+  fput(k, file);
+  return 0;
+}
 
 /** The host mm of a guest VMA (V_PRIV), checked against the generation recorded at attach; -1 if gone (reported). */
 export function host_of_vma(k: Kernel, vma: number): number {

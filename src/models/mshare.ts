@@ -73,22 +73,22 @@
  */
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, host_mmap_read_lock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
-  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_NAME, FL_PRIV, FL_PRIV2, FL_PRIV_GEN, FL_REF, FL_SIZE_HI, FL_SIZE_LO,
-  M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_PGD, M_TASK, MMF_HOST, P_SHARE,
+  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_PRIV2, FL_REF, FL_SIZE_HI, FL_SIZE_LO,
+  M_CPUMASK, M_FLAGS, M_MMAP_LOCK, M_PGD, M_TASK, MMF_HOST, P_SHARE,
   R_STATE, FL_V1_ADDR_HI, FL_V1_ADDR_LO, T_MM,
 } from '../shm/layout.js';
 import { refcount_inc_not_zero } from '../sync/refcount.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
-import { guest_detach, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma, host_release, share_host_entry } from './host_mm.js';
-import { name_hash, name_open, name_unlink } from '../mm/namei.js';
-import { mm_alloc, mm_gen, mmget } from '../mm/fork.js';
+import { guest_detach, host_backing_file_id, host_file_create, host_file_unlink, host_flush_mask, host_of_file, host_of_vma, host_release, share_host_entry } from './host_mm.js';
+import { name_hash, name_open } from '../mm/namei.js';
+import { mm_gen, mmget } from '../mm/fork.js';
 import {
   handle_pte_fault, lookup_entry, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD,
 } from '../mm/memory.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import {
-  calc_vm_flags, do_munmap, EBADF, EINVAL, ENOENT, ENOMEM, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
+  calc_vm_flags, do_munmap, EBADF, EINVAL, ENOENT, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
   MAP_PRIVATE, MAP_SHARED, mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap, do_mmap,
 } from '../mm/mmap.js';
 import { report_violation, Violation } from '../mm/mmdebug.js';
@@ -99,7 +99,7 @@ import {
   ALLOC_OOM, entry_off, entry_table, PAGE_SIZE, pgd_index, PMD_LEVEL, pmd_index, pte_index, PTE_LEVEL, PUD_LEVEL,
   pud_index, PUD_SIZE, table_alloc, TASK_SIZE,
 } from '../mm/pgtable.js';
-import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
+import { fput, i_size_read } from '../mm/shmem.js';
 import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, VM_EXEC, VM_READ, VM_SHARED,
   VM_SHARED_PT, VM_WRITE,
@@ -159,23 +159,9 @@ export function createMshareModel(bug = ''): ModelOps {
 
   /** msharefs_create -> msharefs_get_inode -> msharefs_fill_mm: a new file, its host mm, its owner. */
   function region_create(k: Kernel, hash: number): number {
-    const i32 = k.i32;
-    const f = model_file_setup(k); // one reference: the name's
-    if (f < 0) return -ENOMEM;
-    const host = mm_alloc(k, -1, MMF_HOST);
-    if (host < 0) {
-      fput(k, f); // FL_PRIV is 0: release has nothing to drop
-      return -ENOMEM;
-    }
-    const fb = fileBase(k, f);
-    const hb = k.mmBase(host);
-    Atomics.store(i32, hb + M_HOST_FILE, f);
-    Atomics.store(i32, hb + M_HOST_FILE_GEN, file_gen(k, f));
-    Atomics.store(i32, fb + FL_NAME, hash);
-    Atomics.store(i32, fb + FL_PRIV_GEN, mm_gen(k, host));
-    Atomics.store(i32, fb + FL_PRIV, host + 1);
+    const f = host_file_create(k, hash); // one reference: the name's
     // list_add(&m_data->list, &current->mshare_mem): the creating process owns the region.
-    Atomics.store(i32, fb + FL_PRIV2, k.task + 1);
+    if (f >= 0) Atomics.store(k.i32, fileBase(k, f) + FL_PRIV2, k.task + 1);
     return f;
   }
 
@@ -190,11 +176,7 @@ export function createMshareModel(bug = ''): ModelOps {
   function unlink(k: Kernel, path: string): number {
     const name = parse_path(path);
     if (name === null) return -ENOENT;
-    const file = name_unlink(k, name_hash('msharefs', name));
-    if (file < 0) return file;
-    Atomics.store(k.i32, fileBase(k, file) + FL_NAME, 0);
-    fput(k, file); // the name's reference: the last one releases the region
-    return 0;
+    return host_file_unlink(k, name_hash('msharefs', name)); // the last reference tears the host down
   }
 
   /**
