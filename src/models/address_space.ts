@@ -72,24 +72,22 @@
  * whole ioctl, the shootdown wait included) in ST_AS_GRANTS/ST_AS_GRANT_MS and
  * ST_AS_REVOKES/ST_AS_REVOKE_MS.
  */
-import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
-  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS,
-  M_MMAP_LOCK, MMF_HOST,
+  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK,
+  M_MMAP_LOCK,
 } from '../shm/layout.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import { name_hash, name_open } from '../mm/namei.js';
 import {
-  attach_guest, guest_pmd_fault, guest_detach, has_mappers, host_file_create, host_file_unlink, host_map_range, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
-  host_release, prot_inside,
+  attach_whole_file, guest_detach, has_mappers, host_backing_file_id, host_file_create, host_file_unlink,
+  host_map_range, host_of_file, host_release, model_flush_mask, whole_file_guest_fault,
 } from './host_mm.js';
-import { VM_FAULT_SIGBUS } from '../mm/memory.js';
-import { do_munmap, EACCES, EBADF, EINVAL, ENOENT, PROT_EXEC, PROT_READ, PROT_WRITE } from '../mm/mmap.js';
-import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
+import { do_munmap, EBADF, EINVAL, ENOENT, PROT_EXEC, PROT_READ, PROT_WRITE } from '../mm/mmap.js';
+import { MODEL_DEFAULT, type IoctlArgs, type ModelOps } from '../mm/model_ops.js';
 import {
-  ST_AS_GRANT_MS, ST_AS_GRANTS, ST_AS_REVOKE_MS, ST_AS_REVOKES, type Kernel, type VmFault,
+  ST_AS_GRANT_MS, ST_AS_GRANTS, ST_AS_REVOKE_MS, ST_AS_REVOKES, type Kernel,
 } from '../mm/percpu.js';
 import { PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, TASK_SIZE } from '../mm/pgtable.js';
 import { i_size_read } from '../mm/shmem.js';
@@ -154,10 +152,6 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     if (name === null || name === '') return -ENOENT;
     return host_file_unlink(k, name_hash('address_space', name)); // the last reference tears the host down
   }
-
-
-
-
 
   /** ftruncate(asfd, size): PMD multiple (EINVAL), at most AS_MAX (EFBIG), nothing mapped (EBUSY). */
   function setsize(k: Kernel, file: number, size: number): number {
@@ -237,46 +231,20 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     }
   }
 
-  /** Attach checks, host lock held: the whole space, and a prot that covers every grant inside. */
-  function attach_check(k: Kernel, host: number, a: MmapArgs): number {
-    if (a.len !== i_size_read(k, a.file)) return -EINVAL;
-    if ((prot_inside(k, host) & ~calc_vm_prot_bits(a.prot)) !== 0) return -EACCES;
-    return 0;
-  }
-
-  /** mmap(asfd, size, MAP_SHARED): the process maps the space (MAP_PRIVATE never gets here: do_mmap says EINVAL). */
-  function mmap(k: Kernel, a: MmapArgs): number {
-    if (!is_space(k, a.file)) return MODEL_DEFAULT;
-    if (a.pgoff !== 0 || a.addr % PMD_SIZE !== 0) return -EINVAL;
-    const host = host_of_file(k, a.file);
-    if (host < 0) return -EINVAL;
-    return attach_guest(k, a, host, () => attach_check(k, host, a));
-  }
-
-  /**
-   * The mapper's fault (host_mm.ts guest_pmd_fault): the grant (the host VMA) and the mapper's
-   * own VMA must both allow the access; nothing granted there (never, or revoked): SIGSEGV,
-   * whatever the TLB held before the revoke flushed it.
-   */
-  function fault(k: Kernel, vmf: VmFault): number {
-    const host = host_of_vma(k, vmf.vma);
-    if (host < 0) return VM_FAULT_SIGBUS;
-    return guest_pmd_fault(k, vmf, host, AS_HOST_BASE + (vmf.address - vmf.vm_start), true);
-  }
-
-
-
-
   return {
     name: 'address-space',
-    mmap,
-    fault,
+    // mmap(asfd, size, MAP_SHARED): the process maps the space (MAP_PRIVATE never gets here: do_mmap says EINVAL).
+    mmap: (k, a) => (is_space(k, a.file) ? attach_whole_file(k, a) : MODEL_DEFAULT),
+    // The grant (the host VMA) and the mapper's own VMA must both allow the access; nothing
+    // granted there (never, or revoked): SIGSEGV, whatever the TLB held before the revoke flushed it.
+    fault: (k, vmf) => whole_file_guest_fault(k, vmf, AS_HOST_BASE, true),
     mprotect: () => -EINVAL, // the space's contents change through AS_MMAP / AS_MUNMAP only
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
     // Never the host's last user: the space file, held by this VMA until remove_vma, holds one.
     detach: (k, vma) => guest_detach(k, vma, PMD_LEVEL),
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
-    flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 && !forgetMappers ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
+    // The planted bug: a revoke flushes only the CPUs running the host mm itself.
+    flush_mask: (k, mm) => (forgetMappers ? Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK) : model_flush_mask(k, mm)),
     open,
     unlink,
     ioctl,

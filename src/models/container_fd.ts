@@ -36,24 +36,24 @@
 import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import { host_mmap_write_lock, mmap_write_unlock, vma_start_write } from '../mm/mmap_lock.js';
 import {
-  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS,
-  M_MMAP_LOCK, MMF_HOST,
+  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_SIZE_HI, FL_SIZE_LO,
+  M_MMAP_LOCK,
 } from '../shm/layout.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import {
-  attach_guest, guest_pmd_fault, guest_detach, has_mappers, host_file_create, host_file_unlink, host_map_range, host_backing_file_id, host_flush_mask, host_of_file, host_of_vma,
-  host_release, mappers_allow, prot_inside,
+  attach_whole_file, guest_detach, has_mappers, host_backing_file_id, host_file_create, host_file_unlink,
+  host_map_range, host_of_file, host_release, mappers_allow, model_flush_mask, whole_file_guest_fault,
 } from './host_mm.js';
 import { name_hash, name_open } from '../mm/namei.js';
-import { MmuGather, tlb_finish_mmu, VM_FAULT_SIGBUS, zap_page_range } from '../mm/memory.js';
+import { MmuGather, tlb_finish_mmu, zap_page_range } from '../mm/memory.js';
 import {
   EACCES, EBADF, EINVAL, ENOENT, ENOMEM,
   PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma,
 } from '../mm/mmap.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
-import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
-import { type Kernel, type VmFault } from '../mm/percpu.js';
+import { MODEL_DEFAULT, type IoctlArgs, type ModelOps } from '../mm/model_ops.js';
+import { type Kernel } from '../mm/percpu.js';
 import { PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, TASK_SIZE } from '../mm/pgtable.js';
 import { i_size_read } from '../mm/shmem.js';
 import {
@@ -104,10 +104,6 @@ export function createContainerFdModel(): ModelOps {
     if (name === null || name === '') return -ENOENT;
     return host_file_unlink(k, name_hash('ptcontainer', name)); // the last reference tears the host down
   }
-
-
-
-
 
   function setsize(k: Kernel, file: number, size: number): number {
     if (size % PMD_SIZE !== 0) return -EINVAL; // also catches a size that is not page-aligned
@@ -247,52 +243,18 @@ export function createContainerFdModel(): ModelOps {
     }
   }
 
-  /**
-   * Attach checks, host lock held: the whole container, and a prot that covers everything inside.
-   * EACCES for too little prot: Linux's mmap gives EACCES when a file mapping asks for more than
-   * the file allows (PROT_WRITE|MAP_SHARED on an O_RDONLY fd). Here the mapping asks for less than
-   * the container's contents need, which is the same mismatch seen from the other side: the
-   * requested permissions do not fit this file. EINVAL would say the arguments are malformed, and
-   * EPERM a policy (seals, capabilities); neither is the case.
-   */
-  function attach_check(k: Kernel, host: number, a: MmapArgs): number {
-    if (a.len !== i_size_read(k, a.file)) return -EINVAL;
-    const inside = prot_inside(k, host);
-    if ((inside & ~calc_vm_prot_bits(a.prot)) !== 0) return -EACCES;
-    return 0;
-  }
-
-  /** mmap(MAP_SHARED) of a container: the process becomes a guest of its host. */
-  function mmap(k: Kernel, a: MmapArgs): number {
-    if (!is_container(k, a.file)) return MODEL_DEFAULT; // a plain shared mapping, as Linux
-    if (a.pgoff !== 0 || a.addr % PMD_SIZE !== 0) return -EINVAL;
-    const host = host_of_file(k, a.file);
-    if (host < 0) return -EINVAL;
-    return attach_guest(k, a, host, () => attach_check(k, host, a));
-  }
-
-  /**
-   * The guest fault: the host VMA at the same container offset decides (the guest's own prot is a
-   * superset of it, checked at attach and at every ioctl); PMD entries are copied (host_mm.ts).
-   */
-  function fault(k: Kernel, vmf: VmFault): number {
-    const host = host_of_vma(k, vmf.vma);
-    if (host < 0) return VM_FAULT_SIGBUS;
-    return guest_pmd_fault(k, vmf, host, HOST_BASE + (vmf.address - vmf.vm_start), false);
-  }
-
-
-
-
   return {
     name: 'container-fd',
-    mmap,
-    fault,
+    // mmap(MAP_SHARED) of a container: the process becomes a guest of its host (else a plain shared mapping, as Linux).
+    mmap: (k, a) => (is_container(k, a.file) ? attach_whole_file(k, a) : MODEL_DEFAULT),
+    // The host VMA at the same container offset decides (the guest's own prot is a superset of
+    // it, checked at attach and at every ioctl); PMD entries are copied.
+    fault: (k, vmf) => whole_file_guest_fault(k, vmf, HOST_BASE, false),
     mprotect: () => -EINVAL, // changes inside go through CONTAINER_PROTECT
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
     detach: (k, vma) => guest_detach(k, vma, PMD_LEVEL),
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
-    flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
+    flush_mask: model_flush_mask,
     open,
     unlink,
     ioctl,

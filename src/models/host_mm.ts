@@ -6,7 +6,7 @@
 import { host_mmap_read_lock, host_mmap_write_lock, mmap_read_unlock, mmap_write_unlock } from '../mm/mmap_lock.js';
 import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import {
-  FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_NAME, FL_PRIV, FL_PRIV_GEN, M_CPUMASK, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
+  FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_NAME, FL_PRIV, FL_PRIV_GEN, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
   P_OWNER, P_SHARE,
   V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
 } from '../shm/layout.js';
@@ -31,7 +31,7 @@ import { ptpBase } from '../mm/page_alloc.js';
 import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type VmFault } from '../mm/percpu.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import { name_unlink } from '../mm/namei.js';
-import { file_gen, fput, model_file_setup } from '../mm/shmem.js';
+import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 
 /**
@@ -232,6 +232,46 @@ export function guest_pmd_fault(k: Kernel, vmf: VmFault, host: number, haddr: nu
     mmap_read_unlock(k, hlock);
     vmf.leaveHost();
   }
+}
+
+/**
+ * ModelOps.flush_mask of the host-mm models: a change to a host mm's entries must reach every
+ * CPU running one of its guests (host_flush_mask); a task's own mm, its own cpumask.
+ */
+export function model_flush_mask(k: Kernel, mm: number): number {
+  return (Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK);
+}
+
+/**
+ * The fault of a guest of a model that maps its whole model file (container-fd, address-space):
+ * the host address lies at the same offset from `hostBase` as the fault's from the VMA's start.
+ */
+export function whole_file_guest_fault(k: Kernel, vmf: VmFault, hostBase: number, guestToo: boolean): number {
+  const host = host_of_vma(k, vmf.vma);
+  if (host < 0) return VM_FAULT_SIGBUS;
+  return guest_pmd_fault(k, vmf, host, hostBase + (vmf.address - vmf.vm_start), guestToo);
+}
+
+/**
+ * mmap(MAP_SHARED) of a whole model file (container-fd, address-space): the caller becomes a
+ * guest of the file's host — at a PMD-aligned address, for the file's whole size (else EINVAL),
+ * with a prot that covers every permission used inside (else EACCES).
+ *
+ * Why EACCES for too little prot: Linux's mmap gives EACCES when a file mapping asks for more than
+ * the file allows (PROT_WRITE|MAP_SHARED on an O_RDONLY fd). Here the mapping asks for less than
+ * the contents need, the same mismatch seen from the other side: the requested permissions do not
+ * fit this file. EINVAL would say the arguments are malformed, and EPERM a policy (seals,
+ * capabilities); neither is the case.
+ */
+export function attach_whole_file(k: Kernel, a: MmapArgs): number {
+  if (a.pgoff !== 0 || a.addr % PMD_SIZE !== 0) return -EINVAL;
+  const host = host_of_file(k, a.file);
+  if (host < 0) return -EINVAL;
+  return attach_guest(k, a, host, () => {
+    if (a.len !== i_size_read(k, a.file)) return -EINVAL;
+    if ((prot_inside(k, host) & ~calc_vm_prot_bits(a.prot)) !== 0) return -EACCES;
+    return 0;
+  });
 }
 
 /**

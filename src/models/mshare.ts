@@ -74,13 +74,16 @@
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, host_mmap_read_lock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_PRIV2, FL_REF, FL_SIZE_HI, FL_SIZE_LO,
-  M_CPUMASK, M_FLAGS, M_MMAP_LOCK, M_PGD, M_TASK, MMF_HOST, P_SHARE,
+  M_MMAP_LOCK, M_PGD, M_TASK, P_SHARE,
   R_STATE, FL_V1_ADDR_HI, FL_V1_ADDR_LO, T_MM,
 } from '../shm/layout.js';
 import { refcount_inc_not_zero } from '../sync/refcount.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
-import { guest_detach, host_backing_file_id, host_file_create, host_file_unlink, host_flush_mask, host_of_file, host_of_vma, host_release, share_host_entry } from './host_mm.js';
+import {
+  guest_detach, host_backing_file_id, host_file_create, host_file_unlink, host_of_file, host_of_vma,
+  host_release, model_flush_mask, share_host_entry,
+} from './host_mm.js';
 import { name_hash, name_open } from '../mm/namei.js';
 import { mm_gen, mmget } from '../mm/fork.js';
 import {
@@ -147,8 +150,6 @@ export function createMshareModel(bug = ''): ModelOps {
   function is_region(k: Kernel, file: number): boolean {
     return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
   }
-
-
 
   /** The region's size (i_size; 0 while unsized). Set once, under the host's mmap_lock. */
   function region_size(k: Kernel, file: number): number {
@@ -566,7 +567,7 @@ export function createMshareModel(bug = ''): ModelOps {
     // mshare_vm_op_unshare_page_range: the guest's PUD entries go, then the mapping's host user.
     detach: (k, vma) => guest_detach(k, vma, PUD_LEVEL),
     switch_mm: () => {}, // flush_mask reads the guests' own cpumasks
-    flush_mask: (k, mm) => ((Atomics.load(k.i32, k.mmBase(mm) + M_FLAGS) & MMF_HOST) !== 0 ? host_flush_mask(k, mm) : Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK)),
+    flush_mask: model_flush_mask,
     open,
     unlink,
     ioctl,
