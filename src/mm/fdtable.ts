@@ -2,12 +2,12 @@
  * The current task's file table (fs/file.c): fds 3.. index a small array in the task record of
  * (file, generation) pairs. The fd owns one reference to its file.
  */
+import { EMFILE } from './errno.js';
 import { MAX_FDS, T_FD } from '../shm/layout.js';
 import type { Kernel } from './percpu.js';
 import { file_gen } from './shmem.js';
 
 export const FD_BASE = 3;
-const EMFILE = 24;
 
 /** fdget: the file behind `fd` of the current task, or -1. */
 export function fdget(k: Kernel, fd: number): number {

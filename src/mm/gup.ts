@@ -4,6 +4,7 @@
  * own mm (current->mm) is not the mm being faulted — the case seed 004 asks about ("are we
  * guaranteed that current->mm == the original vma->vm_mm?").
  */
+import { EFAULT, ESRCH } from './errno.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { M_MMAP_LOCK, M_USERS, T_MM, T_MM_GEN } from '../shm/layout.js';
 import { refcount_inc_not_zero } from '../sync/refcount.js';
@@ -13,8 +14,6 @@ import { FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, type Kernel } from './percpu.js';
 import { userfault_wait } from './userfaultfd.js';
 import { find_vma, vma_flags, vma_start, VM_READ, VM_SHARED_PT, VM_WRITE } from './vma.js';
 
-const EFAULT = 14;
-const ESRCH = 3;
 /** Retries after VM_FAULT_RETRY before giving up (the uffd handler resolves each in turn). */
 const MAX_RETRIES = 64;
 

@@ -30,15 +30,7 @@ export const MAP_ANONYMOUS = 0x20;
 /** MAP_SHARED_PT (seed 001). Its value is ptlab's: the RFC's was never merged. */
 export const MAP_SHARED_PT = 0x200000;
 
-export const EPERM = 1;
-export const ENOENT = 2;
-export const EBADF = 9;
-export const ENOMEM = 12;
-export const EACCES = 13;
-export const EEXIST = 17;
-export const EINVAL = 22;
-export const EMFILE = 24;
-export const ENODEV = 19;
+import { EBADF, EINVAL, ENODEV, ENOMEM } from './errno.js';
 
 export const MMAP_BASE = 0x7f0000000000;
 export const MMAP_MIN_ADDR = 0x10000;

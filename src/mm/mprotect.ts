@@ -8,7 +8,8 @@ import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock
 import { F_UFFD_WP, FRAME_FILE, M_MMAP_LOCK, P_OWNER, P_WPSEQ, R_STATE, V_FLAGS } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { MmuGather, vm_page_prot, walk_pte_tables } from './memory.js';
-import { EACCES, EINVAL, ENOMEM, page_align, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma } from './mmap.js';
+import { page_align, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma } from './mmap.js';
+import { EACCES, EINVAL, ENOMEM } from './errno.js';
 import { frameBase, ptpBase } from './page_alloc.js';
 import type { Kernel } from './percpu.js';
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_off, mk_pte, pte_index, pte_pfn, TASK_SIZE, PAGE_SIZE } from './pgtable.js';

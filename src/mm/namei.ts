@@ -4,15 +4,13 @@
  * O_EXCL, unlink). A name holds one reference to its file; each filesystem hashes its names in
  * a namespace of its own, so equal names in two of them never meet.
  */
+import { EEXIST, ENOENT, ENOMEM } from './errno.js';
 import { G_NAMES_LOCK, N_FILE, N_GEN, N_HASH, NAME_SLOTS, NAME_WORDS } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import type { Kernel } from './percpu.js';
 import { file_gen, get_file } from './shmem.js';
 
-const ENOENT = 2;
-const ENOMEM = 12;
-const EEXIST = 17;
 
 /** FNV-1a of `namespace:name`; never 0 (0 marks a free slot). */
 export function name_hash(namespace: string, name: string): number {

@@ -45,7 +45,8 @@ import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { fdget } from './fdtable.js';
 import { fileBase, filemap_get_frame } from './filemap.js';
 import { walk_pte_tables } from './memory.js';
-import { EBADF, EINVAL, ENOMEM, page_align, split_vma } from './mmap.js';
+import { page_align, split_vma } from './mmap.js';
+import { EBADF, EINVAL, ENOMEM } from './errno.js';
 import { report_violation, Violation } from './mmdebug.js';
 import { frameBase, ptpBase } from './page_alloc.js';
 import {

@@ -74,24 +74,24 @@
  */
 import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
-  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK,
+  FILE_SHMEM, FL_KIND, M_CPUMASK,
   M_MMAP_LOCK,
 } from '../shm/layout.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
-import { name_hash, name_open } from '../mm/namei.js';
 import {
-  attach_whole_file, guest_detach, has_mappers, host_backing_file_id, host_file_create, host_file_unlink,
-  host_map_range, host_of_file, host_release, model_flush_mask, whole_file_guest_fault,
+  attach_whole_file, device_open, device_unlink, guest_detach, host_backing_file_id, host_map_range,
+  host_of_file, host_release, is_model_file, model_flush_mask, whole_file_guest_fault, whole_file_setsize,
 } from './host_mm.js';
-import { do_munmap, EBADF, EINVAL, ENOENT, PROT_EXEC, PROT_READ, PROT_WRITE } from '../mm/mmap.js';
+import { do_munmap, PROT_EXEC, PROT_READ, PROT_WRITE } from '../mm/mmap.js';
+import { EBADF, EINVAL, ENOTTY } from '../mm/errno.js';
 import { MODEL_DEFAULT, type IoctlArgs, type ModelOps } from '../mm/model_ops.js';
 import {
   ST_AS_GRANT_MS, ST_AS_GRANTS, ST_AS_REVOKE_MS, ST_AS_REVOKES, type Kernel,
 } from '../mm/percpu.js';
 import { PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, TASK_SIZE } from '../mm/pgtable.js';
 import { i_size_read } from '../mm/shmem.js';
-import { first_vma, vma_end, vma_start } from '../mm/vma.js';
+import { vma_end, vma_start } from '../mm/vma.js';
 
 export const AS_DEV = '/dev/address_space';
 export const AS_MMAP = 'AS_MMAP';
@@ -102,23 +102,11 @@ export const AS_HOST_BASE = PGDIR_SIZE;
 /** The largest space: what fits in the host's address space above AS_HOST_BASE. */
 export const AS_MAX = Math.floor((TASK_SIZE - AS_HOST_BASE) / PMD_SIZE) * PMD_SIZE;
 
-const EBUSY = 16;
-const ENOTTY = 25;
-const EFBIG = 27;
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
-
-/** '/dev/address_space' -> '' (anonymous), '/dev/address_space/<name>' -> name, else null. */
-function parse_path(path: string): string | null {
-  if (path === AS_DEV) return '';
-  if (!path.startsWith(AS_DEV + '/')) return null;
-  const name = path.slice(AS_DEV.length + 1);
-  return name.length === 0 || name.includes('/') ? null : name;
-}
 
 function is_page_aligned(x: number | undefined): x is number {
   return x !== undefined && Number.isInteger(x) && x >= 0 && x % PAGE_SIZE === 0;
 }
-
 
 /**
  * --bug revoke-forgets-mappers: the revoke's shootdown is flush_tlb_mm(host) over the host's own
@@ -129,50 +117,6 @@ export const BUG_REVOKE_FORGETS_MAPPERS = 'revoke-forgets-mappers';
 
 export function createAddressSpaceModel(bug = ''): ModelOps {
   const forgetMappers = bug === BUG_REVOKE_FORGETS_MAPPERS;
-  /** The space file's host mm, checked against its recorded generation; -1 when none. */
-
-
-  function is_space(k: Kernel, file: number): boolean {
-    return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
-  }
-
-  /** address_space_create: the space file (one reference, the caller's) and its host mm. */
-  const address_space_create = (k: Kernel, nameHash: number) => host_file_create(k, nameHash);
-
-  /** open(2): '/dev/address_space' makes an anonymous space, '/dev/address_space/<name>' a named one. */
-  function open(k: Kernel, path: string, create: boolean, excl: boolean): number {
-    const name = parse_path(path);
-    if (name === null) return -ENOENT;
-    if (name === '') return create ? address_space_create(k, 0) : -ENOENT;
-    return name_open(k, name_hash('address_space', name), create, excl, (h) => address_space_create(k, h));
-  }
-
-  function unlink(k: Kernel, path: string): number {
-    const name = parse_path(path);
-    if (name === null || name === '') return -ENOENT;
-    return host_file_unlink(k, name_hash('address_space', name)); // the last reference tears the host down
-  }
-
-  /** ftruncate(asfd, size): PMD multiple (EINVAL), at most AS_MAX (EFBIG), nothing mapped (EBUSY). */
-  function setsize(k: Kernel, file: number, size: number): number {
-    if (size % PMD_SIZE !== 0) return -EINVAL;
-    if (size > AS_MAX) return -EFBIG;
-    const host = host_of_file(k, file);
-    if (host < 0) return -EINVAL;
-    const i32 = k.i32;
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    host_mmap_write_lock(k, hlock);
-    try {
-      if (size === i_size_read(k, file)) return 0;
-      if (first_vma(k, host) >= 0 || has_mappers(k, file)) return -EBUSY;
-      const fb = fileBase(k, file);
-      Atomics.store(i32, fb + FL_SIZE_HI, Math.floor(size / 2 ** 32));
-      Atomics.store(i32, fb + FL_SIZE_LO, size % 2 ** 32 | 0);
-      return 0;
-    } finally {
-      mmap_write_unlock(k, hlock);
-    }
-  }
 
   /** [addr, addr + size) page-aligned, not empty and inside the space? */
   function range_ok(k: Kernel, file: number, addr: number | undefined, size: number | undefined): boolean {
@@ -234,7 +178,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
   return {
     name: 'address-space',
     // mmap(asfd, size, MAP_SHARED): the process maps the space (MAP_PRIVATE never gets here: do_mmap says EINVAL).
-    mmap: (k, a) => (is_space(k, a.file) ? attach_whole_file(k, a) : MODEL_DEFAULT),
+    mmap: (k, a) => (is_model_file(k, a.file) ? attach_whole_file(k, a) : MODEL_DEFAULT),
     // The grant (the host VMA) and the mapper's own VMA must both allow the access; nothing
     // granted there (never, or revoked): SIGSEGV, whatever the TLB held before the revoke flushed it.
     fault: (k, vmf) => whole_file_guest_fault(k, vmf, AS_HOST_BASE, true),
@@ -245,10 +189,10 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
     // The planted bug: a revoke flushes only the CPUs running the host mm itself.
     flush_mask: (k, mm) => (forgetMappers ? Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK) : model_flush_mask(k, mm)),
-    open,
-    unlink,
+    open: (k, path, create, excl) => device_open(k, AS_DEV, 'address_space', path, create, excl),
+    unlink: (k, path) => device_unlink(k, AS_DEV, 'address_space', path),
     ioctl,
-    setsize,
+    setsize: (k, file, size) => whole_file_setsize(k, file, size, AS_MAX),
     release: host_release,
     backing_file_id: host_backing_file_id,
   };

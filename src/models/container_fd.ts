@@ -36,28 +36,26 @@
 import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import { host_mmap_write_lock, mmap_write_unlock, vma_start_write } from '../mm/mmap_lock.js';
 import {
-  FILE_MODEL, FILE_SHMEM, FL_KIND, FL_SIZE_HI, FL_SIZE_LO,
+  FILE_SHMEM, FL_KIND,
   M_MMAP_LOCK,
 } from '../shm/layout.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import {
-  attach_whole_file, guest_detach, has_mappers, host_backing_file_id, host_file_create, host_file_unlink,
-  host_map_range, host_of_file, host_release, mappers_allow, model_flush_mask, whole_file_guest_fault,
+  attach_whole_file, device_open, device_unlink, guest_detach, host_backing_file_id, host_map_range,
+  host_of_file, host_release, is_model_file, mappers_allow, model_flush_mask, whole_file_guest_fault,
+  whole_file_setsize,
 } from './host_mm.js';
-import { name_hash, name_open } from '../mm/namei.js';
 import { MmuGather, tlb_finish_mmu, zap_page_range } from '../mm/memory.js';
-import {
-  EACCES, EBADF, EINVAL, ENOENT, ENOMEM,
-  PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma,
-} from '../mm/mmap.js';
+import { PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma } from '../mm/mmap.js';
+import { EACCES, EBADF, EINVAL, ENOMEM, ENOTTY } from '../mm/errno.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
 import { MODEL_DEFAULT, type IoctlArgs, type ModelOps } from '../mm/model_ops.js';
 import { type Kernel } from '../mm/percpu.js';
 import { PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, TASK_SIZE } from '../mm/pgtable.js';
 import { i_size_read } from '../mm/shmem.js';
 import {
-  find_vma, first_vma, vma_end, vma_flags, vma_next, vma_start, vma_unlink_mm, VM_ACCESS_FLAGS,
+  find_vma, vma_end, vma_flags, vma_next, vma_start, vma_unlink_mm, VM_ACCESS_FLAGS,
 } from '../mm/vma.js';
 
 export const CONTAINER_DEV = '/dev/ptcontainer';
@@ -70,61 +68,9 @@ export const HOST_BASE = PGDIR_SIZE;
 /** The largest container: what fits in the host's address space above HOST_BASE. */
 export const CONTAINER_MAX = Math.floor((TASK_SIZE - HOST_BASE) / PMD_SIZE) * PMD_SIZE;
 
-const EBUSY = 16;
-const ENOTTY = 25;
-const EFBIG = 27;
 const PROT_ALL = PROT_READ | PROT_WRITE | PROT_EXEC;
 
-/** '/dev/ptcontainer' -> '' (anonymous), '/dev/ptcontainer/<name>' -> name, anything else -> null. */
-function parse_path(path: string): string | null {
-  if (path === CONTAINER_DEV) return '';
-  if (!path.startsWith(CONTAINER_DEV + '/')) return null;
-  const name = path.slice(CONTAINER_DEV.length + 1);
-  return name.length === 0 || name.includes('/') ? null : name;
-}
-
 export function createContainerFdModel(): ModelOps {
-  /** The container file's host mm, checked against its recorded generation; -1 when none. */
-
-
-  function is_container(k: Kernel, file: number): boolean {
-    return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
-  }
-
-  /** open(2): '/dev/ptcontainer' makes an anonymous container, '/dev/ptcontainer/<name>' a named one. */
-  function open(k: Kernel, path: string, create: boolean, excl: boolean): number {
-    const name = parse_path(path);
-    if (name === null) return -ENOENT;
-    if (name === '') return create ? host_file_create(k, 0) : -ENOENT;
-    return name_open(k, name_hash('ptcontainer', name), create, excl, (h) => host_file_create(k, h));
-  }
-
-  function unlink(k: Kernel, path: string): number {
-    const name = parse_path(path);
-    if (name === null || name === '') return -ENOENT;
-    return host_file_unlink(k, name_hash('ptcontainer', name)); // the last reference tears the host down
-  }
-
-  function setsize(k: Kernel, file: number, size: number): number {
-    if (size % PMD_SIZE !== 0) return -EINVAL; // also catches a size that is not page-aligned
-    if (size > CONTAINER_MAX) return -EFBIG;
-    const host = host_of_file(k, file);
-    if (host < 0) return -EINVAL;
-    const i32 = k.i32;
-    const hlock = k.mmBase(host) + M_MMAP_LOCK;
-    host_mmap_write_lock(k, hlock);
-    try {
-      if (size === i_size_read(k, file)) return 0;
-      // Mappings inside would fall off the end, and every mapper maps exactly the old size.
-      if (first_vma(k, host) >= 0 || has_mappers(k, file)) return -EBUSY;
-      const fb = fileBase(k, file);
-      Atomics.store(i32, fb + FL_SIZE_HI, Math.floor(size / 2 ** 32));
-      Atomics.store(i32, fb + FL_SIZE_LO, size % 2 ** 32 | 0);
-      return 0;
-    } finally {
-      mmap_write_unlock(k, hlock);
-    }
-  }
 
   /** [offset, offset + size) page-aligned, non-empty and inside the container? */
   function range_ok(k: Kernel, file: number, offset: number, size: number): boolean {
@@ -246,7 +192,7 @@ export function createContainerFdModel(): ModelOps {
   return {
     name: 'container-fd',
     // mmap(MAP_SHARED) of a container: the process becomes a guest of its host (else a plain shared mapping, as Linux).
-    mmap: (k, a) => (is_container(k, a.file) ? attach_whole_file(k, a) : MODEL_DEFAULT),
+    mmap: (k, a) => (is_model_file(k, a.file) ? attach_whole_file(k, a) : MODEL_DEFAULT),
     // The host VMA at the same container offset decides (the guest's own prot is a superset of
     // it, checked at attach and at every ioctl); PMD entries are copied.
     fault: (k, vmf) => whole_file_guest_fault(k, vmf, HOST_BASE, false),
@@ -255,10 +201,10 @@ export function createContainerFdModel(): ModelOps {
     detach: (k, vma) => guest_detach(k, vma, PMD_LEVEL),
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
     flush_mask: model_flush_mask,
-    open,
-    unlink,
+    open: (k, path, create, excl) => device_open(k, CONTAINER_DEV, 'ptcontainer', path, create, excl),
+    unlink: (k, path) => device_unlink(k, CONTAINER_DEV, 'ptcontainer', path),
     ioctl,
-    setsize,
+    setsize: (k, file, size) => whole_file_setsize(k, file, size, CONTAINER_MAX),
     release: host_release,
     backing_file_id: host_backing_file_id,
   };

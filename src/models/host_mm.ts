@@ -6,7 +6,7 @@
 import { host_mmap_read_lock, host_mmap_write_lock, mmap_read_unlock, mmap_write_unlock } from '../mm/mmap_lock.js';
 import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import {
-  FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_NAME, FL_PRIV, FL_PRIV_GEN, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
+  FILE_MODEL, FL_ID, FL_IMMAP_HEAD, FL_KIND, FL_IMMAP_RWSEM, FL_NAME, FL_PRIV, FL_PRIV_GEN, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
   P_OWNER, P_SHARE,
   V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
 } from '../shm/layout.js';
@@ -24,13 +24,14 @@ import {
   handle_pte_fault, lookup_entry, pt_put, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, walk_to_pmd,
 } from '../mm/memory.js';
 import { ALLOC_OOM, entry_off, entry_span, PAGE_SIZE, PMD_SIZE, pte_index, PTE_LEVEL, table_alloc, table_of } from '../mm/pgtable.js';
-import { calc_vm_flags, do_munmap, EACCES, EINVAL, ENOMEM, get_unmapped_area, MAP_FIXED, MAP_SHARED, mmap_region } from '../mm/mmap.js';
+import { calc_vm_flags, do_munmap, get_unmapped_area, MAP_FIXED, MAP_SHARED, mmap_region } from '../mm/mmap.js';
+import { EACCES, EBUSY, EFBIG, EINVAL, ENOENT, ENOMEM } from '../mm/errno.js';
 import type { MmapArgs } from '../mm/model_ops.js';
 import { report_violation, Violation } from '../mm/mmdebug.js';
 import { ptpBase } from '../mm/page_alloc.js';
 import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type VmFault } from '../mm/percpu.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
-import { name_unlink } from '../mm/namei.js';
+import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 
@@ -38,7 +39,7 @@ import { flush_tlb_mm } from '../mm/tlb.js';
  * A new model file (one reference, the caller's) and its host mm, each naming the other: the
  * file's FL_PRIV the host (with its generation), the host's M_HOST_FILE the file. -ENOMEM when
  * either pool runs out (the file then goes again: FL_PRIV is 0, so release drops no host).
- * mshare's msharefs_fill_mm, container_create, address_space_create.
+ * mshare's msharefs_fill_mm, container-fd's create, address_space_create (device_open).
  */
 export function host_file_create(k: Kernel, nameHash: number): number {
   const i32 = k.i32;
@@ -66,6 +67,64 @@ export function host_file_unlink(k: Kernel, hash: number): number {
   Atomics.store(k.i32, fileBase(k, file) + FL_NAME, 0);
   fput(k, file);
   return 0;
+}
+
+/** Is `file` a sharing model's own file (a container, an address space, an msharefs file)? */
+export function is_model_file(k: Kernel, file: number): boolean {
+  return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
+}
+
+/** A model device's path: `dev` itself is '' (a new anonymous file), `dev/<name>` the name, else null. */
+function device_name(dev: string, path: string): string | null {
+  if (path === dev) return '';
+  if (!path.startsWith(dev + '/')) return null;
+  const name = path.slice(dev.length + 1);
+  return name.length === 0 || name.includes('/') ? null : name;
+}
+
+/**
+ * open(2) of a model device (container-fd's /dev/ptcontainer, address-space's
+ * /dev/address_space): the device itself makes a new anonymous file, `dev/<name>` a named one,
+ * its names in namespace `ns` (O_CREAT|O_EXCL on an existing name: EEXIST; a missing one: ENOENT).
+ */
+export function device_open(k: Kernel, dev: string, ns: string, path: string, create: boolean, excl: boolean): number {
+  const name = device_name(dev, path);
+  if (name === null) return -ENOENT;
+  if (name === '') return create ? host_file_create(k, 0) : -ENOENT;
+  return name_open(k, name_hash(ns, name), create, excl, (h) => host_file_create(k, h));
+}
+
+/** unlink(2) of a model device's name. */
+export function device_unlink(k: Kernel, dev: string, ns: string, path: string): number {
+  const name = device_name(dev, path);
+  if (name === null || name === '') return -ENOENT;
+  return host_file_unlink(k, name_hash(ns, name));
+}
+
+/**
+ * ftruncate(2) of a whole-file model's file (container-fd, address-space): a PMD multiple (EINVAL;
+ * that also catches a size that is not page-aligned), at most `max` (EFBIG), and nothing mapped
+ * inside or onto it (EBUSY: mappings inside would fall off the end, and every mapper maps exactly
+ * the old size).
+ */
+export function whole_file_setsize(k: Kernel, file: number, size: number, max: number): number {
+  if (size % PMD_SIZE !== 0) return -EINVAL;
+  if (size > max) return -EFBIG;
+  const host = host_of_file(k, file);
+  if (host < 0) return -EINVAL;
+  const i32 = k.i32;
+  const hlock = k.mmBase(host) + M_MMAP_LOCK;
+  host_mmap_write_lock(k, hlock);
+  try {
+    if (size === i_size_read(k, file)) return 0;
+    if (first_vma(k, host) >= 0 || has_mappers(k, file)) return -EBUSY;
+    const fb = fileBase(k, file);
+    Atomics.store(i32, fb + FL_SIZE_HI, Math.floor(size / 2 ** 32));
+    Atomics.store(i32, fb + FL_SIZE_LO, size % 2 ** 32 | 0);
+    return 0;
+  } finally {
+    mmap_write_unlock(k, hlock);
+  }
 }
 
 /** The host mm of a guest VMA (V_PRIV), checked against the generation recorded at attach; -1 if gone (reported). */

@@ -91,9 +91,9 @@ import {
 } from '../mm/memory.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import {
-  calc_vm_flags, do_munmap, EBADF, EINVAL, ENOENT, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED,
-  MAP_PRIVATE, MAP_SHARED, mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap, do_mmap,
+  calc_vm_flags, do_munmap, get_unmapped_area, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, mmap_region, PROT_EXEC, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap, do_mmap,
 } from '../mm/mmap.js';
+import { EBADF, EFBIG, EINVAL, ENOENT, ENOTTY } from '../mm/errno.js';
 import { report_violation, Violation } from '../mm/mmdebug.js';
 import { MODEL_DEFAULT, type IoctlArgs, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
 import { ptpBase } from '../mm/page_alloc.js';
@@ -118,8 +118,6 @@ export const MSHARE_BASE = MSHARE_ALIGN;
 /** The largest region: what the host's address space holds above MSHARE_BASE. */
 export const MSHARE_MAX = Math.floor((TASK_SIZE - MSHARE_BASE) / MSHARE_ALIGN) * MSHARE_ALIGN;
 
-const ENOTTY = 25;
-const EFBIG = 27;
 const TWO32 = 2 ** 32;
 
 /** FNV-1a of the name in msharefs' own namespace: '/dev/shm' hashes '/<name>', never 'msharefs:'. */

@@ -5,7 +5,7 @@
  */
 import { M_CPUMASK } from '../shm/layout.js';
 import { __handle_mm_fault } from '../mm/memory.js';
-import { EINVAL } from '../mm/mmap.js';
+import { EINVAL } from '../mm/errno.js';
 import { MODEL_DEFAULT, type ModelOps } from '../mm/model_ops.js';
 
 export function createNoneModel(): ModelOps {

@@ -33,7 +33,8 @@ import { fileBase } from '../mm/filemap.js';
 import {
   lookup_entry, MmuGather, pt_put, pte_alloc_fault, tlb_finish_mmu, VM_FAULT_SIGSEGV, walk_to_pmd, zap_page_range,
 } from '../mm/memory.js';
-import { EINVAL, ENOMEM, split_vma } from '../mm/mmap.js';
+import { split_vma } from '../mm/mmap.js';
+import { EINVAL, ENOMEM } from '../mm/errno.js';
 import { vma_start_write } from '../mm/mmap_lock.js';
 import { MODEL_DEFAULT, type ModelOps } from '../mm/model_ops.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';

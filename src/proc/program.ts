@@ -5,6 +5,7 @@
  * name (`EINVAL`), a signal (`SIGSEGV`, `SIGBUS`), or `any` (record the outcome, go on). An
  * outcome other than the expected one is a violation of the scenario's own assertion.
  */
+import { ERRNO } from '../mm/errno.js';
 import { z } from 'zod';
 
 const name = z.string().min(1).max(32);
@@ -148,10 +149,7 @@ export interface CompiledOp {
   text: string;
 }
 
-export const ERRNO: Record<string, number> = {
-  EPERM: 1, ENOENT: 2, ESRCH: 3, EFAULT: 14, EBADF: 9, ENOMEM: 12, EACCES: 13, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, EMFILE: 24, ENOTTY: 25, EAGAIN: 11, EFBIG: 27, ENOSYS: 38,
-  EOPNOTSUPP: 95,
-};
+export { ERRNO };
 export const SIGNALS: Record<string, number> = { SIGBUS: 7, SIGKILL: 9, SIGSEGV: 11 };
 export const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ERRNO).map(([k, v]) => [v, k]));
 export const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(Object.entries(SIGNALS).map(([k, v]) => [v, k]));

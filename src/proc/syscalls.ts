@@ -5,7 +5,8 @@
 import { mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
 import { FL_ID, FL_KIND, FILE_MODEL, M_MMAP_LOCK, T_FD, T_MM } from '../shm/layout.js';
 import { fileBase } from '../mm/filemap.js';
-import { EBADF, EINVAL, ENOENT, ENOMEM, MAP_ANONYMOUS, page_align, vm_mmap, vm_munmap } from '../mm/mmap.js';
+import { MAP_ANONYMOUS, page_align, vm_mmap, vm_munmap } from '../mm/mmap.js';
+import { EBADF, EINVAL, ENOENT, ENOMEM, ENOSYS, ENOTTY } from '../mm/errno.js';
 import { do_mprotect } from '../mm/mprotect.js';
 import type { IoctlArgs, MmapArgs } from '../mm/model_ops.js';
 import type { Kernel } from '../mm/percpu.js';
@@ -51,7 +52,6 @@ export function sys_ftruncate(k: Kernel, fd: number, size: number): number {
 }
 
 const SHM_PREFIX = '/dev/shm/';
-const ENOTTY = 25;
 
 /**
  * open(2): /dev/shm/<name> is shm_open's tmpfs; any other path belongs to the model's own
@@ -139,7 +139,6 @@ export function file_id(k: Kernel, file: number): number {
 }
 
 
-const ENOSYS = 38;
 
 /** mshare(name, addr, len, oflag, mode), mshare v1 (seed 004): only the mshare model has it. */
 export function sys_mshare(k: Kernel, name: string, addr: number, len: number, create: boolean, excl: boolean): number {

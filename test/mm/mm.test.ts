@@ -10,9 +10,8 @@ import { ST_VMA_LOCK_ABORT, ST_VMA_LOCK_SUCCESS } from '../../src/mm/percpu.js';
 import { vma_start } from '../../src/mm/vma.js';
 import { poolsOf } from '../../src/shm/machine.js';
 import { mm_alloc, mmput } from '../../src/mm/fork.js';
-import {
-  EBADF, EINVAL, ENOMEM, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE,
-} from '../../src/mm/mmap.js';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
+import { EBADF, EINVAL, ENOMEM } from '../../src/mm/errno.js';
 import { ACCESS_OK, ACCESS_SIGBUS, ACCESS_SIGSEGV, mmu_load, mmu_store, mmuResult, SEGV_ACCERR, SEGV_MAPERR } from '../../src/mm/mmu.js';
 import { read_violations } from '../../src/mm/mmdebug.js';
 import { sys_close, sys_ftruncate, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap } from '../../src/proc/syscalls.js';

@@ -13,9 +13,8 @@ import { checkInvariants } from '../../src/check/invariants.js';
 import { FD_BASE, fdget } from '../../src/mm/fdtable.js';
 import { fileBase } from '../../src/mm/filemap.js';
 import { mmput } from '../../src/mm/fork.js';
-import {
-  EACCES, EBADF, EEXIST, EINVAL, ENOENT, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE,
-} from '../../src/mm/mmap.js';
+import { MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
+import { EACCES, EBADF, EEXIST, EINVAL, ENOENT } from '../../src/mm/errno.js';
 import { read_violations } from '../../src/mm/mmdebug.js';
 import { ACCESS_OK, ACCESS_SIGBUS, ACCESS_SIGSEGV, mmu_load, mmu_store, mmuResult, SEGV_ACCERR, SEGV_MAPERR } from '../../src/mm/mmu.js';
 import {

@@ -12,9 +12,8 @@ import { runScenario } from '../../src/cli/run.js';
 import { fdget, FD_BASE } from '../../src/mm/fdtable.js';
 import { fileBase } from '../../src/mm/filemap.js';
 import { mmput } from '../../src/mm/fork.js';
-import {
-  EACCES, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE,
-} from '../../src/mm/mmap.js';
+import { MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
+import { EACCES, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM } from '../../src/mm/errno.js';
 import { read_violations } from '../../src/mm/mmdebug.js';
 import { ACCESS_OK, ACCESS_SIGSEGV, mmu_load, mmu_store, mmuResult } from '../../src/mm/mmu.js';
 import { ST_FAULT_SHARED_PMD, type Kernel } from '../../src/mm/percpu.js';

@@ -11,9 +11,8 @@ import { runScenario } from '../../src/cli/run.js';
 import { fdget } from '../../src/mm/fdtable.js';
 import { fileBase } from '../../src/mm/filemap.js';
 import { mmput } from '../../src/mm/fork.js';
-import {
-  EBADF, EEXIST, EINVAL, ENOENT, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE,
-} from '../../src/mm/mmap.js';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
+import { EBADF, EEXIST, EINVAL, ENOENT } from '../../src/mm/errno.js';
 import { read_violations } from '../../src/mm/mmdebug.js';
 import { ACCESS_OK, ACCESS_SIGSEGV, mmu_load, mmu_store, mmuResult } from '../../src/mm/mmu.js';
 import { ptpBase } from '../../src/mm/page_alloc.js';
