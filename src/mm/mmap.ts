@@ -155,6 +155,46 @@ export function split_vma(k: Kernel, mm: number, v: number, addr: number): numbe
   return n;
 }
 
+/**
+ * vma_modify's split: makes the part of `v` inside [start, end) a VMA of its own, splitting `v`
+ * where `start` and `end` fall inside it, and returns that VMA (or -ENOMEM).
+ */
+export function split_vma_range(k: Kernel, mm: number, v: number, start: number, end: number): number {
+  if (vma_start(k, v) < start) {
+    const n = split_vma(k, mm, v, start);
+    if (n < 0) return n;
+    v = n;
+  }
+  if (vma_end(k, v) > end) {
+    const n = split_vma(k, mm, v, end);
+    if (n < 0) return n;
+  }
+  return v;
+}
+
+/**
+ * The VMAs of `mm` inside [start, end), split at its edges (vms_gather_munmap_vmas), into
+ * `out`; 0 or -ENOMEM.
+ */
+export function split_vmas_in(k: Kernel, mm: number, start: number, end: number, out: number[]): number {
+  let v = find_vma(k, mm, start);
+  if (v < 0 || vma_start(k, v) >= end) return 0;
+  if (vma_start(k, v) < start) {
+    const n = split_vma(k, mm, v, start);
+    if (n < 0) return n;
+    v = n;
+  }
+  while (v >= 0 && vma_start(k, v) < end) {
+    if (vma_end(k, v) > end) {
+      const n = split_vma(k, mm, v, end);
+      if (n < 0) return n;
+    }
+    out.push(v);
+    v = vma_next(k, v);
+  }
+  return 0;
+}
+
 /** unlink_file_vma: the VMA leaves its file's i_mmap, so no rmap walk can reach it. */
 export function unlink_file_vma(k: Kernel, v: number): void {
   const file = vma_file(k, v);
@@ -189,22 +229,9 @@ export function do_munmap(k: Kernel, mm: number, start: number, len: number): nu
       if (r < 0) return r;
     }
   }
-  let v = find_vma(k, mm, start);
-  if (v < 0 || vma_start(k, v) >= end) return 0;
-  if (vma_start(k, v) < start) {
-    const n = split_vma(k, mm, v, start);
-    if (n < 0) return n;
-    v = n;
-  }
   const removed: number[] = [];
-  while (v >= 0 && vma_start(k, v) < end) {
-    if (vma_end(k, v) > end) {
-      const n = split_vma(k, mm, v, end);
-      if (n < 0) return n;
-    }
-    removed.push(v);
-    v = vma_next(k, v);
-  }
+  const r = split_vmas_in(k, mm, start, end, removed);
+  if (r < 0) return r;
   unmap_vmas(k, mm, removed, false);
   return 0;
 }

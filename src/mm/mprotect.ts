@@ -8,7 +8,7 @@ import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock
 import { F_UFFD_WP, FRAME_FILE, M_MMAP_LOCK, P_OWNER, P_WPSEQ, R_STATE, V_FLAGS } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { MmuGather, vm_page_prot, walk_pte_tables } from './memory.js';
-import { page_align, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma } from './mmap.js';
+import { page_align, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma_range } from './mmap.js';
 import { EACCES, EINVAL, ENOMEM } from './errno.js';
 import { frameBase, ptpBase } from './page_alloc.js';
 import type { Kernel } from './percpu.js';
@@ -95,15 +95,8 @@ function merge_into(k: Kernel, mm: number, a: number, b: number): void {
  * entries, and merge with the neighbours when they now match.
  */
 export function mprotect_fixup(k: Kernel, mm: number, v: number, start: number, end: number, newflags: number, tlb: MmuGather): number {
-  if (vma_start(k, v) < start) {
-    const n = split_vma(k, mm, v, start);
-    if (n < 0) return n;
-    v = n;
-  }
-  if (vma_end(k, v) > end) {
-    const n = split_vma(k, mm, v, end);
-    if (n < 0) return n;
-  }
+  v = split_vma_range(k, mm, v, start, end);
+  if (v < 0) return v;
   vma_start_write(k, v); // vm_flags_reset
   Atomics.store(k.i32, vmaBase(k, v) + V_FLAGS, newflags);
   change_protection(k, mm, start, end, newflags, tlb);

@@ -45,7 +45,7 @@ import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { fdget } from './fdtable.js';
 import { fileBase, filemap_get_frame } from './filemap.js';
 import { walk_pte_tables } from './memory.js';
-import { page_align, split_vma } from './mmap.js';
+import { page_align, split_vma_range } from './mmap.js';
 import { EBADF, EINVAL, ENOMEM } from './errno.js';
 import { report_violation, Violation } from './mmdebug.js';
 import { frameBase, ptpBase } from './page_alloc.js';
@@ -300,15 +300,8 @@ export function sys_uffd_register(k: Kernel, addr: number, len: number): number 
     if (!add_mm(k, mm)) return -ENOMEM;
     for (let v = find_vma(k, mm, addr); v >= 0 && vma_start(k, v) < end; v = vma_next(k, v)) {
       if ((vma_flags(k, v) & VM_SHARED_PT) !== 0 && k.model.uffd_register) k.model.uffd_register(k, v);
-      if (vma_start(k, v) < addr) {
-        const n = split_vma(k, mm, v, addr);
-        if (n < 0) return n;
-        v = n;
-      }
-      if (vma_end(k, v) > end) {
-        const n = split_vma(k, mm, v, end);
-        if (n < 0) return n;
-      }
+      v = split_vma_range(k, mm, v, addr, end);
+      if (v < 0) return v;
       vma_start_write(k, v); // userfaultfd_register: vma_modify_flags_uffd
       Atomics.or(k.i32, vmaBase(k, v) + V_FLAGS, VM_UFFD_WP);
     }

@@ -47,7 +47,7 @@ import {
   whole_file_setsize,
 } from './host_mm.js';
 import { MmuGather, tlb_finish_mmu, zap_page_range } from '../mm/memory.js';
-import { PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma } from '../mm/mmap.js';
+import { PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vmas_in } from '../mm/mmap.js';
 import { EACCES, EBADF, EINVAL, ENOMEM, ENOTTY } from '../mm/errno.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
 import { MODEL_DEFAULT, type IoctlArgs, type ModelOps } from '../mm/model_ops.js';
@@ -116,22 +116,9 @@ export function createContainerFdModel(): ModelOps {
       if (!range_ok(k, file, offset, size)) return -EINVAL;
       const start = HOST_BASE + offset;
       const end = start + size;
-      let v = find_vma(k, host, start);
-      if (v < 0 || vma_start(k, v) >= end) return 0;
-      if (vma_start(k, v) < start) {
-        const n = split_vma(k, host, v, start);
-        if (n < 0) return n;
-        v = n;
-      }
       const removed: number[] = [];
-      while (v >= 0 && vma_start(k, v) < end) {
-        if (vma_end(k, v) > end) {
-          const n = split_vma(k, host, v, end);
-          if (n < 0) return n;
-        }
-        removed.push(v);
-        v = vma_next(k, v);
-      }
+      const r = split_vmas_in(k, host, start, end, removed);
+      if (r < 0) return r;
       const tlb = new MmuGather();
       for (const r of removed) {
         vma_start_write(k, r);

@@ -33,7 +33,7 @@ import { fileBase } from '../mm/filemap.js';
 import {
   lookup_entry, MmuGather, pt_put, pte_alloc_fault, tlb_finish_mmu, VM_FAULT_SIGSEGV, walk_to_pmd, zap_page_range,
 } from '../mm/memory.js';
-import { split_vma } from '../mm/mmap.js';
+import { split_vma_range } from '../mm/mmap.js';
 import { EINVAL, ENOMEM } from '../mm/errno.js';
 import { vma_start_write } from '../mm/mmap_lock.js';
 import { MODEL_DEFAULT, type ModelOps } from '../mm/model_ops.js';
@@ -230,15 +230,8 @@ export function createPtHintModel(bug = ''): ModelOps {
       for (let v = find_vma(k, mm, start); v >= 0 && vma_start(k, v) < end; v = vma_next(k, v)) {
         const f = vma_flags(k, v);
         if ((f & VM_SHARED) === 0 || vma_file(k, v) < 0 || (f & VM_SHARED_PT) !== 0) continue;
-        if (vma_start(k, v) < start) {
-          const n = split_vma(k, mm, v, start);
-          if (n < 0) return n;
-          v = n;
-        }
-        if (vma_end(k, v) > end) {
-          const n = split_vma(k, mm, v, end);
-          if (n < 0) return n;
-        }
+        v = split_vma_range(k, mm, v, start, end);
+        if (v < 0) return v;
         vma_start_write(k, v); // vm_flags_set
         Atomics.or(k.i32, vmaBase(k, v) + V_FLAGS, VM_SHARED_PT);
       }
