@@ -108,6 +108,28 @@ export function mprotect_fixup(k: Kernel, mm: number, v: number, start: number, 
 }
 
 /**
+ * mprotect's second pass over a host mm whose protection a sharing model changes (map-shared-pt's
+ * mprotect, CONTAINER_PROTECT): the VMAs of `mm` inside [start, end) take the access bits
+ * `access`, piece by piece (mprotect_fixup where they change), then one flush. mmap_lock held for
+ * write; 0 or the first error.
+ */
+export function change_access_range(k: Kernel, mm: number, start: number, end: number, access: number): number {
+  const tlb = new MmuGather();
+  let r = 0;
+  for (let v = find_vma(k, mm, start); v >= 0 && vma_start(k, v) < end;) {
+    const s = Math.max(start, vma_start(k, v));
+    const e = Math.min(end, vma_end(k, v));
+    const f = vma_flags(k, v);
+    const nf = (f & ~VM_ACCESS_FLAGS) | (access & VM_ACCESS_FLAGS);
+    if (nf !== f) r = mprotect_fixup(k, mm, v, s, e, nf, tlb);
+    if (r < 0 || e >= end) break;
+    v = find_vma(k, mm, e);
+  }
+  flush_protection(k, mm, tlb);
+  return r;
+}
+
+/**
  * do_mprotect_pkey with `mm`'s mmap_lock taken here. EINVAL: unaligned start or unknown prot
  * bits; ENOMEM: a hole in the range; EACCES: asking for a permission the mapping may not have.
  */

@@ -33,7 +33,7 @@
  * read inside the task's. The mappers are the container file's i_mmap (under i_mmap_rwsem): the
  * superset checks and the shootdown mask (every mapper's mm_cpumask) read it.
  */
-import { calc_vm_prot_bits } from '../mm/mprotect.js';
+import { calc_vm_prot_bits, change_access_range } from '../mm/mprotect.js';
 import { host_mmap_write_lock, mmap_write_unlock, vma_start_write } from '../mm/mmap_lock.js';
 import {
   FILE_SHMEM, FL_KIND,
@@ -49,13 +49,12 @@ import {
 import { MmuGather, tlb_finish_mmu, zap_page_range } from '../mm/memory.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vmas_in } from '../mm/mmap.js';
 import { EACCES, EBADF, EINVAL, ENOMEM, ENOTTY } from '../mm/errno.js';
-import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
 import { MODEL_DEFAULT, type IoctlArgs, type ModelOps } from '../mm/model_ops.js';
 import { type Kernel } from '../mm/percpu.js';
 import { PAGE_SIZE, PGDIR_SIZE, PMD_LEVEL, PMD_SIZE, TASK_SIZE } from '../mm/pgtable.js';
 import { i_size_read } from '../mm/shmem.js';
 import {
-  find_vma, vma_end, vma_flags, vma_next, vma_start, vma_unlink_mm, VM_ACCESS_FLAGS,
+  find_vma, vma_end, vma_next, vma_start, vma_unlink_mm,
 } from '../mm/vma.js';
 
 export const CONTAINER_DEV = '/dev/ptcontainer';
@@ -153,24 +152,7 @@ export function createContainerFdModel(): ModelOps {
       }
       const want = calc_vm_prot_bits(prot);
       if (!mappers_allow(k, file, want)) return -EACCES;
-      const tlb = new MmuGather();
-      for (let hv = find_vma(k, host, start); hv >= 0 && vma_start(k, hv) < end;) {
-        const s = Math.max(start, vma_start(k, hv));
-        const e = Math.min(end, vma_end(k, hv));
-        const hf = vma_flags(k, hv);
-        const nf = (hf & ~VM_ACCESS_FLAGS) | want;
-        if (nf !== hf) {
-          const r = mprotect_fixup(k, host, hv, s, e, nf, tlb);
-          if (r < 0) {
-            flush_protection(k, host, tlb);
-            return r;
-          }
-        }
-        if (e >= end) break;
-        hv = find_vma(k, host, e);
-      }
-      flush_protection(k, host, tlb); // flush_mask(host): every mapper's CPUs
-      return 0;
+      return change_access_range(k, host, start, end, want); // flush_mask(host): every mapper's CPUs
     } finally {
       mmap_write_unlock(k, hlock);
     }

@@ -31,10 +31,10 @@ import { down_write, up_write } from '../sync/rwsem.js';
 import { fileBase } from '../mm/filemap.js';
 import { guest_pmd_fault, host_flush_mask, host_of_vma } from './host_mm.js';
 import { mm_alloc, mm_gen, mmdrop, mmget, mmput } from '../mm/fork.js';
-import { lookup_entry, MmuGather, pt_put, VM_FAULT_SIGBUS } from '../mm/memory.js';
+import { lookup_entry, pt_put, VM_FAULT_SIGBUS } from '../mm/memory.js';
 import { calc_vm_flags, do_munmap, get_unmapped_area, MAP_FIXED, MAP_SHARED_PT, mmap_region } from '../mm/mmap.js';
 import { EINVAL, ENOMEM } from '../mm/errno.js';
-import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
+import { change_access_range } from '../mm/mprotect.js';
 import { MODEL_DEFAULT, type MmapArgs, type ModelOps } from '../mm/model_ops.js';
 import { free_ptp } from '../mm/page_alloc.js';
 import { type Kernel, type VmFault } from '../mm/percpu.js';
@@ -43,7 +43,7 @@ import {
 } from '../mm/pgtable.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
 import {
-  find_vma, first_vma, vma_end, vma_flags, vma_pgoff, vma_start, vmaBase, VM_ACCESS_FLAGS, VM_SHARED_PT,
+  first_vma, vma_end, vma_pgoff, vma_start, vmaBase, VM_SHARED_PT,
 } from '../mm/vma.js';
 
 export const BUG_FREE_SHARED_PMD = 'rfc-v2-free-shared-pmd';
@@ -139,23 +139,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     const hlock = k.mmBase(host) + M_MMAP_LOCK;
     host_mmap_write_lock(k, hlock);
     try {
-      const tlb = new MmuGather();
-      for (let hv = find_vma(k, host, start); hv >= 0 && vma_start(k, hv) < end; hv = find_vma(k, host, Math.min(end, vma_end(k, hv)))) {
-        const s = Math.max(start, vma_start(k, hv));
-        const e = Math.min(end, vma_end(k, hv));
-        const hf = vma_flags(k, hv);
-        const nf = (hf & ~VM_ACCESS_FLAGS) | (vm_flags & VM_ACCESS_FLAGS);
-        if (nf !== hf) {
-          const r = mprotect_fixup(k, host, hv, s, e, nf, tlb);
-          if (r < 0) {
-            flush_protection(k, host, tlb);
-            return r;
-          }
-        }
-        if (e >= end) break;
-      }
-      flush_protection(k, host, tlb);
-      return 0;
+      return change_access_range(k, host, start, end, vm_flags);
     } finally {
       mmap_write_unlock(k, hlock);
     }
