@@ -5,9 +5,14 @@
  * run into the watchdog, so such tests use one CPU, or a model bug that sends no IPI.)
  */
 import { switch_mm } from '../../src/mm/tlb.js';
-import { T_MM, T_MM_GEN } from '../../src/shm/layout.js';
+import { FL_PRIV, MAX_FDS, T_FD, T_MM, T_MM_GEN } from '../../src/shm/layout.js';
+import { expect } from 'vitest';
+import { FD_BASE, fdget } from '../../src/mm/fdtable.js';
+import { fileBase } from '../../src/mm/filemap.js';
+import { ACCESS_OK, mmu_load, mmu_store } from '../../src/mm/mmu.js';
+import { sys_close, sys_ftruncate, sys_memfd_create } from '../../src/proc/syscalls.js';
 import { createMachine, type Machine } from '../../src/shm/machine.js';
-import { mm_alloc, mm_gen } from '../../src/mm/fork.js';
+import { mm_alloc, mm_gen, mmput } from '../../src/mm/fork.js';
 import { Kernel, type KernelOptions } from '../../src/mm/percpu.js';
 import { MODELS } from '../../src/models/index.js';
 import { initTasks } from '../../src/proc/orchestrator.js';
@@ -46,4 +51,34 @@ export function runOn(k: Kernel, t: number): number {
   k.taskOff = to;
   if (k.mm !== mm) switch_mm(k, mm);
   return mm;
+}
+
+/** memfd_create + ftruncate: an fd for `size` bytes of shmem. */
+export function memfd(k: Kernel, size: number): number {
+  const fd = sys_memfd_create(k);
+  expect(fd).toBeGreaterThanOrEqual(FD_BASE);
+  expect(sys_ftruncate(k, fd, size)).toBe(0);
+  return fd;
+}
+
+/** A load or store (of `value`) on each page of [a, a + len): ACCESS_OK, or the first other outcome. */
+export function touchPages(k: Kernel, a: number, len: number, write: boolean, value = 1): number {
+  for (let off = 0; off < len; off += 4096) {
+    const r = write ? mmu_store(k, a + off, value) : mmu_load(k, a + off);
+    if (r !== ACCESS_OK) return r;
+  }
+  return ACCESS_OK;
+}
+
+/** The host mm of the model file open as `fd` (its FL_PRIV). */
+export function hostOf(k: Kernel, fd: number): number {
+  return Atomics.load(k.i32, fileBase(k, fdget(k, fd)) + FL_PRIV) - 1;
+}
+
+/** The running task exits: its fds close, its mm is unloaded and dropped. */
+export function exitTask(k: Kernel): void {
+  for (let i = 0; i < MAX_FDS; i++) if (Atomics.load(k.i32, k.taskOff + T_FD + 2 * i) >= 0) sys_close(k, FD_BASE + i);
+  const mm = Atomics.load(k.i32, k.taskOff + T_MM);
+  switch_mm(k, -1);
+  mmput(k, mm);
 }

@@ -14,8 +14,8 @@ import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRIT
 import { EBADF, EINVAL, ENOMEM } from '../../src/mm/errno.js';
 import { ACCESS_OK, ACCESS_SIGBUS, ACCESS_SIGSEGV, mmu_load, mmu_store, mmuResult, SEGV_ACCERR, SEGV_MAPERR } from '../../src/mm/mmu.js';
 import { read_violations } from '../../src/mm/mmdebug.js';
-import { sys_close, sys_ftruncate, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap } from '../../src/proc/syscalls.js';
-import { runOn, testMachine } from '../helpers/kernel.js';
+import { sys_close, sys_mmap, sys_mprotect, sys_munmap } from '../../src/proc/syscalls.js';
+import { memfd, runOn, testMachine } from '../helpers/kernel.js';
 
 const RW = PROT_READ | PROT_WRITE;
 const MiB = 1024 * 1024;
@@ -27,12 +27,6 @@ function setup() {
   return { ...t, k, mm };
 }
 
-function memfd(k: ReturnType<typeof setup>['k'], size: number): number {
-  const fd = sys_memfd_create(k);
-  expect(fd).toBeGreaterThanOrEqual(3);
-  expect(sys_ftruncate(k, fd, size)).toBe(0);
-  return fd;
-}
 
 describe('mmap', () => {
   it('maps a memfd MAP_SHARED: stores land in the page, loads see them', () => {

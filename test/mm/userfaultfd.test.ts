@@ -24,7 +24,7 @@ import { find_vma, vma_flags, VM_SHARED_PT, VM_UFFD_WP } from '../../src/mm/vma.
 import { want_pmd_share } from '../../src/models/pt_hint.js';
 import { sys_ftruncate, sys_madvise, sys_mmap, sys_shm_open } from '../../src/proc/syscalls.js';
 import { F_HDR, P_SHARE, PTP_WORDS, U_TAIL } from '../../src/shm/layout.js';
-import { runOn, testMachine } from '../helpers/kernel.js';
+import { runOn, testMachine, touchPages } from '../helpers/kernel.js';
 
 const RW = PROT_READ | PROT_WRITE;
 const MiB = 1024 * 1024;
@@ -37,13 +37,6 @@ function map(k: Kernel, create: boolean, len = 4 * MiB, flags = MAP_SHARED): num
   return fd;
 }
 
-function touch(k: Kernel, a: number, len: number, write: boolean): number {
-  for (let off = 0; off < len; off += 4096) {
-    const r = write ? mmu_store(k, a + off, 1) : mmu_load(k, a + off);
-    if (r !== ACCESS_OK) return r;
-  }
-  return ACCESS_OK;
-}
 
 function pte(k: Kernel, mm: number, addr: number): number {
   const off = lookup_entry(k, mm, Math.floor(addr / 4096), PTE_LEVEL);
@@ -80,7 +73,7 @@ describe('uffd-wp, per-process markers (UFFDIO_REGISTER / UFFDIO_WRITEPROTECT)',
     const { m, cpus: [k] } = testMachine();
     const mm = runOn(k, 0);
     map(k, true, 2 * MiB);
-    expect(touch(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
     expect(sys_uffd_register(k, A, 2 * MiB)).toBe(0);
     expect(sys_uffd_wp(k, A, 2 * MiB, true)).toBe(0);
     expect(k.stats[ST_UFFD_ENTRY_WRITES]).toBe(512);
@@ -103,7 +96,7 @@ describe('uffd-wp, per-process markers (UFFDIO_REGISTER / UFFDIO_WRITEPROTECT)',
     expect(do_user_addr_fault(k, A + 8192, true)).toBe(ACCESS_UFFD);
     expect(sys_uffd_handle(k, -1, 0, 1)).toBe(1);
     expect(sys_uffd_snapshot_end(k)).toBe(0);
-    expect(touch(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
     expect(read_violations(m.i32, m.layout)).toEqual([]);
     expect(checkInvariants(m.i32, m.layout).findings).toEqual([]);
   });
@@ -112,7 +105,7 @@ describe('uffd-wp, per-process markers (UFFDIO_REGISTER / UFFDIO_WRITEPROTECT)',
     const { m, cpus: [k] } = testMachine();
     const mm = runOn(k, 0);
     const fd = map(k, true, 2 * MiB);
-    expect(touch(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
     expect(sys_uffd_register(k, A, 2 * MiB)).toBe(0);
     expect(sys_uffd_wp(k, A, 2 * MiB, true)).toBe(0);
     const frame = filemap_get_frame(k, fdget(k, fd), 3);
@@ -130,10 +123,10 @@ describe('uffd-wp, per-process markers (UFFDIO_REGISTER / UFFDIO_WRITEPROTECT)',
     const fd = sys_shm_open(k, '/s', true, false);
     expect(sys_ftruncate(k, fd, 2 * MiB)).toBe(0);
     expect(sys_mmap(k, A, 2 * MiB, RW, MAP_SHARED | MAP_SHARED_PT | MAP_FIXED, fd, 0)).toBe(A);
-    expect(touch(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
     const mm1 = runOn(k, 1);
     expect(sys_mmap(k, A, 2 * MiB, RW, MAP_SHARED | MAP_SHARED_PT | MAP_FIXED, sys_shm_open(k, '/s', false, false), 0)).toBe(A);
-    expect(touch(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 0);
     expect(sys_uffd_register(k, A, 2 * MiB)).toBe(0);
     expect(sys_uffd_wp(k, A, 2 * MiB, true)).toBe(0);
@@ -153,11 +146,11 @@ describe('uffd-wp, per-process markers (UFFDIO_REGISTER / UFFDIO_WRITEPROTECT)',
     const mm0 = runOn(k, 0);
     map(k, true);
     expect(sys_madvise(k, A, 4 * MiB, 'MADV_SHARE_PT')).toBe(0);
-    expect(touch(k, A, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 4 * MiB, true)).toBe(ACCESS_OK);
     const mm1 = runOn(k, 1);
     map(k, false);
     expect(sys_madvise(k, A, 4 * MiB, 'MADV_SHARE_PT')).toBe(0);
-    expect(touch(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
     const shared = (mm: number) => Atomics.load(m.i32, ptpBase(k, Math.floor((pte(k, mm, A) - k.ptps.base) / PTP_WORDS)) + P_SHARE);
     expect(shared(mm1)).toBe(2);
     expect(sys_uffd_register(k, A, 4 * MiB)).toBe(0);
@@ -165,7 +158,7 @@ describe('uffd-wp, per-process markers (UFFDIO_REGISTER / UFFDIO_WRITEPROTECT)',
     expect(vma_flags(k, v) & (VM_SHARED_PT | VM_UFFD_WP)).toBe(VM_UFFD_WP);
     expect(want_pmd_share(k, v, A)).toBe(false);
     expect(want_pmd_share(k, find_vma(k, mm0, A), A)).toBe(true);
-    expect(touch(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(shared(mm0)).toBe(1);
     expect(shared(mm1)).toBe(1);
     // Hinting again after registration shares nothing.
@@ -182,10 +175,10 @@ describe('uffd-wp, file level (in the page cache)', () => {
     const { m, cpus: [k] } = testMachine();
     const mm0 = runOn(k, 0);
     const fd = map(k, true, 2 * MiB);
-    expect(touch(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
     const mm1 = runOn(k, 1);
     map(k, false, 2 * MiB);
-    expect(touch(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 0);
     expect(sys_uffd_wp_file(k, fd, true)).toBe(-EINVAL); // not registered
     expect(sys_uffd_register_file(k, 99)).toBe(-EBADF);
@@ -207,7 +200,7 @@ describe('uffd-wp, file level (in the page cache)', () => {
     runOn(k, 0);
     expect(mmu_store(k, A + 4096, 1)).toBe(ACCESS_OK);
     expect(sys_uffd_snapshot_end(k)).toBe(0);
-    expect(touch(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
     expect(read_violations(m.i32, m.layout)).toEqual([]);
     expect(checkInvariants(m.i32, m.layout).findings).toEqual([]);
   });

@@ -11,8 +11,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkInvariants } from '../../src/check/invariants.js';
 import { FD_BASE, fdget } from '../../src/mm/fdtable.js';
-import { fileBase } from '../../src/mm/filemap.js';
-import { mmput } from '../../src/mm/fork.js';
 import { MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
 import { EACCES, EBADF, EEXIST, EINVAL, ENOENT } from '../../src/mm/errno.js';
 import { read_violations } from '../../src/mm/mmdebug.js';
@@ -23,12 +21,12 @@ import {
 import { switch_mm } from '../../src/mm/tlb.js';
 import { AS_HOST_BASE, AS_MMAP, AS_MUNMAP } from '../../src/models/address_space.js';
 import {
-  file_id, sys_close, sys_ftruncate, sys_ioctl, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
+  file_id, sys_close, sys_ftruncate, sys_ioctl, sys_mmap, sys_mprotect, sys_munmap, sys_open,
   sys_shm_open, sys_shm_unlink, sys_unlink,
 } from '../../src/proc/syscalls.js';
-import { FL_PRIV, G_MEM_USED, M_PGTABLES, M_USERS, MAX_FDS, P_SHARE, PL_INUSE, PTP_WORDS, T_FD, T_MM } from '../../src/shm/layout.js';
+import { G_MEM_USED, M_PGTABLES, M_USERS, P_SHARE, PL_INUSE, PTP_WORDS } from '../../src/shm/layout.js';
 import { poolsOf, type Machine } from '../../src/shm/machine.js';
-import { runOn, testMachine } from '../helpers/kernel.js';
+import { exitTask, hostOf, memfd, runOn, testMachine, touchPages } from '../helpers/kernel.js';
 
 const MiB = 1024 * 1024;
 const RW = PROT_READ | PROT_WRITE;
@@ -45,12 +43,6 @@ function space(k: Kernel, size: number, path = DEV): number {
   return fd;
 }
 
-function memfd(k: Kernel, size: number): number {
-  const fd = sys_memfd_create(k);
-  expect(fd).toBeGreaterThanOrEqual(FD_BASE);
-  expect(sys_ftruncate(k, fd, size)).toBe(0);
-  return fd;
-}
 
 function grant(k: Kernel, as: number, addr: number, size: number, fd: number, prot = RW, offset = 0): number {
   return sys_ioctl(k, as, AS_MMAP, { addr, fd, offset, size, prot });
@@ -60,17 +52,7 @@ function revoke(k: Kernel, as: number, addr: number, size: number): number {
   return sys_ioctl(k, as, AS_MUNMAP, { addr, size });
 }
 
-function pages(k: Kernel, a: number, len: number, write: boolean, value = 1): number {
-  for (let off = 0; off < len; off += 4096) {
-    const r = write ? mmu_store(k, a + off, value) : mmu_load(k, a + off);
-    if (r !== ACCESS_OK) return r;
-  }
-  return ACCESS_OK;
-}
 
-function hostOf(k: Kernel, fd: number): number {
-  return Atomics.load(k.i32, fileBase(k, fdget(k, fd)) + FL_PRIV) - 1;
-}
 
 function tlbHolds(k: Kernel, addr: number): boolean {
   const vpn = Math.floor(addr / 4096);
@@ -78,12 +60,6 @@ function tlbHolds(k: Kernel, addr: number): boolean {
 }
 
 /** do_exit for the task running on `k`: close its fds, leave and drop its mm. */
-function exitTask(k: Kernel): void {
-  for (let i = 0; i < MAX_FDS; i++) if (Atomics.load(k.i32, k.taskOff + T_FD + 2 * i) >= 0) sys_close(k, FD_BASE + i);
-  const mm = Atomics.load(k.i32, k.taskOff + T_MM);
-  switch_mm(k, -1);
-  mmput(k, mm);
-}
 
 function inUse(m: Machine): Record<string, number> {
   const p = poolsOf(m.layout);
@@ -237,7 +213,7 @@ describe('address-space: grant, access, revoke', () => {
     runOn(k, 1);
     expect(mmu_load(k, d + 5 * 4096)).toBe(ACCESS_OK);
     expect(mmuResult.value).toBe(7); // the device sees it through the space
-    expect(pages(k, d, 8 * 4096, true, 3)).toBe(ACCESS_OK); // DMA writes
+    expect(touchPages(k, d, 8 * 4096, true, 3)).toBe(ACCESS_OK); // DMA writes
     expect(mmu_load(k, d + 8 * 4096)).toBe(ACCESS_SIGSEGV); // just past the grant
     expect(mmu_load(k, d + 16 * 4096)).toBe(ACCESS_OK); // read-only grant: reads
     expect(mmu_store(k, d + 16 * 4096, 1)).toBe(ACCESS_SIGSEGV); // ... not writes
@@ -271,7 +247,7 @@ describe('address-space: grant, access, revoke', () => {
       runOn(k, 0);
       expect(grant(k, as, off, 2 * 4096, ramFd, RW, off)).toBe(0);
       runOn(k, 1);
-      expect(pages(k, d + off, 2 * 4096, true)).toBe(ACCESS_OK);
+      expect(touchPages(k, d + off, 2 * 4096, true)).toBe(ACCESS_OK);
       runOn(k, 0);
       expect(revoke(k, as, off, 2 * 4096)).toBe(0);
       runOn(k, 1);
@@ -335,7 +311,7 @@ describe('address-space: grant, access, revoke', () => {
     runOn(k, 0);
     expect(grant(k, as, 0, 2 * MiB, ramFd)).toBe(0);
     runOn(k, 1);
-    expect(pages(k, d, 2 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, d, 2 * MiB, false)).toBe(ACCESS_OK);
     const tables = poolsOf(m.layout).ptps;
     const shares = () => {
       const out: number[] = [];
@@ -452,11 +428,11 @@ describe('address-space: lifetime', () => {
       expect(sys_shm_unlink(k, '/ram')).toBe(0); // the RAM lives on through the fd and the grant
       expect(grant(k, as, 0, 3 * MiB, ramFd)).toBe(0);
       expect(sys_mmap(k, ADDR, 4 * MiB, RW, MAP_SHARED, as, 0)).toBe(ADDR); // the VMM maps it too
-      expect(pages(k, ADDR, MiB, true)).toBe(ACCESS_OK);
+      expect(touchPages(k, ADDR, MiB, true)).toBe(ACCESS_OK);
       runOn(k, 1);
       const d = sys_mmap(k, 0, 4 * MiB, RW, MAP_SHARED, sys_open(k, NAMED, false, false), 0);
       expect(d).toBeGreaterThan(0);
-      expect(pages(k, d, 3 * MiB, true)).toBe(ACCESS_OK);
+      expect(touchPages(k, d, 3 * MiB, true)).toBe(ACCESS_OK);
       const alive = { vmm: true, device: true, name: true };
       for (const ev of order) {
         if (ev === 'vmm-exits') {
@@ -479,7 +455,7 @@ describe('address-space: lifetime', () => {
         }
         if (alive.device) {
           runOn(k, 1);
-          expect(pages(k, d, 3 * MiB, false)).toBe(ACCESS_OK); // the grant outlives the VMM
+          expect(touchPages(k, d, 3 * MiB, false)).toBe(ACCESS_OK); // the grant outlives the VMM
           expect(mmu_load(k, d + 3 * MiB)).toBe(ACCESS_SIGSEGV);
         }
         if (alive.name && !alive.vmm && !alive.device) {
@@ -517,7 +493,7 @@ describe('address-space: lifetime', () => {
     const a = sys_mmap(k, 0, 2 * MiB, RW, MAP_SHARED, as2, 0);
     expect(sys_close(k, as2)).toBe(0);
     expect(sys_close(k, ram2)).toBe(0);
-    expect(pages(k, a, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a, 2 * MiB, true)).toBe(ACCESS_OK);
     expect(inUse(m).mms).toBe(2);
     expect(sys_munmap(k, a, 2 * MiB)).toBe(0);
     expect(inUse(m).mms).toBe(1);

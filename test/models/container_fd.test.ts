@@ -11,25 +11,23 @@ import { parseRunOptions } from '../../src/cli/options.js';
 import { runScenario } from '../../src/cli/run.js';
 import { fdget, FD_BASE } from '../../src/mm/fdtable.js';
 import { fileBase } from '../../src/mm/filemap.js';
-import { mmput } from '../../src/mm/fork.js';
 import { MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
 import { EACCES, EBADF, EEXIST, EINVAL, ENOENT, ENOMEM } from '../../src/mm/errno.js';
 import { read_violations } from '../../src/mm/mmdebug.js';
 import { ACCESS_OK, ACCESS_SIGSEGV, mmu_load, mmu_store, mmuResult } from '../../src/mm/mmu.js';
 import { ST_FAULT_SHARED_PMD, type Kernel } from '../../src/mm/percpu.js';
-import { switch_mm } from '../../src/mm/tlb.js';
 import { CONTAINER_MAP, CONTAINER_PROTECT, CONTAINER_UNMAP } from '../../src/models/container_fd.js';
 import { runMachine } from '../../src/proc/orchestrator.js';
 import type { Op, Program } from '../../src/proc/program.js';
 import {
-  sys_close, sys_ftruncate, sys_ioctl, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open, sys_unlink,
+  sys_close, sys_ftruncate, sys_ioctl, sys_mmap, sys_mprotect, sys_munmap, sys_open, sys_unlink,
 } from '../../src/proc/syscalls.js';
 import { sizeMachine } from '../../src/scenarios/common.js';
 import {
-  FL_ID, FL_PRIV, G_MEM_USED, M_PGTABLES, MAX_FDS, PL_INUSE, T_FD, T_MM,
+  FL_ID, G_MEM_USED, M_PGTABLES, PL_INUSE,
 } from '../../src/shm/layout.js';
 import { poolsOf, type Machine } from '../../src/shm/machine.js';
-import { runOn, testMachine } from '../helpers/kernel.js';
+import { exitTask, hostOf, memfd, runOn, testMachine, touchPages } from '../helpers/kernel.js';
 
 const MiB = 1024 * 1024;
 const RW = PROT_READ | PROT_WRITE;
@@ -47,37 +45,15 @@ function container(k: Kernel, size: number): number {
   return fd;
 }
 
-function memfd(k: Kernel, size: number): number {
-  const fd = sys_memfd_create(k);
-  expect(fd).toBeGreaterThanOrEqual(FD_BASE);
-  expect(sys_ftruncate(k, fd, size)).toBe(0);
-  return fd;
-}
 
 function cmap(k: Kernel, ct: number, offset: number, size: number, fd: number, prot: number, file_offset = 0): number {
   return sys_ioctl(k, ct, CONTAINER_MAP, { offset, size, fd, file_offset, prot });
 }
 
-function pages(k: Kernel, a: number, len: number, write: boolean): number {
-  for (let off = 0; off < len; off += 4096) {
-    const r = write ? mmu_store(k, a + off, 1) : mmu_load(k, a + off);
-    if (r !== ACCESS_OK) return r;
-  }
-  return ACCESS_OK;
-}
 
 /** The host mm behind container fd `fd` of the running task. */
-function hostOf(k: Kernel, fd: number): number {
-  return Atomics.load(k.i32, fileBase(k, fdget(k, fd)) + FL_PRIV) - 1;
-}
 
 /** do_exit for the task running on `k`: close its fds, leave and drop its mm. */
-function exitTask(k: Kernel): void {
-  for (let i = 0; i < MAX_FDS; i++) if (Atomics.load(k.i32, k.taskOff + T_FD + 2 * i) >= 0) sys_close(k, FD_BASE + i);
-  const mm = Atomics.load(k.i32, k.taskOff + T_MM);
-  switch_mm(k, -1);
-  mmput(k, mm);
-}
 
 function inuse(m: Machine): Record<string, number> {
   return Object.fromEntries(Object.entries(poolsOf(m.layout)).map(([n, p]) => [n, Atomics.load(m.i32, p.hdr + PL_INUSE)]));
@@ -233,7 +209,7 @@ describe('container-fd: mapping the container', () => {
     expect(sys_munmap(k, a, 2 * MiB)).toBe(-EINVAL);
     expect(sys_munmap(k, a + 2 * MiB, 2 * MiB)).toBe(-EINVAL);
     expect(sys_mmap(k, a + 2 * MiB, 4096, RW, MAP_SHARED | MAP_FIXED, fd, 0)).toBe(-EINVAL); // would split it
-    expect(pages(k, a, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a, 4 * MiB, true)).toBe(ACCESS_OK);
     expect(sys_munmap(k, a, 4 * MiB)).toBe(0);
     expect(mmu_load(k, a)).toBe(ACCESS_SIGSEGV);
     // A second mapping in one process, at another address: fine.
@@ -262,13 +238,13 @@ describe('container-fd: mapping the container', () => {
     const host = hostOf(k, ct);
     const a0 = sys_mmap(k, ADDR, 4 * MiB, RW, MAP_SHARED, ct, 0);
     expect(a0).toBe(ADDR);
-    expect(pages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
     expect(k.stats[ST_FAULT_SHARED_PMD]).toBe(2);
     const mm1 = runOn(k, 1);
     const ct1 = sys_open(k, `${DEV}/seg`, false, false);
     const a1 = sys_mmap(k, ADDR - 64 * MiB, 4 * MiB, RW, MAP_SHARED, ct1, 0); // another address: fine
     expect(a1).toBe(ADDR - 64 * MiB);
-    expect(pages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(mmuResult.value).toBe(1); // process 0's store, through the shared table
     expect(k.stats[ST_FAULT_SHARED_PMD]).toBe(4);
     const pgt = (mm: number) => Atomics.load(m.i32, k.mmBase(mm) + M_PGTABLES);
@@ -300,10 +276,10 @@ describe('container-fd: mapping the container', () => {
     const fd = memfd(k, 2 * MiB);
     expect(cmap(k, ct, 0, 2 * MiB, fd, RW)).toBe(0);
     const a0 = sys_mmap(k, 0, 2 * MiB, RW, MAP_SHARED, ct, 0);
-    expect(pages(k, a0, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 2 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 1);
     const a1 = sys_mmap(k, 0, 2 * MiB, RW, MAP_SHARED, sys_open(k, `${DEV}/p`, false, false), 0);
-    expect(pages(k, a1, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 2 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 0);
     expect(sys_ioctl(k, ct, CONTAINER_PROTECT, { offset: 0, size: 2 * MiB, prot: PROT_READ })).toBe(0);
     expect(mmu_store(k, a0, 1)).toBe(ACCESS_SIGSEGV);
@@ -319,9 +295,9 @@ describe('container-fd: mapping the container', () => {
     expect(mmu_store(k, a1 + MiB - 4096, 1)).toBe(ACCESS_SIGSEGV);
     expect(sys_ioctl(k, sys_open(k, `${DEV}/p`, false, false), CONTAINER_PROTECT, { offset: 0, size: 2 * MiB, prot: RW })).toBe(0);
     runOn(k, 0);
-    expect(pages(k, a0, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 2 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 1);
-    expect(pages(k, a1, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 2 * MiB, true)).toBe(ACCESS_OK);
     expect(sys_ioctl(k, sys_open(k, `${DEV}/p`, false, false), CONTAINER_PROTECT, { offset: 0, size: 2 * MiB, prot: PROT_NONE })).toBe(0);
     expect(mmu_load(k, a1)).toBe(ACCESS_SIGSEGV);
     expect(sys_unlink(k, `${DEV}/p`)).toBe(0);
@@ -399,7 +375,7 @@ describe('container-fd: the superset rule, both ways', () => {
     const ct1 = sys_open(k, `${DEV}/r`, false, false);
     const a1 = sys_mmap(k, 0, 4 * MiB, PROT_READ, MAP_SHARED, ct1, 0); // enough for what is inside
     expect(a1).toBeGreaterThan(0);
-    expect(pages(k, a1, 2 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 2 * MiB, false)).toBe(ACCESS_OK);
     runOn(k, 0);
     expect(sys_ioctl(k, ct, CONTAINER_PROTECT, { offset: 0, size: 2 * MiB, prot: RW })).toBe(-EACCES);
     expect(sys_ioctl(k, ct, CONTAINER_PROTECT, { offset: 0, size: 2 * MiB, prot: PROT_READ | PROT_EXEC })).toBe(-EACCES);
@@ -409,12 +385,12 @@ describe('container-fd: the superset rule, both ways', () => {
     expect(sys_ioctl(k, ct, CONTAINER_PROTECT, { offset: 0, size: 4 * MiB, prot: PROT_NONE })).toBe(0); // narrowing is always allowed
     expect(sys_ioctl(k, ct, CONTAINER_PROTECT, { offset: 0, size: 4 * MiB, prot: PROT_READ })).toBe(0);
     runOn(k, 1);
-    expect(pages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(mmu_store(k, a1, 1)).toBe(ACCESS_SIGSEGV);
     expect(sys_munmap(k, a1, 4 * MiB)).toBe(0); // the read-only mapper goes
     runOn(k, 0);
     expect(sys_ioctl(k, ct, CONTAINER_PROTECT, { offset: 0, size: 4 * MiB, prot: RWX })).toBe(0);
-    expect(pages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 1);
     expect(sys_mmap(k, 0, 4 * MiB, PROT_READ, MAP_SHARED, ct1, 0)).toBe(-EACCES); // now less than inside
     expect(sys_unlink(k, `${DEV}/r`)).toBe(0);
@@ -435,11 +411,11 @@ describe('container-fd: CONTAINER_UNMAP and what is inside', () => {
     const fd = memfd(k, 4 * MiB);
     expect(cmap(k, ct, 0, 4 * MiB, fd, RW)).toBe(0);
     const a0 = sys_mmap(k, 0, 4 * MiB, RW, MAP_SHARED, ct, 0);
-    expect(pages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 1);
     const ct1 = sys_open(k, `${DEV}/u`, false, false);
     const a1 = sys_mmap(k, 0, 4 * MiB, RW, MAP_SHARED, ct1, 0);
-    expect(pages(k, a1, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 4 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 0);
     expect(sys_ioctl(k, ct, CONTAINER_UNMAP, { offset: MiB, size: 2 * MiB })).toBe(0); // the middle: split in two
     expectConsistent(m);
@@ -463,7 +439,7 @@ describe('container-fd: CONTAINER_UNMAP and what is inside', () => {
     expect(k.model.backing_file_id!(k, fdget(k, ct))).toBe(-1);
     expect(cmap(k, ct, 0, 4 * MiB, fd, RW)).toBe(0);
     expect(k.model.backing_file_id!(k, fdget(k, ct))).toBe(Atomics.load(m.i32, fileBase(k, fdget(k, fd)) + FL_ID));
-    expect(pages(k, a0, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 4 * MiB, false)).toBe(ACCESS_OK);
     // The host kept its two PTE tables through the unmaps; the guests still point at them.
     expect(Atomics.load(m.i32, k.mmBase(hostOf(k, ct)) + M_PGTABLES)).toBe(5);
     expect(sys_unlink(k, `${DEV}/u`)).toBe(0);
@@ -486,11 +462,11 @@ describe('container-fd: attach, detach and exit orders', () => {
     const fd = memfd(k, 2 * MiB);
     expect(cmap(k, ct, 0, 2 * MiB, fd, RW)).toBe(0);
     const a0 = sys_mmap(k, 0, 2 * MiB, RW, MAP_SHARED, ct, 0);
-    expect(pages(k, a0, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 2 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 1);
     const ct1 = sys_open(k, `${DEV}/x`, false, false);
     const a1 = sys_mmap(k, 0, 2 * MiB, RW, MAP_SHARED, ct1, 0);
-    expect(pages(k, a1, MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, MiB, false)).toBe(ACCESS_OK);
     return { ...tm, k, ct, fd, ct1, a0, a1 };
   }
 
@@ -500,7 +476,7 @@ describe('container-fd: attach, detach and exit orders', () => {
     runOn(k, 0);
     exitTask(k);
     runOn(k, 1);
-    expect(pages(k, a1, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 2 * MiB, true)).toBe(ACCESS_OK);
     expect(mmu_load(k, a1)).toBe(ACCESS_OK);
     expect(mmuResult.value).toBe(2);
     expectConsistent(m);
@@ -520,7 +496,7 @@ describe('container-fd: attach, detach and exit orders', () => {
     expect(sys_munmap(k, a0, 2 * MiB)).toBe(0);
     expect(inuse(m).mms).toBe(3);
     runOn(k, 1);
-    expect(pages(k, a1, 2 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 2 * MiB, false)).toBe(ACCESS_OK);
     expect(sys_munmap(k, a1, 2 * MiB)).toBe(0); // the last reference: host, tables, memfd all go
     expect(inuse(m)).toMatchObject({ mms: 2, files: 0, frames: 0, xa: 0 });
     exitTask(k);

@@ -21,17 +21,17 @@ import { entry_off, entry_table, pgd_index, pud_index, PUD_SIZE } from '../../sr
 import { switch_mm } from '../../src/mm/tlb.js';
 import { MSHARE_BASE, MSHARE_MAX, MSHAREFS_CREATE_MAPPING, MSHAREFS_UNMAP } from '../../src/models/mshare.js';
 import {
-  sys_close, sys_ftruncate, sys_ioctl, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open, sys_shm_open,
+  sys_close, sys_ftruncate, sys_ioctl, sys_mmap, sys_mprotect, sys_munmap, sys_open, sys_shm_open,
   sys_shm_unlink, sys_unlink,
 } from '../../src/proc/syscalls.js';
 import {
-  FL_ID, FL_PRIV, G_MEM_USED, M_PGD, M_PGTABLES, MAX_FDS, P_SHARE, PL_INUSE, T_FD, T_MM, T_STATE, TASK_EXITED,
+  FL_ID, G_MEM_USED, M_PGD, M_PGTABLES, MAX_FDS, P_SHARE, PL_INUSE, T_FD, T_MM, T_STATE, TASK_EXITED,
 } from '../../src/shm/layout.js';
 import { poolsOf } from '../../src/shm/machine.js';
 import { runMachine } from '../../src/proc/orchestrator.js';
 import type { Program } from '../../src/proc/program.js';
 import { sizeMachine } from '../../src/scenarios/common.js';
-import { runOn, testMachine, type TestMachine } from '../helpers/kernel.js';
+import { hostOf, memfd, runOn, testMachine, touchPages, type TestMachine } from '../helpers/kernel.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -40,12 +40,6 @@ const PATH = '/sys/fs/mshare/seg';
 const ENOTTY = 25;
 const EFBIG = 27;
 
-function memfd(k: Kernel, size: number): number {
-  const fd = sys_memfd_create(k);
-  expect(fd).toBeGreaterThanOrEqual(3);
-  expect(sys_ftruncate(k, fd, size)).toBe(0);
-  return fd;
-}
 
 function createMapping(k: Kernel, ms: number, fd: number, size: number, region_offset = 0): number {
   return sys_ioctl(k, ms, MSHAREFS_CREATE_MAPPING, { region_offset, size, offset: 0, prot: RW, flags: MAP_SHARED, fd });
@@ -61,18 +55,8 @@ function region(k: Kernel, len = 4 * MiB): { ms: number; fd: number } {
   return { ms, fd };
 }
 
-function hostOf(k: Kernel, ms: number): number {
-  return Atomics.load(k.i32, fileBase(k, fdget(k, ms)) + FL_PRIV) - 1;
-}
 
 /** Loads (or stores 1 into) every page of [a, a + len); the first outcome that is not OK. */
-function pages(k: Kernel, a: number, len: number, write: boolean): number {
-  for (let off = 0; off < len; off += 4096) {
-    const r = write ? mmu_store(k, a + off, 1) : mmu_load(k, a + off);
-    if (r !== ACCESS_OK) return r;
-  }
-  return ACCESS_OK;
-}
 
 /** do_exit as the CPU loop does it: close every fd, leave the mm, drop it. */
 function exitTask(k: Kernel, t: number): void {
@@ -216,14 +200,14 @@ describe('mshare sharing', () => {
     const { ms } = region(k, 4 * MiB);
     const host = hostOf(k, ms);
     const a0 = sys_mmap(k, 0, GiB, RW, MAP_SHARED, ms, 0);
-    expect(pages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
     const mm1 = runOn(k, 1);
     const ms1 = sys_open(k, PATH, false, false);
     const a1 = sys_mmap(k, 0, GiB, RW, MAP_SHARED, ms1, 0);
     expect(a1 % PUD_SIZE).toBe(0);
-    expect(pages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(mmuResult.value).toBe(1); // task 0's store, through the shared tables
-    expect(pages(k, a1, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 4 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 0);
     expect(mmu_load(k, a0 + 4 * MiB - 4096)).toBe(ACCESS_OK);
     expect(mmuResult.value).toBe(2);
@@ -271,10 +255,10 @@ describe('mshare sharing', () => {
     const { ms, fd } = region(k, 4 * MiB);
     const host = hostOf(k, ms);
     const a0 = sys_mmap(k, 0, GiB, RW, MAP_SHARED, ms, 0);
-    expect(pages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 1);
     const a1 = sys_mmap(k, 0, GiB, RW, MAP_SHARED, sys_open(k, PATH, false, false), 0);
-    expect(pages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK); // its TLB holds the pages now
+    expect(touchPages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK); // its TLB holds the pages now
     runOn(k, 0);
     expect(sys_ioctl(k, ms, MSHAREFS_UNMAP, { region_offset: 0, size: 4 * MiB })).toBe(0);
     expect(mmu_load(k, a0)).toBe(ACCESS_SIGSEGV);
@@ -288,7 +272,7 @@ describe('mshare sharing', () => {
     expect(mmu_load(k, a0)).toBe(ACCESS_OK);
     expect(mmuResult.value).toBe(1); // the file kept task 0's stores
     runOn(k, 1);
-    expect(pages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(read_violations(m.i32, m.layout)).toEqual([]);
     expect(checkInvariants(m.i32, m.layout).findings).toEqual([]);
     expect(Atomics.load(m.i32, k.mmBase(host) + M_PGTABLES)).toBe(5); // the old PMD table went with its last guest
@@ -325,11 +309,11 @@ describe('mshare lifetimes', () => {
     runOn(k, 0);
     const { ms, fd } = region(k, 4 * MiB);
     const a0 = sys_mmap(k, 0, GiB, RW, MAP_SHARED, ms, 0);
-    expect(pages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 1);
     const ms1 = sys_open(k, PATH, false, false);
     const a1 = sys_mmap(k, 0, GiB, RW, MAP_SHARED, ms1, 0);
-    expect(pages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
     return { ...t, k, ms, fd, a0, a1, ms1 };
   }
 
@@ -352,9 +336,9 @@ describe('mshare lifetimes', () => {
     const { m, k, a0 } = twoGuests();
     exitTask(k, 1);
     runOn(k, 0);
-    expect(pages(k, a0, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(mmuResult.value).toBe(1);
-    expect(pages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 4 * MiB, true)).toBe(ACCESS_OK);
     expect(checkInvariants(m.i32, m.layout).findings).toEqual([]);
     expect(sys_unlink(k, PATH)).toBe(0);
     exitTask(k, 0);
@@ -367,7 +351,7 @@ describe('mshare lifetimes', () => {
     region(k, 2 * MiB);
     runOn(k, 1);
     const a1 = sys_mmap(k, 0, GiB, RW, MAP_SHARED, sys_open(k, PATH, false, false), 0);
-    expect(pages(k, a1, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 2 * MiB, true)).toBe(ACCESS_OK);
     exitTask(k, 0);
     runOn(k, 1);
     expect(mmu_store(k, a1, 1)).toBe(ACCESS_SIGSEGV);
@@ -388,7 +372,7 @@ describe('mshare lifetimes', () => {
     expect(sys_close(k, ms)).toBe(0);
     expect(sys_close(k, fd)).toBe(0);
     expect(inuse(m, 'files')).toBe(2); // held by the mapping and the host's VMA
-    expect(pages(k, a, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a, 2 * MiB, true)).toBe(ACCESS_OK);
     expect(sys_munmap(k, a, GiB)).toBe(0);
     expect(inuse(m, 'files')).toBe(0);
     expect(inuse(m, 'mms')).toBe(2); // the tasks' own: the host went with the region
@@ -405,7 +389,7 @@ describe('mshare lifetimes', () => {
     runOn(k, 0);
     expect(sys_close(k, 3)).toBe(0); // every fd of task 0 closed: only the mapping holds the region
     expect(sys_close(k, 4)).toBe(0);
-    expect(pages(k, a0, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, a0, 4 * MiB, false)).toBe(ACCESS_OK);
     void a1;
     exitTask(k, 0);
     expectEmpty(m);

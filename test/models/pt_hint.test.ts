@@ -6,12 +6,12 @@ import { checkInvariants } from '../../src/check/invariants.js';
 import { mmput } from '../../src/mm/fork.js';
 import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
 import { EINVAL, ENOMEM } from '../../src/mm/errno.js';
-import { ACCESS_OK, ACCESS_SIGSEGV, mmu_load, mmu_store, mmuResult } from '../../src/mm/mmu.js';
+import { ACCESS_OK, ACCESS_SIGSEGV, mmu_store, mmuResult } from '../../src/mm/mmu.js';
 import { read_violations } from '../../src/mm/mmdebug.js';
 import { ST_FAULT_SHARED_PMD, type Kernel } from '../../src/mm/percpu.js';
 import { switch_mm } from '../../src/mm/tlb.js';
 import { sys_ftruncate, sys_madvise, sys_mmap, sys_mprotect, sys_munmap, sys_shm_open } from '../../src/proc/syscalls.js';
-import { runOn, testMachine } from '../helpers/kernel.js';
+import { runOn, testMachine, touchPages } from '../helpers/kernel.js';
 
 const RW = PROT_READ | PROT_WRITE;
 const MiB = 1024 * 1024;
@@ -25,13 +25,6 @@ function map(k: Kernel, create: boolean, len = 4 * MiB, addr = A): number {
   return a;
 }
 
-function touch(k: Kernel, a: number, len: number, write: boolean): number {
-  for (let off = 0; off < len; off += 4096) {
-    const r = write ? mmu_store(k, a + off, 1) : mmu_load(k, a + off);
-    if (r !== ACCESS_OK) return r;
-  }
-  return ACCESS_OK;
-}
 
 function twoSharers() {
   const t = testMachine('pt-hint');
@@ -39,11 +32,11 @@ function twoSharers() {
   const mm0 = runOn(k, 0);
   map(k, true);
   expect(sys_madvise(k, A, 4 * MiB, 'MADV_SHARE_PT')).toBe(0);
-  expect(touch(k, A, 4 * MiB, true)).toBe(ACCESS_OK);
+  expect(touchPages(k, A, 4 * MiB, true)).toBe(ACCESS_OK);
   const mm1 = runOn(k, 1);
   map(k, false);
   expect(sys_madvise(k, A, 4 * MiB, 'MADV_SHARE_PT')).toBe(0);
-  expect(touch(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
+  expect(touchPages(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
   return { ...t, k, mm0, mm1 };
 }
 
@@ -63,10 +56,10 @@ describe('pt-hint', () => {
     runOn(k, 0);
     map(k, true);
     expect(sys_madvise(k, A, 4 * MiB, 'MADV_SHARE_PT')).toBe(0);
-    expect(touch(k, A, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 4 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 1);
     map(k, false);
-    expect(touch(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(k.stats[ST_FAULT_SHARED_PMD]).toBe(0);
     expect(sys_mprotect(k, A, 4 * MiB, PROT_READ)).toBe(0);
     expect(sys_madvise(k, A, 4 * MiB, 'MADV_SHARE_PT')).toBe(0);
@@ -92,7 +85,7 @@ describe('pt-hint', () => {
     expect(Atomics.load(m.i32, k.mmBase(mm1) + M_PGTABLES)).toBe(5);
     expect(checkInvariants(m.i32, m.layout).findings).toEqual([]);
     runOn(k, 1);
-    expect(touch(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
+    expect(touchPages(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(sys_munmap(k, A + 4096, 4096)).toBe(0); // partial: unshare, split, as none
     switch_mm(k, -1);
     mmput(k, mm1);
