@@ -57,25 +57,30 @@ program
     process.stdout.write(lines.join('\n') + '\n');
   });
 
-program
+/** The workload options `run` and `compare` share: the machine, the scenario's sizes, its seed. */
+function workloadOptions(c: Command): Command {
+  return c
+    .option('--cpus <n>', 'simulated CPUs (worker threads); default min(2, cores)')
+    .option('--procs <n>', 'processes')
+    .option('--size <bytes>', 'size of the shared mapping (64M, 1G, ...)')
+    .option('--ops <n>', 'operations per process after set-up')
+    .option('--seed <n>', 'seed of the scenario\'s choices', '1')
+    .option('--mem <bytes>', 'simulated physical memory (default 512G, the seed machine)')
+    .option('--scale <fraction>', 'a scaled scenario\'s size and memory (sga-1500; default 1/100)')
+    .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
+    .option('--no-lock-stat', 'do not time lock waits and holds');
+}
+
+workloadOptions(program
   .command('run')
   .description('run a scenario and check it')
   .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}, or a scenario file (*.json)`)
   .option('--model <model>', `sharing model: ${Object.keys(MODELS).join(', ')} (default: none, or the scenario's only model)`)
-  .option('--cpus <n>', 'simulated CPUs (worker threads); default min(2, cores)')
-  .option('--procs <n>', 'processes')
-  .option('--size <bytes>', 'size of the shared mapping (64M, 1G, ...)')
-  .option('--ops <n>', 'operations per process after set-up')
-  .option('--seed <n>', 'seed of the scenario\'s choices', '1')
   .option('--bug <name>', 'reintroduce a known bug of the model')
-  .option('--mem <bytes>', 'simulated physical memory (default 512G, the seed machine)')
-  .option('--scale <fraction>', 'a scaled scenario\'s size and memory (sga-1500; default 1/100)')
-  .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
-  .option('--no-lock-stat', 'do not time lock waits and holds')
   .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem (as Linux) or qrwlock (fair, queued)', 'rwsem')
   .option('--host-lock <protocol>', 'a sharing model\'s host mm\'s mmap_lock: rwsem or qrwlock (default: --mmap-lock\'s)')
   .option('--fault-lock <lock>', 'the fault path\'s lock: mmap (mmap_lock) or per-vma (the VMA\'s own lock first, Linux 6.4+) (default: mmap, or the scenario\'s)')
-  .option('--ptl <locks>', 'PTE-table locks: split (one per table, x86-64\'s) or mm (the mm\'s page_table_lock)', 'split')
+  .option('--ptl <locks>', 'PTE-table locks: split (one per table, x86-64\'s) or mm (the mm\'s page_table_lock)', 'split'))
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let o;
@@ -93,7 +98,7 @@ program
     process.exitCode = r.ok ? 0 : 1;
   });
 
-program
+workloadOptions(program
   .command('compare')
   .description('run one scenario under several models, same options and seed, and compare them')
   .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}, or a scenario file (*.json)`)
@@ -101,16 +106,7 @@ program
   .option('--mmap-lock <list>', 'comma-separated mmap_lock protocols (rwsem, qrwlock): each model runs under each', 'rwsem')
   .option('--host-lock <list>', 'comma-separated host-mm lock protocols (rwsem, qrwlock) (default: each run\'s --mmap-lock)')
   .option('--fault-lock <list>', 'comma-separated fault-path locks (mmap, per-vma): each of the above runs under each', 'mmap')
-  .option('--ptl <list>', 'comma-separated PTE-table locks (split, mm): each of the above runs under each', 'split')
-  .option('--cpus <n>', 'simulated CPUs (worker threads); default min(2, cores)')
-  .option('--procs <n>', 'processes')
-  .option('--size <bytes>', 'size of the shared mapping (64M, 1G, ...)')
-  .option('--ops <n>', 'operations per process after set-up')
-  .option('--seed <n>', 'seed of the scenario\'s choices', '1')
-  .option('--mem <bytes>', 'simulated physical memory (default 512G)')
-  .option('--scale <fraction>', 'a scaled scenario\'s size and memory (sga-1500; default 1/100)')
-  .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
-  .option('--no-lock-stat', 'do not time lock waits and holds')
+  .option('--ptl <list>', 'comma-separated PTE-table locks (split, mm): each of the above runs under each', 'split'))
   .option('--json', 'one JSON object {runs: [...]} on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let opts;
