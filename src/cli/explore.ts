@@ -7,8 +7,8 @@
  * violation.
  */
 import { SchedMode } from '../sched/strategy.js';
-import { decodeSchedule, decodeToken, encodeToken, type ReplayToken } from '../sched/token.js';
-import { parseRunOptions, type RunOptions } from './options.js';
+import { checkScheduleCpus, decodeSchedule, decodeToken, encodeToken, type ReplayToken } from '../sched/token.js';
+import { parseRunOptions, type RunOptions, UsageError } from './options.js';
 import type { Piscina } from 'piscina';
 import { createCpuPool } from '../proc/orchestrator.js';
 import { runScenario, scenarioOptions, type RunReport } from './run.js';
@@ -38,8 +38,24 @@ export function runSeed(seed: number, i: number): number {
 
 const modeOf = (s: ReplayToken['strategy']): SchedMode => (s === 'pct' ? SchedMode.Pct : s === 'random' ? SchedMode.Random : SchedMode.Replay);
 
+/**
+ * A token's run options, checked as the CLI checks its own (one line naming the field, as the
+ * token's), and its schedule against the machine's CPUs.
+ */
+export function tokenRunOptions(t: ReplayToken): RunOptions {
+  let o: RunOptions;
+  try {
+    o = parseRunOptions(t.scenario, { ...t.opts, model: t.model, bug: t.bug });
+  } catch (e) {
+    if (e instanceof UsageError) throw new UsageError(`the replay token's options: ${e.message}`);
+    throw e;
+  }
+  checkScheduleCpus(t, scenarioOptions(t.scenario, o).cpus);
+  return o;
+}
+
 export async function runToken(t: ReplayToken, keepLog = false, pool?: Piscina, onTrace?: (cpus: number[][]) => void): Promise<RunReport> {
-  const o = parseRunOptions(t.scenario, { ...t.opts, model: t.model, bug: t.bug });
+  const o = tokenRunOptions(t);
   return runScenario(t.scenario, o, {
     sched: { mode: modeOf(t.strategy), seed: t.seed, depth: t.depth, steps: t.steps, schedule: t.schedule === undefined ? undefined : decodeSchedule(t.schedule) },
     keepLog,

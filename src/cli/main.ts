@@ -8,13 +8,14 @@ import { MODELS } from '../models/index.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { type CompareReport, renderCompare } from './compare.js';
-import { writeFileSync } from 'node:fs';
-import { explore, replay, runToken } from './explore.js';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { z } from 'zod';
+import { explore, replay, runToken, tokenRunOptions } from './explore.js';
 import { OP_NAMES } from '../proc/program.js';
 import { toChromeTrace } from '../trace/chrome.js';
 import { shrink } from './shrink.js';
-import { decodeToken } from '../sched/token.js';
-import { parseRunOptions, UsageError } from './options.js';
+import { decodeToken, TokenError } from '../sched/token.js';
+import { intString, parseRunOptions, RUNS_MAX, seedString, UsageError } from './options.js';
 import { renderRun } from './render.js';
 import { runScenario } from './run.js';
 import { checkTortureOptions, renderTorture, torture, TORTURE_BUGS, TORTURE_LOCKS, type TortureOptions } from './torture.js';
@@ -28,9 +29,46 @@ function list(v: unknown, option: string): string[] {
   return items;
 }
 
+/** Bad input: one line on stderr naming the field, exit 2. */
 function fail(msg: string): never {
-  process.stderr.write(`ptlab: ${msg}\n`);
+  process.stderr.write(`ptlab: ${msg.replace(/\s+/g, ' ').trim()}\n`);
   process.exit(2);
+}
+
+/** An option through its zod schema (messages name the option); bad input ends here. */
+function checked<T>(schema: z.ZodType<T>, v: unknown): T {
+  const r = schema.safeParse(String(v));
+  if (!r.success) fail(r.error.issues[0].message);
+  return r.data;
+}
+
+/** Errors that are the user's input: a bad option, token, scenario file or output path. */
+function isBadInput(e: unknown): e is Error {
+  return e instanceof UsageError || e instanceof TokenError;
+}
+
+/**
+ * Exit 3 is unreachable: an error no check anticipated is still one line, and the run failed
+ * (exit 1); the stack goes to the log (PTLAB_LOG=debug).
+ */
+function internalError(e: unknown): never {
+  if (isBadInput(e)) fail(e.message);
+  log.debug({ err: e }, 'internal error');
+  const msg = e instanceof Error ? e.message : String(e);
+  process.stderr.write(`ptlab: internal error (a ptlab bug, not your input): ${msg.replace(/\s+/g, ' ').slice(0, 300)}\n`);
+  process.exit(1);
+}
+process.on('uncaughtException', internalError);
+process.on('unhandledRejection', internalError);
+
+/** Opens `path` for writing before a long run, so that an unwritable path fails first (exit 2). */
+function openOutput(path: string, option: string): number {
+  try {
+    return openSync(path, 'w');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    fail(`${option} ${path}: cannot be written (${code})`);
+  }
 }
 
 const program = new Command();
@@ -157,12 +195,9 @@ program
     const hint = SCENARIOS[scenario]?.explore;
     const strategy = raw.strategy === undefined ? (hint?.strategy ?? 'pct') : String(raw.strategy);
     if (strategy !== 'random' && strategy !== 'pct') fail('--strategy must be random or pct');
-    const depth = Number(raw.depth);
-    const runs = Number(raw.runs);
-    const seed = Number(raw.seed);
-    if (!/^\d+$/.test(String(raw.depth)) || depth < 1 || depth > 16) fail('--depth must be an integer from 1 to 16');
-    if (!/^\d+$/.test(String(raw.runs)) || runs < 1) fail('--runs must be a positive integer');
-    if (!/^\d+$/.test(String(raw.seed))) fail('--seed must be a non-negative integer');
+    const depth = checked(intString('--depth', 1, 16), raw.depth);
+    const runs = checked(intString('--runs', 1, RUNS_MAX), raw.runs);
+    const seed = checked(seedString('--seed'), raw.seed);
     const kept: Record<string, string> = {};
     for (const k of ['cpus', 'procs', 'size', 'ops', 'deadline', 'mmapLock', 'hostLock', 'faultLock', 'ptl']) {
       if (raw[k] !== undefined) kept[k] = String(raw[k]);
@@ -200,13 +235,7 @@ program
   .argument('<token>', 'a token printed by ptlab explore')
   .option('--json', 'one JSON object on stdout')
   .action(async (token: string, raw: Record<string, unknown>) => {
-    let r;
-    try {
-      r = await replay(token);
-    } catch (e) {
-      if (e instanceof UsageError || (e instanceof Error && /token/.test(e.message))) fail(e.message);
-      throw e;
-    }
+    const r = await replay(token);
     process.stdout.write((raw.json ? JSON.stringify(r) : renderRun(r)) + '\n');
     process.exitCode = r.ok ? 0 : 1;
   });
@@ -217,16 +246,18 @@ program
   .argument('<token>', 'a token printed by ptlab explore or shrink')
   .option('-o, --output <file>', 'where to write it', 'trace.json')
   .action(async (token: string, raw: Record<string, unknown>) => {
-    let t;
-    try {
-      t = decodeToken(token);
-    } catch (e) {
-      fail(e instanceof Error ? e.message : String(e));
-    }
+    const t = decodeToken(token);
+    tokenRunOptions(t); // every check before the output is touched
+    const fd = openOutput(String(raw.output), '-o');
     let cpus: number[][] = [];
     const r = await runToken(t, false, undefined, (c) => (cpus = c));
     const trace = toChromeTrace(cpus, OP_NAMES, `ptlab ${t.scenario} --model ${t.model}${t.bug ? ` --bug ${t.bug}` : ''}`);
-    writeFileSync(String(raw.output), JSON.stringify(trace));
+    try {
+      writeSync(fd, JSON.stringify(trace));
+      closeSync(fd);
+    } catch (e) {
+      fail(`-o ${String(raw.output)}: writing failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
     process.stdout.write(`${trace.traceEvents.length} events on ${cpus.length} CPU tracks written to ${String(raw.output)} ` +
       `(open it in https://ui.perfetto.dev); the run ${r.ok ? 'passed every checker' : `failed: [${r.violations[0].checker}] ${r.violations[0].message}`}\n`);
     // The trace is what this command makes: it succeeds when the file is written, whatever the
@@ -240,14 +271,8 @@ program
   .option('--budget <n>', 'replays to try at most', '400')
   .option('--json', 'one JSON object on stdout')
   .action(async (token: string, raw: Record<string, unknown>) => {
-    if (!/^\d+$/.test(String(raw.budget)) || Number(raw.budget) < 1) fail('--budget must be a positive integer');
-    let t;
-    try {
-      t = decodeToken(token);
-    } catch (e) {
-      fail(e instanceof Error ? e.message : String(e));
-    }
-    const r = await shrink(t, Number(raw.budget));
+    const budget = checked(intString('--budget', 1, 1_000_000), raw.budget);
+    const r = await shrink(decodeToken(token), budget);
     if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(`shrunk ${r.from} decisions to ${r.to} in ${r.tries} replays (${r.seconds} s), still failing [${r.checker}]:\nptlab replay ${r.token}\n`);
   });
@@ -282,7 +307,5 @@ try {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
     process.exit(2); // commander already printed its one-line message
   }
-  if (e instanceof UsageError) fail(e.message);
-  process.stderr.write(`ptlab: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(3);
+  internalError(e);
 }

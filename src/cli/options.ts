@@ -11,6 +11,8 @@ import { MAX_CPUS } from '../shm/layout.js';
 
 export class UsageError extends Error {}
 
+const PMD_BYTES = 2 * 1024 * 1024;
+
 const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
 
 /** "64M", "1.5G", "4096" -> bytes; NaN when it is not a size. */
@@ -25,22 +27,39 @@ const intString = (what: string, min: number, max: number) =>
     message: `${what} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer${max < Number.MAX_SAFE_INTEGER ? ` (at most ${max})` : ''}`,
   }).transform(Number);
 
-const sizeString = (what: string) =>
+const sizeString = (what: string, max: number, maxText: string) =>
   z.string().refine((s) => {
     const n = parseSize(s);
     return Number.isFinite(n) && n > 0 && n % 4096 === 0;
-  }, { message: `${what} must be a size in bytes, a positive multiple of 4096 (e.g. 64M, 1G)` }).transform(parseSize);
+  }, { message: `${what} must be a size in bytes, a positive multiple of 4096 (e.g. 64M, 1G)` })
+    .refine((s) => parseSize(s) <= max, { message: `${what} must be at most ${maxText}` }).transform(parseSize);
+
+/** Seeds are 32-bit everywhere (run, compare, explore, tokens). */
+export const SEED_MAX = 2 ** 32 - 1;
+/**
+ * Simulated memory is counted in 4 KiB pages in 31-bit words (G_MEM_LIMIT): 4 TiB keeps every
+ * count, the peak and the OOM figures exact.
+ */
+export const MEM_MAX = 4 * 1024 ** 4;
+/** Sizes of a mapping: past 2^46 (64 TiB) no two of them fit in a 47-bit address space. */
+export const SIZE_MAX = 2 ** 46;
+/** The per-wait deadline bound, and the runs explore may take. */
+const DEADLINE_MAX = 3_600_000;
+export const RUNS_MAX = 10_000_000;
+
+export const seedString = (what: string) => intString(what, 0, SEED_MAX);
+export { intString };
 
 export const RunOptionsSchema = z.object({
   model: z.string().refine((m) => m in MODELS, { message: `--model must be one of: ${Object.keys(MODELS).join(', ')}` }),
   cpus: intString('--cpus', 1, MAX_CPUS).optional(),
   procs: intString('--procs', 1, 4096).optional(),
-  size: sizeString('--size').optional(),
+  size: sizeString('--size', SIZE_MAX, '64T').optional(),
   ops: intString('--ops', 0, 1_000_000).optional(),
-  seed: intString('--seed', 0, 2 ** 32 - 1).optional(),
+  seed: seedString('--seed').optional(),
   bug: z.string().optional(),
-  mem: sizeString('--mem').optional(),
-  deadline: intString('--deadline', 1, 3_600_000).optional(),
+  mem: sizeString('--mem', MEM_MAX, '4T (ptlab counts pages in 31 bits)').optional(),
+  deadline: intString('--deadline', 1, DEADLINE_MAX).optional(),
   lockStat: z.boolean().optional(),
   scale: z.string().refine((s) => !Number.isNaN(parseScale(s)), { message: '--scale must be a fraction in (0, 1], e.g. 1/100 or 0.01' }).transform(parseScale).optional(),
   mmapLock: z.enum(['rwsem', 'qrwlock'], { message: '--mmap-lock must be rwsem or qrwlock' }).optional(),
@@ -64,7 +83,7 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   }
   // A scenario written for one model (a catalog race, viommu) runs under it unless told otherwise.
   const only = sc.models?.only;
-  if (raw.model === undefined) raw = { ...raw, model: only && only.length === 1 ? only[0] : 'none' };
+  if (raw.model === undefined) raw = { ...raw, model: only && !only.includes('none') ? only[0] : 'none' };
   if (raw.faultLock === undefined && sc.faultLock) raw = { ...raw, faultLock: sc.faultLock };
   const r = RunOptionsSchema.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0].message);
@@ -78,6 +97,12 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
     throw new UsageError('--ptl mm does not apply to --model pt-hint: its shared tables change owners, and only split PTE locks guard them');
   }
   if (o.scale !== undefined && !sc.scaled) throw new UsageError(`--scale applies only to scaled scenarios (sga-1500), not '${scenario}'`);
+  if (o.scale !== undefined && sc.scaled) {
+    // The scaled machine must hold something: an SGA of at least one PMD (2 MiB) and a memory of
+    // at least that SGA. Below that the figures (OOMs, the 1/1 extrapolation) mean nothing.
+    const least = Math.max(PMD_BYTES / sc.scaled.size, PMD_BYTES / sc.scaled.mem);
+    if (o.scale < least) throw new UsageError(`--scale must be at least 1/${Math.floor(1 / least)} for '${scenario}' (a smaller scale leaves an SGA under 2 MiB)`);
+  }
   if (sc.pinned) {
     const procs = o.procs ?? sc.defaults.procs ?? 4;
     const cpus = o.cpus ?? sc.defaults.cpus ?? Math.min(2, availableParallelism());

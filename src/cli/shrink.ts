@@ -8,8 +8,8 @@
 import type { Piscina } from 'piscina';
 import { createCpuPool } from '../proc/orchestrator.js';
 import { encodeSchedule, encodeToken, type ReplayToken } from '../sched/token.js';
-import { runToken } from './explore.js';
-import { parseRunOptions } from './options.js';
+import { runToken, tokenRunOptions } from './explore.js';
+import { UsageError } from './options.js';
 import { scenarioOptions } from './run.js';
 
 export interface ShrinkResult {
@@ -24,11 +24,11 @@ export interface ShrinkResult {
 
 export async function shrink(t: ReplayToken, budget = 400): Promise<ShrinkResult> {
   const t0 = performance.now();
-  const o = parseRunOptions(t.scenario, { ...t.opts, model: t.model, bug: t.bug });
+  const o = tokenRunOptions(t);
   const pool: Piscina = createCpuPool(scenarioOptions(t.scenario, o).cpus);
   try {
     const first = await runToken(t, true, pool);
-    if (first.ok) throw new Error('the token does not fail: nothing to shrink');
+    if (first.ok) throw new UsageError('the token does not fail: nothing to shrink (ptlab replay runs it)');
     const checker = first.violations[0].checker;
     let tries = 0;
     const fails = async (s: number[]): Promise<boolean> => {
@@ -42,7 +42,7 @@ export async function shrink(t: ReplayToken, budget = 400): Promise<ShrinkResult
     const pairs = (units: number[]) => units.flatMap((i) => [log[2 * i], log[2 * i + 1]]);
     const from = sched.length;
     const failsUnits = (units: number[]) => fails(pairs(units));
-    if (!(await failsUnits(sched))) throw new Error('the failure does not replay from its switches');
+    if (!(await failsUnits(sched))) throw new UsageError('the failure does not replay from its switches: nothing to shrink');
     // The shortest failing prefix.
     let lo = 0;
     let hi = sched.length;

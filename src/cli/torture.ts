@@ -51,7 +51,14 @@ export interface TortureReport {
   lockdep: string | null;
   ok: boolean;
   stuck: boolean;
+  /** No thread took the lock even once: the run tested nothing (and fails). */
+  idle: boolean;
+  /** Threads that had started when the clock started. */
+  started: number;
 }
+
+/** How long the worker threads may take to start (not a lock wait: --deadline does not bound it). */
+const STARTUP_MS = 30_000;
 
 /** Checks the options; returns a one-line message naming the bad one, or null. */
 export function checkTortureOptions(o: TortureOptions): string | null {
@@ -93,9 +100,11 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     };
     runs.push(pool.run(p));
   }
-  // The clock starts when every thread runs (worker start-up is not torture time); bounded.
+  // The clock starts when every thread runs (worker start-up is not torture time, nor a lock
+  // wait: its bound is not --deadline, which may be a few ms); bounded all the same.
   const t0 = performance.now();
-  while (Atomics.load(s, TS_STARTED) < threads && performance.now() - t0 < o.deadlineMs) await new Promise((r) => setTimeout(r, 5));
+  while (Atomics.load(s, TS_STARTED) < threads && performance.now() - t0 < STARTUP_MS) await new Promise((r) => setTimeout(r, 5));
+  const started = Atomics.load(s, TS_STARTED);
   await new Promise((r) => setTimeout(r, o.seconds * 1000));
   Atomics.store(s, TS_STOP, 1);
   const results = await Promise.all(runs);
@@ -104,6 +113,8 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   const writes = results.slice(o.readers);
   const cores = availableParallelism();
   const stuck = results.some((r) => r.stopped);
+  // A run in which no thread took the lock tested nothing: it cannot pass.
+  const idle = results.every((r) => r.acquisitions === 0);
   const rf = reads.reduce((a, r) => a + r.fails, 0);
   const wf = writes.reduce((a, r) => a + r.fails, 0);
   return {
@@ -114,8 +125,10 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     lockdep: Atomics.load(s, TS_LOCKDEP) === 0 ? null
       : `possible circular locking dependency: ${LOCK_CLASS_NAMES[Atomics.load(s, TS_LOCKDEP_TO)]} taken while holding ${LOCK_CLASS_NAMES[Atomics.load(s, TS_LOCKDEP_FROM)]}, ` +
         `and the other order was seen before`,
-    ok: !stuck && Atomics.load(s, TS_FAILS) === 0 && Atomics.load(s, TS_LOCKDEP) === 0,
+    ok: !stuck && !idle && Atomics.load(s, TS_FAILS) === 0 && Atomics.load(s, TS_LOCKDEP) === 0,
     stuck,
+    idle,
+    started,
   };
 }
 
@@ -136,6 +149,7 @@ export function renderTorture(r: TortureReport): string {
   out.push(t.toString());
   if (r.lockdep) out.push(`lockdep: ${r.lockdep}`);
   if (r.stuck) out.push('FAILED: a thread hit the watchdog deadline (see the wait report)');
+  else if (r.idle) out.push(`FAILED: no thread took the lock in ${r.seconds} s (${r.started} of ${r.readers + r.writers} started): the run tested nothing`);
   else if (r.lockdep) out.push('FAILED: lockdep found a lock-order cycle');
   else if (!r.ok) out.push('FAILED: mutual exclusion broke (a writer ran with another holder inside)');
   else out.push('OK: mutual exclusion held');

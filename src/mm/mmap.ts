@@ -113,7 +113,9 @@ export function do_mmap(k: Kernel, a: MmapArgs): number {
   if (len > TASK_SIZE) return -ENOMEM;
   const type = a.flags & (MAP_SHARED | MAP_PRIVATE);
   if (type !== MAP_SHARED && type !== MAP_PRIVATE) return -EINVAL;
-  if ((a.flags & MAP_FIXED) !== 0 && (a.addr % PAGE_SIZE !== 0 || a.addr + len > TASK_SIZE || a.addr < MMAP_MIN_ADDR)) return -EINVAL;
+  // __get_unmapped_area: a MAP_FIXED range past TASK_SIZE is ENOMEM, checked before its alignment (EINVAL).
+  if ((a.flags & MAP_FIXED) !== 0 && a.addr > TASK_SIZE - len) return -ENOMEM;
+  if ((a.flags & MAP_FIXED) !== 0 && (a.addr % PAGE_SIZE !== 0 || a.addr < MMAP_MIN_ADDR)) return -EINVAL;
   if ((a.flags & MAP_ANONYMOUS) === 0 && a.file < 0) return -EBADF;
   a.len = len;
   if (a.file >= 0 && type === MAP_SHARED) {

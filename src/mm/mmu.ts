@@ -22,7 +22,7 @@ import {
   FAULT_FLAG_VMA_LOCK, FAULT_FLAG_WRITE, ST_VMA_LOCK_SUCCESS, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SIGSEGV, ST_FAULTS, ST_WALKS, TLB_MASK, type Kernel,
 } from './percpu.js';
 import {
-  _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_tag, PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, PUD_LEVEL,
+  _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_tag, PGD_LEVEL, PMD_LEVEL, PTE_LEVEL, PUD_LEVEL, TASK_SIZE,
 } from './pgtable.js';
 import { find_vma, vma_flags, vma_start, VM_EXEC, VM_READ, VM_SHARED_PT, VM_WRITE } from './vma.js';
 
@@ -35,11 +35,28 @@ export const ACCESS_STOP = -1; // a violation stopped the machine
 export const ACCESS_UFFD = -3; // do_user_addr_fault: a uffd-wp fault was queued; wait for the handler, then retry
 export const SEGV_MAPERR = 1;
 export const SEGV_ACCERR = 2;
+/** si_code of a general-protection fault (a non-canonical address): si_addr is 0 (do_general_protection). */
+export const SI_KERNEL = 0x80;
+/** The lowest canonical kernel address (0xffff800000000000), as a negative JS number: -2^47. */
+const KERNEL_HALF = -(2 ** 47);
 
 const MAX_FAULT_RETRIES = 1000;
 
 /** The last load's value and the last fault's si_code (CPU-local results of an access). */
 export const mmuResult = { value: 0, si_code: 0 };
+
+/**
+ * An access outside user space, before any walk (the walker indexes only 48 bits, so such an
+ * address must never reach it): at or past TASK_SIZE and still canonical (below 2^47, or the
+ * kernel half as a negative number) is a page fault that do_user_addr_fault / do_kern_addr_fault
+ * turn into SIGSEGV SEGV_MAPERR; a non-canonical address raises #GP, which
+ * do_general_protection delivers as SIGSEGV with si_code SI_KERNEL and si_addr 0.
+ */
+function bad_user_address(k: Kernel, addr: number): number {
+  k.stats[ST_FAULT_SIGSEGV]++;
+  mmuResult.si_code = (addr >= TASK_SIZE && addr < 2 ** 47) || (addr < 0 && addr >= KERNEL_HALF) ? SEGV_MAPERR : SI_KERNEL;
+  return ACCESS_SIGSEGV;
+}
 
 /**
  * Stores `value` at `addr` (payload stores add: the payload word counts what was written). The
@@ -62,6 +79,7 @@ function mmu_store_slow(k: Kernel, addr: number, value: number): number {
   const vpn = Math.floor(addr / 4096);
   const s = vpn & TLB_MASK;
   const w = ((addr & 0xfff) >>> 3) & (k.layout.config.payloadWords - 1);
+  if (!(addr >= 0 && addr < TASK_SIZE)) return bad_user_address(k, addr);
   for (let tries = 0; ; tries++) {
     if (Atomics.load(i32, k.ipiReqOff) !== k.ipiDone) k.pollInterrupts();
     if (k.tlbVpn[s] === vpn && k.tlbWrite[s] === 1) {
@@ -103,6 +121,7 @@ function mmu_load_slow(k: Kernel, addr: number): number {
   const vpn = Math.floor(addr / 4096);
   const s = vpn & TLB_MASK;
   const w = ((addr & 0xfff) >>> 3) & (k.layout.config.payloadWords - 1);
+  if (!(addr >= 0 && addr < TASK_SIZE)) return bad_user_address(k, addr);
   for (let tries = 0; ; tries++) {
     if (Atomics.load(i32, k.ipiReqOff) !== k.ipiDone) k.pollInterrupts();
     if (k.tlbVpn[s] === vpn) {

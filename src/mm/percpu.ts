@@ -178,7 +178,7 @@ export class Kernel extends LockCpu {
   model!: ModelOps;
 
   // The software TLB (CPU-local hardware state). A slot is valid when tlbVpn[slot] === vpn.
-  readonly tlbVpn = new Float64Array(TLB_ENTRIES).fill(-1);
+  readonly tlbVpn = new Float64Array(TLB_ENTRIES).fill(NaN); // NaN: equal to no vpn, not even a negative address's
   /** Word offset of the frame's payload. */
   readonly tlbPay = new Int32Array(TLB_ENTRIES);
   readonly tlbWrite = new Uint8Array(TLB_ENTRIES);
@@ -250,7 +250,7 @@ export class Kernel extends LockCpu {
 
   /** Flushes every entry of this CPU's TLB (no PCID: ptlab flushes whole TLBs). */
   local_flush_tlb(): void {
-    this.tlbVpn.fill(-1);
+    this.tlbVpn.fill(NaN);
     this.stats[ST_TLB_FLUSHES]++;
   }
 

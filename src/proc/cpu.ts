@@ -24,7 +24,7 @@ import { find_vma, vma_file, vma_flags, vma_start, VM_SHARED } from '../mm/vma.j
 import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
 import { pool_check } from '../mm/slab.js';
 import type { ModelOps } from '../mm/model_ops.js';
-import { ACCESS_OK, ACCESS_OOM, ACCESS_STOP, mmu_load, mmu_store, mmuResult } from '../mm/mmu.js';
+import { ACCESS_OK, ACCESS_OOM, ACCESS_SIGSEGV, ACCESS_STOP, mmu_load, mmu_store, mmuResult, SI_KERNEL } from '../mm/mmu.js';
 import { Kernel, ST_ACCESS_FAULTS, ST_ACCESS_MS, ST_ACCESSES, ST_CTX_SWITCHES, ST_FAULTS, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
 import { type CompiledOp, compileProgram, EXPECT_ANY, OpCode, type Program } from './program.js';
 import { rq_pop, rq_push } from './runqueue.js';
@@ -33,6 +33,7 @@ import {
 } from '../mm/userfaultfd.js';
 import { sys_fault_remote } from '../mm/gup.js';
 import { fdget } from '../mm/fdtable.js';
+import { names_release_all } from '../mm/namei.js';
 import { encodeLockHistograms } from '../sync/lock_hist.js';
 import {
   sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
@@ -440,7 +441,8 @@ export class Cpu {
     if (r === ACCESS_OK) return 0;
     if (r === ACCESS_STOP) return ACCESS_STOP_OUTCOME;
     if (r === ACCESS_OOM) return -r;
-    const at = addr + done * stride;
+    // A general-protection fault (a non-canonical address) reports si_addr 0.
+    const at = r === ACCESS_SIGSEGV && mmuResult.si_code === SI_KERNEL ? 0 : addr + done * stride;
     const to = k.taskOff;
     Atomics.add(i32, to + T_SIGNALS, 1);
     Atomics.store(i32, to + T_SIG_ADDR_HI, Math.floor(at / TWO32));
@@ -549,7 +551,10 @@ export class Cpu {
     Atomics.store(i32, to + T_KILLED, killedBy);
     Atomics.store(i32, to + T_STATE, TASK_EXITED);
     Atomics.add(i32, G_PROGRESS, 1);
-    if (Atomics.sub(i32, G_LIVE_TASKS, 1) === 1) Atomics.notify(i32, G_RQ_COUNT);
+    if (Atomics.sub(i32, G_LIVE_TASKS, 1) === 1) {
+      names_release_all(k); // the last task out unmounts: what names still hold is theirs, not a leak
+      Atomics.notify(i32, G_RQ_COUNT);
+    }
     // A barrier that waited for every live task may have been waiting only for this one.
     for (let id = 0; id < k.layout.config.barriers; id++) {
       this.releaseIfComplete(id, Atomics.load(i32, k.layout.barriers + id * BARRIER_WORDS + B_GEN), t);

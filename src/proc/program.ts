@@ -8,33 +8,52 @@
 import { ERRNO } from '../mm/errno.js';
 import { z } from 'zod';
 
-const name = z.string().min(1).max(32);
-const expect = z.string().regex(/^(ok|any|SIG[A-Z]+|E[A-Z]+)$/).optional();
-const prot = z.array(z.enum(['PROT_READ', 'PROT_WRITE', 'PROT_EXEC', 'PROT_NONE'])).default(['PROT_READ', 'PROT_WRITE']);
-const size = z.number().int().nonnegative();
+export const SIGNALS: Record<string, number> = { SIGBUS: 7, SIGKILL: 9, SIGSEGV: 11 };
 
-export const OpSchema = z.discriminatedUnion('op', [
-  z.object({ op: z.literal('memfd_create'), name: z.string().max(64).default('memfd'), as: name, expect }),
-  z.object({ op: z.literal('shm_open'), name: z.string().min(1).max(64), create: z.boolean().default(false), excl: z.boolean().default(false), as: name, expect }),
-  z.object({ op: z.literal('shm_unlink'), name: z.string().min(1).max(64), expect }),
-  z.object({ op: z.literal('open'), path: z.string().min(1).max(128), create: z.boolean().default(false), excl: z.boolean().default(false), as: name, expect }),
-  z.object({ op: z.literal('unlink'), path: z.string().min(1).max(128), expect }),
-  z.object({
-    op: z.literal('ioctl'),
+const name = z.string().min(1).max(32);
+/** Addresses, lengths and offsets stay below 2^52 (2^47 of user space plus any offset) so that an address is always an exact JS number. */
+export const MAX_NUMBER = 2 ** 52;
+/**
+ * An integer in [min, max], written as a JSON number or a string: decimal, or hex with 0x
+ * ("0x1000", "-0x10").
+ */
+const int = (min: number, max: number) =>
+  z.union([z.number(), z.string().regex(/^-?(0x[0-9a-fA-F]+|\d+)$/, { message: 'expected a number, or a string of one (decimal or 0x hex)' })])
+    .transform((v) => (typeof v === 'number' ? v : v.startsWith('-') ? -Number(v.slice(1)) : Number(v)))
+    .pipe(z.number().refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, { message: `expected an integer from ${min} to ${max === MAX_NUMBER ? '2^52' : max}` }));
+const expect = z.string().refine((e) => /^(ok|any)$/.test(e) || e in SIGNALS || e in ERRNO, {
+  message: 'expected ok, any, a signal (SIGSEGV, SIGBUS, SIGKILL) or an errno name ptlab knows (EINVAL, ENOMEM, ...)',
+}).optional();
+const prot = z.array(z.enum(['PROT_READ', 'PROT_WRITE', 'PROT_EXEC', 'PROT_NONE'])).default(['PROT_READ', 'PROT_WRITE']);
+const size = int(0, MAX_NUMBER);
+const offset = int(-MAX_NUMBER, MAX_NUMBER).default(0);
+/** A value a store writes: one 32-bit word (signed or unsigned). */
+const word = int(-(2 ** 31), 2 ** 32 - 1);
+const count = int(0, 2 ** 31 - 1);
+const task = int(0, 4095);
+/** An op's schema: unknown keys are refused (and a near key suggested), not dropped. */
+const op = <L extends string, S extends z.ZodRawShape>(literal: L, shape: S) => z.strictObject({ op: z.literal(literal), ...shape });
+
+const OPS = [
+  op('memfd_create', { name: z.string().max(64).default('memfd'), as: name, expect }),
+  op('shm_open', { name: z.string().min(1).max(64), create: z.boolean().default(false), excl: z.boolean().default(false), as: name, expect }),
+  op('shm_unlink', { name: z.string().min(1).max(64), expect }),
+  op('open', { path: z.string().min(1).max(128), create: z.boolean().default(false), excl: z.boolean().default(false), as: name, expect }),
+  op('unlink', { path: z.string().min(1).max(128), expect }),
+  op('ioctl', {
     fd: name,
     cmd: z.string().regex(/^[A-Z][A-Z0-9_]*$/),
     // A string names an earlier result (an fd, an address); numbers are taken as they are.
-    args: z.record(z.string(), z.union([z.number().int(), name])).default({}),
+    args: z.record(z.string(), z.union([z.number().int().refine((n) => Math.abs(n) <= MAX_NUMBER, { message: 'expected an integer of at most 2^52' }), name])).default({}),
     as: name.optional(),
     expect,
   }),
-  z.object({ op: z.literal('madvise'), region: name, offset: size.default(0), len: size, advice: z.string().regex(/^MADV_[A-Z_]+$/), expect }),
-  z.object({ op: z.literal('mshare'), name: z.string().min(1).max(64), addr: size, len: size, create: z.boolean().default(false), excl: z.boolean().default(false), expect }),
-  z.object({ op: z.literal('mshare_unlink'), name: z.string().min(1).max(64), expect }),
-  z.object({ op: z.literal('ftruncate'), fd: name, size, expect }),
-  z.object({ op: z.literal('close'), fd: name, expect }),
-  z.object({
-    op: z.literal('mmap'),
+  op('madvise', { region: name, offset, len: size, advice: z.string().regex(/^MADV_[A-Z_]+$/), expect }),
+  op('mshare', { name: z.string().min(1).max(64), addr: size, len: size, create: z.boolean().default(false), excl: z.boolean().default(false), expect }),
+  op('mshare_unlink', { name: z.string().min(1).max(64), expect }),
+  op('ftruncate', { fd: name, size, expect }),
+  op('close', { fd: name, expect }),
+  op('mmap', {
     addr: size.default(0),
     len: size,
     prot,
@@ -44,46 +63,97 @@ export const OpSchema = z.discriminatedUnion('op', [
     as: name,
     expect,
   }),
-  z.object({ op: z.literal('munmap'), region: name, offset: size.default(0), len: size, expect }),
-  z.object({ op: z.literal('mprotect'), region: name, offset: size.default(0), len: size, prot, expect }),
-  z.object({ op: z.literal('load'), region: name, offset: size.default(0), expect }),
-  z.object({ op: z.literal('store'), region: name, offset: size.default(0), value: z.number().int().default(1), expect }),
-  z.object({
-    op: z.literal('touch'),
+  op('munmap', { region: name, offset, len: size, expect }),
+  op('mprotect', { region: name, offset, len: size, prot, expect }),
+  op('load', { region: name, offset, expect }),
+  op('store', { region: name, offset, value: word.default(1), expect }),
+  op('touch', {
     region: name,
-    offset: size.default(0),
+    offset,
     len: size,
-    stride: z.number().int().positive().default(4096),
+    stride: int(1, MAX_NUMBER).default(4096),
     write: z.boolean().default(false),
-    passes: z.number().int().positive().default(1),
-    value: z.number().int().default(1),
+    passes: int(1, 1_000_000).default(1),
+    value: word.default(1),
     expect,
   }),
   // userfaultfd write-protect (seed 003): per-process PTE markers, and the file-level flavour.
-  z.object({ op: z.literal('uffd_register'), region: name, offset: size.default(0), len: size, expect }),
-  z.object({ op: z.literal('uffd_wp'), region: name, offset: size.default(0), len: size, protect: z.boolean().default(true), expect }),
-  z.object({ op: z.literal('uffd_register_file'), fd: name, expect }),
-  z.object({ op: z.literal('uffd_wp_file'), fd: name, protect: z.boolean().default(true), expect }),
+  op('uffd_register', { region: name, offset, len: size, expect }),
+  op('uffd_wp', { region: name, offset, len: size, protect: z.boolean().default(true), expect }),
+  op('uffd_register_file', { fd: name, expect }),
+  op('uffd_wp_file', { fd: name, protect: z.boolean().default(true), expect }),
   // The handler: until `writers` tasks arrived at barrier `until_barrier` (and no event is left), or `count` events.
-  z.object({
-    op: z.literal('uffd_handle'),
-    until_barrier: z.number().int().nonnegative().optional(),
-    writers: z.number().int().nonnegative().default(0),
-    count: z.number().int().nonnegative().default(0),
-    expect,
-  }),
-  z.object({ op: z.literal('uffd_snapshot_end'), expect }),
-  z.object({ op: z.literal('barrier'), id: z.number().int().nonnegative(), count: z.number().int().positive().optional() }),
-  z.object({ op: z.literal('exit'), code: z.number().int().default(0) }),
+  op('uffd_handle', { until_barrier: count.optional(), writers: count.default(0), count: count.default(0), expect }),
+  op('uffd_snapshot_end', { expect }),
+  op('barrier', { id: count, count: int(1, 4096).optional() }),
+  op('exit', { code: int(-(2 ** 31), 2 ** 31 - 1).default(0) }),
   // clone(CLONE_VM) seen from the child: this task becomes a thread of `task`'s process — its own
   // (empty) address space goes and `task`'s is used from now on (EAGAIN if that has none yet).
-  z.object({ op: z.literal('join_mm'), task: z.number().int().nonnegative(), expect }),
+  op('join_mm', { task, expect }),
   // Names an address the program knows (a pointer another thread handed over): no syscall.
-  z.object({ op: z.literal('let'), as: name, addr: size }),
+  op('let', { as: name, addr: size }),
   // A fault on `task`'s address space from this one (process_vm_writev's get_user_pages_remote /
   // fixup_user_fault): ESRCH without such an mm, EFAULT where nothing (writable) is mapped.
-  z.object({ op: z.literal('fault_remote'), task: z.number().int().nonnegative(), addr: size, write: z.boolean().default(true), expect }),
-]);
+  op('fault_remote', { task, addr: size, write: z.boolean().default(true), expect }),
+] as const;
+
+export const OpSchema = z.discriminatedUnion('op', OPS);
+
+/** Each op's keys (for the "did you mean" of an unknown key). */
+const OP_KEYS: Record<string, string[]> = Object.fromEntries(OPS.map((o) => [o.shape.op.value, Object.keys(o.shape)]));
+
+/** Levenshtein distance (short keys only). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length];
+}
+
+/** The known key an unknown one most likely meant ("length" -> "len"), or null. */
+export function nearestKey(key: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = k.startsWith(key) || key.startsWith(k) ? Math.abs(k.length - key.length) * 0.5 : distance(key, k);
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
+  }
+  return best !== null && bestD <= Math.max(2, key.length / 2) ? best : null;
+}
+
+/**
+ * One zod issue as one line naming the field: `programs.0.2.len: expected ...`. `input` is what
+ * was parsed (to name an op's known keys when one is unknown).
+ */
+export function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+  const path = issue.path.map(String).join('.');
+  const at = (p: string) => (p === '' ? '(top)' : p);
+  const oneLine = (m: string) => m.replace(/\s+/g, ' ').trim();
+  if (issue.code === 'unrecognized_keys') {
+    const target = issue.path.reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined), input);
+    const opName = target !== null && typeof target === 'object' ? (target as Record<string, unknown>).op : undefined;
+    const known = typeof opName === 'string' ? OP_KEYS[opName] : undefined;
+    const key = issue.keys[0];
+    const near = known ? nearestKey(key, known.filter((k) => k !== 'op')) : null;
+    const where = path === '' ? '' : `${path}.`;
+    return `${where}${key}: unknown key${typeof opName === 'string' ? ` in a '${opName}' op` : ''}` +
+      (near ? ` (did you mean '${near}'?)` : known ? ` (its keys: ${known.join(', ')})` : '');
+  }
+  if (issue.code === 'invalid_union' && 'discriminator' in issue && issue.discriminator === 'op') {
+    return `${at(path)}: not an op ptlab knows: one of ${Object.keys(OP_KEYS).join(', ')}`;
+  }
+  return `${at(path)}: ${oneLine(issue.message)}`;
+}
 
 export type Op = z.input<typeof OpSchema>;
 export type ParsedOp = z.output<typeof OpSchema>;
@@ -150,7 +220,6 @@ export interface CompiledOp {
 }
 
 export { ERRNO };
-export const SIGNALS: Record<string, number> = { SIGBUS: 7, SIGKILL: 9, SIGSEGV: 11 };
 export const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ERRNO).map(([k, v]) => [v, k]));
 export const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(Object.entries(SIGNALS).map(([k, v]) => [v, k]));
 
@@ -162,7 +231,7 @@ function expectCode(e: string | undefined): number {
   if (e === 'any') return EXPECT_ANY;
   if (e in SIGNALS) return -SIGNALS[e];
   if (e in ERRNO) return ERRNO[e];
-  throw new Error(`unknown expectation ${e}`);
+  throw new Error(`unknown expectation ${e}`); // the schema refused it already
 }
 
 /** Describes an outcome code (0, errno, -signal) for people. */

@@ -6,7 +6,7 @@ import { mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
 import { FL_ID, FL_KIND, FILE_MODEL, M_MMAP_LOCK, T_FD, T_MM } from '../shm/layout.js';
 import { fileBase } from '../mm/filemap.js';
 import { MAP_ANONYMOUS, page_align, vm_mmap, vm_munmap } from '../mm/mmap.js';
-import { EBADF, EINVAL, ENOENT, ENOMEM, ENOSYS, ENOTTY } from '../mm/errno.js';
+import { EBADF, EINVAL, EISDIR, ENOENT, ENOMEM, ENOSYS, ENOTTY } from '../mm/errno.js';
 import { do_mprotect } from '../mm/mprotect.js';
 import type { IoctlArgs, MmapArgs } from '../mm/model_ops.js';
 import type { Kernel } from '../mm/percpu.js';
@@ -24,9 +24,20 @@ export function sys_memfd_create(k: Kernel): number {
   return fd;
 }
 
+/**
+ * glibc's __shm_get_name: leading slashes go; what is left must be a non-empty name under
+ * NAME_MAX with no further slash, else EINVAL. Returns the name as /dev/shm holds it, or null.
+ */
+function shm_name(name: string): string | null {
+  const n = name.replace(/^\/+/, '');
+  return n.length === 0 || n.length >= 255 || n.includes('/') ? null : '/' + n;
+}
+
 /** shm_open on tmpfs: O_CREAT creates, O_EXCL with an existing name gives EEXIST, none gives ENOENT. */
 export function sys_shm_open(k: Kernel, name: string, create: boolean, excl: boolean): number {
-  const f = name_open(k, name_hash('shm', name), create, excl, () => {
+  const n = shm_name(name);
+  if (n === null) return -EINVAL;
+  const f = name_open(k, name_hash('shm', n), create, excl, () => {
     const nf = shmem_file_setup(k);
     return nf < 0 ? -ENOMEM : nf;
   });
@@ -37,7 +48,9 @@ export function sys_shm_open(k: Kernel, name: string, create: boolean, excl: boo
 }
 
 export function sys_shm_unlink(k: Kernel, name: string): number {
-  const f = name_unlink(k, name_hash('shm', name));
+  const n = shm_name(name);
+  if (n === null) return -EINVAL;
+  const f = name_unlink(k, name_hash('shm', n));
   if (f < 0) return f;
   fput(k, f);
   return 0;
@@ -58,7 +71,8 @@ const SHM_PREFIX = '/dev/shm/';
  * filesystem (msharefs, a container device), or does not exist.
  */
 export function sys_open(k: Kernel, path: string, create: boolean, excl: boolean): number {
-  if (path.startsWith(SHM_PREFIX)) return sys_shm_open(k, '/' + path.slice(SHM_PREFIX.length), create, excl);
+  const shm = shm_path(path);
+  if (shm !== null) return shm < 0 ? shm : sys_shm_open(k, path.slice(SHM_PREFIX.length), create, excl);
   if (!k.model.open) return -ENOENT;
   const f = k.model.open(k, path, create, excl);
   if (f < 0) return f;
@@ -67,8 +81,19 @@ export function sys_open(k: Kernel, path: string, create: boolean, excl: boolean
   return fd;
 }
 
+/**
+ * Is `path` in /dev/shm? null when not; -EISDIR for the directory itself (open and unlink of a
+ * directory), -ENOENT for a path through a directory /dev/shm does not have; else 0.
+ */
+function shm_path(path: string): number | null {
+  if (path === '/dev/shm' || /^\/dev\/shm\/+$/.test(path)) return -EISDIR;
+  if (!path.startsWith(SHM_PREFIX)) return null;
+  return path.slice(SHM_PREFIX.length).includes('/') ? -ENOENT : 0;
+}
+
 export function sys_unlink(k: Kernel, path: string): number {
-  if (path.startsWith(SHM_PREFIX)) return sys_shm_unlink(k, '/' + path.slice(SHM_PREFIX.length));
+  const shm = shm_path(path);
+  if (shm !== null) return shm < 0 ? shm : sys_shm_unlink(k, path.slice(SHM_PREFIX.length));
   return k.model.unlink ? k.model.unlink(k, path) : -ENOENT;
 }
 

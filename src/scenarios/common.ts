@@ -105,6 +105,11 @@ export interface SizingInput {
    * never exceed what the budget leaves beside it, so the pool is no bigger than that.
    */
   residentShared?: boolean;
+  /**
+   * Pages a process may touch far apart (a scenario file's loads and stores): each may need a
+   * PTE table of its own, whatever the mapped bytes.
+   */
+  sparsePages?: number;
 }
 
 /**
@@ -114,7 +119,7 @@ export interface SizingInput {
 export function sizeMachine(s: SizingInput): MachineConfig {
   const sharedPages = Math.ceil(s.sharedBytes / 4096);
   const privPages = Math.ceil(s.privateBytes / 4096);
-  const pteTablesPerProc = Math.ceil((s.sharedBytes + s.privateBytes) / PMD) + 2 * s.vmasPerProc;
+  const pteTablesPerProc = Math.max(Math.ceil((s.sharedBytes + s.privateBytes) / PMD), 2 * (s.sparsePages ?? 0)) + 2 * s.vmasPerProc;
   const tablesPerProc = pteTablesPerProc + 2 * s.vmasPerProc + 2;
   const hosts = s.files + 2;
   let ptPages = s.procs * tablesPerProc + hosts * (Math.ceil(s.sharedBytes / PMD) + 4) + 256;

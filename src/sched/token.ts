@@ -9,16 +9,30 @@ import { z } from 'zod';
 
 export const TOKEN_PREFIX = 'ptlab1.';
 
-const TokenSchema = z.object({
-  scenario: z.string().min(1),
-  model: z.string().min(1),
-  bug: z.string().optional(),
-  opts: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+/** Bad input in a token: the CLI gives it one line and exit 2. */
+export class TokenError extends Error {}
+
+/** The run options a token keeps (as the CLI got them: strings; lockStat a boolean). */
+const optString = z.string().max(64);
+const TokenOptsSchema = z.strictObject({
+  cpus: optString.optional(), procs: optString.optional(), size: optString.optional(), ops: optString.optional(), deadline: optString.optional(),
+  mmapLock: optString.optional(), hostLock: optString.optional(), faultLock: optString.optional(), ptl: optString.optional(),
+  seed: optString.optional(), mem: optString.optional(), scale: optString.optional(), lockStat: z.boolean().optional(),
+});
+
+/** The decisions a run may take (the schedule log's room, src/cli/run.ts SCHED_LOG_DECISIONS). */
+export const MAX_STEPS = 1 << 24;
+
+const TokenSchema = z.strictObject({
+  scenario: z.string().min(1).max(4096),
+  model: z.string().min(1).max(64),
+  bug: z.string().max(64).optional(),
+  opts: TokenOptsSchema,
   strategy: z.enum(['random', 'pct', 'replay']),
-  seed: z.number().int(),
-  depth: z.number().int().min(1),
-  steps: z.number().int().min(1),
-  schedule: z.string().optional(),
+  seed: z.number().int().min(0).max(2 ** 32 - 1),
+  depth: z.number().int().min(1).max(16),
+  steps: z.number().int().min(1).max(MAX_STEPS),
+  schedule: z.string().max(1 << 20).regex(/^((-1|\d{1,9}):\d{1,2}(\.(-1|\d{1,9}):\d{1,2})*)?$/, { message: 'expected "decision:cpu" pairs joined by dots (e.g. -1:1.40:0)' }).optional(),
 });
 
 export type ReplayToken = z.infer<typeof TokenSchema>;
@@ -45,17 +59,30 @@ export function encodeToken(t: ReplayToken): string {
   return TOKEN_PREFIX + Buffer.from(JSON.stringify(t)).toString('base64url');
 }
 
-/** Throws with a one-line message when the string is not a token. */
+/** Throws a TokenError with a one-line message naming the field when the string is not a whole token. */
 export function decodeToken(s: string): ReplayToken {
-  if (!s.startsWith(TOKEN_PREFIX)) throw new Error(`a replay token starts with '${TOKEN_PREFIX}'`);
+  if (!s.startsWith(TOKEN_PREFIX)) throw new TokenError(`a replay token starts with '${TOKEN_PREFIX}'`);
   let raw: unknown;
   try {
     raw = JSON.parse(Buffer.from(s.slice(TOKEN_PREFIX.length), 'base64url').toString('utf8'));
   } catch {
-    throw new Error('the replay token is damaged (not base64url JSON)');
+    throw new TokenError('the replay token is damaged (not base64url JSON)');
   }
   const r = TokenSchema.safeParse(raw);
-  if (!r.success) throw new Error(`the replay token is damaged: ${r.error.issues[0].path.join('.')}: ${r.error.issues[0].message}`);
-  if (r.data.schedule !== undefined) decodeSchedule(r.data.schedule);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    const what = i.code === 'unrecognized_keys' ? `unknown key '${i.keys[0]}'` : i.message.replace(/\s+/g, ' ');
+    throw new TokenError(`the replay token is damaged: ${i.path.map(String).join('.') || '(top)'}: ${what}`);
+  }
+  if (r.data.strategy === 'replay' && r.data.schedule === undefined) throw new TokenError('the replay token is damaged: schedule: a replay token needs its schedule');
   return r.data;
+}
+
+/** Checks a token's schedule against the machine it runs on: every CPU it names must exist. */
+export function checkScheduleCpus(t: ReplayToken, cpus: number): void {
+  if (t.schedule === undefined) return;
+  const pairs = decodeSchedule(t.schedule);
+  for (let i = 1; i < pairs.length; i += 2) {
+    if (pairs[i] >= cpus) throw new TokenError(`the replay token is damaged: schedule: CPU ${pairs[i]} does not exist (the run has ${cpus} CPUs)`);
+  }
 }

@@ -71,6 +71,7 @@ export const G_RQ_TAIL = 50;
 export const G_RQ_COUNT = 64; // runnable tasks in the queue; idle CPUs wait on it
 export const G_NAMES_LOCK = 80;
 export const G_FILE_SEQ = 81;
+export const G_NAMES_LEFT = 82; // names still linked when the last task exited (released then, as unmounting would)
 // Controlled scheduling (src/sched): one CPU runs at a time, the one in G_TURN.
 export const G_SCHED_MODE = 96; // 0 free; else a SchedMode
 export const G_TURN = 97; // the CPU allowed to run

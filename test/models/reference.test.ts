@@ -99,9 +99,9 @@ function mismatch(programs: Program[], seen: Seen[], shared: boolean): string | 
         else writable[s.t] = rw;
         break;
       }
-      case 'load': value = sums[(op.offset! - 8) / 4096]; break;
+      case 'load': value = sums[((op.offset as number) - 8) / 4096]; break;
       case 'store':
-        if (canWrite) sums[(op.offset! - 8) / 4096] += op.value ?? 1;
+        if (canWrite) sums[((op.offset as number) - 8) / 4096] += (op.value as number | undefined) ?? 1;
         else want = SIGSEGV;
         break;
       case 'touch': if (op.write && !canWrite) want = SIGSEGV; break;
