@@ -17,6 +17,8 @@ const entryPoints = {
 };
 // The worker the lock tests start on their own threads (test/sync), when the tests are here.
 if (existsSync(join(root, 'test/helpers/lock_worker.ts'))) entryPoints['test/lock_worker'] = 'test/helpers/lock_worker.ts';
+// npm run fuzz: the fuzz properties of the tests, for as long as asked.
+if (existsSync(join(root, 'test/fuzz/main.ts'))) entryPoints['fuzz'] = 'test/fuzz/main.ts';
 await build({
   absWorkingDir: root,
   entryPoints,

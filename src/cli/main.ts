@@ -72,7 +72,9 @@ function openOutput(path: string, option: string): number {
 }
 
 const program = new Command();
-program.name('ptlab').description('A laboratory for Linux page-table sharing across processes').exitOverride();
+program.name('ptlab').description('A laboratory for Linux page-table sharing across processes').exitOverride()
+  // Bad input is one line: commander's "(Did you mean --models?)" joins its error's line.
+  .configureOutput({ outputError: (str, write) => write(`${str.replace(/\s*\n\s*/g, ' ').trim()}\n`) });
 
 program
   .command('list')

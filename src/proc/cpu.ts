@@ -9,7 +9,7 @@ import {
   B_ARRIVED, B_COUNT, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
-  T_SLOT_FILE, T_STATE, TASK_BLOCKED, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
+  T_STATE, TASK_BLOCKED, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
 } from '../shm/layout.js';
 import { attachMachine } from '../shm/machine.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
@@ -18,9 +18,8 @@ import { TraceKind } from '../sync/tracer.js';
 import { MachineStop } from '../sync/wait.js';
 import { fileBase } from '../mm/filemap.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
-import { MAP_SHARED } from '../mm/mmap.js';
 import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
-import { find_vma, vma_file, vma_flags, vma_start, VM_SHARED } from '../mm/vma.js';
+import { find_vma, vma_end, vma_file, vma_flags, vma_start, VM_SHARED } from '../mm/vma.js';
 import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
 import { pool_check } from '../mm/slab.js';
 import type { ModelOps } from '../mm/model_ops.js';
@@ -32,7 +31,6 @@ import {
   sys_uffd_handle, sys_uffd_register, sys_uffd_register_file, sys_uffd_snapshot_end, sys_uffd_wp, sys_uffd_wp_file,
 } from '../mm/userfaultfd.js';
 import { sys_fault_remote } from '../mm/gup.js';
-import { fdget } from '../mm/fdtable.js';
 import { names_release_all } from '../mm/namei.js';
 import { encodeLockHistograms } from '../sync/lock_hist.js';
 import {
@@ -342,9 +340,7 @@ export class Cpu {
       case OpCode.Close: return this.result(op, sys_close(k, this.slotGet(op.slot)));
       case OpCode.Mmap: {
         const fd = op.slot >= 0 ? this.slotGet(op.slot) : -1;
-        const r = sys_mmap(k, op.a, op.b, op.c, op.d, fd, op.e);
-        if (r >= 0) Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + op.out, this.storeLedger(fd >= 0 ? fdget(k, fd) : -1, (op.d & MAP_SHARED) !== 0));
-        return this.result(op, r);
+        return this.result(op, sys_mmap(k, op.a, op.b, op.c, op.d, fd, op.e));
       }
       case OpCode.Open: return this.result(op, sys_open(k, op.str, (op.a & 1) !== 0, (op.a & 2) !== 0));
       case OpCode.Unlink: return this.result(op, sys_unlink(k, op.str));
@@ -356,18 +352,7 @@ export class Cpu {
       case OpCode.Mshare: return this.result(op, sys_mshare(k, op.str, op.a, op.b, (op.c & 1) !== 0, (op.c & 2) !== 0));
       case OpCode.MshareUnlink: return this.result(op, sys_mshare_unlink(k, op.str));
       case OpCode.JoinMm: return this.result(op, this.joinMm(op.a));
-      case OpCode.Let: {
-        // A thread names an address its process mapped: stores through it are credited to what
-        // the mapping there is now (the file it shares, or private memory).
-        const lock = k.mmOff + M_MMAP_LOCK;
-        mmap_read_lock(k, lock);
-        const v = find_vma(k, k.mm, op.a);
-        const mapped = v >= 0 && vma_start(k, v) <= op.a;
-        const id = this.storeLedger(mapped ? vma_file(k, v) : -1, mapped && (vma_flags(k, v) & VM_SHARED) !== 0);
-        mmap_read_unlock(k, lock);
-        Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + op.out, id);
-        return this.result(op, op.a);
-      }
+      case OpCode.Let: return this.result(op, op.a); // a thread names an address its process mapped
       case OpCode.FaultRemote: return this.result(op, op.a >= this.programs.length ? -3 : sys_fault_remote(k, op.a, op.b, op.write));
       case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
       case OpCode.UffdRegister: return this.result(op, sys_uffd_register(k, this.slotGet(op.slot) + op.a, op.b));
@@ -407,6 +392,33 @@ export class Cpu {
       : Atomics.load(k.i32, fileBase(k, file) + FL_ID);
   }
 
+  /** The mapping the last store's ledger came from: [ledgerStart, ledgerEnd) credits ledgerId. */
+  private ledgerStart = 0;
+  private ledgerEnd = 0;
+  private ledgerId = -1;
+
+  /**
+   * Where stores at `addr` are credited: what the task's mm maps there now (the file a shared
+   * mapping shares, private memory, or nothing: -1), looked up under mmap_lock for the VMA's range.
+   * By address, not by the op's region: an offset may carry a store into another mapping.
+   */
+  private ledgerAt(addr: number): void {
+    const k = this.k;
+    const lock = k.mmOff + M_MMAP_LOCK;
+    mmap_read_lock(k, lock);
+    const v = find_vma(k, k.mm, addr);
+    if (v >= 0 && vma_start(k, v) <= addr) {
+      this.ledgerStart = vma_start(k, v);
+      this.ledgerEnd = vma_end(k, v);
+      this.ledgerId = this.storeLedger(vma_file(k, v), (vma_flags(k, v) & VM_SHARED) !== 0);
+    } else {
+      this.ledgerStart = addr;
+      this.ledgerEnd = addr + 1;
+      this.ledgerId = -1;
+    }
+    mmap_read_unlock(k, lock);
+  }
+
   private result(op: CompiledOp, r: number): number {
     if (r < 0) return -r;
     if (op.out >= 0) this.slotSet(op.out, r);
@@ -424,12 +436,21 @@ export class Cpu {
     let done = 0;
     let r = ACCESS_OK;
     if (write) {
+      this.ledgerEnd = this.ledgerStart; // looked up again for each op: mappings change between ops
+      let sum = 0;
       for (; done < count; done++) {
-        r = mmu_store(k, addr + done * stride, value);
+        const a = addr + done * stride;
+        if (!(a >= this.ledgerStart && a < this.ledgerEnd)) {
+          this.creditStores(this.ledgerId, sum);
+          sum = 0;
+          this.ledgerAt(a);
+        }
+        r = mmu_store(k, a, value);
         if (r !== ACCESS_OK) break;
+        sum = (sum + value) | 0;
       }
       k.stats[ST_STORES] += done;
-      this.creditStores(slot, Math.imul(done, value));
+      this.creditStores(this.ledgerId, sum);
     } else {
       for (; done < count; done++) {
         r = mmu_load(k, addr + done * stride);
@@ -452,11 +473,10 @@ export class Cpu {
     return -r;
   }
 
-  private creditStores(slot: number, sum: number): void {
+  private creditStores(id: number, sum: number): void {
     if (sum === 0) return;
     const i32 = this.k.i32;
     const to = this.k.taskOff;
-    const id = Atomics.load(i32, to + T_SLOT_FILE + slot);
     if (id < 0) {
       Atomics.add(i32, to + T_UNTRACKED_STORES, sum);
       return;

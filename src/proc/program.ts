@@ -31,14 +31,38 @@ const offset = int(-MAX_NUMBER, MAX_NUMBER).default(0);
 const word = int(-(2 ** 31), 2 ** 32 - 1);
 const count = int(0, 2 ** 31 - 1);
 const task = int(0, 4095);
+/**
+ * An address: a number, or a region name with an optional offset ("m", "m+0x1000", "m-4096"),
+ * resolved when the op runs (a region's address is whatever its mmap returned).
+ */
+const addrExpr = z.union([size, z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*([+-](0x[0-9a-fA-F]+|\d+))?$/, { message: 'expected an address: a number, or a region name with an optional +/- offset ("m+0x1000")' })]);
+/** si_codes a program may assert (include/uapi/asm-generic/siginfo.h). */
+export const SI_CODES: Record<string, number> = { SEGV_MAPERR: 1, SEGV_ACCERR: 2, BUS_ADRALN: 1, BUS_ADRERR: 2, BUS_OBJERR: 3, SI_KERNEL: 0x80 };
+/**
+ * What an op may assert beside `expect` (every one is checked and reported, none stops the run):
+ * a signal's si_code and si_addr (relative to a region: "m+0x1000"), a syscall's return value
+ * (a number, or an address relative to a region for mremap), a wait's status (an exit code or
+ * the signal that killed the child).
+ */
+const asserts = {
+  expect,
+  code: z.enum(Object.keys(SI_CODES) as [string, ...string[]]).optional(),
+  at: z.string().regex(/^([A-Za-z_][A-Za-z0-9_]*([+-](0x[0-9a-fA-F]+|\d+))?|0x[0-9a-fA-F]+|\d+)$/, { message: 'expected a region name with an optional +/- offset ("m+0x1000"), or an address' }).optional(),
+  ret: z.union([int(-MAX_NUMBER, MAX_NUMBER), z.string().max(64)]).optional(),
+};
 /** An op's schema: unknown keys are refused (and a near key suggested), not dropped. */
-const op = <L extends string, S extends z.ZodRawShape>(literal: L, shape: S) => z.strictObject({ op: z.literal(literal), ...shape });
+const op = <L extends string, S extends z.ZodRawShape>(literal: L, shape: S) => z.strictObject({ op: z.literal(literal), ...asserts, ...shape });
+const access = z.enum(['O_RDONLY', 'O_WRONLY', 'O_RDWR']).default('O_RDWR');
+export const MMAP_FLAGS = ['MAP_SHARED', 'MAP_PRIVATE', 'MAP_SHARED_VALIDATE', 'MAP_FIXED', 'MAP_ANONYMOUS', 'MAP_FIXED_NOREPLACE', 'MAP_POPULATE', 'MAP_NORESERVE',
+  'MAP_LOCKED', 'MAP_SHARED_PT'] as const;
+export const MADVICES = ['MADV_NORMAL', 'MADV_RANDOM', 'MADV_SEQUENTIAL', 'MADV_WILLNEED', 'MADV_DONTNEED', 'MADV_FREE', 'MADV_REMOVE', 'MADV_DONTFORK', 'MADV_DOFORK',
+  'MADV_WIPEONFORK', 'MADV_KEEPONFORK', 'MADV_POPULATE_READ', 'MADV_POPULATE_WRITE', 'MADV_SHARE_PT'] as const;
 
 const OPS = [
   op('memfd_create', { name: z.string().max(64).default('memfd'), as: name, expect }),
-  op('shm_open', { name: z.string().min(1).max(64), create: z.boolean().default(false), excl: z.boolean().default(false), as: name, expect }),
+  op('shm_open', { name: z.string().min(1).max(64), create: z.boolean().default(false), excl: z.boolean().default(false), access, as: name, expect }),
   op('shm_unlink', { name: z.string().min(1).max(64), expect }),
-  op('open', { path: z.string().min(1).max(128), create: z.boolean().default(false), excl: z.boolean().default(false), as: name, expect }),
+  op('open', { path: z.string().min(1).max(128), create: z.boolean().default(false), excl: z.boolean().default(false), access, as: name, expect }),
   op('unlink', { path: z.string().min(1).max(128), expect }),
   op('ioctl', {
     fd: name,
@@ -49,15 +73,42 @@ const OPS = [
     expect,
   }),
   op('madvise', { region: name, offset, len: size, advice: z.string().regex(/^MADV_[A-Z_]+$/), expect }),
+  // File I/O through the page cache (shmem_file_read_iter / shmem_file_write_iter): `len` bytes
+  // at file offset `offset`; pwrite writes `value`'s four bytes (little-endian) over and over;
+  // pread's `value` is the first 32-bit word read. `ret` is the byte count.
+  op('pread', { fd: name, offset: size.default(0), len: size.default(4), value: word.optional() }),
+  op('pwrite', { fd: name, offset: size.default(0), len: size.default(4), value: word.default(1) }),
+  op('mremap', {
+    region: name, offset, old_len: size, new_len: size,
+    flags: z.array(z.enum(['MREMAP_MAYMOVE', 'MREMAP_FIXED', 'MREMAP_DONTUNMAP'])).default([]),
+    new_addr: addrExpr.optional(),
+    as: name,
+  }),
+  op('mlock', { region: name, offset, len: size, onfault: z.boolean().default(false) }),
+  op('munlock', { region: name, offset, len: size }),
+  // mincore: `value` is the residency of the range's first 32 pages, page i in bit i.
+  op('mincore', { region: name, offset, len: size, value: word.optional() }),
+  op('msync', { region: name, offset, len: size, flags: z.array(z.enum(['MS_ASYNC', 'MS_SYNC', 'MS_INVALIDATE'])).default(['MS_SYNC']) }),
+  // fork: the child runs `child` (with every name the parent has so far) and exits at its end;
+  // `as` names the child (the parent's result, for wait).
+  op('fork', { child: z.array(z.unknown()).max(100_000), as: name.optional() }).superRefine((o, ctx) => {
+    // The child's ops are a program of their own (checked here, so the types stay flat).
+    const r = ProgramSchema.safeParse(o.child);
+    if (!r.success) for (const i of r.error.issues) ctx.addIssue({ ...i, path: ['child', ...i.path] } as never);
+    else o.child = r.data;
+  }),
+  // wait4 for the child named `pid` (a fork's `as`), or any child: ECHILD when there is none.
+  // `status` asserts the child's exit code, or the signal that killed it.
+  op('wait', { pid: name.optional(), status: z.union([int(0, 255), z.enum(['SIGKILL', 'SIGSEGV', 'SIGBUS'])]).optional() }),
   op('mshare', { name: z.string().min(1).max(64), addr: size, len: size, create: z.boolean().default(false), excl: z.boolean().default(false), expect }),
   op('mshare_unlink', { name: z.string().min(1).max(64), expect }),
   op('ftruncate', { fd: name, size, expect }),
   op('close', { fd: name, expect }),
   op('mmap', {
-    addr: size.default(0),
+    addr: addrExpr.default(0),
     len: size,
     prot,
-    flags: z.array(z.enum(['MAP_SHARED', 'MAP_PRIVATE', 'MAP_FIXED', 'MAP_ANONYMOUS', 'MAP_SHARED_PT'])).min(1),
+    flags: z.array(z.enum(MMAP_FLAGS)).min(1),
     fd: name.optional(),
     offset: size.default(0),
     as: name,
@@ -65,7 +116,7 @@ const OPS = [
   }),
   op('munmap', { region: name, offset, len: size, expect }),
   op('mprotect', { region: name, offset, len: size, prot, expect }),
-  op('load', { region: name, offset, expect }),
+  op('load', { region: name, offset, value: word.optional(), expect }),
   op('store', { region: name, offset, value: word.default(1), expect }),
   op('touch', {
     region: name,
@@ -86,12 +137,12 @@ const OPS = [
   op('uffd_handle', { until_barrier: count.optional(), writers: count.default(0), count: count.default(0), expect }),
   op('uffd_snapshot_end', { expect }),
   op('barrier', { id: count, count: int(1, 4096).optional() }),
-  op('exit', { code: int(-(2 ** 31), 2 ** 31 - 1).default(0) }),
+  z.strictObject({ op: z.literal('exit'), code: int(0, 255).default(0) }), // (its `code` is the exit status, not a si_code)
   // clone(CLONE_VM) seen from the child: this task becomes a thread of `task`'s process — its own
   // (empty) address space goes and `task`'s is used from now on (EAGAIN if that has none yet).
   op('join_mm', { task, expect }),
   // Names an address the program knows (a pointer another thread handed over): no syscall.
-  op('let', { as: name, addr: size }),
+  op('let', { as: name, addr: addrExpr }),
   // A fault on `task`'s address space from this one (process_vm_writev's get_user_pages_remote /
   // fixup_user_fault): ESRCH without such an mm, EFAULT where nothing (writable) is mapped.
   op('fault_remote', { task, addr: size, write: z.boolean().default(true), expect }),
@@ -153,6 +204,30 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
     return `${at(path)}: not an op ptlab knows: one of ${Object.keys(OP_KEYS).join(', ')}`;
   }
   return `${at(path)}: ${oneLine(issue.message)}`;
+}
+
+/**
+ * What one op did, as `ptlab run --json` (op_results) and the real-kernel helper (native/) both
+ * print it; keys are absent where they do not apply. `proc` numbers processes: the programs'
+ * processes 0..n-1, then forked children in the order the forks happened; `index` is the op's
+ * place in its own program (a fork's child program for a child).
+ */
+export interface OpResult {
+  proc: number;
+  index: number;
+  op: string;
+  /** The syscall's return value where it says more than success: pread/pwrite bytes, fork/wait a proc number, mremap an address ("m+0x2000", or "moved"). */
+  ret?: number | string;
+  /** The errno's name when the syscall failed. */
+  errno?: string;
+  /** The signal the access raised (the program goes on, as a handler would), its si_code and its si_addr relative to the op's region ("m+0x1000"; "0x0" for SI_KERNEL). */
+  signal?: string;
+  code?: string;
+  at?: string;
+  /** A load's word (unsigned 32-bit), pread's first word, mincore's residency bits. */
+  value?: number;
+  /** wait: the child's exit code, or the signal that killed it. */
+  status?: number | string;
 }
 
 export type Op = z.input<typeof OpSchema>;

@@ -243,7 +243,7 @@ export const T_FAULTS = 91; // page faults taken (do_user_addr_fault)
 export const T_ARRIVE_US = 92; // µs from the run's start when it last arrived at a barrier
 export const T_ARRIVE_FAULTS = 93; // T_FAULTS then
 export const T_PREV_ARRIVE_FAULTS = 94; // T_FAULTS at the barrier before that
-export const T_SLOT_FILE = 96; // MAX_SLOTS: FL_ID of the shared file a region maps, 0 private, -1 none
+// (words 96..111 are free: stores are credited by the mapping at their address, src/proc/cpu.ts ledgerAt)
 export const TASK_WORDS = 112;
 export const TASK_NEW = 0;
 export const TASK_RUNNABLE = 1;
