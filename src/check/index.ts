@@ -3,6 +3,7 @@
  * watchdog), then the end-of-run checks — no task left, nothing leaked, no write lost.
  */
 import {
+  G_NEXT_PID, G_UNMET,
   C_HELD, C_HELD_N, C_SCHED_WORD, C_WAIT_CLASS, C_WAIT_WORD, CPU_WORDS, G_SCHED_DEADLOCK, G_MEM_USED, G_STOP, G_STOP_CLASS, G_STOP_CPU,
   G_STOP_HOLDER, G_STOP_WORD, LEDGER_WORDS, LG_FREED, LG_SUM, M_FLAGS, MAX_FDS, MM_WORDS, MMF_HOST, PL_INUSE, StopReason,
   T_ANON_RETIRED, T_ANON_STORES, T_FILE_STORES, T_MM, T_MM_GEN, T_STATE, T_UNTRACKED_STORES, TASK_EXITED, TASK_WORDS,
@@ -124,12 +125,20 @@ function watchdogReport(run: MachineRun): ViolationReport {
   return { checker: deadlock ? 'deadlock' : 'watchdog', message: parts.join('; ') };
 }
 
+/** Unmet expectations listed one by one in a report (the rest are counted). */
+export const UNMET_SHOWN = 50;
+
 /** Every violation of the run, first the ones found while it ran. */
 export function verdict(run: MachineRun): { violations: ViolationReport[]; notes: string[] } {
   const { i32, layout } = run.machine;
   const violations: ViolationReport[] = [];
   const notes: string[] = [];
   for (const v of read_violations(i32, layout)) violations.push(describe(run, v.kind, v.cpu, v.args));
+  // Unmet expectations: every one is reported (none stops the run), in the order they ran.
+  const unmet = run.cpus.flatMap((c) => c.unmet ?? []).sort((a, b) => a.seq - b.seq);
+  for (const u of unmet.slice(0, UNMET_SHOWN)) violations.push({ checker: 'expectation', message: `process ${u.proc} op #${u.index} ${u.text} ${u.why}` });
+  const more = Atomics.load(i32, G_UNMET) - Math.min(unmet.length, UNMET_SHOWN);
+  if (more > 0) violations.push({ checker: 'expectation', message: `... and ${more} more unmet expectation(s)` });
   const stop = Atomics.load(i32, G_STOP);
   if (stop === StopReason.Watchdog) violations.push(watchdogReport(run));
   for (const e of run.workerErrors) violations.push({ checker: 'crash', message: e.split('\n')[0] });
@@ -164,7 +173,11 @@ function lostWrites(run: MachineRun, notes: string[]): ViolationReport[] {
   const stored = new Map<number, number>();
   const anon = new Map<string, { tasks: number[]; stored: number; held: number }>();
   let untracked = 0;
-  for (let t = 0; t < run.spec.programs.length; t++) {
+  // Forked children share their parent's pages copy-on-write: private memory is no longer one
+  // address space's, so its check is off (files are checked as ever, children's stores included).
+  const forked = Atomics.load(i32, G_NEXT_PID) > run.spec.programs.length;
+  if (forked) notes.push('the program forks: the lost-write check of private memory is off (pages are shared copy-on-write between address spaces)');
+  for (let t = 0; t < layout.config.tasks; t++) {
     const tb = layout.tasks + t * TASK_WORDS;
     untracked += Atomics.load(i32, tb + T_UNTRACKED_STORES);
     for (let e = 0; e < MAX_FDS; e++) {
@@ -180,7 +193,7 @@ function lostWrites(run: MachineRun, notes: string[]): ViolationReport[] {
     g.held = (g.held + Atomics.load(i32, tb + T_ANON_RETIRED)) | 0;
     anon.set(key, g);
   }
-  for (const g of anon.values()) {
+  for (const g of forked ? [] : anon.values()) {
     if (g.stored !== g.held) {
       const who = g.tasks.length === 1 ? `process ${g.tasks[0]}` : `the threads ${g.tasks.join(', ')}`;
       out.push({ checker: 'lost-write', message: `${who} stored ${g.stored} into private memory, but its pages held ${g.held}` });

@@ -108,6 +108,7 @@ function workloadOptions(c: Command): Command {
     .option('--mem <bytes>', 'simulated physical memory (default 512G, the seed machine)')
     .option('--scale <fraction>', 'a scaled scenario\'s size and memory (sga-1500; default 1/100)')
     .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
+    .option('--page-data <bytes>', 'page data kept per 4 KiB page: full, or a power of two of bytes (default: full unless the machine is too big)')
     .option('--no-lock-stat', 'do not time lock waits and holds');
 }
 

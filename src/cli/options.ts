@@ -66,6 +66,9 @@ export const RunOptionsSchema = z.object({
   hostLock: z.enum(['rwsem', 'qrwlock'], { message: '--host-lock must be rwsem or qrwlock' }).optional(),
   faultLock: z.enum(['mmap', 'per-vma'], { message: '--fault-lock must be mmap or per-vma' }).optional(),
   ptl: z.enum(['split', 'mm'], { message: '--ptl must be split or mm' }).optional(),
+  pageData: z.string().refine((s) => s === 'full' || (/^\d+$/.test(s) && Number(s) >= 4 && Number(s) <= 4096 && (Number(s) & (Number(s) - 1)) === 0), {
+    message: '--page-data must be full or a power of two from 4 to 4096 (bytes of data kept per 4 KiB page)',
+  }).transform((s) => (s === 'full' ? 4096 : Number(s))).optional(),
   json: z.boolean().optional(),
   models: z.undefined().optional(),
 });

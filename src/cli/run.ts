@@ -3,7 +3,7 @@
  * kernel developer asks for, and the checkers' verdict.
  */
 import { availableParallelism } from 'node:os';
-import { B_RELEASE_US, BARRIER_WORDS, computeLayout, MAX_MACHINE_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_NAMES_LEFT, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_OOM_FIRST_USED, G_SNAP_TASKS, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
+import { B_RELEASE_US, BARRIER_WORDS, computeLayout, MAX_MACHINE_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_NAMES_LEFT, G_OP_SEQ, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_OOM_FIRST_USED, G_SNAP_TASKS, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { type LockHistogram, mergeLockHistograms } from '../sync/lock_hist.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
@@ -16,11 +16,12 @@ import {
   ST_UFFD_SYSCALLS, ST_UFFD_ENTRY_WRITES, ST_UFFD_WAKEUPS, ST_UFFD_EVENTS, ST_VMA_LOCK_ABORT, ST_VMA_LOCK_MISS, ST_VMA_LOCK_SUCCESS,
 } from '../mm/percpu.js';
 import { runMachine } from '../proc/orchestrator.js';
+import type { OpResult } from '../proc/program.js';
 import type { Piscina } from 'piscina';
 import { verdict, type ViolationReport } from '../check/index.js';
 import { resolveScenario } from '../scenarios/index.js';
 import { setupSchedule, type SchedSetup } from '../sched/strategy.js';
-import { scaledSize, type ScenarioOptions } from '../scenarios/common.js';
+import { pageWordsFor, scaledSize, type ScenarioOptions } from '../scenarios/common.js';
 import { type RunOptions, UsageError } from './options.js';
 
 export interface RunReport {
@@ -73,6 +74,15 @@ export interface RunReport {
    * so what they held is not counted as a leak.
    */
   names_left_linked: number;
+  /**
+   * What every op did, in the order they ran: {proc, index, op, ret, errno, signal, code, at,
+   * value, status}, keys absent where they do not apply (src/proc/program.ts OpResult). At most
+   * OP_RESULTS_SHOWN; op_results_total says how many ops ran.
+   */
+  op_results: OpResult[];
+  op_results_total: number;
+  /** Bytes of data each 4 KiB page keeps (4096: loads return exactly what was stored; fewer: a page's words fold onto them). */
+  page_data_bytes: number;
   locks: LockClassStats[];
   /** What lock_stat covers: the whole run, or the scenario's phase (each CPU clears it when it first runs a task past the phase's opening barrier). */
   lock_stat_over: string;
@@ -92,6 +102,8 @@ export interface RunReport {
 }
 
 export const DEFAULT_SEED = 1;
+/** Op results a report lists at most (the rest are counted: op_results_total). */
+export const OP_RESULTS_SHOWN = 10_000;
 
 export function scenarioOptions(scenario: string, o: RunOptions): ScenarioOptions {
   const sc = resolveScenario(scenario);
@@ -135,6 +147,8 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
   const so = scenarioOptions(scenario, o);
   const sc = resolveScenario(scenario);
   const { programs, config } = sc.build(so);
+  // Page data: whole pages unless the machine is too big for them (or --page-data says).
+  config.payloadWords = o.pageData !== undefined ? pageWordsFor(config.frames, o.pageData) : pageWordsFor(config.frames);
   const words = computeLayout(config).words;
   if (words > MAX_MACHINE_WORDS) {
     throw new UsageError(`scenario '${scenario}' at these options needs ${(words / 2 ** 28).toFixed(1)} GiB of machine memory, past ptlab's limit of 8 GiB ` +
@@ -193,6 +207,14 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
   }
   const firstOom = Atomics.load(i32, G_OOM_FIRST_TASK);
   const namesLeft = Atomics.load(i32, G_NAMES_LEFT);
+  const opTotal = Atomics.load(i32, G_OP_SEQ);
+  const opResults: OpResult[] = run.cpus.flatMap((c) => c.opResults ?? []).sort((a, b) => a.seq - b.seq).slice(0, OP_RESULTS_SHOWN)
+    .map(({ seq: _seq, ...r }) => r);
+  if (opTotal > opResults.length) notes.push(`op_results: the first ${opResults.length} of ${opTotal} ops`);
+  if (config.payloadWords < 1024) {
+    notes.push(`page data: ${config.payloadWords * 4} B of 4 KiB per page (the machine's ${config.frames} frames would not hold whole pages; ` +
+      `a page's words fold onto ${config.payloadWords}: a load may return a store made at another offset of its page; --page-data full keeps whole pages)`);
+  }
   if (namesLeft > 0) notes.push(`${namesLeft} name(s) left linked at the end (never unlinked): released then, as unmounting would, and not counted as leaks`);
   const oomCount = Atomics.load(i32, G_OOM_COUNT);
   const faults = st[ST_FAULTS];
@@ -258,6 +280,9 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     },
     processes: { total: programs.length, killed_by_signal: killed, oom_killed: oomKilled, signals_taken: signals },
     names_left_linked: namesLeft,
+    op_results: opResults,
+    op_results_total: opTotal,
+    page_data_bytes: config.payloadWords * 4,
     locks: lockStatRows(ls, waitHist, holdHist),
     lock_stat_over: sc.phase ? sc.phase.what : 'the whole run',
     violations,

@@ -120,3 +120,56 @@ export function filemap_release(k: Kernel, file: number, fn: (frame: number, ind
   Atomics.store(i32, fb + FL_XA, 0);
   Atomics.store(i32, fb + FL_NRPAGES, 0);
 }
+
+/**
+ * Removes the frame at `index` from the cache (delete_from_page_cache: truncation, hole punch);
+ * returns it, or -1 when none was there. Takes xa_lock.
+ */
+export function filemap_remove_frame(k: Kernel, file: number, index: number): number {
+  const i32 = k.i32;
+  const fb = fileBase(k, file);
+  spin_lock(k, fb + FL_XA_LOCK, LockClass.XaLock);
+  try {
+    const root = Atomics.load(i32, fb + FL_XA);
+    if (root === 0) return -1;
+    let h = root & 3;
+    if (index >= 1 << (XA_SHIFT * h)) return -1;
+    let n = root >>> 2;
+    for (;;) {
+      h--;
+      const slot = nodeBase(k, n) + XN_HDR + ((index >>> (XA_SHIFT * h)) & XA_MASK);
+      const e = Atomics.load(i32, slot);
+      if (e === 0) return -1;
+      if (h === 0) {
+        Atomics.store(i32, slot, 0);
+        Atomics.sub(i32, fb + FL_NRPAGES, 1);
+        return e - 1;
+      }
+      n = e - 1;
+    }
+  } finally {
+    spin_unlock(k, fb + FL_XA_LOCK);
+  }
+}
+
+/** The indices in [first, last) that hold a frame, in order (find_get_entries; empty subtrees skipped). */
+export function filemap_indices(k: Kernel, file: number, first: number, last: number): number[] {
+  const i32 = k.i32;
+  const out: number[] = [];
+  const root = Atomics.load(i32, fileBase(k, file) + FL_XA);
+  if (root === 0) return out;
+  const walk = (n: number, h: number, base: number): void => {
+    const span = 1 << (XA_SHIFT * (h - 1)); // indices under one slot
+    const b = nodeBase(k, n);
+    for (let s = 0; s < 1 << XA_SHIFT; s++) {
+      const lo = base + s * span;
+      if (lo >= last || lo + span <= first) continue;
+      const e = Atomics.load(i32, b + XN_HDR + s);
+      if (e === 0) continue;
+      if (h === 1) out.push(lo);
+      else walk(e - 1, h - 1, lo);
+    }
+  };
+  walk(root >>> 2, root & 3, 0);
+  return out;
+}

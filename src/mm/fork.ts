@@ -6,7 +6,7 @@
 import {
   M_ANON_RETIRED, M_COUNT, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_NR_VMAS,
   M_PAGE_TABLE_LOCK, M_PGD, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, M_TASK, M_TLB_GEN, M_USERS, M_VMA_HEAD,
-  MMAP_LOCK_WORDS, MMF_HOST, MMF_QRWLOCK, R_GEN, T_ANON_RETIRED,
+  MMAP_LOCK_WORDS, MMF_HOST, MMF_QRWLOCK, R_GEN, T_ANON_RETIRED, V_MM, FRAME_ANON, R_STATE,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { refcount_dec_and_test, refcount_inc, REFCOUNT_OK, REFCOUNT_UNDERFLOW, REFCOUNT_ZERO } from '../sync/refcount.js';
@@ -14,7 +14,19 @@ import { exit_mmap } from './exit.js';
 import { PoolId, report_violation, Violation } from './mmdebug.js';
 import { alloc_ptp, free_ptp } from './page_alloc.js';
 import type { Kernel } from './percpu.js';
-import { PGD_LEVEL } from './pgtable.js';
+import {
+  _PAGE_RW, entry_off, PGD_LEVEL, pgd_index, PMD_LEVEL, PMD_SIZE, pmd_index, pte_index, PTE_LEVEL, pte_pfn, PUD_LEVEL, pud_index, table_alloc,
+} from './pgtable.js';
+import { ENOMEM } from './errno.js';
+import { lookup_table, MmuGather } from './memory.js';
+import { flush_protection } from './mprotect.js';
+import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
+import { frameBase } from './page_alloc.js';
+import { pte_lock } from './ptlock.js';
+import { frame_add_rmap, i_mmap_insert } from './rmap.js';
+import { get_file } from './shmem.js';
+import { spin_unlock } from '../sync/spinlock.js';
+import { first_vma, vm_area_dup, vma_end, vma_file, vma_flags, vma_link_mm, vma_next, vma_start, vmaBase, VM_DONTCOPY, VM_SHARED, VM_SHARED_PT, VM_WIPEONFORK } from './vma.js';
 import { pool_alloc, pool_free } from './slab.js';
 
 /** mm_alloc: a new address space (task = owner task id, or -1 for a host mm). -1 when out of memory. */
@@ -75,4 +87,101 @@ export function mmdrop(k: Kernel, mm: number): void {
   if (task >= 0) Atomics.add(i32, k.taskBase(task) + T_ANON_RETIRED, Atomics.load(i32, b + M_ANON_RETIRED));
   free_ptp(k, Atomics.load(i32, b + M_PGD));
   pool_free(k, k.pools.mms, LockClass.SlabPool, mm, PoolId.Mms);
+}
+
+/**
+ * dup_mmap (kernel/fork.c): `child`'s address space as a copy of `parent`'s, called with nothing
+ * held (it takes the parent's mmap_lock for write, as dup_mmap does). Every VMA is copied
+ * (vm_area_dup, joining its file's i_mmap) but VM_DONTCOPY ones; page tables are copied only
+ * where a fault could not fill them again (vma_needs_copy): private mappings, not shared file
+ * ones, nor VM_WIPEONFORK ones (the child's start empty). copy_present_pte: a private writable
+ * PTE is write-protected in both (copy-on-write), every copied PTE takes a map count, and the
+ * child's RSS and pgtables_bytes count what it got. The parent's TLB is flushed for the
+ * write-protected entries before the lock drops. Returns 0 or -ENOMEM.
+ */
+export function dup_mmap(k: Kernel, parent: number, child: number): number {
+  const i32 = k.i32;
+  const lock = k.mmBase(parent) + M_MMAP_LOCK;
+  mmap_write_lock(k, lock);
+  const tlb = new MmuGather();
+  let r = 0;
+  try {
+    for (let v = first_vma(k, parent); v >= 0; v = vma_next(k, v)) {
+      const flags = vma_flags(k, v);
+      if ((flags & VM_DONTCOPY) !== 0) continue;
+      const n = vm_area_dup(k, v);
+      if (n < 0) {
+        r = -ENOMEM;
+        break;
+      }
+      const nb = vmaBase(k, n);
+      Atomics.store(i32, nb + V_MM, child);
+      const file = vma_file(k, n);
+      if (file >= 0) {
+        get_file(k, file);
+        i_mmap_insert(k, file, n);
+      }
+      vma_link_mm(k, child, n);
+      if ((flags & (VM_SHARED | VM_WIPEONFORK | VM_SHARED_PT)) !== 0) continue;
+      if (copy_page_range(k, child, parent, vma_start(k, v), vma_end(k, v), tlb) < 0) {
+        r = -ENOMEM;
+        break;
+      }
+    }
+    flush_protection(k, parent, tlb); // the parent's write-protected PTEs: flushed before anyone relies on them
+  } finally {
+    mmap_write_unlock(k, lock);
+  }
+  return r;
+}
+
+/** copy_page_range over [start, end) of a private VMA: see dup_mmap. -1 when out of memory. */
+function copy_page_range(k: Kernel, dst: number, src: number, start: number, end: number, tlb: MmuGather): number {
+  const i32 = k.i32;
+  const spgd = Atomics.load(i32, k.mmBase(src) + M_PGD);
+  const dpgd = Atomics.load(i32, k.mmBase(dst) + M_PGD);
+  for (let addr = start; addr < end;) {
+    const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
+    const vpn = Math.floor(addr / 4096);
+    const t = lookup_table(k, spgd, vpn, PTE_LEVEL, src);
+    if (t >= 0) {
+      const ptl = pte_lock(k, t);
+      let dt = -1;
+      for (let i = 0, n = (next - addr) / 4096; i < n; i++) {
+        const so = entry_off(k, t, pte_index(vpn + i));
+        let e = Atomics.load(i32, so);
+        if (e === 0) continue;
+        if (dt < 0) {
+          dt = pte_alloc_at(k, dst, dpgd, vpn);
+          if (dt < 0) {
+            spin_unlock(k, ptl);
+            return -1;
+          }
+        }
+        if ((e & _PAGE_RW) !== 0) {
+          e &= ~_PAGE_RW; // is_cow_mapping && pte_write: ptep_set_wrprotect in the parent too
+          Atomics.store(i32, so, e);
+          tlb.addTable(t);
+        }
+        const f = pte_pfn(e);
+        frame_add_rmap(k, f);
+        const anon = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_ANON;
+        Atomics.add(i32, k.mmBase(dst) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
+        Atomics.store(i32, entry_off(k, dt, pte_index(vpn + i)), e);
+      }
+      spin_unlock(k, ptl);
+    }
+    addr = next;
+  }
+  return 0;
+}
+
+/** The PTE table of `mm` (its PGD `pgd`) that maps `vpn`, allocated down the way; -1 when out of memory. */
+function pte_alloc_at(k: Kernel, mm: number, pgd: number, vpn: number): number {
+  const pud = table_alloc(k, entry_off(k, pgd, pgd_index(vpn)), mm, PUD_LEVEL);
+  if (pud < 0) return -1;
+  const pmd = table_alloc(k, entry_off(k, pud, pud_index(vpn)), mm, PMD_LEVEL);
+  if (pmd < 0) return -1;
+  const pte = table_alloc(k, entry_off(k, pmd, pmd_index(vpn)), mm, PTE_LEVEL);
+  return pte < 0 ? -1 : pte;
 }

@@ -10,8 +10,8 @@
  */
 import {
   FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, P_OWNER, P_SHARE,
-  P_WPSEQ, PTRS_PER_TABLE, R_GEN, R_STATE,
-} from '../shm/layout.js';
+  P_WPSEQ, PTRS_PER_TABLE, R_GEN, R_STATE, F_MAPCOUNT,
+ F_HDR,} from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { spin_unlock } from '../sync/spinlock.js';
 import { PoolId, report_violation, Violation } from './mmdebug.js';
@@ -180,7 +180,10 @@ function do_wp_page(k: Kernel, vmf: VmFault): number {
   const flags = vmf.vm_flags;
   const frame = pte_pfn(vmf.orig_pte);
   const uffd = uffd_active(k);
-  if ((flags & VM_SHARED) === 0 && Atomics.load(i32, frameBase(k, frame) + R_STATE) === FRAME_FILE) {
+  const state = Atomics.load(i32, frameBase(k, frame) + R_STATE);
+  // A private page-cache page, or an anonymous page another mm still maps (fork's COW): copy it
+  // (wp_can_reuse_anon_folio: only a page this mapping alone holds is reused in place).
+  if ((flags & VM_SHARED) === 0 && (state === FRAME_FILE || Atomics.load(i32, frameBase(k, frame) + F_MAPCOUNT) > 1)) {
     if (uffd && uffd_wp_blocked(k, vmf, frame)) {
       handle_userfault(k, vmf, frame);
       return VM_FAULT_UFFD;
@@ -222,8 +225,9 @@ function wp_page_copy(k: Kernel, vmf: VmFault, src: number, fresh: boolean): num
   const i32 = k.i32;
   const copy = alloc_frame(k, FRAME_ANON, vmf.mm, Atomics.load(i32, k.mmBase(vmf.mm) + R_GEN), vmf.vpn);
   if (copy < 0) return VM_FAULT_OOM;
-  // The copy starts empty: payload words record stores, and the stores into the page-cache page
-  // stay counted there (copying them would count them twice).
+  // cow_user_page: the copy holds the page's data; its ledger starts at 0 (the stores into the
+  // page-cache page stay counted there: copying the ledger would count them twice).
+  copy_page_data(k, src, copy);
   const ptl = pte_lock(k, vmf.pte_table);
   const cur = Atomics.load(i32, vmf.pte);
   if (cur !== (fresh ? 0 : vmf.orig_pte)) {
@@ -234,14 +238,18 @@ function wp_page_copy(k: Kernel, vmf: VmFault, src: number, fresh: boolean): num
   frame_add_rmap(k, copy);
   Atomics.add(i32, k.mmBase(vmf.mm) + M_RSS_ANON, 1);
   Atomics.store(i32, vmf.pte, mk_pte(copy, vm_page_prot(vmf.vm_flags) | _PAGE_RW | _PAGE_DIRTY));
+  let freeSrc = false;
   if (!fresh) {
-    frame_remove_rmap(k, src);
-    Atomics.sub(i32, k.mmBase(vmf.mm) + M_RSS_FILE, 1);
+    const anon = Atomics.load(i32, frameBase(k, src) + R_STATE) === FRAME_ANON;
+    // The other mapper may have gone meanwhile: the last map count of an anonymous page frees it.
+    freeSrc = frame_remove_rmap(k, src) === 0 && anon;
+    Atomics.sub(i32, k.mmBase(vmf.mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
   }
   spin_unlock(k, ptl);
   if (!fresh) {
     flush_tlb_mm(k, vmf.mm);
     Atomics.add(i32, ptpBase(k, vmf.pte_table) + P_WPSEQ, 1);
+    if (freeSrc) free_frame(k, src);
   }
   k.stats[ST_FAULT_ALLOC]++;
   return 0;
@@ -433,3 +441,11 @@ export function free_pgtables(k: Kernel, mm: number, start: number, end: number)
   for (const t of gone) free_ptp(k, t);
 }
 
+
+/** copy_user_highpage: the data words of frame `src` into frame `dst` (not the ledger). */
+export function copy_page_data(k: Kernel, src: number, dst: number): void {
+  const i32 = k.i32;
+  const s = frameBase(k, src) + F_HDR;
+  const d = frameBase(k, dst) + F_HDR;
+  for (let w = 0, n = k.layout.config.payloadWords; w < n; w++) Atomics.store(i32, d + w, Atomics.load(i32, s + w));
+}

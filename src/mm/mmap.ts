@@ -11,12 +11,12 @@ import { MODEL_DEFAULT, type MmapArgs } from './model_ops.js';
 import type { Kernel } from './percpu.js';
 import { PAGE_SIZE, TASK_SIZE } from './pgtable.js';
 import { i_mmap_insert, i_mmap_remove } from './rmap.js';
-import { file_gen, fput, get_file } from './shmem.js';
+import { file_gen, fput, get_file, shmem_file_setup, shmem_setsize } from './shmem.js';
 import { fileBase } from './filemap.js';
 import {
   find_vma, first_vma, vm_area_alloc, vm_area_dup, vm_area_free, vma_end, vma_file, vma_flags,
   vma_link_mm, vma_next, vma_pgoff, vma_set_range, vma_start, vma_unlink_mm, vmaBase, VM_EXEC,
-  VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE,
+  VM_MAYEXEC, VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE, VM_LOCKED, VM_NORESERVE, range_has_vma,
 } from './vma.js';
 
 export const PROT_NONE = 0;
@@ -27,10 +27,21 @@ export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
+export const MAP_SHARED_VALIDATE = 0x03;
+export const MAP_TYPE = 0x0f;
+export const MAP_LOCKED = 0x2000;
+export const MAP_NORESERVE = 0x4000;
+export const MAP_POPULATE = 0x8000;
+export const MAP_FIXED_NOREPLACE = 0x100000;
+/** The flags mmap has always taken (LEGACY_MAP_MASK): MAP_SHARED_VALIDATE refuses any other. */
+export const LEGACY_MAP_MASK = MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | 0x0800 | 0x1000 | 0x4000000 | 0x0100 | MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | 0x10000 | 0x20000 | 0x40000;
+/** The fd's f_mode bits do_mmap looks at. */
+export const FMODE_READ = 1;
+export const FMODE_WRITE = 2;
 /** MAP_SHARED_PT (seed 001). Its value is ptlab's: the RFC's was never merged. */
 export const MAP_SHARED_PT = 0x200000;
 
-import { EBADF, EINVAL, ENODEV, ENOMEM } from './errno.js';
+import { EACCES, EEXIST, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP } from './errno.js';
 
 export const MMAP_BASE = 0x7f0000000000;
 export const MMAP_MIN_ADDR = 0x10000;
@@ -103,29 +114,48 @@ export function mmap_region(k: Kernel, mm: number, addr: number, len: number, vm
 }
 
 /**
- * do_mmap, called with `mm`'s mmap_lock held for write. Returns the address or -errno:
- * EINVAL for a zero length, an unaligned offset or MAP_FIXED address, or not exactly one of
- * MAP_SHARED / MAP_PRIVATE; ENOMEM when no room.
+ * do_mmap, called with `mm`'s mmap_lock held for write. Returns the address or -errno, as Linux
+ * checks them: EINVAL for a zero length, an unaligned offset or MAP_FIXED address, or a bad
+ * mapping type; ENOMEM past TASK_SIZE or when no room; EEXIST when MAP_FIXED_NOREPLACE's range
+ * is taken; EOPNOTSUPP for a flag MAP_SHARED_VALIDATE does not know; EACCES for a file mapping
+ * its fd's mode does not allow (a shared writable mapping of a read-only fd, any mapping of a
+ * write-only one). A shared mapping of a read-only fd loses VM_MAYWRITE and VM_SHARED, so a later
+ * mprotect(PROT_WRITE) is EACCES. Processes run as root: a MAP_FIXED address under mmap_min_addr
+ * is allowed (CAP_SYS_RAWIO). MAP_LOCKED and MAP_POPULATE ask the caller to populate (a.populate).
  */
 export function do_mmap(k: Kernel, a: MmapArgs): number {
+  a.populate = false;
   if (a.len <= 0) return -EINVAL;
   const len = page_align(a.len);
   if (len > TASK_SIZE) return -ENOMEM;
-  const type = a.flags & (MAP_SHARED | MAP_PRIVATE);
-  if (type !== MAP_SHARED && type !== MAP_PRIVATE) return -EINVAL;
-  // __get_unmapped_area: a MAP_FIXED range past TASK_SIZE is ENOMEM, checked before its alignment (EINVAL).
-  if ((a.flags & MAP_FIXED) !== 0 && a.addr > TASK_SIZE - len) return -ENOMEM;
-  if ((a.flags & MAP_FIXED) !== 0 && (a.addr % PAGE_SIZE !== 0 || a.addr < MMAP_MIN_ADDR)) return -EINVAL;
-  if ((a.flags & MAP_ANONYMOUS) === 0 && a.file < 0) return -EBADF;
+  const type = a.flags & MAP_TYPE;
+  const fixed = (a.flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0;
+  // __get_unmapped_area: a fixed range past TASK_SIZE is ENOMEM, checked before its alignment (EINVAL).
+  if (fixed && a.addr > TASK_SIZE - len) return -ENOMEM;
+  if (fixed && a.addr % PAGE_SIZE !== 0) return -EINVAL;
+  if ((a.flags & MAP_FIXED_NOREPLACE) !== 0 && range_has_vma(k, a.mm, a.addr, a.addr + len)) return -EEXIST;
+  let vm_flags = calc_vm_flags(a.prot, type === MAP_PRIVATE ? MAP_PRIVATE : MAP_SHARED);
+  if (a.file >= 0) {
+    if (type !== MAP_SHARED && type !== MAP_SHARED_VALIDATE && type !== MAP_PRIVATE) return -EINVAL;
+    if (type === MAP_SHARED_VALIDATE && (a.flags & ~LEGACY_MAP_MASK & ~MAP_TYPE) !== 0) return -EOPNOTSUPP;
+    const mode = a.fmode;
+    if (type !== MAP_PRIVATE) {
+      if ((a.prot & PROT_WRITE) !== 0 && (mode & FMODE_WRITE) === 0) return -EACCES;
+      if ((mode & FMODE_WRITE) === 0) vm_flags &= ~(VM_MAYWRITE | VM_SHARED);
+    }
+    if ((mode & FMODE_READ) === 0) return -EACCES;
+  } else if (type !== MAP_SHARED && type !== MAP_PRIVATE) return -EINVAL;
+  if ((a.flags & MAP_LOCKED) !== 0) vm_flags |= VM_LOCKED;
+  if ((a.flags & MAP_NORESERVE) !== 0) vm_flags |= VM_NORESERVE;
   a.len = len;
-  if (a.file >= 0 && type === MAP_SHARED) {
+  if (a.file >= 0 && type !== MAP_PRIVATE) {
     const r = k.model.mmap(k, a);
     if (r !== MODEL_DEFAULT) return r;
   }
   // A model's own file is mapped only the way its model says.
-  if (a.file >= 0 && Atomics.load(k.i32, fileBase(k, a.file) + FL_KIND) === FILE_MODEL) return type === MAP_SHARED ? -ENODEV : -EINVAL;
+  if (a.file >= 0 && Atomics.load(k.i32, fileBase(k, a.file) + FL_KIND) === FILE_MODEL) return type !== MAP_PRIVATE ? -ENODEV : -EINVAL;
   let addr: number;
-  if ((a.flags & MAP_FIXED) !== 0) {
+  if (fixed) {
     addr = a.addr;
     const r = do_munmap(k, a.mm, addr, len);
     if (r < 0) return r;
@@ -133,9 +163,20 @@ export function do_mmap(k: Kernel, a: MmapArgs): number {
     addr = get_unmapped_area(k, a.mm, a.addr, len, PAGE_SIZE);
     if (addr < 0) return addr;
   }
-  const vm_flags = calc_vm_flags(a.prot, a.flags);
-  const v = mmap_region(k, a.mm, addr, len, vm_flags, (a.flags & MAP_ANONYMOUS) !== 0 ? -1 : a.file, a.pgoff);
-  return v < 0 ? v : addr;
+  let file = a.file;
+  let pgoff = a.pgoff;
+  if (file < 0 && type === MAP_SHARED) {
+    // shmem_zero_setup: shared anonymous memory is a shmem file of its own.
+    file = shmem_file_setup(k);
+    if (file < 0) return -ENOMEM;
+    shmem_setsize(k, file, len);
+    pgoff = 0;
+  }
+  const v = mmap_region(k, a.mm, addr, len, vm_flags, file, pgoff);
+  if (file >= 0 && file !== a.file) fput(k, file); // the VMA holds it now
+  if (v < 0) return v;
+  a.populate = (vm_flags & VM_LOCKED) !== 0 || (a.flags & MAP_POPULATE) !== 0;
+  return addr;
 }
 
 /** split_vma: `v` becomes [start, addr) and a new VMA [addr, end) follows it. Returns it or -ENOMEM. */

@@ -59,15 +59,19 @@ function bad_user_address(k: Kernel, addr: number): number {
 }
 
 /**
- * Stores `value` at `addr` (payload stores add: the payload word counts what was written). The
- * TLB hit is kept small enough to inline into the caller's loop; everything else is the slow path.
+ * Stores the 32-bit `value` in the word that holds `addr` (address & ~3), and adds it to the
+ * frame's ledger (F_LEDGER, just before the data: the lost-write check's count of what was
+ * stored). The TLB hit is kept small enough to inline into the caller's loop; everything else is
+ * the slow path.
  */
 export function mmu_store(k: Kernel, addr: number, value: number): number {
   const i32 = k.i32;
   const vpn = Math.floor(addr / 4096);
   const s = vpn & TLB_MASK;
   if (Atomics.load(i32, k.ipiReqOff) === k.ipiDone && k.tlbVpn[s] === vpn && k.tlbWrite[s] === 1 && Atomics.load(i32, k.tlbSeqOff[s]) === k.tlbSeq[s]) {
-    Atomics.add(i32, k.tlbPay[s] + (((addr & 0xfff) >>> 3) & k.payloadMask), value);
+    const d = k.tlbPay[s];
+    Atomics.store(i32, d + (((addr & 0xfff) >>> 2) & k.payloadMask), value);
+    Atomics.add(i32, d - 1, value);
     return ACCESS_OK;
   }
   return mmu_store_slow(k, addr, value);
@@ -78,13 +82,14 @@ function mmu_store_slow(k: Kernel, addr: number, value: number): number {
   const i32 = k.i32;
   const vpn = Math.floor(addr / 4096);
   const s = vpn & TLB_MASK;
-  const w = ((addr & 0xfff) >>> 3) & (k.layout.config.payloadWords - 1);
+  const w = ((addr & 0xfff) >>> 2) & k.payloadMask;
   if (!(addr >= 0 && addr < TASK_SIZE)) return bad_user_address(k, addr);
   for (let tries = 0; ; tries++) {
     if (Atomics.load(i32, k.ipiReqOff) !== k.ipiDone) k.pollInterrupts();
     if (k.tlbVpn[s] === vpn && k.tlbWrite[s] === 1) {
       if (Atomics.load(i32, k.tlbSeqOff[s]) !== k.tlbSeq[s] && stale_tlb_write(k, s, addr)) return ACCESS_STOP;
-      Atomics.add(i32, k.tlbPay[s] + w, value);
+      Atomics.store(i32, k.tlbPay[s] + w, value);
+      Atomics.add(i32, k.tlbPay[s] - 1, value); // F_LEDGER
       return ACCESS_OK;
     }
     const r = walk_and_fill(k, vpn, s, true);
@@ -103,13 +108,13 @@ function mmu_store_slow(k: Kernel, addr: number, value: number): number {
   }
 }
 
-/** Loads the payload word at `addr` into mmuResult.value (the hit inlines; see mmu_store). */
+/** Loads the word that holds `addr` into mmuResult.value (the hit inlines; see mmu_store). */
 export function mmu_load(k: Kernel, addr: number): number {
   const i32 = k.i32;
   const vpn = Math.floor(addr / 4096);
   const s = vpn & TLB_MASK;
   if (Atomics.load(i32, k.ipiReqOff) === k.ipiDone && k.tlbVpn[s] === vpn) {
-    mmuResult.value = Atomics.load(i32, k.tlbPay[s] + (((addr & 0xfff) >>> 3) & k.payloadMask));
+    mmuResult.value = Atomics.load(i32, k.tlbPay[s] + (((addr & 0xfff) >>> 2) & k.payloadMask));
     return ACCESS_OK;
   }
   return mmu_load_slow(k, addr);
@@ -120,7 +125,7 @@ function mmu_load_slow(k: Kernel, addr: number): number {
   const i32 = k.i32;
   const vpn = Math.floor(addr / 4096);
   const s = vpn & TLB_MASK;
-  const w = ((addr & 0xfff) >>> 3) & (k.layout.config.payloadWords - 1);
+  const w = ((addr & 0xfff) >>> 2) & k.payloadMask;
   if (!(addr >= 0 && addr < TASK_SIZE)) return bad_user_address(k, addr);
   for (let tries = 0; ; tries++) {
     if (Atomics.load(i32, k.ipiReqOff) !== k.ipiDone) k.pollInterrupts();

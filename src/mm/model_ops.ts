@@ -15,6 +15,10 @@ export interface MmapArgs {
   flags: number;
   file: number;
   pgoff: number;
+  /** The fd's f_mode (FMODE_READ | FMODE_WRITE); anonymous mappings: both. */
+  fmode: number;
+  /** Set by do_mmap: the caller populates the range (MAP_POPULATE, MAP_LOCKED) once the lock is dropped. */
+  populate: boolean;
 }
 
 /** A model's answer to mmap: an address, a negative errno, or MODEL_DEFAULT ("map it as Linux does"). */

@@ -144,29 +144,34 @@ export function do_mprotect(k: Kernel, mm: number, start: number, len: number, p
   mmap_write_lock(k, lock);
   try {
     const want = calc_vm_prot_bits(prot);
-    // First pass: the range must be fully mapped, and every piece may take the new permissions.
-    let at = start;
-    for (let v = find_vma(k, mm, start); at < end; v = vma_next(k, v)) {
-      if (v < 0 || vma_start(k, v) > at) return -ENOMEM;
-      const f = vma_flags(k, v);
-      if ((want & VM_READ && !(f & VM_MAYREAD)) || (want & VM_WRITE && !(f & VM_MAYWRITE)) || (want & VM_EXEC && !(f & VM_MAYEXEC))) return -EACCES;
-      at = vma_end(k, v);
-    }
+    // do_mprotect_pkey's walk: VMA by VMA, each part changed as it comes; a hole (ENOMEM) or a
+    // VMA that may not take the permissions (EACCES) ends it with the parts before it changed.
+    // A range that starts in a hole changes nothing.
     const tlb = new MmuGather();
     let v = find_vma(k, mm, start);
-    while (v >= 0 && vma_start(k, v) < end) {
-      const s = Math.max(start, vma_start(k, v));
-      const e = Math.min(end, vma_end(k, v));
+    if (v < 0 || vma_start(k, v) > start) return -ENOMEM;
+    for (let at = start; ;) {
       const f = vma_flags(k, v);
+      if ((want & VM_READ && !(f & VM_MAYREAD)) || (want & VM_WRITE && !(f & VM_MAYWRITE)) || (want & VM_EXEC && !(f & VM_MAYEXEC))) {
+        flush_protection(k, mm, tlb);
+        return -EACCES;
+      }
+      const e = Math.min(end, vma_end(k, v));
       const newflags = (f & ~VM_ACCESS_FLAGS) | want;
       let r = 0;
-      if ((f & VM_SHARED_PT) !== 0) r = k.model.mprotect(k, v, s, e, newflags);
-      else if (newflags !== f) r = mprotect_fixup(k, mm, v, s, e, newflags, tlb);
+      if ((f & VM_SHARED_PT) !== 0) r = k.model.mprotect(k, v, at, e, newflags);
+      else if (newflags !== f) r = mprotect_fixup(k, mm, v, at, e, newflags, tlb);
       if (r < 0) {
         flush_protection(k, mm, tlb);
         return r;
       }
-      v = e >= end ? -1 : find_vma(k, mm, e);
+      at = e;
+      if (at >= end) break;
+      v = find_vma(k, mm, at);
+      if (v < 0 || vma_start(k, v) !== at) {
+        flush_protection(k, mm, tlb);
+        return -ENOMEM;
+      }
     }
     flush_protection(k, mm, tlb);
     return 0;

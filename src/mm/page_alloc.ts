@@ -4,7 +4,7 @@
  * is spent the allocation fails and the fault returns VM_FAULT_OOM.
  */
 import {
-  F_HDR, F_INDEX, F_MAPCOUNT, F_OWNER, F_OWNER_GEN, F_UFFD_WP, FRAME_ANON, P_UFFD_WP, FL_RETIRED, G_MEM_LIMIT, G_MEM_PEAK,
+  F_HDR, F_INDEX, F_LEDGER, F_MAPCOUNT, F_OWNER, F_OWNER_GEN, F_UFFD_WP, FRAME_ANON, P_UFFD_WP, FL_RETIRED, G_MEM_LIMIT, G_MEM_PEAK,
   G_MEM_USED, M_ANON_RETIRED, M_PGTABLES, P_HDR, P_OWNER, P_SHARE, P_WPSEQ, PTP_WORDS,
   PTRS_PER_TABLE, R_STATE,
 } from '../shm/layout.js';
@@ -47,19 +47,20 @@ export function alloc_frame(k: Kernel, kind: number, owner: number, ownerGen: nu
   Atomics.store(i32, b + F_OWNER_GEN, ownerGen);
   Atomics.store(i32, b + F_INDEX, index);
   Atomics.store(i32, b + F_UFFD_WP, 0);
-  for (let w = 0; w < k.layout.config.payloadWords; w++) Atomics.store(i32, b + F_HDR + w, 0);
+  Atomics.store(i32, b + F_LEDGER, 0);
+  // A new page reads 0 (clear_page): the frame was freed with data left in it.
+  for (let w = 0, n = k.layout.config.payloadWords; w < n; w++) Atomics.store(i32, b + F_HDR + w, 0);
   return f;
 }
 
 /**
- * __free_page: the payload sums move to the owner's retired count (so the lost-write check still
+ * __free_page: the ledger (the sum of stores into it) moves to the owner's retired count (so the lost-write check still
  * sees every store), then the frame goes back to the pool.
  */
 export function free_frame(k: Kernel, f: number): void {
   const i32 = k.i32;
   const b = frameBase(k, f);
-  let sum = 0;
-  for (let w = 0; w < k.layout.config.payloadWords; w++) sum = (sum + Atomics.exchange(i32, b + F_HDR + w, 0)) | 0;
+  const sum = Atomics.exchange(i32, b + F_LEDGER, 0);
   const owner = Atomics.load(i32, b + F_OWNER);
   if (Atomics.load(i32, b + R_STATE) === FRAME_ANON) Atomics.add(i32, k.mmBase(owner) + M_ANON_RETIRED, sum);
   else Atomics.add(i32, k.pools.files.base + owner * k.pools.files.stride + FL_RETIRED, sum);

@@ -3,8 +3,9 @@
  * VMAs that map it (i_mmap). Pages are allocated on first touch (shmem_get_folio) and freed
  * with the file (shmem_evict_inode) once its last reference — fds, VMAs, a /dev/shm name — goes.
  */
+import { truncate_inode_pages_range, unmap_mapping_range, zero_page_tail } from './truncate.js';
 import {
-  F_MAPCOUNT, FILE_WORDS, FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_NRPAGES, FL_PTSHARE, FL_REF,
+  F_HDR, F_MAPCOUNT, FILE_WORDS, FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_NRPAGES, FL_PTSHARE, FL_REF,
   FL_KIND, FL_PRIV, FILE_MODEL, FILE_SHMEM, FL_RETIRED, FL_SIZE_HI, FL_SIZE_LO, FL_XA, FRAME_FILE, G_FILE_SEQ, LEDGER_WORDS, LG_FREED, LG_SUM, R_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
@@ -95,9 +96,11 @@ function shmem_evict_inode(k: Kernel, f: number): void {
 }
 
 /**
- * vfs_truncate on a shmem file. Growing sets i_size. Shrinking a file that has pages cached
- * beyond the new size would need unmap_mapping_range + truncate_inode_pages_range: ptlab refuses
- * it with EBUSY for now (a documented gap), and shrinks freely when nothing is cached there.
+ * shmem_setattr's size change (do_truncate / vfs_truncate on shmem). Growing sets i_size (the new
+ * pages read 0). Shrinking sets i_size first (a racing fault then sees the new EOF), then
+ * truncate_pagecache: unmap every mapping past the new size (shared PTEs and private COW copies,
+ * unmap_mapping_range with even_cows), free the cached pages there, zero the cut page's tail,
+ * and unmap once more.
  */
 export function shmem_setsize(k: Kernel, f: number, size: number): number {
   const i32 = k.i32;
@@ -106,14 +109,37 @@ export function shmem_setsize(k: Kernel, f: number, size: number): number {
   down_write(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
   try {
     const old = i_size_read(k, f);
-    if (size < old) {
-      const first = Math.ceil(size / PAGE_SIZE);
-      const last = Math.ceil(old / PAGE_SIZE);
-      for (let i = first; i < last; i++) if (filemap_get_frame(k, f, i) >= 0) return -16; // EBUSY
-    }
     Atomics.store(i32, fb + FL_SIZE_HI, Math.floor(size / 2 ** 32));
     Atomics.store(i32, fb + FL_SIZE_LO, size % 2 ** 32 | 0);
+    if (size < old) {
+      const keep = Math.ceil(size / PAGE_SIZE); // pages that keep (part of) their data
+      unmap_mapping_range(k, f, keep, Infinity);
+      truncate_inode_pages_range(k, f, keep, Math.ceil(old / PAGE_SIZE));
+      if (size % PAGE_SIZE !== 0) zero_page_tail(k, f, keep - 1, size % PAGE_SIZE);
+      unmap_mapping_range(k, f, keep, Infinity);
+    }
     return 0;
+  } finally {
+    up_write(k, fb + FL_IMMAP_RWSEM);
+  }
+}
+
+/**
+ * shmem_fallocate(FALLOC_FL_PUNCH_HOLE) over whole pages [first, last): every mapping of them
+ * unmapped, the pages freed (MADV_REMOVE's work); they read 0 again. Partial pages at the edges
+ * are zeroed in place (bytes [from, to) of the file).
+ */
+export function shmem_punch_hole(k: Kernel, f: number, from: number, to: number): void {
+  const fb = fileBase(k, f);
+  const first = Math.ceil(from / PAGE_SIZE);
+  const last = Math.floor(to / PAGE_SIZE);
+  down_write(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+  try {
+    if (first < last) {
+      unmap_mapping_range(k, f, first, last);
+      truncate_inode_pages_range(k, f, first, last);
+      unmap_mapping_range(k, f, first, last);
+    }
   } finally {
     up_write(k, fb + FL_IMMAP_RWSEM);
   }
@@ -138,4 +164,68 @@ export function shmem_get_frame(k: Kernel, f: number, index: number, out: { allo
   }
   out.allocated = true;
   return frame;
+}
+
+/**
+ * shmem_file_read_iter: up to `len` bytes at file offset `pos`, through the page cache (a hole
+ * reads 0 and allocates nothing). Returns the bytes read (0 at or past EOF); the first word read
+ * goes to out.value. Coherent with every mapping: they map the same frames.
+ */
+export function shmem_file_read(k: Kernel, f: number, pos: number, len: number, out: { value: number }): number {
+  const size = i_size_read(k, f);
+  if (pos >= size || len === 0) return 0;
+  const n = Math.min(len, size - pos);
+  let v = 0;
+  for (let i = 0; i < Math.min(4, n); i++) v |= read_byte(k, f, pos + i) << (8 * i);
+  out.value = v;
+  return n;
+}
+
+/**
+ * shmem_file_write_iter (generic_perform_write): `len` bytes at `pos`, `value`'s little-endian
+ * bytes over and over; pages are allocated as shmem_write_begin does, and i_size grows past the
+ * last byte written. Returns the bytes written, -EFBIG past the largest file, -ENOMEM.
+ */
+export function shmem_file_write(k: Kernel, f: number, pos: number, len: number, value: number): number {
+  if (len === 0) return 0;
+  if (pos + len > MAX_FILE_SIZE) return -27; // EFBIG
+  const i32 = k.i32;
+  const words = k.layout.config.payloadWords;
+  const out = { allocated: false };
+  for (let done = 0; done < len;) {
+    const at = pos + done;
+    const frame = shmem_get_frame(k, f, Math.floor(at / PAGE_SIZE), out);
+    if (frame === SHMEM_OOM) return done > 0 ? done : -12;
+    const d = frameBase(k, frame) + F_HDR;
+    const pageEnd = Math.min(len, done + PAGE_SIZE - (at % PAGE_SIZE));
+    for (; done < pageEnd; done++) {
+      const off = (pos + done) % PAGE_SIZE;
+      const byte = (value >>> (8 * (done % 4))) & 255;
+      const w = d + ((off >>> 2) & (words - 1));
+      const shift = (off & 3) * 8;
+      // One byte of a word: a compare-and-exchange loop, so concurrent stores to the word's
+      // other bytes are kept.
+      for (;;) {
+        const old = Atomics.load(i32, w);
+        if (Atomics.compareExchange(i32, w, old, (old & ~(255 << shift)) | (byte << shift)) === old) break;
+      }
+    }
+  }
+  // i_size_write under the size lock (shmem: inode lock; here i_mmap_rwsem, as setsize takes it).
+  const fb = fileBase(k, f);
+  down_write(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+  if (pos + len > i_size_read(k, f)) {
+    Atomics.store(i32, fb + FL_SIZE_HI, Math.floor((pos + len) / 2 ** 32));
+    Atomics.store(i32, fb + FL_SIZE_LO, (pos + len) % 2 ** 32 | 0);
+  }
+  up_write(k, fb + FL_IMMAP_RWSEM);
+  return len;
+}
+
+function read_byte(k: Kernel, f: number, pos: number): number {
+  const frame = filemap_get_frame(k, f, Math.floor(pos / PAGE_SIZE));
+  if (frame < 0) return 0;
+  const off = pos % PAGE_SIZE;
+  const w = Atomics.load(k.i32, frameBase(k, frame) + F_HDR + ((off >>> 2) & (k.layout.config.payloadWords - 1)));
+  return (w >>> ((off & 3) * 8)) & 255;
 }

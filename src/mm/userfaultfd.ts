@@ -32,7 +32,7 @@
  */
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import {
-  B_ARRIVED, BARRIER_WORDS, F_HDR, F_INDEX, F_OWNER, F_UFFD_WP, FILE_SHMEM, FL_ID, FL_KIND, FL_IMMAP_HEAD,
+  B_ARRIVED, BARRIER_WORDS, F_INDEX, F_LEDGER, F_OWNER, F_UFFD_WP, FILE_SHMEM, FL_ID, FL_KIND, FL_IMMAP_HEAD,
   FL_IMMAP_RWSEM, FRAME_ANON, FRAME_FILE, G_PROGRESS, M_MMAP_LOCK, MAX_UFFD_MMS, P_HDR, P_OWNER,
   P_UFFD_WP, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE, T_MM, U_ACTIVE, U_EVENTS, U_FILE, U_FILE_GEN, U_HEAD, U_LOCK,
   U_MMS, U_NMM, U_SNAP_FILE, U_SNAP_FILE_GEN, U_TAIL, U_WAKE, UE_FILE, UE_FILE_ID, UE_FLAVOUR, UE_INDEX, UE_MM,
@@ -74,11 +74,9 @@ export function uffd_active(k: Kernel): boolean {
   return Atomics.load(k.i32, U(k, U_ACTIVE)) !== 0;
 }
 
+/** The frame's ledger: the sum of every value stored into it (moves with any store). */
 function frame_sum(k: Kernel, f: number): number {
-  const b = frameBase(k, f) + F_HDR;
-  let s = 0;
-  for (let w = 0; w < k.layout.config.payloadWords; w++) s = (s + Atomics.load(k.i32, b + w)) | 0;
-  return s;
+  return Atomics.load(k.i32, frameBase(k, f) + F_LEDGER);
 }
 
 /** The table and the marker word/bit of the PTE at word offset `pteOff`. */

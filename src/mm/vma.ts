@@ -26,6 +26,13 @@ export const VM_MAYEXEC = 0x40;
 export const VM_MAYSHARE = 0x80;
 /** Registered for userfaultfd write-protect (UFFDIO_REGISTER_MODE_WP), Linux's value. */
 export const VM_UFFD_WP = 0x1000;
+export const VM_LOCKED = 0x2000;
+export const VM_SEQ_READ = 0x8000;
+export const VM_RAND_READ = 0x10000;
+export const VM_DONTCOPY = 0x20000;
+export const VM_LOCKONFAULT = 0x80000;
+export const VM_NORESERVE = 0x200000;
+export const VM_WIPEONFORK = 0x2000000;
 /** The RFC takes a bit above 32; ptlab's vm_flags word is 32 bits, so it takes bit 30. */
 export const VM_SHARED_PT = 1 << 30;
 export const VM_ACCESS_FLAGS = VM_READ | VM_WRITE | VM_EXEC;

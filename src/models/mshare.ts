@@ -362,7 +362,7 @@ export function createMshareModel(bug = ''): ModelOps {
       let r = created ? move_into_region(k, file, moving!, addr) : v1_check_attach(k, file, addr, len);
       if (r === 0 && created) r = locked ? do_munmap(k, mm, addr, len) : vm_munmap(k, mm, addr, len);
       if (r < 0) return r;
-      const a: MmapArgs = { mm, addr, len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED | MAP_FIXED, file, pgoff: 0 };
+      const a: MmapArgs = { mm, addr, len, prot: PROT_READ | PROT_WRITE, flags: MAP_SHARED | MAP_FIXED, file, pgoff: 0, fmode: 3, populate: false };
       r = locked ? do_mmap(k, a) : vm_mmap(k, a);
       return r < 0 ? r : 0;
     } finally {

@@ -9,7 +9,7 @@ import {
   B_ARRIVED, B_COUNT, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
-  T_STATE, TASK_BLOCKED, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
+  T_STATE, TASK_BLOCKED, T_SLOT_FILE, T_SLOT_PAGES, G_OP_SEQ, G_UNMET, G_NEXT_PID, T_PID, T_PARENT, T_WAIT_FOR, T_REAPED, TASK_NEW, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
 } from '../shm/layout.js';
 import { attachMachine } from '../shm/machine.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
@@ -25,7 +25,13 @@ import { pool_check } from '../mm/slab.js';
 import type { ModelOps } from '../mm/model_ops.js';
 import { ACCESS_OK, ACCESS_OOM, ACCESS_SIGSEGV, ACCESS_STOP, mmu_load, mmu_store, mmuResult, SI_KERNEL } from '../mm/mmu.js';
 import { Kernel, ST_ACCESS_FAULTS, ST_ACCESS_MS, ST_ACCESSES, ST_CTX_SWITCHES, ST_FAULTS, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
-import { type CompiledOp, compileProgram, EXPECT_ANY, OpCode, type Program } from './program.js';
+import {
+  addrName, type CompiledOp, compilePrograms, ERRNO_NAMES, EXPECT_ANY, OP_NAMES, OpCode, type OpResult, outcomeName, type Program, SI_CODE_NAMES, SI_CODES, SIGNAL_NAMES,
+} from './program.js';
+import { dup_mmap } from '../mm/fork.js';
+import { fdget } from '../mm/fdtable.js';
+import { get_file } from '../mm/shmem.js';
+import { ECHILD, ENOMEM } from '../mm/errno.js';
 import { rq_pop, rq_push } from './runqueue.js';
 import {
   sys_uffd_handle, sys_uffd_register, sys_uffd_register_file, sys_uffd_snapshot_end, sys_uffd_wp, sys_uffd_wp_file,
@@ -35,8 +41,11 @@ import { names_release_all } from '../mm/namei.js';
 import { encodeLockHistograms } from '../sync/lock_hist.js';
 import {
   sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
-  sys_mshare, sys_mshare_unlink, sys_shm_open, sys_shm_unlink, sys_unlink,
+  sys_mshare, sys_mshare_unlink, sys_shm_open, sys_shm_unlink, sys_unlink, sys_pread, sys_pwrite, sys_mlock, sys_munlock, sys_msync, sys_mincore, sys_mremap,
 } from './syscalls.js';
+
+/** pread's first word read (a CPU-local out parameter: no allocation per op). */
+const preadOut = { value: 0 };
 
 export interface CpuParams {
   sab: SharedArrayBuffer;
@@ -63,6 +72,11 @@ export interface CpuParams {
   lockStatTo?: number;
   /** Controlled mode: the worker installs a scheduler (its state is in machine memory). */
   controlled?: boolean;
+  /**
+   * Run each task until it blocks or exits, one run queue, no time slice (diff-kernel's
+   * deterministic order, which native/ptkernel.c follows on the real kernel).
+   */
+  cooperative?: boolean;
   /** Record a trace (src/trace): events come back in CpuResult.trace. */
   trace?: boolean;
   /** The run's start, performance.timeOrigin + now (ms): trace timestamps and barrier times count from it. */
@@ -80,7 +94,27 @@ export interface CpuResult {
   error?: string;
   /** The CPU's trace events (flat: kind, phase, ts, arg per event) when tracing. */
   trace?: number[];
+  /** What each op this CPU ran did (at most OP_RESULTS_CAP), with its machine-wide sequence number. */
+  opResults: SeqResult[];
+  /** The ops whose outcome or assertions were not met (every one: none stops the run). */
+  unmet: UnmetExpectation[];
 }
+
+export type SeqResult = OpResult & { seq: number };
+export interface UnmetExpectation {
+  seq: number;
+  proc: number;
+  index: number;
+  /** The op as the program wrote it. */
+  text: string;
+  /** What was expected and what happened. */
+  why: string;
+}
+
+/** Op results a CPU keeps for the report (the rest are counted, not kept). */
+export const OP_RESULTS_CAP = 20_000;
+/** Unmet expectations a CPU keeps (the rest are counted). */
+export const UNMET_CAP = 200;
 
 /** Called when every live task waits at one barrier: nothing moves in machine memory. */
 export type QuiescentHook = (k: Kernel) => void;
@@ -112,6 +146,15 @@ export class Cpu {
    */
   private readonly pinned: boolean;
 
+  /** The programs' own processes (tasks past them start only when a fork starts them). */
+  private readonly initial: number;
+  private readonly opResults: SeqResult[] = [];
+  private readonly unmetList: UnmetExpectation[] = [];
+  /** What the last op returned beyond its outcome (op_results' ret, value, status). */
+  private lastRet: number | string | undefined = undefined;
+  private lastValue: number | undefined = undefined;
+  private lastStatus: number | string | undefined = undefined;
+
   constructor(readonly p: CpuParams, model: ModelOps, private readonly quiescent: QuiescentHook | null, private readonly observe: OpObserver | null = null) {
     const m = attachMachine(p.sab, p.config);
     this.k = new Kernel(m.i32, m.layout, p.cpu, {
@@ -125,15 +168,17 @@ export class Cpu {
       ptlMm: p.ptl === 'mm',
     });
     this.k.model = model;
-    this.programs = p.programs.map((prog) => compileProgram(prog, MAX_SLOTS));
-    this.slice = p.slice;
+    const compiled = compilePrograms(p.programs, MAX_SLOTS);
+    this.programs = compiled.tasks;
+    this.initial = compiled.initial;
+    this.slice = p.cooperative ? Infinity : p.slice;
     const pastBarrier = (id: number) => this.programs.map((ops) => {
       const i = id < 0 ? -1 : ops.findIndex((op) => op.code === OpCode.Barrier && op.a === id);
       return i < 0 ? Infinity : i + 1;
     });
     this.lockStatFromPc = pastBarrier(p.lockStatFrom ?? -1);
     this.lockStatToPc = pastBarrier(p.lockStatTo ?? -1);
-    this.pinned = p.programs.length <= p.config.cpus;
+    this.pinned = this.initial <= p.config.cpus && this.programs.length === this.initial && !p.cooperative;
   }
 
   run(): CpuResult {
@@ -182,13 +227,16 @@ export class Cpu {
       }
     }
     const now = this.lockStatNow(); // frees the histograms either way
-    return { cpu: k.cpu, stats: Array.from(k.stats), ...(this.lockStatKept ?? now), seconds: (performance.now() - t0) / 1000, stopped, error };
+    return {
+      cpu: k.cpu, stats: Array.from(k.stats), ...(this.lockStatKept ?? now), seconds: (performance.now() - t0) / 1000, stopped, error,
+      opResults: this.opResults, unmet: this.unmetList,
+    };
   }
 
   /** Pinned: this CPU's own task, if it is runnable (claimed by moving it to RUNNING), else -1. */
   private ownTask(): number {
     const t = this.k.cpu;
-    if (t >= this.programs.length) return -1;
+    if (t >= this.initial) return -1;
     const st = this.k.taskBase(t) + T_STATE;
     return Atomics.compareExchange(this.k.i32, st, TASK_RUNNABLE, TASK_RUNNING) === TASK_RUNNABLE ? t : -1;
   }
@@ -269,7 +317,9 @@ export class Cpu {
         this.phaseStarted(t);
         continue;
       }
+      if (op.code === OpCode.Wait && this.waitBlocks(t, op)) return RUN_BLOCKED; // the child's exit wakes it; the op runs again
       if (k.tracer !== null) k.tracer.begin(TraceKind.Syscall, op.code);
+      this.lastRet = this.lastValue = this.lastStatus = undefined;
       const outcome = this.execute(op);
       if (k.tracer !== null) {
         k.tracer.end(TraceKind.Syscall, outcome);
@@ -284,10 +334,7 @@ export class Cpu {
         this.exit(t, ACCESS_OOM);
         return RUN_EXITED;
       }
-      if (op.expect !== EXPECT_ANY && outcome !== op.expect) {
-        report_violation(i32, k.layout, Violation.Expectation, k.cpu, t, pc, op.expect, outcome);
-        k.checkStop();
-      }
+      this.recordResult(t, pc, op, outcome);
       Atomics.store(i32, to + T_PC, pc + 1);
       Atomics.add(i32, to + T_OPS, 1);
       Atomics.add(i32, G_PROGRESS, 1);
@@ -315,6 +362,110 @@ export class Cpu {
     return 0;
   }
 
+  /** An op's address expression: a region's address plus an offset, or a number. */
+  private addrOf(op: CompiledOp): number {
+    const a = op.addr;
+    return a === null ? op.a : (a.slot >= 0 ? this.slotGet(a.slot) : 0) + a.off;
+  }
+
+  /**
+   * fork (kernel_clone / copy_process): the op's child task gets a copy of this address space
+   * (dup_mmap), of the file table (dup_fd: one more reference per open file) and of every name
+   * the program has, the next proc number, and the run queue's tail. Returns the child's proc
+   * number, or -errno (ENOMEM, EAGAIN).
+   */
+  private fork(op: CompiledOp): number {
+    const k = this.k;
+    const i32 = k.i32;
+    const c = op.child;
+    const cb = k.taskBase(c);
+    if (c < 0 || Atomics.load(i32, cb + T_STATE) !== TASK_NEW) return -11; // EAGAIN: that child ran already
+    const mm = mm_alloc(k, c, 0);
+    if (mm < 0) return -ENOMEM;
+    if (dup_mmap(k, k.mm, mm) < 0) {
+      mmput(k, mm);
+      return -ENOMEM;
+    }
+    const pb = k.taskOff;
+    Atomics.store(i32, cb + T_MM, mm);
+    Atomics.store(i32, cb + T_MM_GEN, mm_gen(k, mm));
+    Atomics.store(i32, cb + T_PC, 0);
+    Atomics.store(i32, cb + T_PARENT, k.task + 1);
+    Atomics.store(i32, cb + T_WAIT_FOR, 0);
+    Atomics.store(i32, cb + T_REAPED, 0);
+    for (let i = 0; i < MAX_FDS; i++) {
+      const f = Atomics.load(i32, pb + T_FD + 2 * i);
+      if (f >= 0) get_file(k, f);
+      Atomics.store(i32, cb + T_FD + 2 * i + 1, Atomics.load(i32, pb + T_FD + 2 * i + 1));
+      Atomics.store(i32, cb + T_FD + 2 * i, f);
+    }
+    for (let w = 0; w < 2 * MAX_SLOTS; w++) Atomics.store(i32, cb + T_SLOT + w, Atomics.load(i32, pb + T_SLOT + w));
+    for (let w = 0; w < MAX_SLOTS; w++) {
+      Atomics.store(i32, cb + T_SLOT_FILE + w, Atomics.load(i32, pb + T_SLOT_FILE + w));
+      Atomics.store(i32, cb + T_SLOT_PAGES + w, Atomics.load(i32, pb + T_SLOT_PAGES + w));
+    }
+    const pid = Atomics.add(i32, G_NEXT_PID, 1);
+    Atomics.store(i32, cb + T_PID, pid);
+    this.lastRet = pid;
+    Atomics.add(i32, G_LIVE_TASKS, 1);
+    Atomics.store(i32, cb + T_STATE, TASK_RUNNABLE);
+    rq_push(k, c);
+    return pid;
+  }
+
+  /** The children `wait` may reap: -1 none; else each such task in turn (see waitBlocks, reap). */
+  private childOf(t: number, op: CompiledOp, c: number): boolean {
+    const i32 = this.k.i32;
+    const cb = this.k.taskBase(c);
+    if (Atomics.load(i32, cb + T_PARENT) !== t + 1 || Atomics.load(i32, cb + T_REAPED) !== 0 || Atomics.load(i32, cb + T_STATE) === TASK_NEW) return false;
+    return op.slot < 0 || Atomics.load(i32, cb + T_PID) === this.slotGet(op.slot);
+  }
+
+  /**
+   * wait4 before it runs: blocks (true) while a child it may reap lives and none has exited. The
+   * task says what it waits for first, then looks again, so a child exiting in between wakes it.
+   */
+  private waitBlocks(t: number, op: CompiledOp): boolean {
+    const k = this.k;
+    const i32 = k.i32;
+    const scan = (): number => { // 0 none, 1 one exited, 2 only living ones
+      let live = false;
+      for (let c = this.initial; c < this.programs.length; c++) {
+        if (!this.childOf(t, op, c)) continue;
+        if (Atomics.load(i32, k.taskBase(c) + T_STATE) === TASK_EXITED) return 1;
+        live = true;
+      }
+      return live ? 2 : 0;
+    };
+    if (scan() !== 2) return false;
+    const to = k.taskOff;
+    Atomics.store(i32, to + T_WAIT_FOR, 1);
+    Atomics.store(i32, to + T_STATE, TASK_BLOCKED);
+    if (scan() !== 2 && Atomics.compareExchange(i32, to + T_STATE, TASK_BLOCKED, TASK_RUNNING) === TASK_BLOCKED) {
+      Atomics.store(i32, to + T_WAIT_FOR, 0);
+      return false;
+    }
+    return true; // an exiting child makes it runnable again (exit: wake_up_parent)
+  }
+
+  /** wait4 itself: reaps an exited child (ret: its proc number, status: its exit code or signal), or ECHILD. */
+  private reap(op: CompiledOp): number {
+    const k = this.k;
+    const i32 = k.i32;
+    for (let c = this.initial; c < this.programs.length; c++) {
+      if (!this.childOf(k.task, op, c)) continue;
+      const cb = k.taskBase(c);
+      if (Atomics.load(i32, cb + T_STATE) !== TASK_EXITED) continue;
+      Atomics.store(i32, cb + T_REAPED, 1);
+      const killed = Atomics.load(i32, cb + T_KILLED);
+      this.lastStatus = killed !== 0 ? (SIGNAL_NAMES[killed] ?? `signal ${killed}`) : Atomics.load(i32, cb + T_EXIT);
+      const pid = Atomics.load(i32, cb + T_PID);
+      this.lastRet = pid;
+      return pid;
+    }
+    return -ECHILD;
+  }
+
   private slotGet(s: number): number {
     const i32 = this.k.i32;
     const o = this.k.taskOff + T_SLOT + 2 * s;
@@ -328,21 +479,70 @@ export class Cpu {
     Atomics.store(i32, o + 1, v % TWO32 | 0);
   }
 
+  /**
+   * Records what op `pc` of task `t` did (op_results) and checks every assertion it makes: an
+   * unmet one is reported, and the run goes on.
+   */
+  private recordResult(t: number, pc: number, op: CompiledOp, outcome: number): void {
+    const k = this.k;
+    const i32 = k.i32;
+    const seq = Atomics.add(i32, G_OP_SEQ, 1);
+    const r: SeqResult = { seq, proc: Atomics.load(i32, k.taskOff + T_PID), index: pc, op: OP_NAMES[op.code] };
+    if (this.lastRet !== undefined && outcome === 0) r.ret = this.lastRet;
+    let sigAddr = 0;
+    if (outcome > 0) r.errno = ERRNO_NAMES[outcome] ?? `errno ${outcome}`;
+    else if (outcome < 0) {
+      const sig = SIGNAL_NAMES[-outcome] ?? `signal ${-outcome}`;
+      r.signal = sig;
+      const code = Atomics.load(i32, k.taskOff + T_SIG_CODE);
+      r.code = SI_CODE_NAMES[sig]?.[code] ?? String(code);
+      sigAddr = Atomics.load(i32, k.taskOff + T_SIG_ADDR_HI) * TWO32 + (Atomics.load(i32, k.taskOff + T_SIG_ADDR_LO) >>> 0);
+      r.at = code === SI_KERNEL || op.slot < 0 || op.slotName === '' ? addrName('', sigAddr) : addrName(op.slotName, sigAddr - this.slotGet(op.slot));
+    }
+    if (outcome === 0 && this.lastValue !== undefined) r.value = this.lastValue;
+    if (outcome === 0 && this.lastStatus !== undefined) r.status = this.lastStatus;
+    if (this.opResults.length < OP_RESULTS_CAP) this.opResults.push(r);
+    // The assertions: the outcome (expect), then each of value, code, at, ret, status.
+    const w = op.want;
+    let why = '';
+    if (op.expect !== EXPECT_ANY && outcome !== op.expect) why = `expected ${outcomeName(op.expect)}, got ${outcomeName(outcome)}`;
+    else if (w !== null) {
+      if (w.value !== undefined && r.value !== w.value) why = `expected value ${w.value}, got ${r.value ?? 'none'}`;
+      else if (w.code !== undefined && Atomics.load(i32, k.taskOff + T_SIG_CODE) !== w.code || (w.code !== undefined && outcome >= 0)) why = `expected si_code ${r.signal ? '' : 'of a signal '}${Object.entries(SI_CODES).find(([, v]) => v === w.code)?.[0]}, got ${r.code ?? 'no signal'}`;
+      else if (w.at !== undefined && (outcome >= 0 || sigAddr !== (w.at.slot >= 0 ? this.slotGet(w.at.slot) : 0) + w.at.off)) why = `expected si_addr ${addrName(w.at.name, w.at.off)}, got ${r.at ?? 'no signal'}`;
+      else if (w.ret !== undefined && r.ret !== w.ret) why = `expected ret ${w.ret}, got ${r.ret ?? 'none'}`;
+      else if (w.status !== undefined && r.status !== w.status) why = `expected status ${w.status}, got ${r.status ?? 'none'}`;
+    }
+    if (why !== '' && this.unmetList.length < UNMET_CAP) this.unmetList.push({ seq, proc: r.proc, index: pc, text: op.text, why });
+    if (why !== '') Atomics.add(i32, G_UNMET, 1);
+  }
+
   /** Runs one op; returns its outcome: 0, a positive errno, or -signal. */
   private execute(op: CompiledOp): number {
     const k = this.k;
     k.stats[ST_SYSCALLS]++;
     switch (op.code) {
       case OpCode.MemfdCreate: return this.result(op, sys_memfd_create(k));
-      case OpCode.ShmOpen: return this.result(op, sys_shm_open(k, op.str, (op.a & 1) !== 0, (op.a & 2) !== 0));
+      case OpCode.ShmOpen: return this.result(op, sys_shm_open(k, op.str, (op.a & 1) !== 0, (op.a & 2) !== 0, op.b));
       case OpCode.ShmUnlink: return this.result(op, sys_shm_unlink(k, op.str));
       case OpCode.Ftruncate: return this.result(op, sys_ftruncate(k, this.slotGet(op.slot), op.a));
       case OpCode.Close: return this.result(op, sys_close(k, this.slotGet(op.slot)));
       case OpCode.Mmap: {
         const fd = op.slot >= 0 ? this.slotGet(op.slot) : -1;
-        return this.result(op, sys_mmap(k, op.a, op.b, op.c, op.d, fd, op.e));
+        const r = sys_mmap(k, this.addrOf(op), op.b, op.c, op.d, fd, op.e);
+        if (r >= 0) {
+          // Where stores through the region go, from what was mapped (no lock: the fault path's
+          // lock statistics stay the kernel's). Shared anonymous memory's file is looked up.
+          const shared = (op.d & 3) !== 2;
+          if (fd < 0 && shared) this.setRegionLedger(op.out, r);
+          else {
+            Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + op.out, this.storeLedger(fd >= 0 ? fdget(k, fd) : -1, shared));
+            Atomics.store(k.i32, k.taskOff + T_SLOT_PAGES + op.out, Math.min(2 ** 31 - 1, Math.ceil(op.b / 4096)));
+          }
+        }
+        return this.result(op, r);
       }
-      case OpCode.Open: return this.result(op, sys_open(k, op.str, (op.a & 1) !== 0, (op.a & 2) !== 0));
+      case OpCode.Open: return this.result(op, sys_open(k, op.str, (op.a & 1) !== 0, (op.a & 2) !== 0, op.b));
       case OpCode.Unlink: return this.result(op, sys_unlink(k, op.str));
       case OpCode.Ioctl: {
         const args: Record<string, number> = {};
@@ -352,7 +552,13 @@ export class Cpu {
       case OpCode.Mshare: return this.result(op, sys_mshare(k, op.str, op.a, op.b, (op.c & 1) !== 0, (op.c & 2) !== 0));
       case OpCode.MshareUnlink: return this.result(op, sys_mshare_unlink(k, op.str));
       case OpCode.JoinMm: return this.result(op, this.joinMm(op.a));
-      case OpCode.Let: return this.result(op, op.a); // a thread names an address its process mapped
+      case OpCode.Let: {
+        // A thread names an address its process mapped: stores through it are credited to what
+        // the mapping there is now.
+        const a = this.addrOf(op);
+        this.setRegionLedger(op.out, a);
+        return this.result(op, a);
+      }
       case OpCode.FaultRemote: return this.result(op, op.a >= this.programs.length ? -3 : sys_fault_remote(k, op.a, op.b, op.write));
       case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
       case OpCode.UffdRegister: return this.result(op, sys_uffd_register(k, this.slotGet(op.slot) + op.a, op.b));
@@ -363,7 +569,47 @@ export class Cpu {
       case OpCode.UffdSnapshotEnd: return this.result(op, sys_uffd_snapshot_end(k));
       case OpCode.Munmap: return this.result(op, sys_munmap(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.Mprotect: return this.result(op, sys_mprotect(k, this.slotGet(op.slot) + op.a, op.b, op.c));
-      case OpCode.Load: return this.access(op, this.slotGet(op.slot) + op.a, 4096, 1, false, 0, op.slot);
+      case OpCode.Fork: return this.result(op, this.fork(op));
+      case OpCode.Wait: return this.result(op, this.reap(op));
+      case OpCode.Pread: {
+        const r = sys_pread(k, this.slotGet(op.slot), op.a, op.b, preadOut);
+        if (r >= 0) {
+          this.lastRet = r;
+          if (r >= 4) this.lastValue = preadOut.value >>> 0;
+        }
+        return this.result(op, r);
+      }
+      case OpCode.Pwrite: {
+        const r = sys_pwrite(k, this.slotGet(op.slot), op.a, op.b, op.d);
+        if (r >= 0) this.lastRet = r;
+        return this.result(op, r);
+      }
+      case OpCode.Mlock: return this.result(op, sys_mlock(k, this.slotGet(op.slot) + op.a, op.b, op.write));
+      case OpCode.Munlock: return this.result(op, sys_munlock(k, this.slotGet(op.slot) + op.a, op.b));
+      case OpCode.Msync: return this.result(op, sys_msync(k, this.slotGet(op.slot) + op.a, op.b, op.d));
+      case OpCode.Mincore: {
+        const r = sys_mincore(k, this.slotGet(op.slot) + op.a, op.b);
+        if (r >= 0) this.lastValue = r >>> 0;
+        return this.result(op, r < 0 ? r : 0);
+      }
+      case OpCode.Mremap: {
+        const old = this.slotGet(op.slot) + op.a;
+        const newAddr = op.addr === null ? 0 : (op.addr.slot >= 0 ? this.slotGet(op.addr.slot) : 0) + op.addr.off;
+        const r = sys_mremap(k, old, op.b, op.f, op.d, newAddr);
+        if (r >= 0) this.setRegionLedger(op.out, r);
+        if (r >= 0) {
+          // The new address as the program can name it: against the old region, or new_addr's.
+          if ((op.d & 2) !== 0 && op.addr !== null && op.addr.name !== '') this.lastRet = addrName(op.addr.name, r - this.slotGet(op.addr.slot));
+          else if (r === old || (op.d & 2) !== 0) this.lastRet = addrName(op.slotName, r - this.slotGet(op.slot));
+          else this.lastRet = 'moved';
+        }
+        return this.result(op, r);
+      }
+      case OpCode.Load: {
+        const r = this.access(op, this.slotGet(op.slot) + op.a, 4096, 1, false, 0, op.slot);
+        if (r === 0) this.lastValue = mmuResult.value >>> 0;
+        return r;
+      }
       case OpCode.Store: return this.access(op, this.slotGet(op.slot) + op.a, 4096, 1, true, op.d, op.slot);
       case OpCode.Touch: {
         const base = this.slotGet(op.slot) + op.a;
@@ -390,6 +636,18 @@ export class Cpu {
     return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL
       ? k.model.backing_file_id?.(k, file) ?? -1
       : Atomics.load(k.i32, fileBase(k, file) + FL_ID);
+  }
+
+  /**
+   * Records where stores through region `slot` (mapped at `addr`) are credited: what the mm maps
+   * at `addr` now, and how far (looked up once, under mmap_lock; stores outside it look again).
+   */
+  private setRegionLedger(slot: number, addr: number): void {
+    const k = this.k;
+    this.ledgerAt(addr);
+    const pages = this.ledgerId === -1 && this.ledgerEnd === addr + 1 ? 0 : Math.min(2 ** 31 - 1, Math.floor((this.ledgerEnd - addr) / 4096));
+    Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + slot, this.ledgerId);
+    Atomics.store(k.i32, k.taskOff + T_SLOT_PAGES + slot, pages);
   }
 
   /** The mapping the last store's ledger came from: [ledgerStart, ledgerEnd) credits ledgerId. */
@@ -436,7 +694,12 @@ export class Cpu {
     let done = 0;
     let r = ACCESS_OK;
     if (write) {
-      this.ledgerEnd = this.ledgerStart; // looked up again for each op: mappings change between ops
+      // Inside the region as it was mapped: its ledger; anywhere else: what is mapped there.
+      if (slot >= 0) {
+        this.ledgerStart = this.slotGet(slot);
+        this.ledgerEnd = this.ledgerStart + Atomics.load(i32, k.taskOff + T_SLOT_PAGES + slot) * 4096;
+        this.ledgerId = Atomics.load(i32, k.taskOff + T_SLOT_FILE + slot);
+      } else this.ledgerEnd = this.ledgerStart;
       let sum = 0;
       for (; done < count; done++) {
         const a = addr + done * stride;
@@ -463,7 +726,9 @@ export class Cpu {
     if (r === ACCESS_STOP) return ACCESS_STOP_OUTCOME;
     if (r === ACCESS_OOM) return -r;
     // A general-protection fault (a non-canonical address) reports si_addr 0.
-    const at = r === ACCESS_SIGSEGV && mmuResult.si_code === SI_KERNEL ? 0 : addr + done * stride;
+    // The access is to the aligned word that holds the address: si_addr is that word's.
+    const x = addr + done * stride;
+    const at = r === ACCESS_SIGSEGV && mmuResult.si_code === SI_KERNEL ? 0 : x - (((x % 4) + 4) % 4);
     const to = k.taskOff;
     Atomics.add(i32, to + T_SIGNALS, 1);
     Atomics.store(i32, to + T_SIG_ADDR_HI, Math.floor(at / TWO32));
@@ -570,6 +835,16 @@ export class Cpu {
     Atomics.store(i32, to + T_EXIT, code);
     Atomics.store(i32, to + T_KILLED, killedBy);
     Atomics.store(i32, to + T_STATE, TASK_EXITED);
+    // wake_up_parent: a parent blocked in wait looks again.
+    const parent = Atomics.load(i32, to + T_PARENT) - 1;
+    if (parent >= 0) {
+      const pb = k.taskBase(parent);
+      if (Atomics.load(i32, pb + T_WAIT_FOR) !== 0 && Atomics.compareExchange(i32, pb + T_STATE, TASK_BLOCKED, TASK_RUNNABLE) === TASK_BLOCKED) {
+        Atomics.store(i32, pb + T_WAIT_FOR, 0);
+        if (this.pinned) Atomics.notify(i32, pb + T_STATE);
+        else rq_push(k, parent);
+      }
+    }
     Atomics.add(i32, G_PROGRESS, 1);
     if (Atomics.sub(i32, G_LIVE_TASKS, 1) === 1) {
       names_release_all(k); // the last task out unmounts: what names still hold is theirs, not a leak

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import {
-  G_LIVE_TASKS, G_STOP, MAX_FDS, StopReason, T_FD, T_MM, TASK_RUNNABLE, TASK_WORDS,
+  G_LIVE_TASKS, G_NEXT_PID, G_STOP, MAX_FDS, StopReason, T_FD, T_MM, T_PID, TASK_RUNNABLE, TASK_WORDS,
   T_STATE, type MachineConfig,
 } from '../shm/layout.js';
 import { createMachine, type Machine } from '../shm/machine.js';
@@ -85,9 +85,11 @@ export function initTasks(m: Machine, tasks: number): void {
     const b = layout.tasks + t * TASK_WORDS;
     i32[b + T_STATE] = TASK_RUNNABLE;
     i32[b + T_MM] = -1;
+    i32[b + T_PID] = t;
     for (let f = 0; f < MAX_FDS; f++) i32[b + T_FD + 2 * f] = -1;
   }
   i32[G_LIVE_TASKS] = tasks;
+  i32[G_NEXT_PID] = tasks;
   rq_init(i32, layout.runqueue, tasks);
 }
 

@@ -265,41 +265,87 @@ export const enum OpCode {
   JoinMm,
   Let,
   FaultRemote,
+  Pread,
+  Pwrite,
+  Mremap,
+  Mlock,
+  Munlock,
+  Mincore,
+  Msync,
+  Fork,
+  Wait,
 }
 
 /** Op names by OpCode (traces and reports). */
-export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch', 'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle', 'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote'];
-
+export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch',
+  'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle',
+  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait'];
 
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
 export const EXPECT_OK = 0;
 export const EXPECT_ANY = 0x7fffffff;
 
+/** An address the op computes when it runs: `slot`'s value plus `off`, or `off` alone (slot -1). */
+export interface AddrRef {
+  slot: number;
+  off: number;
+  name: string;
+}
+
+/** What an op asserts beside its outcome (src/proc/cpu.ts checks each, none stops the run). */
+export interface Assertions {
+  value?: number;
+  code?: number;
+  at?: AddrRef;
+  ret?: number | string;
+  status?: number | string;
+}
+
 export interface CompiledOp {
   code: OpCode;
   /** Slot of the fd or region the op reads, or -1. */
   slot: number;
+  /** The name in that slot (a region's name, for si_addr and mremap's ret relative to it). */
+  slotName: string;
   /** Slot it writes its result to, or -1. */
   out: number;
   a: number; // addr / offset / size / id / code
   b: number; // len
   c: number; // prot
   d: number; // flags / stride / count / value
-  e: number; // passes / value
+  e: number; // passes / value / offset
+  f: number; // mremap's new_len
+  /** mmap's, let's and mremap's address expression (slot -1: `off` is the address). */
+  addr: AddrRef | null;
   write: boolean;
   str: string;
   /** ioctl arguments: numbers, or slots to read at run time. */
   args: [string, number | { slot: number }][];
   expect: number;
+  /** Assertions beyond `expect`, or null. */
+  want: Assertions | null;
+  /** fork: the task that runs the child program. */
+  child: number;
   text: string;
 }
 
 export { ERRNO };
 export const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ERRNO).map(([k, v]) => [v, k]));
 export const SIGNAL_NAMES: Record<number, string> = Object.fromEntries(Object.entries(SIGNALS).map(([k, v]) => [v, k]));
+export const SI_CODE_NAMES: Record<string, Record<number, string>> = {
+  SIGSEGV: { 1: 'SEGV_MAPERR', 2: 'SEGV_ACCERR', 0x80: 'SI_KERNEL' },
+  SIGBUS: { 1: 'BUS_ADRALN', 2: 'BUS_ADRERR', 3: 'BUS_OBJERR', 0x80: 'SI_KERNEL' },
+};
 
 export const PROT_BITS: Record<string, number> = { PROT_NONE: 0, PROT_READ: 1, PROT_WRITE: 2, PROT_EXEC: 4 };
-export const MAP_BITS: Record<string, number> = { MAP_SHARED: 0x01, MAP_PRIVATE: 0x02, MAP_FIXED: 0x10, MAP_ANONYMOUS: 0x20, MAP_SHARED_PT: 0x200000 };
+/** include/uapi/linux/mman.h and asm-generic/mman(-common).h; MAP_SHARED_PT is map-shared-pt's (seed 001), unknown to Linux. */
+export const MAP_BITS: Record<string, number> = {
+  MAP_SHARED: 0x01, MAP_PRIVATE: 0x02, MAP_SHARED_VALIDATE: 0x03, MAP_FIXED: 0x10, MAP_ANONYMOUS: 0x20, MAP_NORESERVE: 0x4000, MAP_LOCKED: 0x2000,
+  MAP_POPULATE: 0x8000, MAP_FIXED_NOREPLACE: 0x100000, MAP_SHARED_PT: 0x200000,
+};
+export const MREMAP_BITS: Record<string, number> = { MREMAP_MAYMOVE: 1, MREMAP_FIXED: 2, MREMAP_DONTUNMAP: 4 };
+export const MS_BITS: Record<string, number> = { MS_ASYNC: 1, MS_INVALIDATE: 2, MS_SYNC: 4 };
+export const ACCESS_MODES: Record<string, number> = { O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2 };
 
 function expectCode(e: string | undefined): number {
   if (e === undefined || e === 'ok') return EXPECT_OK;
@@ -317,13 +363,48 @@ export function outcomeName(v: number): string {
   return ERRNO_NAMES[v] ?? `errno ${v}`;
 }
 
+/** "m+0x1000" / "m-0x8" / "0x2000": an address as a program names it. */
+export function addrName(name: string, off: number): string {
+  if (name === '') return `0x${off.toString(16)}`;
+  return `${name}${off < 0 ? '-' : '+'}0x${Math.abs(off).toString(16)}`;
+}
+
+const ADDR_EXPR = /^([A-Za-z_][A-Za-z0-9_]*)(?:([+-])(0x[0-9a-fA-F]+|\d+))?$/;
+
 /**
- * Compiles a program: names become slots (at most `maxSlots`, shared by fds and regions).
+ * A whole machine's programs compiled: the programs' processes first (task i runs programs[i]),
+ * then one task per fork op (its child program), numbered in the order compile meets them.
+ */
+export interface CompiledPrograms {
+  tasks: CompiledOp[][];
+  /** How many of them are the programs' own processes (the rest start only when forked). */
+  initial: number;
+}
+
+/** How many tasks `programs` may need: one per process and one per fork op (each runs at most once). */
+export function countTasks(programs: readonly Program[]): number {
+  const forks = (ops: readonly unknown[]): number => ops.reduce<number>((n, o) => {
+    const op = o as { op?: string; child?: unknown[] };
+    return n + (op.op === 'fork' && Array.isArray(op.child) ? 1 + forks(op.child) : 0);
+  }, 0);
+  return programs.reduce((n, p) => n + 1 + forks(p), 0);
+}
+
+export function compilePrograms(programs: readonly Program[], maxSlots: number): CompiledPrograms {
+  const tasks: CompiledOp[][] = programs.map(() => []);
+  programs.forEach((p, i) => (tasks[i] = compileInto(ProgramSchema.parse(p), new Map(), maxSlots, tasks)));
+  return { tasks, initial: programs.length };
+}
+
+/**
+ * Compiles one program: names become slots (at most `maxSlots`, shared by fds and regions).
  * Throws on an unknown name or too many names — scenario errors, found before the run.
  */
 export function compileProgram(program: Program, maxSlots: number): CompiledOp[] {
-  const parsed = ProgramSchema.parse(program);
-  const slots = new Map<string, number>();
+  return compilePrograms([program], maxSlots).tasks[0];
+}
+
+function compileInto(parsed: ParsedOp[], slots: Map<string, number>, maxSlots: number, tasks: CompiledOp[][]): CompiledOp[] {
   const def = (n: string): number => {
     let s = slots.get(n);
     if (s === undefined) {
@@ -339,44 +420,85 @@ export function compileProgram(program: Program, maxSlots: number): CompiledOp[]
     if (s === undefined) throw new Error(`'${n}' is used before an op defines it`);
     return s;
   };
+  const ref = (x: number | string): AddrRef => {
+    if (typeof x === 'number') return { slot: -1, off: x, name: '' };
+    const m = ADDR_EXPR.exec(x);
+    if (!m) throw new Error(`'${x}' is not an address`);
+    const off = m[3] === undefined ? 0 : Number(m[3]);
+    return { slot: use(m[1]), off: m[2] === '-' ? -off : off, name: m[1] };
+  };
   const bits = (xs: readonly string[], table: Record<string, number>) => xs.reduce((acc, x) => acc | table[x], 0);
   return parsed.map((o): CompiledOp => {
-    const c: CompiledOp = { code: 0 as OpCode, slot: -1, out: -1, a: 0, b: 0, c: 0, d: 0, e: 0, write: false, str: '', args: [], expect: EXPECT_OK, text: JSON.stringify(o) };
+    const c: CompiledOp = {
+      code: 0 as OpCode, slot: -1, slotName: '', out: -1, a: 0, b: 0, c: 0, d: 0, e: 0, f: 0, addr: null, write: false, str: '', args: [], expect: EXPECT_OK, want: null,
+      child: -1, text: JSON.stringify(o.op === 'fork' ? { ...o, child: `[${o.child.length} ops]` } : o),
+    };
     if ('expect' in o) c.expect = expectCode(o.expect);
+    if (o.op !== 'exit' && o.op !== 'barrier') {
+      const w: Assertions = {};
+      if ('value' in o && o.value !== undefined && (o.op === 'load' || o.op === 'pread' || o.op === 'mincore')) w.value = o.value >>> 0;
+      if (o.code !== undefined) w.code = SI_CODES[o.code];
+      if (o.at !== undefined) w.at = /^(0x[0-9a-fA-F]+|\d+)$/.test(o.at) ? { slot: -1, off: Number(o.at), name: '' } : ref(o.at);
+      if (o.ret !== undefined) w.ret = o.ret;
+      if (o.op === 'wait' && o.status !== undefined) w.status = o.status;
+      if (Object.keys(w).length > 0) c.want = w;
+    }
+    const region = (n: string) => {
+      c.slot = use(n);
+      c.slotName = n;
+    };
     switch (o.op) {
       case 'memfd_create': c.code = OpCode.MemfdCreate; c.str = o.name; c.out = def(o.as); break;
-      case 'shm_open': c.code = OpCode.ShmOpen; c.str = o.name; c.a = (o.create ? 1 : 0) | (o.excl ? 2 : 0); c.out = def(o.as); break;
+      case 'shm_open': c.code = OpCode.ShmOpen; c.str = o.name; c.a = (o.create ? 1 : 0) | (o.excl ? 2 : 0); c.b = ACCESS_MODES[o.access]; c.out = def(o.as); break;
       case 'shm_unlink': c.code = OpCode.ShmUnlink; c.str = o.name; break;
-      case 'open': c.code = OpCode.Open; c.str = o.path; c.a = (o.create ? 1 : 0) | (o.excl ? 2 : 0); c.out = def(o.as); break;
+      case 'open': c.code = OpCode.Open; c.str = o.path; c.a = (o.create ? 1 : 0) | (o.excl ? 2 : 0); c.b = ACCESS_MODES[o.access]; c.out = def(o.as); break;
       case 'unlink': c.code = OpCode.Unlink; c.str = o.path; break;
       case 'ioctl':
         c.code = OpCode.Ioctl; c.slot = use(o.fd); c.str = o.cmd;
         c.args = Object.entries(o.args).map(([key, v]) => [key, typeof v === 'number' ? v : { slot: use(v) }]);
         if (o.as !== undefined) c.out = def(o.as);
         break;
-      case 'madvise': c.code = OpCode.Madvise; c.slot = use(o.region); c.a = o.offset; c.b = o.len; c.str = o.advice; break;
+      case 'madvise': c.code = OpCode.Madvise; region(o.region); c.a = o.offset; c.b = o.len; c.str = o.advice; break;
       case 'mshare': c.code = OpCode.Mshare; c.str = o.name; c.a = o.addr; c.b = o.len; c.c = (o.create ? 1 : 0) | (o.excl ? 2 : 0); break;
       case 'mshare_unlink': c.code = OpCode.MshareUnlink; c.str = o.name; break;
       case 'ftruncate': c.code = OpCode.Ftruncate; c.slot = use(o.fd); c.a = o.size; break;
       case 'close': c.code = OpCode.Close; c.slot = use(o.fd); break;
       case 'mmap':
-        c.code = OpCode.Mmap; c.a = o.addr; c.b = o.len; c.c = bits(o.prot, PROT_BITS); c.d = bits(o.flags, MAP_BITS);
+        c.code = OpCode.Mmap; c.addr = ref(o.addr); c.b = o.len; c.c = bits(o.prot, PROT_BITS); c.d = bits(o.flags, MAP_BITS);
         c.slot = use(o.fd); c.e = o.offset; c.out = def(o.as); break;
-      case 'munmap': c.code = OpCode.Munmap; c.slot = use(o.region); c.a = o.offset; c.b = o.len; break;
-      case 'mprotect': c.code = OpCode.Mprotect; c.slot = use(o.region); c.a = o.offset; c.b = o.len; c.c = bits(o.prot, PROT_BITS); break;
-      case 'load': c.code = OpCode.Load; c.slot = use(o.region); c.a = o.offset; break;
-      case 'store': c.code = OpCode.Store; c.slot = use(o.region); c.a = o.offset; c.d = o.value; break;
+      case 'munmap': c.code = OpCode.Munmap; region(o.region); c.a = o.offset; c.b = o.len; break;
+      case 'mprotect': c.code = OpCode.Mprotect; region(o.region); c.a = o.offset; c.b = o.len; c.c = bits(o.prot, PROT_BITS); break;
+      case 'load': c.code = OpCode.Load; region(o.region); c.a = o.offset; break;
+      case 'store': c.code = OpCode.Store; region(o.region); c.a = o.offset; c.d = o.value | 0; break;
       case 'touch':
-        c.code = OpCode.Touch; c.slot = use(o.region); c.a = o.offset; c.b = o.len; c.d = o.stride; c.e = o.passes;
-        c.c = o.value; c.write = o.write; break;
-      case 'uffd_register': c.code = OpCode.UffdRegister; c.slot = use(o.region); c.a = o.offset; c.b = o.len; break;
-      case 'uffd_wp': c.code = OpCode.UffdWp; c.slot = use(o.region); c.a = o.offset; c.b = o.len; c.write = o.protect; break;
+        c.code = OpCode.Touch; region(o.region); c.a = o.offset; c.b = o.len; c.d = o.stride; c.e = o.passes;
+        c.c = o.value | 0; c.write = o.write; break;
+      case 'pread': c.code = OpCode.Pread; c.slot = use(o.fd); c.a = o.offset; c.b = o.len; break;
+      case 'pwrite': c.code = OpCode.Pwrite; c.slot = use(o.fd); c.a = o.offset; c.b = o.len; c.d = o.value | 0; break;
+      case 'mremap':
+        c.code = OpCode.Mremap; region(o.region); c.a = o.offset; c.b = o.old_len; c.f = o.new_len; c.d = bits(o.flags, MREMAP_BITS);
+        c.addr = o.new_addr === undefined ? null : ref(o.new_addr); c.out = def(o.as); break;
+      case 'mlock': c.code = OpCode.Mlock; region(o.region); c.a = o.offset; c.b = o.len; c.write = o.onfault; break;
+      case 'munlock': c.code = OpCode.Munlock; region(o.region); c.a = o.offset; c.b = o.len; break;
+      case 'mincore': c.code = OpCode.Mincore; region(o.region); c.a = o.offset; c.b = o.len; break;
+      case 'msync': c.code = OpCode.Msync; region(o.region); c.a = o.offset; c.b = o.len; c.d = bits(o.flags, MS_BITS); break;
+      case 'fork': {
+        c.code = OpCode.Fork;
+        if (o.as !== undefined) c.out = def(o.as);
+        c.child = tasks.length;
+        tasks.push([]); // the slot first: a fork inside the child takes the next one
+        tasks[c.child] = compileInto(o.child as ParsedOp[], new Map(slots), maxSlots, tasks);
+        break;
+      }
+      case 'wait': c.code = OpCode.Wait; c.slot = use(o.pid); break;
+      case 'uffd_register': c.code = OpCode.UffdRegister; region(o.region); c.a = o.offset; c.b = o.len; break;
+      case 'uffd_wp': c.code = OpCode.UffdWp; region(o.region); c.a = o.offset; c.b = o.len; c.write = o.protect; break;
       case 'uffd_register_file': c.code = OpCode.UffdRegisterFile; c.slot = use(o.fd); break;
       case 'uffd_wp_file': c.code = OpCode.UffdWpFile; c.slot = use(o.fd); c.write = o.protect; break;
       case 'uffd_handle': c.code = OpCode.UffdHandle; c.a = o.until_barrier ?? -1; c.d = o.writers; c.e = o.count; break;
       case 'uffd_snapshot_end': c.code = OpCode.UffdSnapshotEnd; break;
       case 'join_mm': c.code = OpCode.JoinMm; c.a = o.task; break;
-      case 'let': c.code = OpCode.Let; c.a = o.addr; c.out = def(o.as); break;
+      case 'let': c.code = OpCode.Let; c.addr = ref(o.addr); c.out = def(o.as); break;
       case 'fault_remote': c.code = OpCode.FaultRemote; c.a = o.task; c.b = o.addr; c.write = o.write; break;
       case 'barrier': c.code = OpCode.Barrier; c.a = o.id; c.d = o.count ?? 0; break;
       case 'exit': c.code = OpCode.Exit; c.a = o.code; break;

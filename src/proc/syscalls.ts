@@ -2,19 +2,23 @@
  * The system calls a scenario program makes, with Linux's argument checks and errnos. Each takes
  * the CPU's kernel context (current task in k.task) and returns a result >= 0 or -errno.
  */
-import { mmap_write_lock, mmap_write_unlock } from '../mm/mmap_lock.js';
-import { FL_ID, FL_KIND, FILE_MODEL, M_MMAP_LOCK, T_FD, T_MM } from '../shm/layout.js';
+import { FL_ID, FL_KIND, FILE_MODEL, T_FD, T_MM } from '../shm/layout.js';
 import { fileBase } from '../mm/filemap.js';
-import { MAP_ANONYMOUS, page_align, vm_mmap, vm_munmap } from '../mm/mmap.js';
+import { FMODE_READ, FMODE_WRITE, MAP_ANONYMOUS, vm_mmap, vm_munmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
+import { do_mincore } from '../mm/mincore.js';
+import { do_mlock, do_munlock, mm_populate } from '../mm/mlock.js';
+import { do_mremap } from '../mm/mremap.js';
+import { do_msync } from '../mm/msync.js';
 import { EBADF, EINVAL, EISDIR, ENOENT, ENOMEM, ENOSYS, ENOTTY } from '../mm/errno.js';
 import { do_mprotect } from '../mm/mprotect.js';
 import type { IoctlArgs, MmapArgs } from '../mm/model_ops.js';
 import type { Kernel } from '../mm/percpu.js';
-import { FD_BASE, fd_install, fdget } from '../mm/fdtable.js';
+import { FD_BASE, fd_install, fd_mode, fdget } from '../mm/fdtable.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
-import { fput, shmem_file_setup, shmem_setsize } from '../mm/shmem.js';
+import { fput, shmem_file_read, shmem_file_setup, shmem_file_write, shmem_setsize } from '../mm/shmem.js';
 
-const mmapArgs: MmapArgs = { mm: -1, addr: 0, len: 0, prot: 0, flags: 0, file: -1, pgoff: 0 };
+const mmapArgs: MmapArgs = { mm: -1, addr: 0, len: 0, prot: 0, flags: 0, file: -1, pgoff: 0, fmode: 3, populate: false };
 
 export function sys_memfd_create(k: Kernel): number {
   const f = shmem_file_setup(k);
@@ -33,8 +37,13 @@ function shm_name(name: string): string | null {
   return n.length === 0 || n.length >= 255 || n.includes('/') ? null : '/' + n;
 }
 
+/** O_RDONLY / O_WRONLY / O_RDWR (0, 1, 2) as f_mode bits (FMODE_READ 1, FMODE_WRITE 2). */
+function fmode_of(access: number): number {
+  return access === 0 ? FMODE_READ : access === 1 ? FMODE_WRITE : FMODE_READ | FMODE_WRITE;
+}
+
 /** shm_open on tmpfs: O_CREAT creates, O_EXCL with an existing name gives EEXIST, none gives ENOENT. */
-export function sys_shm_open(k: Kernel, name: string, create: boolean, excl: boolean): number {
+export function sys_shm_open(k: Kernel, name: string, create: boolean, excl: boolean, access = 2): number {
   const n = shm_name(name);
   if (n === null) return -EINVAL;
   const f = name_open(k, name_hash('shm', n), create, excl, () => {
@@ -42,14 +51,14 @@ export function sys_shm_open(k: Kernel, name: string, create: boolean, excl: boo
     return nf < 0 ? -ENOMEM : nf;
   });
   if (f < 0) return f;
-  const fd = fd_install(k, f);
+  const fd = fd_install(k, f, fmode_of(access));
   if (fd < 0) fput(k, f);
   return fd;
 }
 
 export function sys_shm_unlink(k: Kernel, name: string): number {
   const n = shm_name(name);
-  if (n === null) return -EINVAL;
+  if (n === null) return -ENOENT; // glibc's shm_unlink: a name it cannot build is not there
   const f = name_unlink(k, name_hash('shm', n));
   if (f < 0) return f;
   fput(k, f);
@@ -60,6 +69,7 @@ export function sys_ftruncate(k: Kernel, fd: number, size: number): number {
   const f = fdget(k, fd);
   if (f < 0) return -EBADF;
   if (size < 0) return -EINVAL;
+  if ((fd_mode(k, fd) & FMODE_WRITE) === 0) return -EINVAL; // do_ftruncate: not open for writing
   if (Atomics.load(k.i32, fileBase(k, f) + FL_KIND) === FILE_MODEL) return k.model.setsize ? k.model.setsize(k, f, size) : -EINVAL;
   return shmem_setsize(k, f, size);
 }
@@ -70,13 +80,13 @@ const SHM_PREFIX = '/dev/shm/';
  * open(2): /dev/shm/<name> is shm_open's tmpfs; any other path belongs to the model's own
  * filesystem (msharefs, a container device), or does not exist.
  */
-export function sys_open(k: Kernel, path: string, create: boolean, excl: boolean): number {
+export function sys_open(k: Kernel, path: string, create: boolean, excl: boolean, access = 2): number {
   const shm = shm_path(path);
-  if (shm !== null) return shm < 0 ? shm : sys_shm_open(k, path.slice(SHM_PREFIX.length), create, excl);
+  if (shm !== null) return shm < 0 ? shm : sys_shm_open(k, path.slice(SHM_PREFIX.length), create, excl, access);
   if (!k.model.open) return -ENOENT;
   const f = k.model.open(k, path, create, excl);
   if (f < 0) return f;
-  const fd = fd_install(k, f);
+  const fd = fd_install(k, f, fmode_of(access));
   if (fd < 0) fput(k, f);
   return fd;
 }
@@ -105,22 +115,46 @@ export function sys_ioctl(k: Kernel, fd: number, cmd: string, args: IoctlArgs): 
   return k.model.ioctl(k, f, cmd, args);
 }
 
-/**
- * madvise(2) with an advice only a sharing model knows (pt-hint's MADV_SHARE_PT); EINVAL for an
- * unaligned start or an advice the model does not take, ENOMEM for a hole (madvise_walk_vmas).
- */
+/** madvise(2): Linux's advices (mm/madvise.c), and a sharing model's own (pt-hint's MADV_SHARE_PT). */
 export function sys_madvise(k: Kernel, addr: number, len: number, advice: string): number {
-  if (addr % 4096 !== 0 || len < 0) return -EINVAL;
-  if (len === 0) return 0;
-  if (!k.model.madvise) return -EINVAL;
-  const mm = Atomics.load(k.i32, k.taskOff + T_MM);
-  const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  mmap_write_lock(k, lock);
-  try {
-    return k.model.madvise(k, mm, addr, addr + page_align(len), advice);
-  } finally {
-    mmap_write_unlock(k, lock);
-  }
+  return do_madvise(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len, advice);
+}
+
+/** pread64 (ksys_pread64): EBADF unless open for reading; ret the bytes read; the first word read in out.value. */
+export function sys_pread(k: Kernel, fd: number, pos: number, len: number, out: { value: number }): number {
+  const f = fdget(k, fd);
+  if (f < 0 || (fd_mode(k, fd) & FMODE_READ) === 0) return -EBADF;
+  if (Atomics.load(k.i32, fileBase(k, f) + FL_KIND) === FILE_MODEL) return -EINVAL;
+  return shmem_file_read(k, f, pos, len, out);
+}
+
+/** pwrite64: EBADF unless open for writing; ret the bytes written. */
+export function sys_pwrite(k: Kernel, fd: number, pos: number, len: number, value: number): number {
+  const f = fdget(k, fd);
+  if (f < 0 || (fd_mode(k, fd) & FMODE_WRITE) === 0) return -EBADF;
+  if (Atomics.load(k.i32, fileBase(k, f) + FL_KIND) === FILE_MODEL) return -EINVAL;
+  return shmem_file_write(k, f, pos, len, value);
+}
+
+export function sys_mlock(k: Kernel, addr: number, len: number, onfault: boolean): number {
+  return do_mlock(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len, onfault);
+}
+
+export function sys_munlock(k: Kernel, addr: number, len: number): number {
+  return do_munlock(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len);
+}
+
+export function sys_msync(k: Kernel, addr: number, len: number, flags: number): number {
+  return do_msync(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len, flags);
+}
+
+/** mincore(2): the residency bits of the range's first 32 pages, or -errno. */
+export function sys_mincore(k: Kernel, addr: number, len: number): number {
+  return do_mincore(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len);
+}
+
+export function sys_mremap(k: Kernel, addr: number, oldLen: number, newLen: number, flags: number, newAddr: number): number {
+  return do_mremap(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, oldLen, newLen, flags, newAddr);
 }
 
 export function sys_close(k: Kernel, fd: number): number {
@@ -147,7 +181,11 @@ export function sys_mmap(k: Kernel, addr: number, len: number, prot: number, fla
   a.flags = flags;
   a.file = file;
   a.pgoff = offset / 4096;
-  return vm_mmap(k, a);
+  a.fmode = file >= 0 ? fd_mode(k, fd) : FMODE_READ | FMODE_WRITE;
+  const r = vm_mmap(k, a);
+  // MAP_POPULATE / MAP_LOCKED: mm_populate after the lock dropped (errors ignored, as vm_mmap_pgoff).
+  if (r >= 0 && a.populate) mm_populate(k, a.mm, r, r + a.len);
+  return r;
 }
 
 export function sys_munmap(k: Kernel, addr: number, len: number): number {

@@ -133,7 +133,7 @@ export function sizeMachine(s: SizingInput): MachineConfig {
     vmas: s.procs * (s.vmasPerProc * 3 + 4) + hosts * 4 + 16,
     files: s.files + 8,
     xaNodes: s.files * (Math.ceil(sharedPages / 512) + 4) + 16,
-    payloadWords: 4,
+    payloadWords: pageWordsFor(sharedPages + s.procs * privPages + 256),
     memBytes: s.mem,
     barriers: 8,
     fileIds: (s.files + 8) * 4,
@@ -158,4 +158,19 @@ export function mapSharedSegment(p: number, name: string, size: number, region: 
 export function unmapSharedSegment(region: string, size: number, model: string): Op[] {
   const r = segmentRecipe(model);
   return r.unmap ? r.unmap(region, size) : [{ op: 'munmap', region, len: size }];
+}
+
+/** Page data a machine holds at most (words; 256 MiB): past it, frames keep fewer words per page. */
+export const PAGE_DATA_BUDGET_WORDS = 2 ** 26;
+
+/**
+ * Words of page data per frame for `frames` frames: a whole page (1024 words) when the page data
+ * fits PAGE_DATA_BUDGET_WORDS, else the largest power of two that fits (at least 16: 64 bytes).
+ * `bytes` (--page-data N) asks for N bytes per page instead.
+ */
+export function pageWordsFor(frames: number, bytes?: number): number {
+  if (bytes !== undefined) return Math.max(1, bytes / 4);
+  let w = 1024;
+  while (w > 16 && frames * w > PAGE_DATA_BUDGET_WORDS) w /= 2;
+  return w;
 }

@@ -19,7 +19,10 @@ export interface MachineConfig {
   vmas: number;
   files: number;
   xaNodes: number;
-  /** 32-bit payload words per frame (a power of two): stores add into them. */
+  /**
+   * 32-bit words of page data per frame (a power of two): 1024 holds a whole 4 KiB page; fewer
+   * (machines whose frames would not fit) fold a page's words onto them, and the report says so.
+   */
   payloadWords: number;
   /** Simulated physical memory in bytes: frames and page-table pages count 4 KiB each. */
   memBytes: number;
@@ -71,6 +74,9 @@ export const G_RQ_TAIL = 50;
 export const G_RQ_COUNT = 64; // runnable tasks in the queue; idle CPUs wait on it
 export const G_NAMES_LOCK = 80;
 export const G_FILE_SEQ = 81;
+export const G_NEXT_PID = 83; // proc numbers of forked children: the programs' processes first, then in fork order
+export const G_OP_SEQ = 84; // ops completed machine-wide, in order (op_results and unmet expectations are sorted by it)
+export const G_UNMET = 85; // unmet expectations (op outcomes and assertions), machine-wide
 export const G_NAMES_LEFT = 82; // names still linked when the last task exited (released then, as unmounting would)
 // Controlled scheduling (src/sched): one CPU runs at a time, the one in G_TURN.
 export const G_SCHED_MODE = 96; // 0 free; else a SchedMode
@@ -127,7 +133,10 @@ export const F_OWNER = 3; // file index (file pages) or mm index (anon)
 export const F_INDEX = 4; // page index in the file
 export const F_OWNER_GEN = 5;
 export const F_UFFD_WP = 6; // file-level uffd-wp (flavour 2): the page is write-protected in the page cache
-export const F_HDR = 8; // payload starts here
+export const F_LEDGER = 7; // the sum of every value stored into the frame (the lost-write and snapshot checks' ledger)
+export const F_HDR = 8; // page data starts here
+/** Words of page data in a whole 4 KiB page. */
+export const PAGE_WORDS = 1024;
 export const FRAME_FILE = 1;
 export const FRAME_ANON = 2;
 
@@ -243,8 +252,15 @@ export const T_FAULTS = 91; // page faults taken (do_user_addr_fault)
 export const T_ARRIVE_US = 92; // µs from the run's start when it last arrived at a barrier
 export const T_ARRIVE_FAULTS = 93; // T_FAULTS then
 export const T_PREV_ARRIVE_FAULTS = 94; // T_FAULTS at the barrier before that
-// (words 96..111 are free: stores are credited by the mapping at their address, src/proc/cpu.ts ledgerAt)
-export const TASK_WORDS = 112;
+export const T_PID = 95; // the proc number (op_results' `proc`): the task's index for the programs' processes, fork order after
+export const T_PARENT = 96; // the forking task + 1 (0: none)
+export const T_WAIT_FOR = 97; // wait: the child task + 1 it waits for, -1 any child, 0 not waiting
+export const T_REAPED = 98; // 1 once its parent's wait reaped it
+export const T_FD_MODE = 99; // MAX_FDS words: each fd's f_mode (FMODE_READ 1 | FMODE_WRITE 2)
+// (words 107..111 are free)
+export const T_SLOT_FILE = 112; // MAX_SLOTS: where stores through a region are credited (a shared file's FL_ID, 0 private, -1 none)
+export const T_SLOT_PAGES = 128; // MAX_SLOTS: the region's length in pages when it was mapped (stores outside it are looked up)
+export const TASK_WORDS = 144;
 export const TASK_NEW = 0;
 export const TASK_RUNNABLE = 1;
 export const TASK_RUNNING = 2;

@@ -23,7 +23,7 @@ import {
 import { find_vma, vma_flags, VM_SHARED_PT, VM_UFFD_WP } from '../../src/mm/vma.js';
 import { want_pmd_share } from '../../src/models/pt_hint.js';
 import { sys_ftruncate, sys_madvise, sys_mmap, sys_shm_open } from '../../src/proc/syscalls.js';
-import { F_HDR, P_SHARE, PTP_WORDS, U_TAIL } from '../../src/shm/layout.js';
+import { F_HDR, F_LEDGER, P_SHARE, PTP_WORDS, U_TAIL } from '../../src/shm/layout.js';
 import { runOn, testMachine, touchPages } from '../helpers/kernel.js';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -91,7 +91,7 @@ describe('uffd-wp, per-process markers (UFFDIO_REGISTER / UFFDIO_WRITEPROTECT)',
     expect(Atomics.load(m.i32, off) & _PAGE_RW).toBe(_PAGE_RW);
     expect(mmu_store(k, A + 4096, 5)).toBe(ACCESS_OK);
     expect(mmu_load(k, A + 4096)).toBe(ACCESS_OK);
-    expect(mmuResult.value).toBe(6);
+    expect(mmuResult.value).toBe(5); // the retried store landed (it replaced touchPages' 1)
     // The other pages stay protected; the end of the snapshot finds nothing wrong and unregisters.
     expect(do_user_addr_fault(k, A + 8192, true)).toBe(ACCESS_UFFD);
     expect(sys_uffd_handle(k, -1, 0, 1)).toBe(1);
@@ -102,19 +102,26 @@ describe('uffd-wp, per-process markers (UFFDIO_REGISTER / UFFDIO_WRITEPROTECT)',
   });
 
   it('the snapshot check: a page written behind the protection is caught when saved, and at the end', () => {
-    const { m, cpus: [k] } = testMachine();
-    const mm = runOn(k, 0);
-    const fd = map(k, true, 2 * MiB);
-    expect(touchPages(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
-    expect(sys_uffd_register(k, A, 2 * MiB)).toBe(0);
-    expect(sys_uffd_wp(k, A, 2 * MiB, true)).toBe(0);
-    const frame = filemap_get_frame(k, fdget(k, fd), 3);
-    Atomics.add(m.i32, frameBase(k, frame) + F_HDR, 7); // a write the protection did not stop
-    expect(do_user_addr_fault(k, A + 3 * 4096, true)).toBe(ACCESS_UFFD);
-    sys_uffd_handle(k, -1, 0, 1);
-    const v = read_violations(m.i32, m.layout);
-    expect(v.map((x) => [x.kind, x.args[0], x.args[2]])).toEqual([[Violation.Snapshot, 2, 3]]);
-    void mm;
+    // A write the protection did not stop, done as mmu_store does it: the word replaced, the
+    // frame's ledger credited (the snapshot check compares the ledger, not the data). Rewriting
+    // the 1 touchPages left leaves the data as it was, but it is still a write behind the
+    // protection: the ledger moves with every store, so it is caught too. (One machine each: the
+    // first violation stops the machine.)
+    for (const value of [7, 1]) {
+      const { m, cpus: [k] } = testMachine();
+      runOn(k, 0);
+      const fd = map(k, true, 2 * MiB);
+      expect(touchPages(k, A, 2 * MiB, true)).toBe(ACCESS_OK);
+      expect(sys_uffd_register(k, A, 2 * MiB)).toBe(0);
+      expect(sys_uffd_wp(k, A, 2 * MiB, true)).toBe(0);
+      const b = frameBase(k, filemap_get_frame(k, fdget(k, fd), 3));
+      Atomics.store(m.i32, b + F_HDR, value);
+      Atomics.add(m.i32, b + F_LEDGER, value);
+      expect(do_user_addr_fault(k, A + 3 * 4096, true)).toBe(ACCESS_UFFD);
+      sys_uffd_handle(k, -1, 0, 1);
+      const v = read_violations(m.i32, m.layout);
+      expect(v.map((x) => [x.kind, x.args[0], x.args[2]])).toEqual([[Violation.Snapshot, 2, 3]]);
+    }
   });
 
   it('on a shared table (map-shared-pt) one process\'s markers hit a sharer that never registered', () => {

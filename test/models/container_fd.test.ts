@@ -220,7 +220,7 @@ describe('container-fd: mapping the container', () => {
     expect(b).not.toBe(c);
     expect(mmu_store(k, b + 8192, 5)).toBe(ACCESS_OK);
     expect(mmu_load(k, c + 8192)).toBe(ACCESS_OK);
-    expect(mmuResult.value).toBe(5 + 1);
+    expect(mmuResult.value).toBe(5); // one page, two mappings: the store through b replaced the 1 touchPages left
     // MAP_FIXED over one of them replaces it.
     expect(sys_mmap(k, b, 4 * MiB, RW, MAP_SHARED | MAP_FIXED, ct, 0)).toBe(b);
     expectConsistent(m);
@@ -253,13 +253,13 @@ describe('container-fd: mapping the container', () => {
     expect(pgt(host)).toBe(5); // PGD, PUD, PMD and the two PTE tables
     expect(inuse(m).ptps).toBe(3 + 3 + 5);
     // What process 1 stores, process 0 and a plain mapping of the memfd see.
-    expect(mmu_store(k, a1 + 3 * MiB, 7)).toBe(ACCESS_OK);
+    expect(mmu_store(k, a1 + 3 * MiB, 7)).toBe(ACCESS_OK); // replaces process 0's 1
     runOn(k, 0);
     expect(mmu_load(k, a0 + 3 * MiB)).toBe(ACCESS_OK);
-    expect(mmuResult.value).toBe(8);
+    expect(mmuResult.value).toBe(7);
     const plain = sys_mmap(k, 0, 4 * MiB, PROT_READ, MAP_SHARED, fd, 0);
     expect(mmu_load(k, plain + 3 * MiB)).toBe(ACCESS_OK);
-    expect(mmuResult.value).toBe(8);
+    expect(mmuResult.value).toBe(7);
     expect(sys_unlink(k, `${DEV}/seg`)).toBe(0);
     expectConsistent(m);
     exitTask(k);
@@ -279,14 +279,16 @@ describe('container-fd: mapping the container', () => {
     expect(touchPages(k, a0, 2 * MiB, true)).toBe(ACCESS_OK);
     runOn(k, 1);
     const a1 = sys_mmap(k, 0, 2 * MiB, RW, MAP_SHARED, sys_open(k, `${DEV}/p`, false, false), 0);
-    expect(touchPages(k, a1, 2 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 2 * MiB, true, 2)).toBe(ACCESS_OK); // process 1's 2 replaces process 0's 1
     runOn(k, 0);
     expect(sys_ioctl(k, ct, CONTAINER_PROTECT, { offset: 0, size: 2 * MiB, prot: PROT_READ })).toBe(0);
-    expect(mmu_store(k, a0, 1)).toBe(ACCESS_SIGSEGV);
+    expect(mmu_store(k, a0, 9)).toBe(ACCESS_SIGSEGV);
     runOn(k, 1);
-    expect(mmu_store(k, a1 + 4096, 1)).toBe(ACCESS_SIGSEGV); // its own VMA says RW: the container decides
+    expect(mmu_store(k, a1 + 4096, 9)).toBe(ACCESS_SIGSEGV); // its own VMA says RW: the container decides
     expect(mmu_load(k, a1 + 4096)).toBe(ACCESS_OK);
-    expect(mmuResult.value).toBe(2);
+    expect(mmuResult.value).toBe(2); // process 1's last store; the refused 9 never landed
+    expect(mmu_load(k, a1)).toBe(ACCESS_OK);
+    expect(mmuResult.value).toBe(2); // nor did process 0's
     // Part of the range back to RW (the host VMA splits), then all of it.
     runOn(k, 0);
     expect(sys_ioctl(k, ct, CONTAINER_PROTECT, { offset: MiB, size: MiB, prot: RW })).toBe(0);
@@ -415,7 +417,7 @@ describe('container-fd: CONTAINER_UNMAP and what is inside', () => {
     runOn(k, 1);
     const ct1 = sys_open(k, `${DEV}/u`, false, false);
     const a1 = sys_mmap(k, 0, 4 * MiB, RW, MAP_SHARED, ct1, 0);
-    expect(touchPages(k, a1, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 4 * MiB, true, 2)).toBe(ACCESS_OK); // process 1's 2 replaces process 0's 1
     runOn(k, 0);
     expect(sys_ioctl(k, ct, CONTAINER_UNMAP, { offset: MiB, size: 2 * MiB })).toBe(0); // the middle: split in two
     expectConsistent(m);
@@ -432,7 +434,7 @@ describe('container-fd: CONTAINER_UNMAP and what is inside', () => {
     expect(mmu_load(k, a0 + 2 * MiB)).toBe(ACCESS_OK);
     expect(mmuResult.value).toBe(40); // a fresh page of the other file
     expect(mmu_load(k, a0 + 3 * MiB)).toBe(ACCESS_OK);
-    expect(mmuResult.value).toBe(2); // the first file, stored by both
+    expect(mmuResult.value).toBe(2); // the first file, with process 1's store (the last, over process 0's 1)
     // Two files inside: no single backing file; one: that file's id.
     expect(k.model.backing_file_id!(k, fdget(k, ct))).toBe(-1);
     expect(sys_ioctl(k, ct, CONTAINER_UNMAP, { offset: 0, size: 4 * MiB })).toBe(0);
@@ -476,9 +478,11 @@ describe('container-fd: attach, detach and exit orders', () => {
     runOn(k, 0);
     exitTask(k);
     runOn(k, 1);
-    expect(touchPages(k, a1, 2 * MiB, true)).toBe(ACCESS_OK);
     expect(mmu_load(k, a1)).toBe(ACCESS_OK);
-    expect(mmuResult.value).toBe(2);
+    expect(mmuResult.value).toBe(1); // process 0's store outlives process 0
+    expect(touchPages(k, a1, 2 * MiB, true, 2)).toBe(ACCESS_OK);
+    expect(mmu_load(k, a1)).toBe(ACCESS_OK);
+    expect(mmuResult.value).toBe(2); // process 1's store replaced it
     expectConsistent(m);
     exitTask(k);
     expectAllFree(m);

@@ -207,10 +207,10 @@ describe('mshare sharing', () => {
     expect(a1 % PUD_SIZE).toBe(0);
     expect(touchPages(k, a1, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(mmuResult.value).toBe(1); // task 0's store, through the shared tables
-    expect(touchPages(k, a1, 4 * MiB, true)).toBe(ACCESS_OK);
+    expect(touchPages(k, a1, 4 * MiB, true, 2)).toBe(ACCESS_OK); // task 1's 2 replaces task 0's 1
     runOn(k, 0);
     expect(mmu_load(k, a0 + 4 * MiB - 4096)).toBe(ACCESS_OK);
-    expect(mmuResult.value).toBe(2);
+    expect(mmuResult.value).toBe(2); // task 1's store, seen by task 0 through the same tables
     // One PUD entry copied per guest; every page faulted once, in the host.
     expect(k.stats[ST_FAULT_SHARED_PMD]).toBe(2);
     const pg = (mm: number) => Atomics.load(m.i32, k.mmBase(mm) + M_PGTABLES);
