@@ -11,6 +11,7 @@ import { type CompareReport, renderCompare } from './compare.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { z } from 'zod';
 import { explore, replay, runToken, tokenRunOptions } from './explore.js';
+import { diffKernel, renderDiff } from './diff_kernel.js';
 import { OP_NAMES } from '../proc/program.js';
 import { toChromeTrace } from '../trace/chrome.js';
 import { shrink } from './shrink.js';
@@ -278,6 +279,18 @@ program
     const r = await shrink(decodeToken(token), budget);
     if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(`shrunk ${r.from} decisions to ${r.to} in ${r.tries} replays (${r.seconds} s), still failing [${r.checker}]:\nptlab replay ${r.token}\n`);
+  });
+
+program
+  .command('diff-kernel')
+  .description('run a scenario file on ptlab and on this machine\'s Linux (native/ptkernel.c) and compare every op\'s result')
+  .argument('<file>', 'a scenario file (*.json)')
+  .option('--model <model>', 'sharing model (default: none, or the file\'s)')
+  .option('--json', 'one JSON object on stdout')
+  .action(async (file: string, raw: Record<string, unknown>) => {
+    const r = await diffKernel(file, raw.model === undefined ? undefined : String(raw.model));
+    process.stdout.write((raw.json ? JSON.stringify(r) : renderDiff(r)) + '\n');
+    process.exitCode = r.ok ? 0 : 1;
   });
 
 program

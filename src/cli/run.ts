@@ -159,6 +159,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
   const run = await runMachine({
     controlled: control ? (m) => setupSchedule(m.i32, m.layout, control.sched) : undefined,
     trace: control?.onTrace !== undefined,
+    cooperative: o.cooperative,
     cpus: so.cpus,
     config,
     programs,

@@ -17,7 +17,7 @@ import type { Kernel } from './percpu.js';
 import {
   _PAGE_RW, entry_off, PGD_LEVEL, pgd_index, PMD_LEVEL, PMD_SIZE, pmd_index, pte_index, PTE_LEVEL, pte_pfn, PUD_LEVEL, pud_index, table_alloc,
 } from './pgtable.js';
-import { ENOMEM } from './errno.js';
+import { EINVAL, ENOMEM } from './errno.js';
 import { lookup_table, MmuGather } from './memory.js';
 import { flush_protection } from './mprotect.js';
 import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
@@ -97,7 +97,8 @@ export function mmdrop(k: Kernel, mm: number): void {
  * ones, nor VM_WIPEONFORK ones (the child's start empty). copy_present_pte: a private writable
  * PTE is write-protected in both (copy-on-write), every copied PTE takes a map count, and the
  * child's RSS and pgtables_bytes count what it got. The parent's TLB is flushed for the
- * write-protected entries before the lock drops. Returns 0 or -ENOMEM.
+ * write-protected entries before the lock drops. Returns 0, -ENOMEM, or -EINVAL when the mm holds
+ * a sharing model's VM_SHARED_PT mapping.
  */
 export function dup_mmap(k: Kernel, parent: number, child: number): number {
   const i32 = k.i32;
@@ -106,6 +107,9 @@ export function dup_mmap(k: Kernel, parent: number, child: number): number {
   const tlb = new MmuGather();
   let r = 0;
   try {
+    // A sharing model's VM_SHARED_PT mapping: no model says yet what a child gets (hugetlb's
+    // copy_hugetlb_page_range shares the PMD; mshare's reviewers have not decided): EINVAL.
+    for (let v = first_vma(k, parent); v >= 0; v = vma_next(k, v)) if ((vma_flags(k, v) & VM_SHARED_PT) !== 0) return -EINVAL;
     for (let v = first_vma(k, parent); v >= 0; v = vma_next(k, v)) {
       const flags = vma_flags(k, v);
       if ((flags & VM_DONTCOPY) !== 0) continue;

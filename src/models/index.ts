@@ -32,7 +32,8 @@ export const MODELS: Record<string, ModelInfo> = {
     rules: 'MAP_SHARED|MAP_SHARED_PT; PMD-aligned address, PMD-multiple length, same address/length/offset in every process (else EINVAL); ' +
       'a host mm holds the shared PTE tables; guest VMAs get VM_SHARED_PT; a guest fault copies the host PMD entry and is handled in the host mm; ' +
       'mprotect by one process changes the host entries, so every sharer (shootdown reaches every sharer CPU); partial munmap: EINVAL; ' +
-      'guest exit never frees shared tables; the host mm goes with the last sharer; host tables accounted once, apart from guests',
+      'guest exit never frees shared tables; the host mm goes with the last sharer; host tables accounted once, apart from guests' +
+      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_FREE_SHARED_PMD]: "guest exit frees the shared PTE tables (the RFC's unfixed free_pmd_range / pmd_free_tlb path)",
       [BUG_FORGET_SHARERS]: "a change to the host's entries flushes only the CPU that made it, not the other sharers' CPUs",
@@ -45,7 +46,8 @@ export const MODELS: Record<string, ModelInfo> = {
     rules: 'sharing is a hidden optimisation behind madvise(MADV_SHARE_PT) on MAP_SHARED shmem; like huge_pmd_share, a fault with no PTE table ' +
       'looks through the file\'s i_mmap for a sibling VMA with the same vm_flags mapping the same file offset at the same offset within a PMD, ' +
       'whose whole PMD-aligned range lies in both VMAs, and shares its PTE table (share count per table); mprotect, partial munmap (a split), ' +
-      'unmap and exit unshare first (huge_pmd_unshare, TLB flushed before i_mmap_rwsem drops); no program can tell the difference from none',
+      'unmap and exit unshare first (huge_pmd_unshare, TLB flushed before i_mmap_rwsem drops); no program can tell the difference from none' +
+      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_UNSHARE_DEFERS_FLUSH]: "huge_pmd_unshare leaves the flush to the caller's mmu_gather, which flushes only the range it changed (CVE-2021-4002's shape)",
       [BUG_SPLIT_UNSHARES_EARLY]: 'a split unshares before it takes the locks that clear the hint, so a racing fault shares the table again (CVE-2025-38084\'s shape)',
@@ -61,7 +63,8 @@ export const MODELS: Record<string, ModelInfo> = {
       'CONTAINER_UNMAP {offset, size} and CONTAINER_PROTECT {offset, size, prot} change the inside for every mapper at once, the shootdown reaching every CPU running one; unknown cmd -> ENOTTY; ' +
       'processes mmap the whole container MAP_SHARED (MAP_PRIVATE, another length or a non-PMD-aligned address -> EINVAL) with a prot that is a superset of every permission inside (else EACCES), ' +
       'and CONTAINER_MAP/PROTECT beyond some mapper\'s prot -> EACCES; mprotect or partial munmap of the mapping -> EINVAL; the fault takes the host mmap_lock inside the task\'s, ' +
-      'copies the host PMD entry and handles the PTE fault in the host; the host and its tables go with the container\'s last fd, name or mapping',
+      'copies the host PMD entry and handles the PTE fault in the host; the host and its tables go with the container\'s last fd, name or mapping' +
+      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {},
     create: () => createContainerFdModel(),
   },
@@ -75,7 +78,8 @@ export const MODELS: Record<string, ModelInfo> = {
       'processes mmap the whole region MAP_SHARED (MAP_PRIVATE, another length, an unsized region, a MAP_FIXED address not PUD-aligned -> EINVAL); ' +
       'the fault takes the host mmap_lock inside the task\'s, copies the host PUD entry (the PMD table and all below are shared) and handles the PTE fault in the host; ' +
       'no host VMA -> SIGSEGV; mprotect or partial munmap of the mapping -> EINVAL; the owner\'s exit unmaps the whole host range (later touches: SIGSEGV); ' +
-      'the host goes with the last fd, name or mapping; v1: mshare(name, addr, len, oflag) moves the caller\'s shared file mappings in the range into a named region and attaches others at the same address, mshare_unlink(name)',
+      'the host goes with the last fd, name or mapping; v1: mshare(name, addr, len, oflag) moves the caller\'s shared file mappings in the range into a named region and attaches others at the same address, mshare_unlink(name)' +
+      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_PEEK_WITHOUT_HOST_LOCK]: "the fault reads the host's PUD entry without the host's mmap_lock and copies it into the guest's (v1's find_shared_vma)",
       [BUG_ATTACH_DROPS_MMAP_LOCK]: "mshare() (v1) looks at the caller's mappings, drops mmap_lock, then moves and unmaps them without looking again: a thread's remap in between is lost",
@@ -93,7 +97,8 @@ export const MODELS: Record<string, ModelInfo> = {
       'address_space_munmap: ioctl AS_MUNMAP {addr, size} is do_munmap on the host under its mmap_lock, the flush reaching every CPU running a mapper before it returns (the revoke); unknown cmd -> ENOTTY; ' +
       'processes mmap the whole space MAP_SHARED at any PMD-aligned address of their own (MAP_PRIVATE, another length, an offset or an unaligned address -> EINVAL; a prot not covering every grant -> EACCES; ' +
       "mprotect or partial munmap -> EINVAL); the fault takes the host mmap_lock inside the task's, finds the host VMA (none: SIGSEGV, whatever the TLB held before the revoke), " +
-      "copies the host PMD entry and handles the PTE fault in the host; the host goes with the space's last fd, name or mapping",
+      "copies the host PMD entry and handles the PTE fault in the host; the host goes with the space's last fd, name or mapping" +
+      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_REVOKE_FORGETS_MAPPERS]: "AS_MUNMAP's shootdown covers only the host mm's own (empty) cpumask, not the CPUs running the space's mappers",
     },

@@ -382,9 +382,10 @@ export class Cpu {
     if (c < 0 || Atomics.load(i32, cb + T_STATE) !== TASK_NEW) return -11; // EAGAIN: that child ran already
     const mm = mm_alloc(k, c, 0);
     if (mm < 0) return -ENOMEM;
-    if (dup_mmap(k, k.mm, mm) < 0) {
+    const r = dup_mmap(k, k.mm, mm);
+    if (r < 0) {
       mmput(k, mm);
-      return -ENOMEM;
+      return r;
     }
     const pb = k.taskOff;
     Atomics.store(i32, cb + T_MM, mm);

@@ -48,6 +48,8 @@ export interface MachineSpec {
   controlled?: (m: Machine) => void;
   /** Record a trace on every CPU (CpuResult.trace). */
   trace?: boolean;
+  /** Each task runs until it blocks or exits (diff-kernel's deterministic order). */
+  cooperative?: boolean;
 }
 
 export interface MachineRun {
@@ -140,6 +142,7 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
         lockStatFrom: spec.lockStatFrom ?? -1,
         lockStatTo: spec.lockStatTo ?? -1,
         controlled: spec.controlled !== undefined,
+        cooperative: spec.cooperative,
         trace: spec.trace,
         traceOrigin: origin,
       };

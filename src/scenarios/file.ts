@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { z } from 'zod';
-import { compileProgram, describeIssue, ProgramSchema, type Program } from '../proc/program.js';
+import { compilePrograms, countTasks, describeIssue, ProgramSchema, type ParsedOp, type Program } from '../proc/program.js';
 import { MAX_SLOTS } from '../shm/layout.js';
 import { sizeMachine, type Scenario } from './common.js';
 
@@ -43,11 +43,12 @@ export function loadScenarioFile(path: string): Scenario {
   const programs = r.data.programs as Program[];
   programs.forEach((p, i) => {
     try {
-      compileProgram(p, MAX_SLOTS);
+      compilePrograms([p], MAX_SLOTS);
     } catch (e) {
       throw new Error(`scenario file ${path}: programs.${i}: ${e instanceof Error ? e.message : String(e)}`);
     }
   });
+  if (countTasks(programs) > 4096) throw new Error(`scenario file ${path}: programs: at most 4096 processes, forked children included`);
   // Sized from what the programs can touch, not from what they map or size: a 1 TiB mapping
   // touched once needs one page and one set of tables (Linux maps lazily too). At most
   // TOUCH_CAP pages are provided for; a program that touches more runs out of memory
@@ -57,7 +58,9 @@ export function loadScenarioFile(path: string): Scenario {
   let files = 1;
   let totalTouched = 0;
   let maxTouched = 0;
-  for (const prog of r.data.programs) {
+  // A fork's child runs its own ops: sized with its parent's.
+  const flat = (ops: ParsedOp[]): ParsedOp[] => ops.flatMap((o) => (o.op === 'fork' ? [o, ...flat(o.child as ParsedOp[])] : [o]));
+  for (const prog of r.data.programs.map(flat)) {
     let touched = 0;
     for (const op of prog) {
       if (op.op === 'ftruncate') span = Math.max(span, op.size);
@@ -85,7 +88,7 @@ export function loadScenarioFile(path: string): Scenario {
     build: (o) => ({
       programs,
       config: sizeMachine({
-        cpus: o.cpus, procs: programs.length, sharedBytes, privateBytes, sparsePages: Math.min(maxTouched, 2048),
+        cpus: o.cpus, procs: countTasks(programs), sharedBytes, privateBytes, sparsePages: Math.min(maxTouched, 2048),
         files: Math.min(files, 64), vmasPerProc: Math.min(64, maxOps), mem: o.mem,
       }),
     }),

@@ -23,7 +23,7 @@ describe('fuzz: bad input never corrupts the machine', () => {
     await fc.assert(fc.asyncProperty(programArb, async (p) => {
       const v = await checkProgram(p);
       if (v.problem) throw new Error(`${p.model}: ${v.problem}\n${JSON.stringify(p.file)}`);
-    }), { seed, numRuns: 24 });
+    }), { seed, numRuns: 16 });
   }, 240_000);
 
   it('command lines: exit 0, 1 or 2; exit 2 is one line; --json is one object', () => {

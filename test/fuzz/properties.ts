@@ -58,11 +58,27 @@ const shmName = fc.constantFrom('/fz', '/', '//', 'fz', '/a/b', '/other');
 
 type JsonOp = Record<string, unknown>;
 
+const advice = fc.constantFrom('MADV_SHARE_PT', 'MADV_DONTNEED', 'MADV_BOGUS', 'MADV_REMOVE', 'MADV_FREE', 'MADV_WILLNEED', 'MADV_DONTFORK', 'MADV_WIPEONFORK',
+  'MADV_POPULATE_READ', 'MADV_POPULATE_WRITE', 'MADV_RANDOM');
+/** The Linux-fidelity calls (file I/O, mremap, mlock, mincore, msync, wait). */
+const linuxOpArb: fc.Arbitrary<JsonOp> = fc.oneof(
+  fc.record({ op: fc.constant('pread'), fd, offset: nastySize, len: fc.constantFrom(0, 1, 4, 4096, 2 ** 21), expect }),
+  fc.record({ op: fc.constant('pwrite'), fd, offset: fc.constantFrom(0, 3, 4096, 8190, 2 ** 21), len: fc.constantFrom(0, 1, 4, 4097), value: fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }), expect }),
+  fc.record({ op: fc.constant('mremap'), region, offset: nastyOffset, old_len: nastyLen, new_len: nastyLen, flags: fc.subarray(['MREMAP_MAYMOVE', 'MREMAP_FIXED', 'MREMAP_DONTUNMAP']),
+    new_addr: fc.option(fc.oneof(nastyAddr, fc.constantFrom('r0', 'r1+0x200000', 'r2-0x1000')), { nil: undefined }), as: region, expect }),
+  fc.record({ op: fc.constant('mlock'), region, offset: nastyOffset, len: fc.constantFrom(0, 4096, 8192, 2 ** 21), onfault: fc.boolean(), expect }),
+  fc.record({ op: fc.constant('munlock'), region, offset: nastyOffset, len: nastyLen, expect }),
+  fc.record({ op: fc.constant('mincore'), region, offset: nastyOffset, len: fc.constantFrom(0, 4096, 8192, 2 ** 21), expect }),
+  fc.record({ op: fc.constant('msync'), region, offset: nastyOffset, len: nastyLen, flags: fc.subarray(['MS_ASYNC', 'MS_SYNC', 'MS_INVALIDATE']), expect }),
+  fc.record({ op: fc.constant('wait'), expect }),
+);
+
 const opArb: fc.Arbitrary<JsonOp> = fc.oneof(
+  linuxOpArb,
   fc.record({ op: fc.constant('mmap'), addr: nastyAddr, len: nastyLen, prot, flags, fd: fc.option(fd, { nil: undefined }), offset: fc.constantFrom(0, 4096, 5000, 2 ** 40), as: region, expect }, { requiredKeys: ['op', 'len', 'flags', 'as', 'expect'] }),
   fc.record({ op: fc.constant('munmap'), region, offset: nastyOffset, len: nastyLen, expect }),
   fc.record({ op: fc.constant('mprotect'), region, offset: nastyOffset, len: nastyLen, prot, expect }),
-  fc.record({ op: fc.constant('madvise'), region, offset: nastyOffset, len: nastyLen, advice: fc.constantFrom('MADV_SHARE_PT', 'MADV_DONTNEED', 'MADV_BOGUS'), expect }),
+  fc.record({ op: fc.constant('madvise'), region, offset: nastyOffset, len: nastyLen, advice, expect }),
   fc.record({ op: fc.constant('load'), region, offset: nastyOffset, expect }),
   fc.record({ op: fc.constant('store'), region, offset: nastyOffset, value: fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }), expect }),
   fc.record({ op: fc.constant('touch'), region, offset: nastyOffset, len: fc.constantFrom(0, 4096, 2 ** 21), stride: fc.constantFrom(8, 4096, 2 ** 21), write: fc.boolean(), expect }),
@@ -98,13 +114,23 @@ const PROLOGUE: JsonOp[] = [
   { op: 'mmap', len: 2 ** 21, flags: ['MAP_SHARED'], fd: 'f1', as: 'r2', expect: 'any' },
 ];
 
+/** A program that forks once: the child runs a few of the same ops (it has every name the parent has). */
+const withFork = (ops: JsonOp[], child: JsonOp[], at: number): JsonOp[] =>
+  [...ops.slice(0, at), { op: 'fork', as: 'kid', child, expect: 'any' }, ...ops.slice(at), { op: 'wait', pid: 'kid', expect: 'any' }];
+
 export interface FuzzProgram {
   file: { programs: JsonOp[][] };
   model: string;
 }
 
 export const programArb: fc.Arbitrary<FuzzProgram> = fc.record({
-  file: fc.record({ programs: fc.array(fc.array(opArb, { maxLength: 12 }).map((ops) => [...PROLOGUE, ...ops]), { minLength: 1, maxLength: 3 }) }),
+  file: fc.record({
+    programs: fc.array(
+      fc.tuple(fc.array(opArb, { maxLength: 12 }), fc.option(fc.array(opArb, { maxLength: 6 }), { nil: undefined }), fc.nat(12))
+        .map(([ops, child, at]) => [...PROLOGUE, ...(child === undefined ? ops : withFork(ops, child, Math.min(at, ops.length)))]),
+      { minLength: 1, maxLength: 3 },
+    ),
+  }),
   model: fc.constantFrom(...MODEL_NAMES),
 });
 
