@@ -16,7 +16,7 @@ import { PAGE_SIZE, TASK_SIZE } from './pgtable.js';
 import { shmem_punch_hole } from './shmem.js';
 import { is_model_file_of } from './mlock.js';
 import {
-  find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_DONTCOPY, VM_LOCKED, VM_MAYWRITE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED,
+  find_vma, VM_READ, VM_EXEC, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_DONTCOPY, VM_LOCKED, VM_MAYWRITE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED,
   VM_SHARED_PT, VM_WIPEONFORK, VM_WRITE,
 } from './vma.js';
 
@@ -35,7 +35,7 @@ export const MADV: Record<string, number> = {
  */
 export function do_madvise(k: Kernel, mm: number, start: number, len: number, advice: string): number {
   const known = advice in MADV;
-  if (!known && !k.model.madvise) return -EINVAL;
+  if (!known && !(k.model.madvise && k.model.advices?.includes(advice))) return -EINVAL; // madvise_behavior_valid
   if (start % PAGE_SIZE !== 0) return -EINVAL;
   const alen = page_align(len);
   if (len !== 0 && alen === 0) return -EINVAL;
@@ -155,7 +155,7 @@ function madvise_remove(k: Kernel, mm: number, start: number, end: number): numb
 /**
  * madvise_populate: faults every page of the range in, for read or for write (breaking COW),
  * as get_user_pages would, without mmap_lock held across (each fault takes it). ENOMEM for a
- * hole, EFAULT where a fault fails (no permission, or past EOF: SIGSEGV / SIGBUS).
+ * hole, EINVAL for a mapping that does not allow the access, EFAULT where a fault fails (past EOF).
  */
 function madvise_populate(k: Kernel, mm: number, start: number, end: number, write: boolean): number {
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
@@ -167,7 +167,8 @@ function madvise_populate(k: Kernel, mm: number, start: number, end: number, wri
     const flags = ok ? vma_flags(k, v) : 0;
     mmap_read_unlock(k, lock);
     if (!ok) return -ENOMEM;
-    if (write && (flags & VM_WRITE) === 0) return -EFAULT;
+    // check_vma_flags: a mapping that does not allow the access is "incompatible": EINVAL.
+    if ((flags & (VM_READ | VM_WRITE | VM_EXEC)) === 0 || (write && (flags & VM_WRITE) === 0)) return -EINVAL;
     for (; at < e; at += PAGE_SIZE) if (do_user_addr_fault(k, at, write) !== ACCESS_OK) return -EFAULT;
   }
   return 0;

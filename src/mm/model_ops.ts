@@ -70,6 +70,8 @@ export interface ModelOps {
   mshare_unlink?(k: Kernel, name: string): number;
   /** madvise(2) advice the model understands (0 or -errno), on [start, end) of `mm` (mmap_lock held for write). */
   madvise?(k: Kernel, mm: number, start: number, end: number, advice: string): number;
+  /** The advices `madvise` takes (madvise_behavior_valid: any other is EINVAL, whatever the range). */
+  advices?: readonly string[];
   /**
    * UFFDIO_REGISTER(MODE_WP) is about to mark this VM_SHARED_PT VMA (mmap_lock held for write):
    * a model that shares tables as an optimisation gives it up here (pt-hint unshares, as hugetlb

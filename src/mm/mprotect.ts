@@ -167,8 +167,8 @@ export function do_mprotect(k: Kernel, mm: number, start: number, len: number, p
       }
       at = e;
       if (at >= end) break;
-      v = find_vma(k, mm, at);
-      if (v < 0 || vma_start(k, v) !== at) {
+      v = find_vma(k, mm, at); // (mprotect_fixup may have merged the VMA that holds `at` with the one before)
+      if (v < 0 || vma_start(k, v) > at) {
         flush_protection(k, mm, tlb);
         return -ENOMEM;
       }

@@ -216,6 +216,7 @@ export function createPtHintModel(bug = ''): ModelOps {
     flush_mask: (k, mm) => Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK),
     /** uffd-wp registration unshares first (hugetlb: uffd_disable_huge_pmd_share); the VMA is then an ordinary one. */
     uffd_register: (k, vma) => unhint(k, vma),
+    advices: ['MADV_SHARE_PT'],
     /** madvise(MADV_SHARE_PT): mark the shared shmem VMAs of [start, end). mmap_lock held for write. */
     madvise(k, mm, start, end, advice) {
       if (advice !== MADV_SHARE_PT) return -EINVAL;
