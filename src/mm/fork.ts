@@ -6,7 +6,7 @@
 import {
   M_ANON_RETIRED, M_COUNT, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_NR_VMAS,
   M_PAGE_TABLE_LOCK, M_PGD, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, M_TASK, M_TLB_GEN, M_USERS, M_VMA_HEAD,
-  MMAP_LOCK_WORDS, MMF_HOST, MMF_QRWLOCK, R_GEN, T_ANON_RETIRED, V_MM, FRAME_ANON, R_STATE,
+  MMAP_LOCK_WORDS, MMF_HOST, MMF_QRWLOCK, R_GEN, T_ANON_RETIRED, V_MM, V_FLAGS, FRAME_ANON, R_STATE,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { refcount_dec_and_test, refcount_inc, REFCOUNT_OK, REFCOUNT_UNDERFLOW, REFCOUNT_ZERO } from '../sync/refcount.js';
@@ -26,7 +26,7 @@ import { pte_lock } from './ptlock.js';
 import { frame_add_rmap, i_mmap_insert } from './rmap.js';
 import { get_file } from './shmem.js';
 import { spin_unlock } from '../sync/spinlock.js';
-import { first_vma, vm_area_dup, vma_end, vma_file, vma_flags, vma_link_mm, vma_next, vma_start, vmaBase, VM_DONTCOPY, VM_SHARED, VM_SHARED_PT, VM_WIPEONFORK } from './vma.js';
+import { first_vma, VM_LOCKED, VM_LOCKONFAULT, vm_area_dup, vma_end, vma_file, vma_flags, vma_link_mm, vma_next, vma_start, vmaBase, VM_DONTCOPY, VM_SHARED, VM_SHARED_PT, VM_WIPEONFORK } from './vma.js';
 import { pool_alloc, pool_free } from './slab.js';
 
 /** mm_alloc: a new address space (task = owner task id, or -1 for a host mm). -1 when out of memory. */
@@ -120,6 +120,7 @@ export function dup_mmap(k: Kernel, parent: number, child: number): number {
       }
       const nb = vmaBase(k, n);
       Atomics.store(i32, nb + V_MM, child);
+      Atomics.and(i32, nb + V_FLAGS, ~(VM_LOCKED | VM_LOCKONFAULT)); // mlock is not inherited (vm_flags_clear(tmp, VM_LOCKED_MASK))
       const file = vma_file(k, n);
       if (file >= 0) {
         get_file(k, file);

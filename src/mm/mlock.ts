@@ -76,8 +76,8 @@ export function do_munlock(k: Kernel, mm: number, addr: number, len: number): nu
 
 /**
  * __mm_populate: faults [start, end) in, VMA by VMA (without mmap_lock held across: each fault
- * takes it). A VMA with no access is skipped; private writable memory is faulted for write.
- * Returns 0, or -1 when a fault failed (SIGBUS past EOF).
+ * takes it). A VMA with no access fails it; private writable memory is faulted for write.
+ * Returns 0, or -1 when a fault failed (SIGBUS past EOF) or a VMA allows no access.
  */
 export function mm_populate(k: Kernel, mm: number, start: number, end: number): number {
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
@@ -90,10 +90,10 @@ export function mm_populate(k: Kernel, mm: number, start: number, end: number): 
     const flags = v >= 0 ? vma_flags(k, v) : 0;
     mmap_read_unlock(k, lock);
     if (v < 0) return 0;
-    if ((flags & VM_ACCESS_FLAGS) !== 0) {
-      const write = (flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
-      for (let a = s; a < e; a += PAGE_SIZE) if (do_user_addr_fault(k, a, write) !== ACCESS_OK) return -1;
-    }
+    // A mapping no access reaches cannot be faulted in (check_vma_flags: -EFAULT, ENOMEM to mlock).
+    if ((flags & VM_ACCESS_FLAGS) === 0) return -1;
+    const write = (flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+    for (let a = s; a < e; a += PAGE_SIZE) if (do_user_addr_fault(k, a, write) !== ACCESS_OK) return -1;
     at = e;
   }
   return 0;

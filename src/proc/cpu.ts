@@ -9,7 +9,7 @@ import {
   B_ARRIVED, B_COUNT, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
-  T_STATE, TASK_BLOCKED, T_SLOT_FILE, T_SLOT_PAGES, G_OP_SEQ, G_UNMET, G_NEXT_PID, T_PID, T_PARENT, T_WAIT_FOR, T_REAPED, TASK_NEW, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
+  T_STATE, TASK_BLOCKED, T_FD_MODE, T_SLOT_FILE, T_SLOT_PAGES, G_OP_SEQ, G_UNMET, G_NEXT_PID, T_PID, T_PARENT, T_WAIT_FOR, T_REAPED, TASK_NEW, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
 } from '../shm/layout.js';
 import { attachMachine } from '../shm/machine.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
@@ -398,6 +398,7 @@ export class Cpu {
       const f = Atomics.load(i32, pb + T_FD + 2 * i);
       if (f >= 0) get_file(k, f);
       Atomics.store(i32, cb + T_FD + 2 * i + 1, Atomics.load(i32, pb + T_FD + 2 * i + 1));
+      Atomics.store(i32, cb + T_FD_MODE + i, Atomics.load(i32, pb + T_FD_MODE + i));
       Atomics.store(i32, cb + T_FD + 2 * i, f);
     }
     for (let w = 0; w < 2 * MAX_SLOTS; w++) Atomics.store(i32, cb + T_SLOT + w, Atomics.load(i32, pb + T_SLOT + w));
