@@ -69,9 +69,8 @@ export function mmu_store(k: Kernel, addr: number, value: number): number {
   const vpn = Math.floor(addr / 4096);
   const s = vpn & TLB_MASK;
   if (Atomics.load(i32, k.ipiReqOff) === k.ipiDone && k.tlbVpn[s] === vpn && k.tlbWrite[s] === 1 && Atomics.load(i32, k.tlbSeqOff[s]) === k.tlbSeq[s]) {
-    const d = k.tlbPay[s];
-    Atomics.store(i32, d + (((addr & 0xfff) >>> 2) & k.payloadMask), value);
-    Atomics.add(i32, d - 1, value);
+    Atomics.store(i32, k.tlbPay[s] + (((addr & 0xfff) >>> 2) & k.payloadMask), value);
+    k.tlbLedger[s] = (k.tlbLedger[s] + value) | 0; // the frame's ledger, written back when the entry goes
     return ACCESS_OK;
   }
   return mmu_store_slow(k, addr, value);
@@ -89,7 +88,7 @@ function mmu_store_slow(k: Kernel, addr: number, value: number): number {
     if (k.tlbVpn[s] === vpn && k.tlbWrite[s] === 1) {
       if (Atomics.load(i32, k.tlbSeqOff[s]) !== k.tlbSeq[s] && stale_tlb_write(k, s, addr)) return ACCESS_STOP;
       Atomics.store(i32, k.tlbPay[s] + w, value);
-      Atomics.add(i32, k.tlbPay[s] - 1, value); // F_LEDGER
+      k.tlbLedger[s] = (k.tlbLedger[s] + value) | 0;
       return ACCESS_OK;
     }
     const r = walk_and_fill(k, vpn, s, true);
@@ -188,6 +187,7 @@ function tlb_fill(k: Kernel, vpn: number, s: number, pteOff: number, write: bool
     report_violation(i32, k.layout, Violation.UafObject, k.cpu, 0, f, -1, Atomics.load(i32, fb + R_GEN));
     return -1;
   }
+  k.tlb_slot_writeback(s);
   k.tlbVpn[s] = vpn;
   k.tlbPay[s] = fb + F_HDR;
   k.tlbWrite[s] = (pte & _PAGE_RW) !== 0 ? 1 : 0;

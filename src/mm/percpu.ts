@@ -181,6 +181,12 @@ export class Kernel extends LockCpu {
   readonly tlbVpn = new Float64Array(TLB_ENTRIES).fill(NaN); // NaN: equal to no vpn, not even a negative address's
   /** Word offset of the frame's payload. */
   readonly tlbPay = new Int32Array(TLB_ENTRIES);
+  /**
+   * What stores through each TLB entry added since it was filled, not yet in the frame's ledger
+   * (F_LEDGER): written back when the entry goes (tlb_writeback), which is always before the frame
+   * can be freed (a shootdown flushes first). The store fast path stays one Atomics op.
+   */
+  readonly tlbLedger = new Int32Array(TLB_ENTRIES);
   readonly tlbWrite = new Uint8Array(TLB_ENTRIES);
   /** Word offset of the PTE the entry came from, and its table's P_WPSEQ at fill time. */
   readonly tlbPte = new Int32Array(TLB_ENTRIES);
@@ -250,8 +256,27 @@ export class Kernel extends LockCpu {
 
   /** Flushes every entry of this CPU's TLB (no PCID: ptlab flushes whole TLBs). */
   local_flush_tlb(): void {
+    this.tlb_writeback();
     this.tlbVpn.fill(NaN);
     this.stats[ST_TLB_FLUSHES]++;
   }
 
+  /** The TLB's pending ledger sums into their frames (F_LEDGER = the data's word offset - 1). */
+  tlb_writeback(): void {
+    const l = this.tlbLedger;
+    for (let s = 0; s < l.length; s++) {
+      if (l[s] !== 0) {
+        if (this.tlbVpn[s] === this.tlbVpn[s]) Atomics.add(this.i32, this.tlbPay[s] - 1, l[s]);
+        l[s] = 0;
+      }
+    }
+  }
+
+  /** Slot `s` is about to hold another page: its pending ledger goes to its frame first. */
+  tlb_slot_writeback(s: number): void {
+    if (this.tlbLedger[s] !== 0) {
+      if (this.tlbVpn[s] === this.tlbVpn[s]) Atomics.add(this.i32, this.tlbPay[s] - 1, this.tlbLedger[s]);
+      this.tlbLedger[s] = 0;
+    }
+  }
 }

@@ -71,11 +71,13 @@ export function switch_mm(k: Kernel, next: number): void {
   const i32 = k.i32;
   const prev = k.mm;
   if (next >= 0) Atomics.add(i32, k.mmBase(next) + M_COUNT, 1); // mmgrab
+  // Flushed while still in prev's cpumask: the TLB's pending ledgers reach their frames before
+  // any shootdown may skip this CPU and free them.
+  k.local_flush_tlb();
   if (prev >= 0) {
     Atomics.and(i32, k.mmBase(prev) + M_CPUMASK, ~k.cpuBit);
     k.model.switch_mm(k, prev, false);
   }
-  k.local_flush_tlb();
   k.mm = next;
   k.mmOff = next >= 0 ? k.mmBase(next) : -1;
   if (next >= 0) {
