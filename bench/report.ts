@@ -50,6 +50,7 @@ export function ratios(records: BenchRecord[]): Ratio[] {
     ratio('minor-fault: 2 threads (aggregate) / 1 thread', mf2, mf1, 1.7),
     ratio('minor-fault: ptlab none 1 thread / kernel 1 thread', mf1, kernel, 2, 'kernel-minor-fault was skipped'),
     ratio('shared-pmd-fault: 2 threads (aggregate) / 1 thread', find(records, 'shared-pmd-fault', 2), find(records, 'shared-pmd-fault', 1), null),
+    ratio('fork: ptlab none / kernel (64 MiB shared + 64 MiB private, touched)', find(records, 'fork', 1), find(records, 'kernel-fork', 1), null, 'kernel-fork was skipped'),
     ratio('tlb-hit load: rate / 50 M/s target', find(records, 'tlb-hit', 1, (r) => r.access === 'load'), 50e6, 1),
     ratio('tlb-hit store: rate / 50 M/s target', find(records, 'tlb-hit', 1, (r) => r.access === 'store'), 50e6, 1),
     ratio('sched-point: faults/s with no scheduler / with a no-op scheduler (what the points cost when off: at most this)',

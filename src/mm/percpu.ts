@@ -48,7 +48,9 @@ export const ST_UFFD_EVENTS = 28; // uffd-wp fault events queued
 export const ST_VMA_LOCK_SUCCESS = 29;
 export const ST_VMA_LOCK_ABORT = 30;
 export const ST_VMA_LOCK_MISS = 31;
-export const ST_COUNT = 32;
+export const ST_FORKS = 32; // forks done (fork ops that succeeded)
+export const ST_FORK_MS = 33; // wall time inside fork ops (copy_process, dup_mmap)
+export const ST_COUNT = 34;
 
 export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
 export const TLB_MASK = TLB_ENTRIES - 1;

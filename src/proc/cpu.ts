@@ -24,7 +24,7 @@ import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
 import { pool_check } from '../mm/slab.js';
 import type { ModelOps } from '../mm/model_ops.js';
 import { ACCESS_OK, ACCESS_OOM, ACCESS_SIGSEGV, ACCESS_STOP, mmu_load, mmu_store, mmuResult, SI_KERNEL } from '../mm/mmu.js';
-import { Kernel, ST_ACCESS_FAULTS, ST_ACCESS_MS, ST_ACCESSES, ST_CTX_SWITCHES, ST_FAULTS, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
+import { Kernel, ST_FORKS, ST_FORK_MS, ST_ACCESS_FAULTS, ST_ACCESS_MS, ST_ACCESSES, ST_CTX_SWITCHES, ST_FAULTS, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
 import {
   addrName, type CompiledOp, compilePrograms, ERRNO_NAMES, EXPECT_ANY, OP_NAMES, OpCode, type OpResult, outcomeName, type Program, SI_CODE_NAMES, SI_CODES, SIGNAL_NAMES,
 } from './program.js';
@@ -571,7 +571,13 @@ export class Cpu {
       case OpCode.UffdSnapshotEnd: return this.result(op, sys_uffd_snapshot_end(k));
       case OpCode.Munmap: return this.result(op, sys_munmap(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.Mprotect: return this.result(op, sys_mprotect(k, this.slotGet(op.slot) + op.a, op.b, op.c));
-      case OpCode.Fork: return this.result(op, this.fork(op));
+      case OpCode.Fork: {
+        const t0 = performance.now();
+        const r = this.fork(op);
+        k.stats[ST_FORK_MS] += performance.now() - t0;
+        if (r >= 0) k.stats[ST_FORKS]++;
+        return this.result(op, r);
+      }
       case OpCode.Wait: return this.result(op, this.reap(op));
       case OpCode.Pread: {
         const r = sys_pread(k, this.slotGet(op.slot), op.a, op.b, preadOut);
