@@ -20,6 +20,7 @@ import { benchSharedPmdFault, SHARED_PMD_DEFAULTS } from './shared_pmd_fault.js'
 import { benchSchedPoint, SCHED_POINT_DEFAULTS } from './sched_point.js';
 import { benchTlbHit, TLB_HIT_DEFAULTS } from './tlb_hit.js';
 import { benchFork, benchKernelFork, FORK_DEFAULTS } from './fork.js';
+import { benchPageData } from './page_data.js';
 
 /** Runs per benchmark; the median is kept. */
 const RUNS = 5;
@@ -53,6 +54,9 @@ keep(await medians(RUNS, [
   () => benchSchedPoint({ installed: true, ...SCHED_POINT_DEFAULTS }),
 ]));
 
+const pageData = benchPageData();
+for (const r of pageData) process.stdout.write(`${JSON.stringify(r)}\n`);
 const rs = ratios(records);
 for (const r of rs) process.stdout.write(`${JSON.stringify(r)}\n`);
 process.stdout.write(`\nptlab benchmarks on ${cores()} cores\n${renderReport(records, rs)}\n`);
+process.stdout.write(`\nmachine memory per GiB of simulated memory: ${pageData.map((r) => `${r.page_data_bytes} B of page data: ${(r.machine_bytes_per_simulated_gib / 2 ** 20).toFixed(1)} MiB`).join('; ')}\n`);
