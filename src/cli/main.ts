@@ -135,7 +135,7 @@ workloadOptions(program
     log.info({ scenario, options: o }, 'run start');
     const r = await runScenario(scenario, o);
     log.info({ ok: r.ok, seconds: r.seconds, violations: r.violations.length }, 'run end');
-    if (!r.ok) log.warn({ violations: r.violations.slice(0, 5), seed: r.seed }, 'checker found a violation');
+    if (!r.ok) log.info({ violations: r.violations.slice(0, 5), seed: r.seed }, 'checker found a violation'); // the report says it: no raw log line on the terminal
     process.stdout.write((o.json ? JSON.stringify(r) : renderRun(r)) + '\n');
     process.exitCode = r.ok ? 0 : 1;
   });

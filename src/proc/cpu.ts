@@ -348,7 +348,7 @@ export class Cpu {
   private joinMm(leader: number): number {
     const k = this.k;
     const i32 = k.i32;
-    if (leader >= this.programs.length) return -22; // EINVAL
+    if (leader >= this.initial) return -22; // EINVAL: join_mm names the programs' processes
     const lb = k.taskBase(leader);
     const mm = Atomics.load(i32, lb + T_MM);
     if (mm < 0 || Atomics.load(i32, lb + T_STATE) === TASK_EXITED) return -11; // EAGAIN: no address space to share yet
@@ -561,7 +561,7 @@ export class Cpu {
         this.setRegionLedger(op.out, a);
         return this.result(op, a);
       }
-      case OpCode.FaultRemote: return this.result(op, op.a >= this.programs.length ? -3 : sys_fault_remote(k, op.a, op.b, op.write));
+      case OpCode.FaultRemote: return this.result(op, op.a >= this.initial ? -3 : sys_fault_remote(k, op.a, op.b, op.write));
       case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
       case OpCode.UffdRegister: return this.result(op, sys_uffd_register(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.UffdWp: return this.result(op, sys_uffd_wp(k, this.slotGet(op.slot) + op.a, op.b, op.write));

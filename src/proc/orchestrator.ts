@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import {
-  G_LIVE_TASKS, G_NEXT_PID, G_STOP, MAX_FDS, StopReason, T_FD, T_MM, T_PID, TASK_RUNNABLE, TASK_WORDS,
+  G_LIVE_TASKS, G_NEXT_PID, G_STOP, MAX_FDS, StopReason, T_FD, T_MM, T_PID, TASK_NEW, TASK_RUNNABLE, TASK_WORDS,
   T_STATE, type MachineConfig,
 } from '../shm/layout.js';
 import { createMachine, type Machine } from '../shm/machine.js';
@@ -80,12 +80,15 @@ export function workerPath(name = 'worker.mjs'): string {
   return p;
 }
 
-/** Tasks start with no mm (created on first run), no fds, no regions, all queued. */
+/**
+ * Tasks start with no mm (created on first run), no fds, no regions; the programs' `tasks` are
+ * queued, the records past them (fork's children) wait in TASK_NEW for their fork.
+ */
 export function initTasks(m: Machine, tasks: number): void {
   const { i32, layout } = m;
-  for (let t = 0; t < tasks; t++) {
+  for (let t = 0; t < layout.config.tasks; t++) {
     const b = layout.tasks + t * TASK_WORDS;
-    i32[b + T_STATE] = TASK_RUNNABLE;
+    i32[b + T_STATE] = t < tasks ? TASK_RUNNABLE : TASK_NEW;
     i32[b + T_MM] = -1;
     i32[b + T_PID] = t;
     for (let f = 0; f < MAX_FDS; f++) i32[b + T_FD + 2 * f] = -1;
