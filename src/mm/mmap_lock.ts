@@ -147,3 +147,29 @@ export function lock_vma_under_rcu(k: Kernel, mm: number, addr: number): number 
   k.stats[ST_VMA_LOCK_ABORT]++;
   return -1;
 }
+
+/**
+ * A VMA lookup without mmap_lock, for bookkeeping that must not show in lock statistics (where
+ * the lost-write check credits stores): the lockless walk lock_vma_under_rcu makes, trusted only
+ * when the VMA found is attached to `mm`, not write-locked (vm_lock_seq != mm_lock_seq, as
+ * vma_start_read tests), and mm_lock_seq did not move meanwhile (mmap_lock_speculate_retry).
+ * Returns the VMA holding `addr`, -1 for none there, or -2 when the answer cannot be trusted
+ * (the caller takes mmap_lock).
+ */
+export function find_vma_speculative(k: Kernel, mm: number, addr: number): number {
+  const i32 = k.i32;
+  const seqOff = k.mmBase(mm) + M_LOCK_SEQ;
+  const seq = Atomics.load(i32, seqOff);
+  let v = Atomics.load(i32, k.mmBase(mm) + M_VMA_HEAD);
+  for (let n = 0; v >= 0; n++) {
+    if (n === VMA_WALK_LIMIT) return -2;
+    if (vma_end(k, v) > addr) break;
+    v = Atomics.load(i32, vmaBase(k, v) + V_NEXT);
+  }
+  if (v >= 0) {
+    const b = vmaBase(k, v);
+    if (Atomics.load(i32, b + V_MM) !== mm || Atomics.load(i32, b + V_DETACHED) !== 0 || Atomics.load(i32, b + V_LOCK_SEQ) === seq) return -2;
+    if (vma_start(k, v) > addr) v = -1;
+  }
+  return Atomics.load(i32, seqOff) === seq ? v : -2;
+}

@@ -1,7 +1,7 @@
 /**
  * mm/mremap.c: mremap(2). The checks of do_mremap (flags, alignment, MREMAP_FIXED needs
  * MREMAP_MAYMOVE, MREMAP_DONTUNMAP needs it and equal lengths on private anonymous memory, the old
- * range inside one VMA (EFAULT)); shrinking unmaps the tail in place; growing extends the VMA in
+ * range inside one VMA (EFAULT); since 5.13 any mapping may be moved with MREMAP_DONTUNMAP); shrinking unmaps the tail in place; growing extends the VMA in
  * place when the room after it is free; else, with MREMAP_MAYMOVE, or to MREMAP_FIXED's address,
  * move_vma: a new VMA, the PTEs moved as move_page_tables moves them (frames, map counts and RSS
  * go along), the old range unmapped (or, with MREMAP_DONTUNMAP, left mapped and empty).
@@ -20,7 +20,21 @@ export const MREMAP_MAYMOVE = 1;
 export const MREMAP_FIXED = 2;
 export const MREMAP_DONTUNMAP = 4;
 
+/** What a locked mapping's growth leaves to populate once mmap_lock is dropped ([start, end)). */
+const grown = { start: 0, end: 0 };
+
+/**
+ * mremap(2): the checks and the work under mmap_lock (__do_sys_mremap), then, for a VM_LOCKED
+ * mapping that grew (in place or moved), mm_populate of the new part with the lock dropped.
+ */
 export function do_mremap(k: Kernel, mm: number, addr: number, oldLen: number, newLen: number, flags: number, newAddr: number): number {
+  grown.start = grown.end = 0;
+  const r = mremap_locked(k, mm, addr, oldLen, newLen, flags, newAddr);
+  if (r >= 0 && grown.end > grown.start) mm_populate(k, mm, grown.start, grown.end);
+  return r;
+}
+
+function mremap_locked(k: Kernel, mm: number, addr: number, oldLen: number, newLen: number, flags: number, newAddr: number): number {
   if ((flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)) !== 0) return -EINVAL;
   if ((flags & MREMAP_FIXED) !== 0 && (flags & MREMAP_MAYMOVE) === 0) return -EINVAL;
   if ((flags & MREMAP_DONTUNMAP) !== 0 && ((flags & MREMAP_MAYMOVE) === 0 || oldLen !== newLen)) return -EINVAL;
@@ -39,7 +53,6 @@ export function do_mremap(k: Kernel, mm: number, addr: number, oldLen: number, n
     // old_len 0: a second mapping of a shared one (private ones: EINVAL).
     if (oldLen === 0 && ((flagsV & VM_SHARED) === 0 || (flags & MREMAP_MAYMOVE) === 0)) return -EINVAL;
     if (oldLen > vma_end(k, v) - addr) return -EFAULT;
-    if ((flags & MREMAP_DONTUNMAP) !== 0 && ((flagsV & VM_SHARED) !== 0 || vma_file(k, v) >= 0)) return -EINVAL;
     if ((flags & MREMAP_FIXED) !== 0) {
       if (newAddr % PAGE_SIZE !== 0) return -EINVAL;
       if (newLen > TASK_SIZE || newAddr > TASK_SIZE - newLen) return -EINVAL;
@@ -68,9 +81,8 @@ export function do_mremap(k: Kernel, mm: number, addr: number, oldLen: number, n
         vma_start_write(k, v);
         vma_set_range(k, v, vma_start(k, v), addr + newLen);
         if ((flagsV & VM_LOCKED) !== 0) {
-          mmap_write_unlock(k, lock);
-          mm_populate(k, mm, addr + oldLen, addr + newLen);
-          mmap_write_lock(k, lock);
+          grown.start = addr + oldLen;
+          grown.end = addr + newLen;
         }
         return addr;
       }
@@ -94,6 +106,10 @@ function move_vma(k: Kernel, mm: number, v: number, addr: number, oldLen: number
   if ((flags & MREMAP_DONTUNMAP) === 0 && oldLen > 0) {
     const r = do_munmap(k, mm, addr, oldLen);
     if (r < 0) return r;
+  }
+  if ((vma_flags(k, n) & VM_LOCKED) !== 0 && newLen > oldLen) {
+    grown.start = to + oldLen;
+    grown.end = to + newLen;
   }
   return to;
 }

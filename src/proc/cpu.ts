@@ -9,7 +9,7 @@ import {
   B_ARRIVED, B_COUNT, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
-  T_STATE, TASK_BLOCKED, T_FD_MODE, T_SLOT_FILE, T_SLOT_PAGES, G_OP_SEQ, G_UNMET, G_NEXT_PID, T_PID, T_PARENT, T_WAIT_FOR, T_REAPED, TASK_NEW, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
+  T_STATE, TASK_BLOCKED, T_FD_MODE, T_SLOT_FILE, T_SLOT_SEQ, M_LOCK_SEQ, T_SLOT_PAGES, G_OP_SEQ, G_UNMET, G_NEXT_PID, T_PID, T_PARENT, T_WAIT_FOR, T_REAPED, TASK_NEW, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
 } from '../shm/layout.js';
 import { attachMachine } from '../shm/machine.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
@@ -18,7 +18,7 @@ import { TraceKind } from '../sync/tracer.js';
 import { MachineStop } from '../sync/wait.js';
 import { fileBase } from '../mm/filemap.js';
 import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
-import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
+import { find_vma_speculative, mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
 import { find_vma, vma_end, vma_file, vma_flags, vma_start, VM_SHARED } from '../mm/vma.js';
 import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
 import { pool_check } from '../mm/slab.js';
@@ -405,6 +405,7 @@ export class Cpu {
     for (let w = 0; w < MAX_SLOTS; w++) {
       Atomics.store(i32, cb + T_SLOT_FILE + w, Atomics.load(i32, pb + T_SLOT_FILE + w));
       Atomics.store(i32, cb + T_SLOT_PAGES + w, Atomics.load(i32, pb + T_SLOT_PAGES + w));
+      Atomics.store(i32, cb + T_SLOT_SEQ + w, -1); // the child's mm has its own mm_lock_seq: look again
     }
     const pid = Atomics.add(i32, G_NEXT_PID, 1);
     Atomics.store(i32, cb + T_PID, pid);
@@ -540,6 +541,7 @@ export class Cpu {
           else {
             Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + op.out, this.storeLedger(fd >= 0 ? fdget(k, fd) : -1, shared));
             Atomics.store(k.i32, k.taskOff + T_SLOT_PAGES + op.out, Math.min(2 ** 31 - 1, Math.ceil(op.b / 4096)));
+            Atomics.store(k.i32, k.taskOff + T_SLOT_SEQ + op.out, Atomics.load(k.i32, k.mmOff + M_LOCK_SEQ));
           }
         }
         return this.result(op, r);
@@ -656,6 +658,7 @@ export class Cpu {
     const pages = this.ledgerId === -1 && this.ledgerEnd === addr + 1 ? 0 : Math.min(2 ** 31 - 1, Math.floor((this.ledgerEnd - addr) / 4096));
     Atomics.store(k.i32, k.taskOff + T_SLOT_FILE + slot, this.ledgerId);
     Atomics.store(k.i32, k.taskOff + T_SLOT_PAGES + slot, pages);
+    Atomics.store(k.i32, k.taskOff + T_SLOT_SEQ + slot, Atomics.load(k.i32, k.mmOff + M_LOCK_SEQ));
   }
 
   /** The mapping the last store's ledger came from: [ledgerStart, ledgerEnd) credits ledgerId. */
@@ -670,10 +673,15 @@ export class Cpu {
    */
   private ledgerAt(addr: number): void {
     const k = this.k;
-    const lock = k.mmOff + M_MMAP_LOCK;
-    mmap_read_lock(k, lock);
-    const v = find_vma(k, k.mm, addr);
-    if (v >= 0 && vma_start(k, v) <= addr) {
+    let v = find_vma_speculative(k, k.mm, addr);
+    let lock = -1;
+    if (v === -2) {
+      lock = k.mmOff + M_MMAP_LOCK;
+      mmap_read_lock(k, lock);
+      v = find_vma(k, k.mm, addr);
+      if (v >= 0 && vma_start(k, v) > addr) v = -1;
+    }
+    if (v >= 0) {
       this.ledgerStart = vma_start(k, v);
       this.ledgerEnd = vma_end(k, v);
       this.ledgerId = this.storeLedger(vma_file(k, v), (vma_flags(k, v) & VM_SHARED) !== 0);
@@ -682,7 +690,7 @@ export class Cpu {
       this.ledgerEnd = addr + 1;
       this.ledgerId = -1;
     }
-    mmap_read_unlock(k, lock);
+    if (lock >= 0) mmap_read_unlock(k, lock);
   }
 
   private result(op: CompiledOp, r: number): number {
@@ -704,6 +712,9 @@ export class Cpu {
     if (write) {
       // Inside the region as it was mapped: its ledger; anywhere else: what is mapped there.
       if (slot >= 0) {
+        // The mappings changed since the region's ledger was taken (mm_lock_seq moved: an mmap,
+        // munmap, mremap... over it, by this task or another thread): take it again.
+        if (Atomics.load(i32, k.taskOff + T_SLOT_SEQ + slot) !== Atomics.load(i32, k.mmOff + M_LOCK_SEQ)) this.setRegionLedger(slot, this.slotGet(slot));
         this.ledgerStart = this.slotGet(slot);
         this.ledgerEnd = this.ledgerStart + Atomics.load(i32, k.taskOff + T_SLOT_PAGES + slot) * 4096;
         this.ledgerId = Atomics.load(i32, k.taskOff + T_SLOT_FILE + slot);

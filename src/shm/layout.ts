@@ -260,7 +260,8 @@ export const T_FD_MODE = 99; // MAX_FDS words: each fd's f_mode (FMODE_READ 1 | 
 // (words 107..111 are free)
 export const T_SLOT_FILE = 112; // MAX_SLOTS: where stores through a region are credited (a shared file's FL_ID, 0 private, -1 none)
 export const T_SLOT_PAGES = 128; // MAX_SLOTS: the region's length in pages when it was mapped (stores outside it are looked up)
-export const TASK_WORDS = 144;
+export const T_SLOT_SEQ = 144; // MAX_SLOTS: the mm's mm_lock_seq when the region's ledger was taken
+export const TASK_WORDS = 160;
 export const TASK_NEW = 0;
 export const TASK_RUNNABLE = 1;
 export const TASK_RUNNING = 2;
