@@ -12,6 +12,7 @@ import { poolsOf } from '../shm/machine.js';
 import { LOCK_CLASS_NAMES } from '../sync/lockdep.js';
 import { POOL_NAMES, read_violations, Violation } from '../mm/mmdebug.js';
 import { LEVEL_NAMES } from '../mm/pgtable.js';
+import { ASSERT_SITES, LOCK_ASSERT_VIOLATION } from '../mm/mmap_lock.js';
 import type { MachineRun } from '../proc/orchestrator.js';
 import { outcomeName } from '../proc/program.js';
 import { checkInvariants, describeInvariant } from './invariants.js';
@@ -81,6 +82,11 @@ function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): V
               `but ${chain.map(name).join(' -> ')} was taken before (each while holding the one before it)`,
           };
         }
+        case LOCK_ASSERT_VIOLATION: return {
+          checker: 'lockdep:assert',
+          message: `cpu${cpu} ran ${ASSERT_SITES[a[1]] ?? `site ${a[1]}`} on ${mmName(run, a[2])} without holding its mmap_lock${a[3] ? ' for write' : ''}` +
+            `${a[4] ? ' (it holds it for read only)' : ''} (mmap_assert_${a[3] ? 'write_' : ''}locked)`,
+        };
         case 6: return { checker: 'lockdep:bad-unlock', message: `cpu${cpu} released the mmap_lock of ${mmName(run, a[1])}, which it does not hold (lockdep: bad unlock balance); the fault was on ${mmName(run, a[2])}, whose lock stays held` };
         case 5: return { checker: 'harness', message: `process ${a[1]} stored into too many files to account (file id ${a[2]})` };
         default: return describeInvariant(a[0], a.slice(1));

@@ -4,7 +4,7 @@
  * remove_vma. The model sees every MAP_SHARED file mapping first (ModelOps.mmap) and owns
  * VM_SHARED_PT VMAs.
  */
-import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
+import { AssertSite, mmap_assert_write_locked, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import { FILE_MODEL, FL_KIND, M_MMAP_LOCK, V_FILE, V_FILE_GEN, V_FLAGS, V_PGOFF, V_PRIV, V_PRIV_GEN } from '../shm/layout.js';
 import { free_pgtables, MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
 import { MODEL_DEFAULT, type MmapArgs } from './model_ops.js';
@@ -124,6 +124,7 @@ export function mmap_region(k: Kernel, mm: number, addr: number, len: number, vm
  * is allowed (CAP_SYS_RAWIO). MAP_LOCKED and MAP_POPULATE ask the caller to populate (a.populate).
  */
 export function do_mmap(k: Kernel, a: MmapArgs): number {
+  mmap_assert_write_locked(k, a.mm, AssertSite.DoMmap);
   a.populate = false;
   if (a.len <= 0) return -EINVAL;
   const len = page_align(a.len);
@@ -181,6 +182,7 @@ export function do_mmap(k: Kernel, a: MmapArgs): number {
 
 /** split_vma: `v` becomes [start, addr) and a new VMA [addr, end) follows it. Returns it or -ENOMEM. */
 export function split_vma(k: Kernel, mm: number, v: number, addr: number): number {
+  mmap_assert_write_locked(k, mm, AssertSite.SplitVma);
   const n = vm_area_dup(k, v);
   if (n < 0) return -ENOMEM;
   vma_start_write(k, v); // vma_prepare
@@ -263,6 +265,7 @@ export function remove_vma(k: Kernel, v: number, fileUnlinked = false): void {
  * VMA's model may refuse (map-shared-pt refuses partial unmaps) before anything changes.
  */
 export function do_munmap(k: Kernel, mm: number, start: number, len: number): number {
+  mmap_assert_write_locked(k, mm, AssertSite.DoMunmap);
   if (start % PAGE_SIZE !== 0 || len <= 0) return -EINVAL;
   const end = start + page_align(len);
   if (end > TASK_SIZE) return -EINVAL;

@@ -4,7 +4,7 @@
  * every CPU that may cache the old entries before the syscall returns; the tables' P_WPSEQ is
  * bumped after that flush so the stale-TLB check can tell a store that slipped through.
  */
-import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
+import { mmap_write_lock, mmap_write_unlock, vma_start_write, AssertSite, mmap_assert_write_locked } from './mmap_lock.js';
 import { F_UFFD_WP, FRAME_FILE, M_MMAP_LOCK, P_OWNER, P_WPSEQ, R_STATE, V_FLAGS } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { MmuGather, vm_page_prot, walk_pte_tables } from './memory.js';
@@ -95,6 +95,7 @@ function merge_into(k: Kernel, mm: number, a: number, b: number): void {
  * entries, and merge with the neighbours when they now match.
  */
 export function mprotect_fixup(k: Kernel, mm: number, v: number, start: number, end: number, newflags: number, tlb: MmuGather): number {
+  mmap_assert_write_locked(k, mm, AssertSite.MprotectFixup);
   v = split_vma_range(k, mm, v, start, end);
   if (v < 0) return v;
   vma_start_write(k, v); // vm_flags_reset

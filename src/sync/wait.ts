@@ -200,6 +200,17 @@ export class LockCpu {
     return false;
   }
 
+  /** lockdep_assert_held_write: is `word` on this CPU's held stack in write (exclusive) mode? */
+  holdsWrite(word: number): boolean {
+    for (let d = Math.min(this.heldDepth, MAX_HELD) - 1; d >= 0; d--) if (this.heldWord[d] === word && this.heldMode[d] === 0) return true;
+    return false;
+  }
+
+  /** Nothing can be asserted once the stack overflowed MAX_HELD (its deeper entries are not kept). */
+  heldStackComplete(): boolean {
+    return this.heldDepth <= MAX_HELD;
+  }
+
   /** Throws MachineStop when another CPU stopped the machine. */
   checkStop(): void {
     const r = Atomics.load(this.i32, G_STOP);
