@@ -84,8 +84,10 @@ function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): V
         }
         case LOCK_ASSERT_VIOLATION: return {
           checker: 'lockdep:assert',
-          message: `cpu${cpu} ran ${ASSERT_SITES[a[1]] ?? `site ${a[1]}`} on ${mmName(run, a[2])} without holding its mmap_lock${a[3] ? ' for write' : ''}` +
-            `${a[4] ? ' (it holds it for read only)' : ''} (mmap_assert_${a[3] ? 'write_' : ''}locked)`,
+          message: a[3] === 2
+            ? `cpu${cpu} ran ${ASSERT_SITES[a[1]] ?? `site ${a[1]}`} without holding the lock it needs (the file's i_mmap_rwsem: lockdep_assert_held)`
+            : `cpu${cpu} ran ${ASSERT_SITES[a[1]] ?? `site ${a[1]}`} on ${mmName(run, a[2])} without holding its mmap_lock${a[3] ? ' for write' : ''}` +
+              `${a[4] ? ' (it holds it for read only)' : ''} (mmap_assert_${a[3] ? 'write_' : ''}locked)`,
         };
         case 6: return { checker: 'lockdep:bad-unlock', message: `cpu${cpu} released the mmap_lock of ${mmName(run, a[1])}, which it does not hold (lockdep: bad unlock balance); the fault was on ${mmName(run, a[2])}, whose lock stays held` };
         case 5: return { checker: 'harness', message: `process ${a[1]} stored into too many files to account (file id ${a[2]})` };

@@ -197,6 +197,15 @@ export function mmap_assert_write_locked(k: Kernel, mm: number, site: AssertSite
   report_violation(k.i32, k.layout, Violation.Invariant, k.cpu, LOCK_ASSERT_VIOLATION, site, mm, 1, k.holds(lock) ? 1 : 0);
 }
 
+/**
+ * i_mmap_assert_locked / lockdep_assert_held on a lock word other than an mmap_lock (the file's
+ * i_mmap_rwsem, its size lock): `word` must be on this CPU's held stack.
+ */
+export function lockdep_assert_held(k: Kernel, word: number, site: AssertSite, mm = -1): void {
+  if (k.holds(word) || !k.heldStackComplete()) return;
+  report_violation(k.i32, k.layout, Violation.Invariant, k.cpu, LOCK_ASSERT_VIOLATION, site, mm, 2, 0);
+}
+
 /** mmap_assert_locked: held for read or write (or, for a fault under a VMA lock, vma_assert_locked's caller checks that). */
 export function mmap_assert_locked(k: Kernel, mm: number, site: AssertSite): void {
   const lock = k.mmBase(mm) + M_MMAP_LOCK;

@@ -7,7 +7,8 @@
  * then the range is unmapped once more for a fault that raced in between (truncate_pagecache).
  * Later accesses past EOF raise SIGBUS in do_fault; a punched hole reads 0 again.
  */
-import { F_HDR, FL_IMMAP_HEAD, V_IMMAP_NEXT, V_MM } from '../shm/layout.js';
+import { F_HDR, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, V_IMMAP_NEXT, V_MM } from '../shm/layout.js';
+import { AssertSite, lockdep_assert_held } from './mmap_lock.js';
 import { fileBase, filemap_get_frame, filemap_indices, filemap_remove_frame } from './filemap.js';
 import { MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
 import { frameBase, free_frame } from './page_alloc.js';
@@ -22,6 +23,7 @@ import { vma_end, vma_pgoff, vma_start, vmaBase } from './vma.js';
  */
 export function unmap_mapping_range(k: Kernel, file: number, first: number, last: number): void {
   const i32 = k.i32;
+  lockdep_assert_held(k, fileBase(k, file) + FL_IMMAP_RWSEM, AssertSite.UnmapMappingRange); // i_mmap_lock_read / the truncation's lock
   const tlb = new MmuGather();
   for (let v = Atomics.load(i32, fileBase(k, file) + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
     const start = vma_start(k, v);

@@ -10,7 +10,9 @@ import { LOCK_ASSERT_VIOLATION, mmap_read_lock, mmap_read_unlock, mmap_write_loc
 import { do_munmap, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
 import { read_violations, Violation } from '../../src/mm/mmdebug.js';
 import { sys_mmap } from '../../src/proc/syscalls.js';
-import { runOn, testMachine } from '../helpers/kernel.js';
+import { memfd, runOn, testMachine } from '../helpers/kernel.js';
+import { fdget } from '../../src/mm/fdtable.js';
+import { unmap_mapping_range } from '../../src/mm/truncate.js';
 
 function setup() {
   const t = testMachine();
@@ -43,5 +45,14 @@ describe('mmap_assert_write_locked', () => {
     const found = asserts(m.i32, m.layout);
     expect(found.length).toBeGreaterThanOrEqual(1);
     expect(found[0].args.slice(1, 5)).toEqual([0 /* do_munmap */, mm, 1 /* for write */, 1 /* held for read */]);
+  });
+
+  it('unmap_mapping_range without the file\'s i_mmap_rwsem (truncation takes it for write) is caught', () => {
+    const { k, m } = setup();
+    const fd = memfd(k, 8192);
+    const file = fdget(k, fd);
+    unmap_mapping_range(k, file, 0, 2);
+    const found = asserts(m.i32, m.layout);
+    expect(found.map((v) => v.args.slice(1, 4))).toEqual([[5 /* unmap_mapping_range */, -1, 2 /* another lock than mmap_lock */]]);
   });
 });
