@@ -23,8 +23,11 @@ function nodeBase(k: Kernel, n: number): number {
   return k.pools.xa.base + n * XN_WORDS;
 }
 
-/** xa_load: the frame at `index`, or -1. Lockless. */
-export function filemap_get_frame(k: Kernel, file: number, index: number): number {
+/**
+ * The word of the page-cache slot for `index` (its frame + 1, or 0), or -1 when no node holds
+ * such a slot. Lockless (xa_load's walk); filemap_get_frame and filemap_remove_frame share it.
+ */
+function xa_slot(k: Kernel, file: number, index: number): number {
   const i32 = k.i32;
   const root = Atomics.load(i32, fileBase(k, file) + FL_XA);
   if (root === 0) return -1;
@@ -33,11 +36,18 @@ export function filemap_get_frame(k: Kernel, file: number, index: number): numbe
   let n = root >>> 2;
   for (;;) {
     h--;
-    const e = Atomics.load(i32, nodeBase(k, n) + XN_HDR + ((index >>> (XA_SHIFT * h)) & XA_MASK));
+    const slot = nodeBase(k, n) + XN_HDR + ((index >>> (XA_SHIFT * h)) & XA_MASK);
+    if (h === 0) return slot;
+    const e = Atomics.load(i32, slot);
     if (e === 0) return -1;
-    if (h === 0) return e - 1;
     n = e - 1;
   }
+}
+
+/** xa_load: the frame at `index`, or -1. Lockless. */
+export function filemap_get_frame(k: Kernel, file: number, index: number): number {
+  const slot = xa_slot(k, file, index);
+  return slot < 0 ? -1 : Atomics.load(k.i32, slot) - 1;
 }
 
 function new_node(k: Kernel): number {
@@ -130,23 +140,11 @@ export function filemap_remove_frame(k: Kernel, file: number, index: number): nu
   const fb = fileBase(k, file);
   spin_lock(k, fb + FL_XA_LOCK, LockClass.XaLock);
   try {
-    const root = Atomics.load(i32, fb + FL_XA);
-    if (root === 0) return -1;
-    let h = root & 3;
-    if (index >= 1 << (XA_SHIFT * h)) return -1;
-    let n = root >>> 2;
-    for (;;) {
-      h--;
-      const slot = nodeBase(k, n) + XN_HDR + ((index >>> (XA_SHIFT * h)) & XA_MASK);
-      const e = Atomics.load(i32, slot);
-      if (e === 0) return -1;
-      if (h === 0) {
-        Atomics.store(i32, slot, 0);
-        Atomics.sub(i32, fb + FL_NRPAGES, 1);
-        return e - 1;
-      }
-      n = e - 1;
-    }
+    const slot = xa_slot(k, file, index);
+    const e = slot < 0 ? 0 : Atomics.exchange(i32, slot, 0);
+    if (e === 0) return -1;
+    Atomics.sub(i32, fb + FL_NRPAGES, 1);
+    return e - 1;
   } finally {
     spin_unlock(k, fb + FL_XA_LOCK);
   }

@@ -13,8 +13,7 @@ import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, v
 import { ACCESS_OK, do_user_addr_fault } from './mmu.js';
 import type { Kernel } from './percpu.js';
 import { PAGE_SIZE, TASK_SIZE } from './pgtable.js';
-import { shmem_punch_hole } from './shmem.js';
-import { is_model_file_of } from './mlock.js';
+import { is_model_file, shmem_punch_hole } from './shmem.js';
 import {
   find_vma, VM_READ, VM_EXEC, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_DONTCOPY, VM_LOCKED, VM_MAYWRITE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED,
   VM_SHARED_PT, VM_WIPEONFORK, VM_WRITE,
@@ -143,7 +142,7 @@ function madvise_remove(k: Kernel, mm: number, start: number, end: number): numb
     const pgoff = vma_pgoff(k, v);
     const vs = vma_start(k, v);
     mmap_read_unlock(k, lock);
-    if ((flags & VM_LOCKED) !== 0 || (flags & VM_SHARED_PT) !== 0 || file < 0 || is_model_file_of(k, file)) return -EINVAL;
+    if ((flags & VM_LOCKED) !== 0 || (flags & VM_SHARED_PT) !== 0 || file < 0 || is_model_file(k, file)) return -EINVAL;
     if ((flags & VM_SHARED) === 0 || (flags & VM_MAYWRITE) === 0) return -EACCES;
     const off = pgoff * PAGE_SIZE + (s - vs);
     shmem_punch_hole(k, file, off, off + (e - s));

@@ -7,9 +7,9 @@
 import { M_MMAP_LOCK, M_PGD } from '../shm/layout.js';
 import { EINVAL, ENOMEM } from './errno.js';
 import { filemap_get_frame } from './filemap.js';
+import { is_model_file } from './shmem.js';
 import { lookup_table } from './memory.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
-import { is_model_file_of } from './mlock.js';
 import type { Kernel } from './percpu.js';
 import { _PAGE_PRESENT, entry_off, PAGE_SIZE, pte_index, PTE_LEVEL } from './pgtable.js';
 import { find_vma, vma_end, vma_file, vma_pgoff, vma_start } from './vma.js';
@@ -34,7 +34,7 @@ export function do_mincore(k: Kernel, mm: number, start: number, len: number): n
         const vpn = a / PAGE_SIZE;
         const t = lookup_table(k, pgd, vpn, PTE_LEVEL, mm);
         let resident = t >= 0 && (Atomics.load(i32, entry_off(k, t, pte_index(vpn))) & _PAGE_PRESENT) !== 0;
-        if (!resident && file >= 0 && !is_model_file_of(k, file)) resident = filemap_get_frame(k, file, vma_pgoff(k, v) + (a - vma_start(k, v)) / PAGE_SIZE) >= 0;
+        if (!resident && file >= 0 && !is_model_file(k, file)) resident = filemap_get_frame(k, file, vma_pgoff(k, v) + (a - vma_start(k, v)) / PAGE_SIZE) >= 0;
         if (resident) bits |= 1 << i;
       }
     }

@@ -6,20 +6,14 @@
  * private writable memory, to break COW; no access, nothing), and a fault that fails there is
  * ENOMEM (__mlock_posix_error_return). As root, no RLIMIT_MEMLOCK applies.
  */
-import { FILE_MODEL, FL_KIND, M_MMAP_LOCK, V_FLAGS } from '../shm/layout.js';
+import { M_MMAP_LOCK, V_FLAGS } from '../shm/layout.js';
 import { ENOMEM } from './errno.js';
-import { fileBase } from './filemap.js';
 import { split_vma_range } from './mmap.js';
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import { ACCESS_OK, do_user_addr_fault } from './mmu.js';
 import type { Kernel } from './percpu.js';
 import { PAGE_SIZE } from './pgtable.js';
 import { find_vma, vma_end, vma_flags, vma_next, vma_start, vmaBase, VM_ACCESS_FLAGS, VM_LOCKED, VM_LOCKONFAULT, VM_SHARED, VM_WRITE } from './vma.js';
-
-/** Is `file` a sharing model's own file? */
-export function is_model_file_of(k: Kernel, file: number): boolean {
-  return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
-}
 
 /** The page-rounded range of mlock's (addr, len): [start, end). */
 function lock_range(addr: number, len: number): [number, number] {

@@ -5,14 +5,13 @@
  * VM_SHARED_PT VMAs.
  */
 import { AssertSite, mmap_assert_write_locked, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
-import { FILE_MODEL, FL_KIND, M_MMAP_LOCK, V_FILE, V_FILE_GEN, V_FLAGS, V_PGOFF, V_PRIV, V_PRIV_GEN } from '../shm/layout.js';
+import { M_MMAP_LOCK, V_FILE, V_FILE_GEN, V_FLAGS, V_PGOFF, V_PRIV, V_PRIV_GEN } from '../shm/layout.js';
 import { free_pgtables, MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
 import { MODEL_DEFAULT, type MmapArgs } from './model_ops.js';
 import type { Kernel } from './percpu.js';
 import { PAGE_SIZE, TASK_SIZE } from './pgtable.js';
 import { i_mmap_insert, i_mmap_remove } from './rmap.js';
-import { file_gen, fput, get_file, shmem_file_setup, shmem_setsize } from './shmem.js';
-import { fileBase } from './filemap.js';
+import { file_gen, fput, get_file, is_model_file, shmem_file_setup, shmem_setsize } from './shmem.js';
 import {
   find_vma, first_vma, vm_area_alloc, vm_area_dup, vm_area_free, vma_end, vma_file, vma_flags,
   vma_link_mm, vma_next, vma_pgoff, vma_set_range, vma_start, vma_unlink_mm, vmaBase, VM_EXEC,
@@ -154,7 +153,7 @@ export function do_mmap(k: Kernel, a: MmapArgs): number {
     if (r !== MODEL_DEFAULT) return r;
   }
   // A model's own file is mapped only the way its model says.
-  if (a.file >= 0 && Atomics.load(k.i32, fileBase(k, a.file) + FL_KIND) === FILE_MODEL) return type !== MAP_PRIVATE ? -ENODEV : -EINVAL;
+  if (a.file >= 0 && is_model_file(k, a.file)) return type !== MAP_PRIVATE ? -ENODEV : -EINVAL;
   let addr: number;
   if (fixed) {
     addr = a.addr;

@@ -68,6 +68,11 @@ export function fput(k: Kernel, f: number): void {
   shmem_evict_inode(k, f);
 }
 
+/** Is `f` a sharing model's own file (an msharefs file, a container, an address space)? */
+export function is_model_file(k: Kernel, f: number): boolean {
+  return Atomics.load(k.i32, fileBase(k, f) + FL_KIND) === FILE_MODEL;
+}
+
 /** A file of a sharing model's own (msharefs, a container): no page cache of its own. */
 export function model_file_setup(k: Kernel): number {
   const f = shmem_file_setup(k);

@@ -6,7 +6,7 @@
 import { host_mmap_read_lock, host_mmap_write_lock, mmap_read_unlock, mmap_write_unlock } from '../mm/mmap_lock.js';
 import { calc_vm_prot_bits } from '../mm/mprotect.js';
 import {
-  FILE_MODEL, FL_ID, FL_IMMAP_HEAD, FL_KIND, FL_IMMAP_RWSEM, FL_NAME, FL_PRIV, FL_PRIV_GEN, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
+  FL_ID, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, FL_NAME, FL_PRIV, FL_PRIV_GEN, FL_SIZE_HI, FL_SIZE_LO, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, MMF_HOST,
   P_OWNER, P_SHARE,
   V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
 } from '../shm/layout.js';
@@ -69,10 +69,8 @@ export function host_file_unlink(k: Kernel, hash: number): number {
   return 0;
 }
 
-/** Is `file` a sharing model's own file (a container, an address space, an msharefs file)? */
-export function is_model_file(k: Kernel, file: number): boolean {
-  return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
-}
+/** Is `file` a sharing model's own file? (mm's, re-exported for the models.) */
+export { is_model_file } from '../mm/shmem.js';
 
 /** A model device's path: `dev` itself is '' (a new anonymous file), `dev/<name>` the name, else null. */
 function device_name(dev: string, path: string): string | null {

@@ -6,7 +6,7 @@
  */
 import { switch_mm } from '../mm/tlb.js';
 import {
-  B_ARRIVED, B_COUNT, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FILE_MODEL, FL_ID, FL_KIND, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
+  B_ARRIVED, B_COUNT, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FL_ID, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
   T_STATE, TASK_BLOCKED, T_FD_MODE, T_SLOT_FILE, T_SLOT_SEQ, M_LOCK_SEQ, T_SLOT_PAGES, G_OP_SEQ, G_UNMET, G_NEXT_PID, T_PID, T_PARENT, T_WAIT_FOR, T_REAPED, TASK_NEW, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
@@ -30,7 +30,7 @@ import {
 } from './program.js';
 import { dup_mmap } from '../mm/fork.js';
 import { fdget } from '../mm/fdtable.js';
-import { get_file } from '../mm/shmem.js';
+import { get_file, is_model_file } from '../mm/shmem.js';
 import { ECHILD, ENOMEM } from '../mm/errno.js';
 import { rq_pop, rq_push } from './runqueue.js';
 import {
@@ -643,7 +643,7 @@ export class Cpu {
   private storeLedger(file: number, shared: boolean): number {
     const k = this.k;
     if (file < 0 || !shared) return 0;
-    return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL
+    return is_model_file(k, file)
       ? k.model.backing_file_id?.(k, file) ?? -1
       : Atomics.load(k.i32, fileBase(k, file) + FL_ID);
   }

@@ -16,7 +16,7 @@ import type { IoctlArgs, MmapArgs } from '../mm/model_ops.js';
 import type { Kernel } from '../mm/percpu.js';
 import { FD_BASE, fd_install, fd_mode, fdget } from '../mm/fdtable.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
-import { fput, shmem_file_read, shmem_file_setup, shmem_file_write, shmem_setsize } from '../mm/shmem.js';
+import { fput, is_model_file, shmem_file_read, shmem_file_setup, shmem_file_write, shmem_setsize } from '../mm/shmem.js';
 
 const mmapArgs: MmapArgs = { mm: -1, addr: 0, len: 0, prot: 0, flags: 0, file: -1, pgoff: 0, fmode: 3, populate: false };
 
@@ -70,7 +70,7 @@ export function sys_ftruncate(k: Kernel, fd: number, size: number): number {
   if (f < 0) return -EBADF;
   if (size < 0) return -EINVAL;
   if ((fd_mode(k, fd) & FMODE_WRITE) === 0) return -EINVAL; // do_ftruncate: not open for writing
-  if (Atomics.load(k.i32, fileBase(k, f) + FL_KIND) === FILE_MODEL) return k.model.setsize ? k.model.setsize(k, f, size) : -EINVAL;
+  if (is_model_file(k, f)) return k.model.setsize ? k.model.setsize(k, f, size) : -EINVAL;
   return shmem_setsize(k, f, size);
 }
 
@@ -124,7 +124,7 @@ export function sys_madvise(k: Kernel, addr: number, len: number, advice: string
 export function sys_pread(k: Kernel, fd: number, pos: number, len: number, out: { value: number }): number {
   const f = fdget(k, fd);
   if (f < 0 || (fd_mode(k, fd) & FMODE_READ) === 0) return -EBADF;
-  if (Atomics.load(k.i32, fileBase(k, f) + FL_KIND) === FILE_MODEL) return -EINVAL;
+  if (is_model_file(k, f)) return -EINVAL;
   return shmem_file_read(k, f, pos, len, out);
 }
 
@@ -132,7 +132,7 @@ export function sys_pread(k: Kernel, fd: number, pos: number, len: number, out: 
 export function sys_pwrite(k: Kernel, fd: number, pos: number, len: number, value: number): number {
   const f = fdget(k, fd);
   if (f < 0 || (fd_mode(k, fd) & FMODE_WRITE) === 0) return -EBADF;
-  if (Atomics.load(k.i32, fileBase(k, f) + FL_KIND) === FILE_MODEL) return -EINVAL;
+  if (is_model_file(k, f)) return -EINVAL;
   return shmem_file_write(k, f, pos, len, value);
 }
 
