@@ -1,0 +1,231 @@
+#!/usr/bin/env node
+// npm run mutate -- [--only NAME,...] [--json] [--runs N] [--keep]
+//
+// The mutation score: each mutants/NN-name.patch is a small patch to ptlab's kernel in the shape
+// of a known Linux mm bug class. Each is applied to a scratch copy of the tree, built, and run
+// through a fixed budget — the scenario catalog in free mode under every model it applies to,
+// the example scenario files, then `explore` on every race (and -vs-) scenario — stopping at the
+// first run a checker fails. The unit tests play no part: only what a user's runs would catch.
+// The unmutated tree runs the same budget first; a failure there is a false kill and ends it.
+//
+// --json prints {total, killed, score, baseline, budget, mutants: [{name, class, linux,
+// killed_by, runs, by, message, seconds}]}; otherwise a table. Exit 0 when the budget ran (the
+// score is the answer), 1 when the unmutated tree failed its own budget, 2 on bad input.
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import Table from 'cli-table3';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const MUTANTS = join(root, 'mutants');
+/** What a scratch copy needs to build and run (dist/ptkernel is copied so cc is not run again). */
+const COPY = ['src', 'workers', 'bench', 'scripts', 'bin', 'examples', 'native', 'package.json', 'tsconfig.json'];
+/** Any one command of the budget: a stuck run is a kill by 'timeout' (ptlab's own watchdog should come first). */
+const COMMAND_TIMEOUT_MS = 180_000;
+
+const positive = (name) => (v) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new InvalidArgumentError(`${name} must be a whole number from 1 to 100000`);
+  return n;
+};
+const program = new Command('mutate')
+  .description('apply each mutant in mutants/ to a scratch copy and run the scenario catalog and explore against it')
+  .option('--only <names>', 'comma-separated mutant names (NN-name or name)')
+  .option('--runs <n>', 'explore runs per race scenario', positive('--runs'), 100)
+  .option('--json', 'one JSON object on stdout')
+  .option('--keep', 'keep the scratch copies (their paths go to stderr)')
+  .option('--skip-baseline', 'do not run the budget on the unmutated tree first (no false-kill check)')
+  .showHelpAfterError(false)
+  .exitOverride();
+let opts;
+try {
+  program.parse(process.argv);
+  opts = program.opts();
+} catch (e) {
+  if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);
+  process.stderr.write(`mutate: ${String(e.message).replace(/^error: /, '').split('\n')[0]}\n`);
+  process.exit(2);
+}
+
+/** A patch's header (text before the first `diff --git`): `Class:` and `Linux:` lines. */
+function readMutant(file) {
+  const text = readFileSync(join(MUTANTS, file), 'utf8');
+  const head = text.slice(0, Math.max(0, text.indexOf('diff --git')));
+  const field = (k) => (head.match(new RegExp(`^${k}:\\s*(.*)$`, 'mi')) ?? [])[1]?.trim() ?? '';
+  return { file, name: file.replace(/\.patch$/, ''), class: field('Class'), linux: field('Linux') };
+}
+
+let mutants = existsSync(MUTANTS) ? readdirSync(MUTANTS).filter((f) => f.endsWith('.patch')).sort().map(readMutant) : [];
+if (opts.only) {
+  const want = opts.only.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const w of want) {
+    if (!mutants.some((m) => m.name === w || m.name.replace(/^\d+-/, '') === w)) {
+      process.stderr.write(`mutate: --only: no mutant named '${w}' in mutants/\n`);
+      process.exit(2);
+    }
+  }
+  mutants = mutants.filter((m) => want.some((w) => m.name === w || m.name.replace(/^\d+-/, '') === w));
+}
+if (mutants.length === 0) {
+  process.stderr.write('mutate: mutants/ holds no .patch files\n');
+  process.exit(2);
+}
+
+const say = (s) => process.stderr.write(s + '\n');
+
+/** Runs `node bin/ptlab.mjs ...args` in `dir`: {code, json, stderr, timedOut}. */
+function ptlab(dir, args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(dir, 'bin/ptlab.mjs'), ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, COMMAND_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      let json = null;
+      try {
+        json = JSON.parse(out);
+      } catch {
+        // (no JSON: a crash before the report, or a one-line refusal)
+      }
+      resolve({ code: timedOut ? -1 : code, json, stderr: err, timedOut });
+    });
+  });
+}
+
+/**
+ * The budget, from the unmutated tree's catalog: every scenario in free mode under every model
+ * it applies to (sga-1500 only under the sharing models: under none it takes a minute), the
+ * example files, then explore on the races. A target that refuses a model (exit 2) is left out.
+ */
+async function planBudget(dir) {
+  const list = await ptlab(dir, ['list', '--json']);
+  if (list.code !== 0 || !list.json) throw new Error(`ptlab list --json failed: ${list.stderr.split('\n')[0]}`);
+  const models = list.json.models.map((m) => m.name);
+  const free = [];
+  const races = [];
+  for (const s of list.json.scenarios.map((x) => x.name)) {
+    for (const m of models) {
+      if (s === 'sga-1500' && m === 'none') continue;
+      free.push(['run', s, '--model', m]);
+      if (/^race-|-vs-/.test(s)) races.push(['explore', s, '--model', m, '--runs', String(opts.runs)]);
+    }
+  }
+  // The fault path under per-VMA locks (CONFIG_PER_VMA_LOCK): the scenarios with threads.
+  for (const s of ['fault-storm', 'race-vma-lock']) free.push(['run', s, '--fault-lock', 'per-vma']);
+  for (const f of readdirSync(join(dir, 'examples')).filter((f) => f.endsWith('.json')).sort()) free.push(['run', `examples/${f}`]);
+  return { free, races };
+}
+
+const show = (args) => args.filter((a) => a !== '--json').join(' ');
+
+/**
+ * Runs the budget in `dir` until a checker fails. Returns {killed_by, runs, by, message} for the
+ * first failure, or {killed_by: null, runs} when everything passed.
+ */
+async function runBudget(dir, targets) {
+  let runs = 0;
+  for (const args of targets) {
+    const r = await ptlab(dir, [...args, '--json']);
+    const isExplore = args[0] === 'explore';
+    runs += isExplore ? (r.json?.runs ?? opts.runs) : 1;
+    if (r.code === 0) continue;
+    if (r.timedOut) return { killed_by: 'timeout', runs, by: show(args), message: `no answer in ${COMMAND_TIMEOUT_MS / 1000} s` };
+    const v = r.json?.violations?.[0];
+    if (v) return { killed_by: v.checker, runs, by: show(args), message: v.message.slice(0, 300) };
+    // Exit 2 is a refusal (the scenario does not apply to the model): not a kill, whatever caused it.
+    if (r.code === 2) continue;
+    const line = r.stderr.split('\n').find((l) => l.trim() && !l.startsWith('{')) ?? `exit ${r.code}`;
+    return { killed_by: 'crash', runs, by: show(args), message: line.slice(0, 300) };
+  }
+  return { killed_by: null, runs };
+}
+
+function scratchCopy(patch) {
+  const dir = mkdtempSync(join(tmpdir(), 'ptlab-mutant-'));
+  for (const p of COPY) if (existsSync(join(root, p))) cpSync(join(root, p), join(dir, p), { recursive: true });
+  for (const p of ['dist/ptkernel', 'dist/ptkernel.why']) if (existsSync(join(root, p))) cpSync(join(root, p), join(dir, p));
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  if (patch) {
+    const a = spawnSync('git', ['apply', '-p1', join(MUTANTS, patch)], { cwd: dir, encoding: 'utf8' });
+    if (a.status !== 0) return { dir, error: `does not apply: ${(a.stderr || '').split('\n')[0]}` };
+  }
+  const b = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: dir, encoding: 'utf8' });
+  if (b.status !== 0) return { dir, error: `does not build: ${(b.stderr || b.stdout || '').split('\n').find((l) => l.trim()) ?? ''}` };
+  return { dir };
+}
+
+const t0 = performance.now();
+const base = scratchCopy(null);
+if (base.error) {
+  say(`mutate: the unmutated tree ${base.error}`);
+  process.exit(1);
+}
+const plan = await planBudget(base.dir);
+let targets = [...plan.free, ...plan.races];
+let baseline = { skipped: true };
+if (!opts.skipBaseline) {
+  // Which targets apply (exit 2: the scenario refuses that model), and none may fail: a failure
+  // on the unmutated tree would be a false kill of every mutant.
+  const kept = [];
+  const bt = performance.now();
+  for (const args of targets) {
+    const r = await ptlab(base.dir, [...args, '--json']);
+    if (r.code === 2) continue;
+    if (r.code !== 0) {
+      const v = r.json?.violations?.[0];
+      say(`mutate: FALSE KILL: the unmutated tree fails \`ptlab ${show(args)}\`: ${v ? `[${v.checker}] ${v.message}` : r.stderr.split('\n')[0]}`);
+      if (!opts.keep) rmSync(base.dir, { recursive: true, force: true });
+      process.exit(1);
+    }
+    kept.push(args);
+  }
+  targets = kept;
+  baseline = { skipped: false, targets: kept.length, seconds: Math.round((performance.now() - bt) / 100) / 10 };
+  say(`baseline: the unmutated tree passes all ${kept.length} targets (${baseline.seconds} s)`);
+}
+if (!opts.keep) rmSync(base.dir, { recursive: true, force: true });
+
+const results = [];
+for (const m of mutants) {
+  const mt = performance.now();
+  const s = scratchCopy(m.file);
+  let r;
+  if (s.error) r = { killed_by: null, runs: 0, error: s.error };
+  else r = await runBudget(s.dir, targets);
+  if (opts.keep) say(`  (scratch copy of ${m.name}: ${s.dir})`);
+  else rmSync(s.dir, { recursive: true, force: true });
+  const row = { name: m.name, class: m.class, linux: m.linux, killed_by: r.killed_by, runs: r.runs, by: r.by ?? null, message: r.message ?? r.error ?? null, seconds: Math.round((performance.now() - mt) / 100) / 10 };
+  results.push(row);
+  say(`${m.name}: ${r.error ? `NOT RUN (${r.error})` : r.killed_by ? `killed by ${r.killed_by} after ${r.runs} runs (${row.by})` : `SURVIVED ${r.runs} runs`} [${row.seconds} s]`);
+}
+
+const ran = results.filter((r) => !(r.runs === 0 && r.message && !r.killed_by));
+const killed = results.filter((r) => r.killed_by).length;
+const out = {
+  total: results.length,
+  killed,
+  score: Math.round((killed / results.length) * 1000) / 1000,
+  not_run: results.length - ran.length,
+  baseline,
+  budget: { targets: targets.length, explore_runs: opts.runs, command_timeout_s: COMMAND_TIMEOUT_MS / 1000 },
+  seconds: Math.round((performance.now() - t0) / 1000),
+  mutants: results,
+};
+if (opts.json) {
+  process.stdout.write(JSON.stringify(out) + '\n');
+} else {
+  const t = new Table({ head: ['mutant', 'class', 'killed by', 'runs', 'found by'], wordWrap: true, colWidths: [36, 14, 24, 6, 44] });
+  for (const r of results) t.push([r.name, r.class, r.killed_by ?? (r.runs === 0 ? 'NOT RUN' : 'survived'), r.runs, r.by ?? r.message ?? '']);
+  process.stdout.write(t.toString() + '\n');
+  process.stdout.write(`mutation score: ${killed}/${results.length} killed by scenarios and explore (${(out.score * 100).toFixed(0)}%), ${out.seconds} s\n`);
+}
