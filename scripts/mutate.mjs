@@ -4,7 +4,8 @@
 // The mutation score: each mutants/NN-name.patch is a small patch to ptlab's kernel in the shape
 // of a known Linux mm bug class. Each is applied to a scratch copy of the tree, built, and run
 // through a fixed budget — the scenario catalog in free mode under every model it applies to,
-// the example scenario files, then `explore` on every race (and -vs-) scenario — stopping at the
+// the example scenario files (examples/kernel's programs included: each asserts what the real
+// kernel answered), then `explore` on every race (and -vs-) scenario — stopping at the
 // first run a checker fails. The unit tests play no part: only what a user's runs would catch.
 // The unmutated tree runs the same budget first; a failure there is a false kill and ends it.
 //
@@ -12,7 +13,7 @@
 // killed_by, runs, by, message, seconds}]}; otherwise a table. Exit 0 when the budget ran (the
 // score is the answer), 1 when the unmutated tree failed its own budget, 2 on bad input.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,22 +85,83 @@ function ptlab(dir, args) {
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, COMMAND_TIMEOUT_MS);
     child.on('close', (code) => {
-      clearTimeout(timer);
       let json = null;
       try {
         json = JSON.parse(out);
       } catch {
-        // (no JSON: a crash before the report, or a one-line refusal)
+        // (no JSON: a one-line refusal)
       }
-      resolve({ code: timedOut ? -1 : code, json, stderr: err, timedOut });
+      resolve({ code, json, stderr: err });
     });
   });
+}
+
+const BATCH_MARK = '@@ptlab-batch ';
+
+/**
+ * Runs `targets` (argument arrays; --json is added) in `dir` through `ptlab batch` — one process
+ * for many commands — calling `each(i, {code, json, stderr, timedOut})` after each; `each`
+ * returning true stops there. A command that ends the process (a refusal exits 2, a crash) is
+ * reported with the process's status and the batch goes on from the next one in a new process;
+ * one that gives no answer within COMMAND_TIMEOUT_MS is killed and reported as timed out.
+ */
+async function runTargets(dir, targets, each) {
+  let from = 0;
+  while (from < targets.length) {
+    const file = join(dir, `.batch-${process.pid}.json`);
+    writeFileSync(file, JSON.stringify(targets.slice(from).map((a) => [...a, '--json'])));
+    const r = await new Promise((resolve) => {
+      const child = spawn(process.execPath, [join(dir, 'bin/ptlab.mjs'), 'batch', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      let i = from;
+      let stopped = false;
+      let timedOut = false;
+      let timer;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, COMMAND_TIMEOUT_MS);
+      };
+      arm();
+      child.stderr.on('data', (d) => (err += d));
+      child.stdout.on('data', (d) => {
+        out += d;
+        for (let at = out.indexOf(BATCH_MARK); at >= 0 && !stopped; at = out.indexOf(BATCH_MARK)) {
+          const eol = out.indexOf('\n', at);
+          if (eol < 0) break;
+          const { code } = JSON.parse(out.slice(at + BATCH_MARK.length, eol));
+          const text = out.slice(0, at).trim();
+          out = out.slice(eol + 1);
+          let json = null;
+          try {
+            json = JSON.parse(text.slice(text.lastIndexOf('\n{') + 1));
+          } catch {
+            // (no report)
+          }
+          const stop = each(i, { code, json, stderr: err, timedOut: false });
+          err = '';
+          i++;
+          arm();
+          if (stop) {
+            stopped = true;
+            child.kill('SIGKILL');
+          }
+        }
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ next: i, stopped, code, err, timedOut });
+      });
+    });
+    if (r.stopped || r.next >= targets.length) return;
+    // The process ended inside command r.next: that command's answer is the process's.
+    if (each(r.next, { code: r.timedOut ? -1 : r.code, json: null, stderr: r.err, timedOut: r.timedOut })) return;
+    from = r.next + 1;
+  }
 }
 
 /**
@@ -123,6 +185,10 @@ async function planBudget(dir) {
   // The fault path under per-VMA locks (CONFIG_PER_VMA_LOCK): the scenarios with threads.
   for (const s of ['fault-storm', 'race-vma-lock']) free.push(['run', s, '--fault-lock', 'per-vma']);
   for (const f of readdirSync(join(dir, 'examples')).filter((f) => f.endsWith('.json')).sort()) free.push(['run', `examples/${f}`]);
+  // The programs whose every answer the real kernel gave (examples/kernel, `ptlab diff-kernel`):
+  // scenario files like any other, each asserting what Linux returned, read and faulted.
+  const corpus = join(dir, 'examples/kernel');
+  if (existsSync(corpus)) for (const f of readdirSync(corpus).filter((f) => f.endsWith('.json')).sort()) free.push(['run', `examples/kernel/${f}`]);
   return { free, races };
 }
 
@@ -134,20 +200,19 @@ const show = (args) => args.filter((a) => a !== '--json').join(' ');
  */
 async function runBudget(dir, targets) {
   let runs = 0;
-  for (const args of targets) {
-    const r = await ptlab(dir, [...args, '--json']);
-    const isExplore = args[0] === 'explore';
-    runs += isExplore ? (r.json?.runs ?? opts.runs) : 1;
-    if (r.code === 0) continue;
-    if (r.timedOut) return { killed_by: 'timeout', runs, by: show(args), message: `no answer in ${COMMAND_TIMEOUT_MS / 1000} s` };
-    const v = r.json?.violations?.[0];
-    if (v) return { killed_by: v.checker, runs, by: show(args), message: v.message.slice(0, 300) };
+  let kill = null;
+  await runTargets(dir, targets, (i, r) => {
+    const args = targets[i];
+    runs += args[0] === 'explore' ? (r.json?.runs ?? opts.runs) : 1;
     // Exit 2 is a refusal (the scenario does not apply to the model): not a kill, whatever caused it.
-    if (r.code === 2) continue;
-    const line = r.stderr.split('\n').find((l) => l.trim() && !l.startsWith('{')) ?? `exit ${r.code}`;
-    return { killed_by: 'crash', runs, by: show(args), message: line.slice(0, 300) };
-  }
-  return { killed_by: null, runs };
+    if (r.code === 0 || r.code === 2) return false;
+    const v = r.json?.violations?.[0];
+    if (r.timedOut) kill = { killed_by: 'timeout', by: show(args), message: `no answer in ${COMMAND_TIMEOUT_MS / 1000} s` };
+    else if (v) kill = { killed_by: v.checker, by: show(args), message: v.message.slice(0, 300) };
+    else kill = { killed_by: 'crash', by: show(args), message: (r.stderr.split('\n').find((l) => l.trim() && !l.startsWith('{')) ?? `exit ${r.code}`).slice(0, 300) };
+    return true;
+  });
+  return kill ? { ...kill, runs } : { killed_by: null, runs };
 }
 
 function scratchCopy(patch) {
@@ -178,16 +243,21 @@ if (!opts.skipBaseline) {
   // on the unmutated tree would be a false kill of every mutant.
   const kept = [];
   const bt = performance.now();
-  for (const args of targets) {
-    const r = await ptlab(base.dir, [...args, '--json']);
-    if (r.code === 2) continue;
+  let falseKill = null;
+  await runTargets(base.dir, targets, (i, r) => {
+    if (r.code === 2) return false;
     if (r.code !== 0) {
       const v = r.json?.violations?.[0];
-      say(`mutate: FALSE KILL: the unmutated tree fails \`ptlab ${show(args)}\`: ${v ? `[${v.checker}] ${v.message}` : r.stderr.split('\n')[0]}`);
-      if (!opts.keep) rmSync(base.dir, { recursive: true, force: true });
-      process.exit(1);
+      falseKill = `the unmutated tree fails \`ptlab ${show(targets[i])}\`: ${v ? `[${v.checker}] ${v.message}` : r.timedOut ? 'no answer' : r.stderr.split('\n')[0]}`;
+      return true;
     }
-    kept.push(args);
+    kept.push(targets[i]);
+    return false;
+  });
+  if (falseKill) {
+    say(`mutate: FALSE KILL: ${falseKill}`);
+    if (!opts.keep) rmSync(base.dir, { recursive: true, force: true });
+    process.exit(1);
   }
   targets = kept;
   baseline = { skipped: false, targets: kept.length, seconds: Math.round((performance.now() - bt) / 100) / 10 };

@@ -8,7 +8,7 @@ import { MODELS } from '../models/index.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { type CompareReport, renderCompare } from './compare.js';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { z } from 'zod';
 import { explore, replay, runToken, tokenRunOptions } from './explore.js';
 import { diffKernel, renderDiff } from './diff_kernel.js';
@@ -314,6 +314,36 @@ program
     const r = await torture(o);
     process.stdout.write((raw.json ? JSON.stringify(r) : renderTorture(r)) + '\n');
     process.exitCode = r.ok ? 0 : 1;
+  });
+
+/** What `ptlab batch` writes after each command's own output: its exit status. */
+const BATCH_MARK = '@@ptlab-batch ';
+
+// `ptlab batch FILE` (for npm run mutate): the commands in FILE (a JSON array of argument
+// arrays, e.g. [["run", "sga", "--json"], ...]) one after another in this process, each one's
+// output followed by a line `@@ptlab-batch {"code":N}` — its exit status. It saves a process
+// start per command; a command that exits the process (bad input) ends the batch there.
+program
+  .command('batch', { hidden: true })
+  .argument('<file>', 'a JSON array of ptlab argument arrays')
+  .action(async (file: string) => {
+    let list: string[][];
+    try {
+      list = z.array(z.array(z.string())).parse(JSON.parse(readFileSync(file, 'utf8')));
+    } catch {
+      fail(`batch ${file}: not a JSON array of argument arrays`);
+    }
+    for (const argv of list) {
+      process.exitCode = 0;
+      try {
+        await program.parseAsync(['node', 'ptlab', ...argv]);
+      } catch (e) {
+        if (!(e instanceof CommanderError)) throw e;
+        process.exitCode = e.exitCode === 0 ? 0 : 2;
+      }
+      process.stdout.write(`\n${BATCH_MARK}${JSON.stringify({ code: process.exitCode ?? 0 })}\n`);
+    }
+    process.exitCode = 0;
   });
 
 try {
