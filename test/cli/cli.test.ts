@@ -1,6 +1,6 @@
 /** The command as a user meets it: exit codes, one-line errors, JSON on stdout. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -74,16 +74,25 @@ describe('ptlab', () => {
     expect(r.err).toMatch(/--models: each must be one of/);
   });
 
-  it('runs a scenario file: map-shared-pt\'s errnos from a program, exit 0; the same file under none breaks its expectations, exit 1', () => {
-    expect(ptlab('run', 'examples/errnos.json', '--model', 'map-shared-pt').code).toBe(0);
-    const r = ptlab('run', 'examples/errnos.json', '--model', 'none', '--json');
+  /** An example's program without its `models` (which would refuse another model, exit 2). */
+  const anyModel = (file: string): string => {
+    const { models: _models, ...rest } = JSON.parse(readFileSync(file, 'utf8'));
+    const out = join(mkdtempSync(join(tmpdir(), 'ptlab-')), 'program.json');
+    writeFileSync(out, JSON.stringify(rest));
+    return out;
+  };
+
+  it('runs a scenario file: map-shared-pt\'s errnos from a program, exit 0; the same program under none breaks its expectations, exit 1', () => {
+    expect(ptlab('run', 'examples/errnos.json').code).toBe(0);
+    expect(ptlab('run', 'examples/errnos.json', '--model', 'none').code).toBe(2); // the file is written for map-shared-pt
+    const r = ptlab('run', anyModel('examples/errnos.json'), '--model', 'none', '--json');
     expect(r.code).toBe(1);
     expect(JSON.parse(r.out).violations[0].message).toMatch(/expected EINVAL, got ok/);
   });
 
   it('runs mshare v1 from a scenario file under mshare; other models have no mshare() (ENOSYS): exit 1', () => {
     expect(ptlab('run', 'examples/mshare_v1.json', '--model', 'mshare').code).toBe(0);
-    const r = ptlab('run', 'examples/mshare_v1.json', '--model', 'none', '--json');
+    const r = ptlab('run', anyModel('examples/mshare_v1.json'), '--model', 'none', '--json');
     expect(r.code).toBe(1);
     expect(JSON.parse(r.out).violations[0].message).toMatch(/expected ok, got ENOSYS/);
   });
