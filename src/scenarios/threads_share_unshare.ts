@@ -42,6 +42,7 @@ export const threadsShareUnshare: Scenario = {
     only: ['none', 'pt-hint', 'map-shared-pt'],
     why: 'mshare, container-fd and address-space refuse a partial mprotect or munmap of their mappings (EINVAL): their insides change by ioctl',
   },
+  explore: { strategy: 'random', why: 'a stale entry shows only when a store op of the other process lands between one thread\'s mprotect returning and its next one: PCT\'s few change points miss that among four tasks\' thousands of decisions' },
   build(o) {
     if (o.size % PMD !== 0 || o.size < 2 * PMD) throw new Error('threads-share-unshare: --size must be a multiple of 2 MiB, at least 4 MiB');
     const msp = o.model === 'map-shared-pt';
@@ -62,6 +63,10 @@ export const threadsShareUnshare: Scenario = {
       prog.push({ op: 'barrier', id: 1 });
       if (p === 0) prog.push({ op: 'shm_unlink', name: '/tsu' });
       for (let i = 0; i < o.ops * 2; i++) {
+        // A few pages of the crossing range again and again, one store an op (hot in this CPU's
+        // TLB, as a stale entry would be: a schedule point between each), then a sweep of the
+        // whole range (faults through every table).
+        for (let j = 0; j < 8; j++) prog.push({ op: 'store', region: 'm', offset: CROSS.offset + 4096 * (j % 4), value: p + 1, expect: 'any' });
         prog.push({ op: 'touch', region: 'm', offset: ((i * 5 + p) % 8) * 4096, len: o.size - 8 * 4096, stride: 128 * KiB, write: true, value: p + 1, expect: 'any' });
       }
       prog.push({ op: 'barrier', id: 2 }, { op: 'exit', code: 0 });
