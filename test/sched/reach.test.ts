@@ -45,7 +45,7 @@ describe('scenarios that reach the windows: a planted bug is found through each'
     ] as const) {
       for (const model of models) {
         for (const faultLock of ['mmap', 'per-vma']) {
-          const r = await runScenario(scenario, parseRunOptions(scenario, { model, faultLock, lockStat: false }));
+          const r = await runScenario(scenario, parseRunOptions(scenario, { model, faultLock, ops: '1', lockStat: false }));
           expect([scenario, model, faultLock, r.violations]).toEqual([scenario, model, faultLock, []]);
         }
       }
