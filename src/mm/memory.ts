@@ -96,6 +96,8 @@ export function pte_alloc_fault(k: Kernel, vmf: VmFault): number {
 export function handle_pte_fault(k: Kernel, vmf: VmFault): number {
   const e = Atomics.load(k.i32, vmf.pte);
   vmf.orig_pte = e;
+  // vmf->orig_pte is read without the PTE lock: whatever follows rechecks it under the lock.
+  if (k.sched !== null) k.sched.point(k, SchedPoint.FaultAfterPteRead);
   if (e === 0) return do_pte_missing(k, vmf);
   const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
   if (write && (e & _PAGE_RW) === 0) return do_wp_page(k, vmf);
@@ -190,6 +192,7 @@ function do_wp_page(k: Kernel, vmf: VmFault): number {
     }
     return wp_page_copy(k, vmf, frame, false);
   }
+  if (k.sched !== null) k.sched.point(k, SchedPoint.FaultBeforePtl);
   const ptl = pte_lock(k, vmf.pte_table);
   if (Atomics.load(i32, vmf.pte) === vmf.orig_pte) {
     // userfaultfd_pte_wp (or the page-cache flag), checked under the PTE lock: a protect that
@@ -209,6 +212,7 @@ function do_wp_page(k: Kernel, vmf: VmFault): number {
 /** A present PTE without user access in a VMA that now allows it: rebuild its protection. */
 function fix_pte_prot(k: Kernel, vmf: VmFault): number {
   const i32 = k.i32;
+  if (k.sched !== null) k.sched.point(k, SchedPoint.FaultBeforePtl);
   const ptl = pte_lock(k, vmf.pte_table);
   if (Atomics.load(i32, vmf.pte) === vmf.orig_pte) {
     Atomics.store(i32, vmf.pte, mk_pte(pte_pfn(vmf.orig_pte), vm_page_prot(vmf.vm_flags) | (vmf.orig_pte & _PAGE_DIRTY)));
@@ -228,6 +232,7 @@ function wp_page_copy(k: Kernel, vmf: VmFault, src: number, fresh: boolean): num
   // cow_user_page: the copy holds the page's data; its ledger starts at 0 (the stores into the
   // page-cache page stay counted there: copying the ledger would count them twice).
   copy_page_data(k, src, copy);
+  if (k.sched !== null) k.sched.point(k, SchedPoint.FaultBeforePtl);
   const ptl = pte_lock(k, vmf.pte_table);
   const cur = Atomics.load(i32, vmf.pte);
   if (cur !== (fresh ? 0 : vmf.orig_pte)) {
@@ -353,6 +358,8 @@ export function lookup_table(k: Kernel, pgd: number, vpn: number, level: number,
   for (let l = PGD_LEVEL; l > level; l--) {
     const idx = l === PGD_LEVEL ? pgd_index(vpn) : l === PUD_LEVEL ? pud_index(vpn) : pmd_index(vpn);
     const e = Atomics.load(k.i32, entry_off(k, t, idx));
+    // A software walk's read: the entry may change before it is followed (the caller's lock decides whether it may).
+    if (k.sched !== null) k.sched.point(k, SchedPoint.PtLookupLoad);
     if (e === 0) return -1;
     t = table_of(k, e, l - 1, mm);
     if (t < 0) return -1;
@@ -404,18 +411,23 @@ export function free_pgtables(k: Kernel, mm: number, start: number, end: number)
     const o1 = entry_off(k, pgd, pgd_index(a1 / 4096));
     const e1 = Atomics.load(i32, o1);
     if (e1 === 0) continue;
+    // (a point for each present entry read: the empty ones of a whole-address-space walk would be hundreds)
+    if (k.sched !== null) k.sched.point(k, SchedPoint.FreePgtablesLoad);
     const pud = table_of(k, e1, PUD_LEVEL, mm);
     if (pud < 0) break;
     for (let a2 = Math.max(a1, Math.floor(start / PUD_SIZE) * PUD_SIZE); a2 < Math.min(end, a1 + PGDIR_SIZE); a2 += PUD_SIZE) {
       const o2 = entry_off(k, pud, pud_index(a2 / 4096));
       const e2 = Atomics.load(i32, o2);
       if (e2 === 0) continue;
+      if (k.sched !== null) k.sched.point(k, SchedPoint.FreePgtablesLoad);
       const pmd = table_of(k, e2, PMD_LEVEL, mm);
       if (pmd < 0) break walk;
       for (let a3 = Math.max(a2, Math.floor(start / PMD_SIZE) * PMD_SIZE); a3 < Math.min(end, a2 + PUD_SIZE); a3 += PMD_SIZE) {
         const o3 = entry_off(k, pmd, pmd_index(a3 / 4096));
         const e3 = Atomics.load(i32, o3);
-        if (e3 === 0 || range_has_vma(k, mm, a3, a3 + PMD_SIZE)) continue;
+        if (e3 === 0) continue;
+        if (k.sched !== null) k.sched.point(k, SchedPoint.FreePgtablesLoad);
+        if (range_has_vma(k, mm, a3, a3 + PMD_SIZE)) continue;
         const pte = table_of(k, e3, PTE_LEVEL, mm);
         if (pte < 0) break walk;
         const shared = Atomics.load(i32, ptpBase(k, pte) + P_SHARE) > 1;

@@ -13,6 +13,7 @@
 import { report_violation, Violation } from './mmdebug.js';
 import { M_USERS, M_FLAGS, M_LOCK_SEQ, M_MMAP_LOCK, MMF_QRWLOCK, M_VMA_HEAD, V_DETACHED, V_LOCK, V_LOCK_SEQ, V_MM, V_NEXT } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { queued_read_lock, queued_read_unlock, queued_write_lock, queued_write_unlock } from '../sync/qrwlock.js';
 import { down_read, down_read_trylock, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { ST_VMA_LOCK_ABORT, ST_VMA_LOCK_MISS, type Kernel } from './percpu.js';
@@ -92,6 +93,8 @@ function vma_start_read(k: Kernel, mm: number, v: number): boolean {
   const seqOff = k.mmBase(mm) + M_LOCK_SEQ;
   if (Atomics.load(i32, b + V_LOCK_SEQ) === Atomics.load(i32, seqOff)) return false;
   if (!down_read_trylock(k, b + V_LOCK, LockClass.VmaLock)) return false;
+  // Between the trylock and the recheck that makes it safe (a writer may have set vm_lock_seq).
+  if (k.sched !== null) k.sched.point(k, SchedPoint.VmaBeforeRecheck);
   if (Atomics.load(i32, b + V_LOCK_SEQ) === Atomics.load(i32, seqOff)) {
     up_read(k, b + V_LOCK);
     return false;
@@ -132,8 +135,11 @@ export function lock_vma_under_rcu(k: Kernel, mm: number, addr: number): number 
       if (vma_end(k, v) > addr) break;
       v = Atomics.load(i32, vmaBase(k, v) + V_NEXT);
     }
+    // mas_walk found it under RCU only: it may be write-locked, detached or reused from here on.
+    if (k.sched !== null && v >= 0) k.sched.point(k, SchedPoint.VmaAfterLookup);
     if (v < 0 || !vma_start_read(k, mm, v)) break;
     const b = vmaBase(k, v);
+    if (k.sched !== null) k.sched.point(k, SchedPoint.VmaBeforeRecheck);
     if (Atomics.load(i32, b + V_MM) !== mm || Atomics.load(i32, b + V_DETACHED) !== 0) {
       up_read(k, b + V_LOCK);
       k.stats[ST_VMA_LOCK_MISS]++;

@@ -154,6 +154,8 @@ function walk_and_fill(k: Kernel, vpn: number, s: number, write: boolean): numbe
   const pgd = Atomics.load(i32, k.mmOff + M_PGD);
   let e = Atomics.load(i32, pbase + pgd * PTP_WORDS + P_HDR + (Math.floor(vpn / 134217728) & 511));
   for (let level = PUD_LEVEL; ; level--) {
+    // Controlled mode: another CPU may change the entry just read before the walker follows it.
+    if (k.sched !== null) k.sched.point(k, SchedPoint.MmuWalkLoad);
     if ((e & _PAGE_PRESENT) === 0) return 0;
     const nt = (e >>> 5) & 0x1fffff;
     const nb = pbase + nt * PTP_WORDS;
@@ -179,6 +181,9 @@ function tlb_fill(k: Kernel, vpn: number, s: number, pteOff: number, write: bool
   const seqOff = pteOff - ((pteOff - k.ptps.base) % PTP_WORDS) + P_WPSEQ;
   const seq = Atomics.load(i32, seqOff);
   const pte = Atomics.load(i32, pteOff);
+  // Between the walker's read of the PTE and the TLB fill from it (the shootdown that a change
+  // sends is taken only after the fill: the CPU's next access flushes it).
+  if (k.sched !== null) k.sched.point(k, SchedPoint.MmuBeforeFill);
   if ((pte & (_PAGE_PRESENT | _PAGE_USER)) !== (_PAGE_PRESENT | _PAGE_USER)) return 0;
   if (write && (pte & _PAGE_RW) === 0) return 0;
   const f = pte >>> 5;

@@ -12,6 +12,7 @@
  * Memory is accounted as x86-64 would: 8-byte entries, 512 to a 4 KiB table.
  */
 import { P_HDR, PTP_WORDS, R_GEN, R_STATE } from '../shm/layout.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { report_violation, Violation } from './mmdebug.js';
 import type { Kernel } from './percpu.js';
 import { alloc_ptp, free_ptp, ptpBase } from './page_alloc.js';
@@ -124,6 +125,8 @@ export const ALLOC_UAF = -1;
 export function table_alloc(k: Kernel, off: number, mm: number, level: number): number {
   const i32 = k.i32;
   let e = Atomics.load(i32, off);
+  // The entry read without the lock that populates it: another CPU may populate or clear it now.
+  if (k.sched !== null) k.sched.point(k, SchedPoint.FaultWalkLoad);
   if (e === 0) {
     const t = alloc_ptp(k, mm, level);
     if (t < 0) return ALLOC_OOM;

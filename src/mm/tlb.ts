@@ -10,6 +10,7 @@
 import { C_IPI_DONE, C_IPI_REQ, C_WAIT_WORD, CPU_WORDS, M_COUNT, M_CPUMASK, M_TLB_GEN, MAX_CPUS } from '../shm/layout.js';
 import { mmdrop } from './fork.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { TraceKind } from '../sync/tracer.js';
 import { ST_IPIS_SENT, ST_SHOOTDOWNS, type Kernel } from './percpu.js';
 
@@ -17,6 +18,8 @@ const sent = new Int32Array(MAX_CPUS);
 
 /** flush_tlb_mm: every CPU that may cache `mm`'s translations flushes before this returns. */
 export function flush_tlb_mm(k: Kernel, mm: number): void {
+  // The entries changed; no CPU has been told yet (a caller that dropped its lock first opened this window).
+  if (k.sched !== null) k.sched.point(k, SchedPoint.TlbBeforeFlush);
   Atomics.add(k.i32, k.mmBase(mm) + M_TLB_GEN, 1);
   flush_tlb_mask(k, k.model.flush_mask(k, mm));
 }

@@ -11,6 +11,7 @@ import {
   V_IMMAP_NEXT, V_MM, V_PRIV_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { down_read, up_read } from '../sync/rwsem.js';
 import { fileBase } from '../mm/filemap.js';
 import { PoolId } from '../mm/mmdebug.js';
@@ -199,6 +200,7 @@ export function guest_unshare(k: Kernel, vma: number, level: number): void {
     const off = lookup_entry(k, guest, a / PAGE_SIZE, level);
     if (off < 0) continue;
     const e = Atomics.load(i32, off);
+    if (k.sched !== null) k.sched.point(k, SchedPoint.UnshareLoad);
     if (e === 0) continue;
     const t = table_of(k, e, level - 1, guest);
     Atomics.store(i32, off, 0);
@@ -222,6 +224,8 @@ export function share_host_entry(k: Kernel, gOff: number, hostEntry: number, chi
   const i32 = k.i32;
   for (;;) {
     const ge = Atomics.load(i32, gOff);
+    // The guest's entry read; the compare-and-swap below decides against a racing thread.
+    if (k.sched !== null) k.sched.point(k, SchedPoint.ShareLoad);
     if (ge === hostEntry) return 0;
     let old = -1;
     if (ge !== 0) {
@@ -273,6 +277,8 @@ export function guest_pmd_fault(k: Kernel, vmf: VmFault, host: number, haddr: nu
     const t = table_alloc(k, hostPmd, host, PTE_LEVEL);
     if (t < 0) return t === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
     const hostEntry = Atomics.load(i32, hostPmd);
+    // find_shared_vma: the host's entry read (host mmap_lock held for read), before it is copied.
+    if (k.sched !== null) k.sched.point(k, SchedPoint.ShareLoad);
     // The guest's PMD entry: a copy of the host's.
     vmf.leaveHost();
     ret = walk_to_pmd(k, vmf);

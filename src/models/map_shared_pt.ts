@@ -27,6 +27,7 @@ import {
   M_USERS, MMF_HOST, R_GEN,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { down_write, up_write } from '../sync/rwsem.js';
 import { fileBase } from '../mm/filemap.js';
 import { guest_pmd_fault, host_flush_mask, host_of_vma } from './host_mm.js';
@@ -164,6 +165,8 @@ export function createMapSharedPtModel(bug: string): ModelOps {
       const off = lookup_entry(k, guest, a / 4096, PMD_LEVEL);
       if (off < 0) continue;
       const e = Atomics.load(i32, off);
+      // The guest's PMD entry read, before it is cleared and the shared table loses a share.
+      if (k.sched !== null) k.sched.point(k, SchedPoint.UnshareLoad);
       if (e === 0) continue;
       const t = table_of(k, e, PTE_LEVEL, guest);
       Atomics.store(i32, off, 0);

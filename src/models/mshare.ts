@@ -537,6 +537,7 @@ export function createMshareModel(bug = ''): ModelOps {
       const hpmd = table_alloc(k, hpudOff, host, PMD_LEVEL);
       if (hpmd < 0) return hpmd === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
       const hostEntry = Atomics.load(i32, hpudOff);
+      if (k.sched !== null) k.sched.point(k, SchedPoint.ShareLoad);
       // The guest's PUD entry (its own PUD table): a copy of the host's.
       const gpud = table_alloc(k, entry_off(k, Atomics.load(i32, k.mmBase(guest) + M_PGD), pgd_index(gvpn)), guest, PUD_LEVEL);
       if (gpud < 0) return gpud === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;

@@ -28,6 +28,7 @@
  */
 import { FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_CPUMASK, M_PGTABLES, P_OWNER, P_SHARE, V_FLAGS, V_IMMAP_NEXT, V_MM } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
 import { fileBase } from '../mm/filemap.js';
 import {
@@ -105,6 +106,8 @@ export function createPtHintModel(bug = ''): ModelOps {
         const off = lookup_entry(k, smm, Math.floor(saddr / 4096), PMD_LEVEL);
         if (off < 0) continue;
         const se = Atomics.load(i32, off);
+        // huge_pmd_share: the sibling's entry, read under i_mmap_rwsem (read) alone, before it is copied.
+        if (k.sched !== null) k.sched.point(k, SchedPoint.ShareLoad);
         if (se === 0) continue;
         const t = table_of(k, se, PTE_LEVEL, smm);
         if (t < 0) return;
@@ -125,7 +128,10 @@ export function createPtHintModel(bug = ''): ModelOps {
     if (write ? (f & VM_WRITE) === 0 : (f & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return VM_FAULT_SIGSEGV;
     const r = walk_to_pmd(k, vmf);
     if (r !== 0) return r;
-    if (Atomics.load(k.i32, vmf.pmd) === 0 && want_pmd_share(k, vmf.vma, vmf.address)) pmd_share(k, vmf);
+    const pmdv = Atomics.load(k.i32, vmf.pmd);
+    // The PMD entry was none when read; another thread or a sibling may fill it before the share.
+    if (k.sched !== null) k.sched.point(k, SchedPoint.ShareLoad);
+    if (pmdv === 0 && want_pmd_share(k, vmf.vma, vmf.address)) pmd_share(k, vmf);
     return pte_alloc_fault(k, vmf);
   }
 
@@ -142,6 +148,7 @@ export function createPtHintModel(bug = ''): ModelOps {
       const off = lookup_entry(k, smm, Math.floor(saddr / 4096), PMD_LEVEL);
       if (off < 0) continue;
       const e = Atomics.load(i32, off);
+      if (k.sched !== null) k.sched.point(k, SchedPoint.UnshareLoad);
       if (e === 0 || entry_table(e) !== t) continue;
       Atomics.sub(i32, k.mmBase(mm) + M_PGTABLES, 1);
       Atomics.add(i32, k.mmBase(smm) + M_PGTABLES, 1);
@@ -168,6 +175,8 @@ export function createPtHintModel(bug = ''): ModelOps {
       const off = lookup_entry(k, mm, a / 4096, PMD_LEVEL);
       if (off < 0) continue;
       const e = Atomics.load(i32, off);
+      // huge_pmd_unshare: the PMD entry read, before it is cleared and its share dropped.
+      if (k.sched !== null) k.sched.point(k, SchedPoint.UnshareLoad);
       if (e === 0) continue;
       const t = table_of(k, e, PTE_LEVEL, mm);
       if (t < 0) break;

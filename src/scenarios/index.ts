@@ -6,15 +6,18 @@ import { exitVsFault } from './exit_vs_fault.js';
 import { faultStorm } from './fault_storm.js';
 import { mprotectVsFault } from './mprotect_vs_fault.js';
 import { qemuSnapshot, qemuSnapshotFile } from './qemu_snapshot.js';
+import { raceMunmapVsFault } from './race_munmap_vs_fault.js';
 import { raceMshareAttach } from './race_mshare_attach.js';
 import { raceMsharePeek } from './race_mshare_peek.js';
 import { raceMshareRetry } from './race_mshare_retry.js';
+import { raceOwnerExit } from './race_owner_exit.js';
 import { raceRevoke } from './race_revoke.js';
 import { raceSplitReshare } from './race_split_reshare.js';
 import { raceStaleTlb } from './race_stale_tlb.js';
 import { raceUnshareFlush } from './race_unshare_flush.js';
 import { raceVmaLock } from './race_vma_lock.js';
 import { sga } from './sga.js';
+import { threadsShareUnshare } from './threads_share_unshare.js';
 import { sga1500 } from './sga_1500.js';
 import { viommu } from './viommu.js';
 
@@ -36,6 +39,9 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-mshare-attach': raceMshareAttach,
   'race-mshare-retry': raceMshareRetry,
   'race-vma-lock': raceVmaLock,
+  'race-owner-exit-vs-share': raceOwnerExit,
+  'race-munmap-vs-fault': raceMunmapVsFault,
+  'threads-share-unshare': threadsShareUnshare,
 };
 
 export const DEFAULT_SCENARIO = 'sga';

@@ -12,7 +12,7 @@ import {
   G_SCHED_DEADLOCK, G_STOP, G_TURN, StopReason, type Layout,
 } from '../shm/layout.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
-import type { SchedPoint, Scheduler } from '../sync/schedpoint.js';
+import { FIRST_WINDOW_POINT, type SchedPoint, type Scheduler } from '../sync/schedpoint.js';
 import type { LockCpu } from '../sync/wait.js';
 import { TraceKind } from '../sync/tracer.js';
 import { WAIT_SLICE_MS } from '../sync/wait.js';
@@ -34,7 +34,7 @@ export class ControlledScheduler implements Scheduler {
 
   point(c: LockCpu, at: SchedPoint): void {
     if (c.tracer !== null) c.tracer.instant(TraceKind.Point, at);
-    this.decide(c);
+    this.decide(c, at >= FIRST_WINDOW_POINT);
   }
 
   wait(c: LockCpu, word: number, expected: number): void {
@@ -42,13 +42,13 @@ export class ControlledScheduler implements Scheduler {
     Atomics.store(this.i32, b + C_SCHED_WORD, word);
     Atomics.store(this.i32, b + C_SCHED_EXPECT, expected);
     Atomics.store(this.i32, b + C_SCHED_STATE, SCHED_WAITING);
-    this.decide(c);
+    this.decide(c, false);
     Atomics.store(this.i32, b + C_SCHED_STATE, SCHED_RUNNABLE);
   }
 
   done(c: LockCpu): void {
     Atomics.store(this.i32, c.cpuBase + C_SCHED_STATE, SCHED_DONE);
-    this.decide(c);
+    this.decide(c, false);
   }
 
   private canRun(cpu: number): boolean {
@@ -62,7 +62,7 @@ export class ControlledScheduler implements Scheduler {
     return Atomics.load(i32, Atomics.load(i32, b + C_SCHED_WORD)) !== Atomics.load(i32, b + C_SCHED_EXPECT);
   }
 
-  private decide(c: LockCpu): void {
+  private decide(c: LockCpu, window: boolean): void {
     const i32 = this.i32;
     const en = this.enabled;
     en.length = 0;
@@ -73,7 +73,7 @@ export class ControlledScheduler implements Scheduler {
       Atomics.store(i32, G_SCHED_DEADLOCK, 1);
       c.watchdog(Atomics.load(i32, c.cpuBase + C_SCHED_WORD), LockClass.SchedTurn, LockMode.Write, -1);
     }
-    const next = pick(i32, this.l, en, c.cpu);
+    const next = pick(i32, this.l, en, c.cpu, window);
     if (next === c.cpu) return;
     Atomics.store(i32, G_TURN, next);
     Atomics.notify(i32, G_TURN);

@@ -18,6 +18,13 @@ export const enum SchedMode {
 export const STRATEGIES = { random: SchedMode.Random, pct: SchedMode.Pct } as const;
 export type StrategyName = keyof typeof STRATEGIES;
 export const MAX_PCT_DEPTH = 16;
+/**
+ * The random walk at a lock-free window's point (SchedPoint >= FIRST_WINDOW_POINT): it leaves the
+ * running CPU there only one time in WINDOW_SWITCH_ODDS (then picks uniformly, as elsewhere).
+ * Those points come many to a fault; switching at each as often as at a lock would make a long
+ * window run by one CPU (the other paused between a read and its use) exponentially rarer.
+ */
+export const WINDOW_SWITCH_ODDS = 32;
 
 /** xorshift32 on the word at `at`: the next value, never 0. */
 export function xorshift(i32: Int32Array, at: number): number {
@@ -94,9 +101,10 @@ export function setupSchedule(i32: Int32Array, l: Layout, s: SchedSetup): void {
  * CPU deciding (PCT's "running thread" for the priority drop). The default is to let `current`
  * go on if it can, else the lowest enabled CPU; a run records only where its strategy departed
  * from that default — its switches — so a schedule is as long as its preemptions, which is what
- * shrinking shortens (the idea of preemption bounding).
+ * shrinking shortens (the idea of preemption bounding). `window`: a lock-free window's point (see
+ * WINDOW_SWITCH_ODDS; PCT and replay treat every point alike).
  */
-export function pick(i32: Int32Array, l: Layout, enabled: number[], current: number): number {
+export function pick(i32: Int32Array, l: Layout, enabled: number[], current: number, window = false): number {
   const d = Atomics.add(i32, G_DECISIONS, 1);
   const def = enabled.includes(current) ? current : enabled[0];
   const mode = Atomics.load(i32, G_SCHED_MODE);
@@ -133,7 +141,9 @@ export function pick(i32: Int32Array, l: Layout, enabled: number[], current: num
       break;
     }
     default:
-      chosen = enabled[xorshift(i32, G_SCHED_RNG) % enabled.length];
+      chosen = window && def === current && xorshift(i32, G_SCHED_RNG) % WINDOW_SWITCH_ODDS !== 0
+        ? current
+        : enabled[xorshift(i32, G_SCHED_RNG) % enabled.length];
   }
   if (mode !== SchedMode.Replay && chosen !== def) {
     const n = Atomics.add(i32, G_SCHED_NREC, 1);

@@ -16,7 +16,28 @@ export const enum SchedPoint {
   HostBetweenUnlockRelock = 7,
   Wait = 8,
   MsharePeek = 9,
+  // The lock-free windows (issue "Catch what nobody planted", item 3): a lock a developer removes
+  // still leaves a point between the lockless read and what is done with it.
+  VmaAfterLookup = 10,
+  VmaBeforeRecheck = 11,
+  MmuWalkLoad = 12,
+  MmuBeforeFill = 13,
+  FaultWalkLoad = 14,
+  FaultAfterPteRead = 15,
+  FaultBeforePtl = 16,
+  PtLookupLoad = 17,
+  FreePgtablesLoad = 18,
+  UnshareLoad = 19,
+  ShareLoad = 20,
+  TlbBeforeFlush = 21,
 }
+
+/**
+ * The points from here on are the lock-free windows' (a load of an entry, a lookup before its
+ * lock): many per fault. The random walk switches at them only now and then (strategy.ts), so
+ * that they do not dilute the walk's chance of running one CPU through a long window.
+ */
+export const FIRST_WINDOW_POINT = SchedPoint.VmaAfterLookup;
 
 export const SCHED_POINT_NAMES: readonly string[] = [
   'lock:acquire',
@@ -29,6 +50,18 @@ export const SCHED_POINT_NAMES: readonly string[] = [
   'mshare:between-unlock-relock',
   'wait',
   'mshare:after-peek',
+  'vma:after-lookup', // lock_vma_under_rcu: the lockless walk found a VMA, before vma_start_read
+  'vma:before-recheck', // vma_start_read / lock_vma_under_rcu: locked, before the seq / mm / detached / range recheck
+  'mmu:walk-load', // the hardware walk read an upper-level entry, before it follows it
+  'mmu:before-fill', // the hardware walk read the PTE, before the TLB is filled from it
+  'fault:walk-load', // walk_to_pmd / __pte_alloc (table_alloc): an entry read, before it is populated or followed
+  'fault:after-pte-read', // handle_pte_fault: vmf->orig_pte read, before any PTE lock
+  'fault:before-ptl', // do_wp_page / wp_page_copy / fix_pte_prot: before pte_offset_map_lock
+  'pt:lookup-load', // a software walk (zap, change_protection, unshare, mremap, fork): an entry read, before it is followed
+  'free-pgtables:load', // free_pgtables: an entry read, before it is cleared and its table put
+  'unshare:load', // huge_pmd_unshare / a guest's detach: the shared PMD entry read, before it is cleared
+  'share:load', // huge_pmd_share / find_shared_vma: the sibling's or host's entry read, before it is copied
+  'tlb:before-flush', // flush_tlb_mm: the entries changed (and their lock perhaps dropped), before the shootdown
 ];
 
 /** What controlled mode installs on a CPU (src/sched implements it). */
