@@ -33,7 +33,7 @@ const MUTANTS = [
     ['src/mm/memory.ts', '  flush_tlb_mm(k, mm);\n  for (const t of gone) free_ptp(k, t);', '  for (const t of gone) free_ptp(k, t);\n  flush_tlb_mm(k, mm);'],
   ]],
   ['free-pgtables-range-one-end', 'range', 'free_pgd_range floor/ceiling: a PTE table is freed only when no VMA covers any of its 2 MiB', [
-    ['src/mm/memory.ts', 'if (e3 === 0 || range_has_vma(k, mm, a3, a3 + PMD_SIZE)) continue;', 'if (e3 === 0 || range_has_vma(k, mm, a3, a3 + 4096)) continue;'],
+    ['src/mm/memory.ts', '        if (range_has_vma(k, mm, a3, a3 + PMD_SIZE)) continue;', '        if (range_has_vma(k, mm, a3, a3 + 4096)) continue;'],
   ]],
   ['do-wp-page-no-recheck', 'recheck', 'do_wp_page: pte_same(ptep_get(vmf->pte), vmf->orig_pte) under the PTL before wp_page_reuse', [
     ['src/mm/memory.ts', '  if (Atomics.load(i32, vmf.pte) === vmf.orig_pte) {\n    // userfaultfd_pte_wp', '  if (true) {\n    // userfaultfd_pte_wp'],
@@ -143,8 +143,7 @@ const MUTANTS = [
 ];
 
 const dir = join(root, 'mutants');
-mkdirSync(dir, { recursive: true });
-for (const f of readdirSync(dir)) if (f.endsWith('.patch')) rmSync(join(dir, f));
+const out = new Map();
 const tmp = mkdtempSync(join(tmpdir(), 'ptlab-make-mutants-'));
 let n = 0;
 for (const [name, cls, linux, edits] of MUTANTS) {
@@ -169,7 +168,11 @@ for (const [name, cls, linux, edits] of MUTANTS) {
     diff += spawnSync('git', ['diff', '--no-index', '--no-prefix', `a/${file}`, `b/${file}`], { cwd: tmp, encoding: 'utf8' }).stdout;
   }
   const nn = String(n).padStart(2, '0');
-  writeFileSync(join(dir, `${nn}-${name}.patch`), `Mutant: ${name}\nClass: ${cls}\nLinux: ${linux}\n\n${diff}`);
+  out.set(`${nn}-${name}.patch`, `Mutant: ${name}\nClass: ${cls}\nLinux: ${linux}\n\n${diff}`);
 }
 rmSync(tmp, { recursive: true, force: true });
+// Every edit was found: only now are the old patches replaced.
+mkdirSync(dir, { recursive: true });
+for (const f of readdirSync(dir)) if (f.endsWith('.patch')) rmSync(join(dir, f));
+for (const [f, text] of out) writeFileSync(join(dir, f), text);
 console.log(`make-mutants: wrote ${n} patches to mutants/`);
