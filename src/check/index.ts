@@ -12,7 +12,7 @@ import { poolsOf } from '../shm/machine.js';
 import { LOCK_CLASS_NAMES } from '../sync/lockdep.js';
 import { POOL_NAMES, read_violations, Violation } from '../mm/mmdebug.js';
 import { LEVEL_NAMES } from '../mm/pgtable.js';
-import { ASSERT_SITES, LOCK_ASSERT_VIOLATION } from '../mm/mmap_lock.js';
+import { ASSERT_LOCK_NAMES, ASSERT_SITES, GUARDED_NAMES, GUARDED_RULES, LOCK_ASSERT_VIOLATION, LOCKSET_VIOLATION } from '../mm/guarded.js';
 import type { MachineRun } from '../proc/orchestrator.js';
 import { outcomeName } from '../proc/program.js';
 import { checkInvariants, describeInvariant } from './invariants.js';
@@ -82,13 +82,34 @@ function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): V
               `but ${chain.map(name).join(' -> ')} was taken before (each while holding the one before it)`,
           };
         }
-        case LOCK_ASSERT_VIOLATION: return {
-          checker: 'lockdep:assert',
-          message: a[3] === 2
-            ? `cpu${cpu} ran ${ASSERT_SITES[a[1]] ?? `site ${a[1]}`} without holding the lock it needs (the file's i_mmap_rwsem: lockdep_assert_held)`
-            : `cpu${cpu} ran ${ASSERT_SITES[a[1]] ?? `site ${a[1]}`} on ${mmName(run, a[2])} without holding its mmap_lock${a[3] ? ' for write' : ''}` +
-              `${a[4] ? ' (it holds it for read only)' : ''} (mmap_assert_${a[3] ? 'write_' : ''}locked)`,
-        };
+        case LOCK_ASSERT_VIOLATION: {
+          // [code, site, mm, lock (AssertLock), held for read only, holder cpu + 1 (0: not known)]
+          const site = ASSERT_SITES[a[1]] ?? `site ${a[1]}`;
+          const on = a[2] >= 0 ? ` on ${mmName(run, a[2])}` : '';
+          const lock = ASSERT_LOCK_NAMES[a[3]] ?? `lock ${a[3]}`;
+          const who = a[5] > 0 ? (a[5] - 1 === cpu ? '; cpu' + cpu + ' itself holds it for write' : `; cpu${a[5] - 1} holds it for write`) : '';
+          return {
+            checker: 'lockdep:assert',
+            message: `cpu${cpu} ran ${site}${on} without holding ${lock}${a[4] ? ' (it holds it for read only)' : ''}${who}`,
+          };
+        }
+        case LOCKSET_VIOLATION: {
+          // [code, class | site << 8, object, mm, classes held for write (bits), classes held for read (bits)]
+          const cls = a[1] & 0xff;
+          const site = ASSERT_SITES[a[1] >>> 8] ?? `site ${a[1] >>> 8}`;
+          const held: string[] = [];
+          for (let c = 0; c < LOCK_CLASS_NAMES.length; c++) {
+            if ((a[4] >>> c) & 1) held.push(`${LOCK_CLASS_NAMES[c]}(W)`);
+            if ((a[5] >>> c) & 1) held.push(`${LOCK_CLASS_NAMES[c]}(R)`);
+          }
+          const obj = cls <= 2 ? ` of table #${a[2]}` : cls === 3 ? ` (VMA #${a[2]})` : cls >= 6 ? ` of file #${a[2]}` : '';
+          const of = a[3] >= 0 ? ` of ${mmName(run, a[3])}` : '';
+          return {
+            checker: 'lockset',
+            message: `cpu${cpu} wrote a ${GUARDED_NAMES[cls] ?? `class ${cls}`}${obj}${of} in ${site} holding [${held.join(', ')}]; ` +
+              `declared protection (__guarded_by): ${GUARDED_RULES[cls] ?? '?'}`,
+          };
+        }
         case 6: return { checker: 'lockdep:bad-unlock', message: `cpu${cpu} released the mmap_lock of ${mmName(run, a[1])}, which it does not hold (lockdep: bad unlock balance); the fault was on ${mmName(run, a[2])}, whose lock stays held` };
         case 5: return { checker: 'harness', message: `process ${a[1]} stored into too many files to account (file id ${a[2]})` };
         default: return describeInvariant(a[0], a.slice(1));
