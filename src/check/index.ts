@@ -25,7 +25,7 @@ export interface ViolationReport {
 const hex = (hi: number, lo: number) => '0x' + (hi * 2 ** 32 + (lo >>> 0)).toString(16);
 
 /** Names an mm for people: the process it belongs to, or the host mm it is. */
-function mmName(run: MachineRun, mm: number): string {
+function mmName(run: Pick<MachineRun, "machine" | "spec">, mm: number): string {
   const { i32, layout } = run.machine;
   if (mm < 0 || mm >= layout.config.mms) return `mm ${mm}`;
   if ((Atomics.load(i32, layout.mms + mm * MM_WORDS + M_FLAGS) & MMF_HOST) !== 0) return `host mm ${mm}`;
@@ -35,7 +35,8 @@ function mmName(run: MachineRun, mm: number): string {
   return `mm ${mm}`;
 }
 
-function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): ViolationReport {
+/** One violation from the ring, in words (verdict uses it for each). */
+export function describeViolation(run: Pick<MachineRun, "machine" | "spec">, kind: Violation, cpu: number, a: number[]): ViolationReport {
   switch (kind) {
     case Violation.UafPageTable:
       return {
@@ -87,7 +88,9 @@ function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): V
           const site = ASSERT_SITES[a[1]] ?? `site ${a[1]}`;
           const on = a[2] >= 0 ? ` on ${mmName(run, a[2])}` : '';
           const lock = ASSERT_LOCK_NAMES[a[3]] ?? `lock ${a[3]}`;
-          const who = a[5] > 0 ? (a[5] - 1 === cpu ? '; cpu' + cpu + ' itself holds it for write' : `; cpu${a[5] - 1} holds it for write`) : '';
+          // Who holds what: the lock's writer when its word names one (an rwsem's owner, a spinlock).
+          const what = a[3] === 4 ? 'it' : a[3] === 5 ? "the VMA's lock for write" : a[3] === 6 ? "the mm's mmap_lock for write" : 'it for write';
+          const who = a[5] > 0 ? `; ${a[5] - 1 === cpu ? 'this CPU' : `cpu${a[5] - 1}`} holds ${what}` : '';
           return {
             checker: 'lockdep:assert',
             message: `cpu${cpu} ran ${site}${on} without holding ${lock}${a[4] ? ' (it holds it for read only)' : ''}${who}`,
@@ -162,7 +165,7 @@ export function verdict(run: MachineRun): { violations: ViolationReport[]; notes
   const { i32, layout } = run.machine;
   const violations: ViolationReport[] = [];
   const notes: string[] = [];
-  for (const v of read_violations(i32, layout)) violations.push(describe(run, v.kind, v.cpu, v.args));
+  for (const v of read_violations(i32, layout)) violations.push(describeViolation(run, v.kind, v.cpu, v.args));
   // Unmet expectations: every one is reported (none stops the run), in the order they ran.
   const unmet = run.cpus.flatMap((c) => c.unmet ?? []).sort((a, b) => a.seq - b.seq);
   for (const u of unmet.slice(0, UNMET_SHOWN)) violations.push({ checker: 'expectation', message: `process ${u.proc} op #${u.index} ${u.text} ${u.why}` });
