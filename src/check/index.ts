@@ -109,7 +109,7 @@ export function describeViolation(run: Pick<MachineRun, "machine" | "spec">, kin
           const of = a[3] >= 0 ? ` of ${mmName(run, a[3])}` : '';
           return {
             checker: 'lockset',
-            message: `cpu${cpu} wrote a ${GUARDED_NAMES[cls] ?? `class ${cls}`}${obj}${of} in ${site} holding [${held.join(', ')}]; ` +
+            message: `cpu${cpu} wrote ${/^[aeiou]/i.test(GUARDED_NAMES[cls] ?? '') ? 'an' : 'a'} ${GUARDED_NAMES[cls] ?? `class ${cls}`}${obj}${of} in ${site} holding [${held.join(', ')}]; ` +
               `declared protection (__guarded_by): ${GUARDED_RULES[cls] ?? '?'}`,
           };
         }
