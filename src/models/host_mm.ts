@@ -268,6 +268,8 @@ export function guest_pmd_fault(k: Kernel, vmf: VmFault, host: number, haddr: nu
   const access = (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? VM_WRITE : VM_READ | VM_WRITE | VM_EXEC;
   host_mmap_read_lock(k, hlock);
   try {
+    // The host's tables change below (walk_to_pmd, the PTE): under its mmap_lock, nested in the guest's.
+    mmap_assert_locked(k, host, AssertSite.GuestPmdFault);
     const hv = find_vma(k, host, haddr);
     if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV;
     const hf = vma_flags(k, hv);
