@@ -332,13 +332,15 @@ export function zap_page_range(k: Kernel, mm: number, start: number, end: number
   const own = (t: number) => Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1 || Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm;
   walk_pte_tables(k, mm, start, end, own, (t, vpn, n) => {
     pte_assert_locked(k, t, AssertSite.ZapPteRange);
+    // Every write below is to table t's PTEs (ptep_get_and_clear_full) and the mm's RSS, under
+    // t's PTE lock: checked once per table, not per PTE.
+    guard_pte(k, t, AssertSite.ZapPteRange);
+    guard_rss(k, mm, t, AssertSite.ZapPteRange);
     for (let i = 0; i < n; i++) {
-      guard_pte(k, t, AssertSite.ZapPteRange); // ptep_get_and_clear_full under the PTE lock
       const e = Atomics.exchange(i32, entry_off(k, t, pte_index(vpn + i)), 0);
       if (e === 0) continue;
       const f = pte_pfn(e);
       const anon = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_ANON;
-      guard_rss(k, mm, t, AssertSite.ZapPteRange);
       Atomics.sub(i32, k.mmBase(mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
       if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);
     }

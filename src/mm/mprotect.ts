@@ -39,6 +39,7 @@ export function change_protection(k: Kernel, mm: number, start: number, end: num
   const own = (t: number) => Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm;
   walk_pte_tables(k, mm, start, end, own, (t, vpn, n) => {
     pte_assert_locked(k, t, AssertSite.ChangeProtection); // change_pte_range under pte_offset_map_lock
+    guard_pte(k, t, AssertSite.ChangeProtection); // ptep_modify_prot_commit below: once per table
     let touched = false;
     for (let i = 0; i < n; i++) {
       const off = entry_off(k, t, pte_index(vpn + i));
@@ -59,7 +60,6 @@ export function change_protection(k: Kernel, mm: number, start: number, end: num
         narrowed = true;
         touched = true;
       }
-      guard_pte(k, t, AssertSite.ChangeProtection); // ptep_modify_prot_commit
       Atomics.store(i32, off, ne);
     }
     if (touched) tlb.addTable(t);
