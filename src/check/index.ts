@@ -12,7 +12,7 @@ import { poolsOf } from '../shm/machine.js';
 import { LOCK_CLASS_NAMES } from '../sync/lockdep.js';
 import { POOL_NAMES, read_violations, Violation } from '../mm/mmdebug.js';
 import { LEVEL_NAMES } from '../mm/pgtable.js';
-import { ASSERT_SITES, LOCK_ASSERT_VIOLATION } from '../mm/mmap_lock.js';
+import { ASSERT_LOCK_NAMES, ASSERT_SITES, GUARDED_NAMES, GUARDED_RULES, LOCK_ASSERT_VIOLATION, LOCKSET_VIOLATION } from '../mm/guarded.js';
 import type { MachineRun } from '../proc/orchestrator.js';
 import { outcomeName } from '../proc/program.js';
 import { checkInvariants, describeInvariant } from './invariants.js';
@@ -25,7 +25,7 @@ export interface ViolationReport {
 const hex = (hi: number, lo: number) => '0x' + (hi * 2 ** 32 + (lo >>> 0)).toString(16);
 
 /** Names an mm for people: the process it belongs to, or the host mm it is. */
-function mmName(run: MachineRun, mm: number): string {
+function mmName(run: Pick<MachineRun, "machine" | "spec">, mm: number): string {
   const { i32, layout } = run.machine;
   if (mm < 0 || mm >= layout.config.mms) return `mm ${mm}`;
   if ((Atomics.load(i32, layout.mms + mm * MM_WORDS + M_FLAGS) & MMF_HOST) !== 0) return `host mm ${mm}`;
@@ -35,7 +35,8 @@ function mmName(run: MachineRun, mm: number): string {
   return `mm ${mm}`;
 }
 
-function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): ViolationReport {
+/** One violation from the ring, in words (verdict uses it for each). */
+export function describeViolation(run: Pick<MachineRun, "machine" | "spec">, kind: Violation, cpu: number, a: number[]): ViolationReport {
   switch (kind) {
     case Violation.UafPageTable:
       return {
@@ -82,13 +83,36 @@ function describe(run: MachineRun, kind: Violation, cpu: number, a: number[]): V
               `but ${chain.map(name).join(' -> ')} was taken before (each while holding the one before it)`,
           };
         }
-        case LOCK_ASSERT_VIOLATION: return {
-          checker: 'lockdep:assert',
-          message: a[3] === 2
-            ? `cpu${cpu} ran ${ASSERT_SITES[a[1]] ?? `site ${a[1]}`} without holding the lock it needs (the file's i_mmap_rwsem: lockdep_assert_held)`
-            : `cpu${cpu} ran ${ASSERT_SITES[a[1]] ?? `site ${a[1]}`} on ${mmName(run, a[2])} without holding its mmap_lock${a[3] ? ' for write' : ''}` +
-              `${a[4] ? ' (it holds it for read only)' : ''} (mmap_assert_${a[3] ? 'write_' : ''}locked)`,
-        };
+        case LOCK_ASSERT_VIOLATION: {
+          // [code, site, mm, lock (AssertLock), held for read only, holder cpu + 1 (0: not known)]
+          const site = ASSERT_SITES[a[1]] ?? `site ${a[1]}`;
+          const on = a[2] >= 0 ? ` on ${mmName(run, a[2])}` : '';
+          const lock = ASSERT_LOCK_NAMES[a[3]] ?? `lock ${a[3]}`;
+          // Who holds what: the lock's writer when its word names one (an rwsem's owner, a spinlock).
+          const what = a[3] === 4 ? 'it' : a[3] === 5 ? "the VMA's lock for write" : a[3] === 6 ? "the mm's mmap_lock for write" : 'it for write';
+          const who = a[5] > 0 ? `; ${a[5] - 1 === cpu ? 'this CPU' : `cpu${a[5] - 1}`} holds ${what}` : '';
+          return {
+            checker: 'lockdep:assert',
+            message: `cpu${cpu} ran ${site}${on} without holding ${lock}${a[4] ? ' (it holds it for read only)' : ''}${who}`,
+          };
+        }
+        case LOCKSET_VIOLATION: {
+          // [code, class | site << 8, object, mm, classes held for write (bits), classes held for read (bits)]
+          const cls = a[1] & 0xff;
+          const site = ASSERT_SITES[a[1] >>> 8] ?? `site ${a[1] >>> 8}`;
+          const held: string[] = [];
+          for (let c = 0; c < LOCK_CLASS_NAMES.length; c++) {
+            if ((a[4] >>> c) & 1) held.push(`${LOCK_CLASS_NAMES[c]}(W)`);
+            if ((a[5] >>> c) & 1) held.push(`${LOCK_CLASS_NAMES[c]}(R)`);
+          }
+          const obj = cls <= 2 ? ` of table #${a[2]}` : cls === 3 ? ` (VMA #${a[2]})` : cls >= 6 ? ` of file #${a[2]}` : '';
+          const of = a[3] >= 0 ? ` of ${mmName(run, a[3])}` : '';
+          return {
+            checker: 'lockset',
+            message: `cpu${cpu} wrote ${/^[aeiou]/i.test(GUARDED_NAMES[cls] ?? '') ? 'an' : 'a'} ${GUARDED_NAMES[cls] ?? `class ${cls}`}${obj}${of} in ${site} holding [${held.join(', ')}]; ` +
+              `declared protection (__guarded_by): ${GUARDED_RULES[cls] ?? '?'}`,
+          };
+        }
         case 6: return { checker: 'lockdep:bad-unlock', message: `cpu${cpu} released the mmap_lock of ${mmName(run, a[1])}, which it does not hold (lockdep: bad unlock balance); the fault was on ${mmName(run, a[2])}, whose lock stays held` };
         case 5: return { checker: 'harness', message: `process ${a[1]} stored into too many files to account (file id ${a[2]})` };
         default: return describeInvariant(a[0], a.slice(1));
@@ -141,7 +165,7 @@ export function verdict(run: MachineRun): { violations: ViolationReport[]; notes
   const { i32, layout } = run.machine;
   const violations: ViolationReport[] = [];
   const notes: string[] = [];
-  for (const v of read_violations(i32, layout)) violations.push(describe(run, v.kind, v.cpu, v.args));
+  for (const v of read_violations(i32, layout)) violations.push(describeViolation(run, v.kind, v.cpu, v.args));
   // Unmet expectations: every one is reported (none stops the run), in the order they ran.
   const unmet = run.cpus.flatMap((c) => c.unmet ?? []).sort((a, b) => a.seq - b.seq);
   for (const u of unmet.slice(0, UNMET_SHOWN)) violations.push({ checker: 'expectation', message: `process ${u.proc} op #${u.index} ${u.text} ${u.why}` });

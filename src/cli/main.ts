@@ -98,6 +98,12 @@ program
     process.stdout.write(lines.join('\n') + '\n');
   });
 
+/** --debug turns on the debug checks: the lockset checks (--lockset). */
+function debugOptions(raw: Record<string, unknown>): Record<string, unknown> {
+  const { debug, ...rest } = raw;
+  return debug === true ? { ...rest, lockset: true } : rest;
+}
+
 /** The workload options `run` and `compare` share: the machine, the scenario's sizes, its seed. */
 function workloadOptions(c: Command): Command {
   return c
@@ -123,11 +129,13 @@ workloadOptions(program
   .option('--host-lock <protocol>', 'a sharing model\'s host mm\'s mmap_lock: rwsem or qrwlock (default: --mmap-lock\'s)')
   .option('--fault-lock <lock>', 'the fault path\'s lock: mmap (mmap_lock) or per-vma (the VMA\'s own lock first, Linux 6.4+) (default: mmap, or the scenario\'s)')
   .option('--ptl <locks>', 'PTE-table locks: split (one per table, x86-64\'s) or mm (the mm\'s page_table_lock)', 'split'))
+  .option('--lockset', 'check each kernel write against the lock that guards it (lockdep __guarded_by); slower')
+  .option('--debug', 'the debug checks: --lockset')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let o;
     try {
-      o = parseRunOptions(scenario, raw);
+      o = parseRunOptions(scenario, debugOptions(raw));
     } catch (e) {
       if (e instanceof UsageError) fail(e.message);
       throw e;
@@ -149,6 +157,8 @@ workloadOptions(program
   .option('--host-lock <list>', 'comma-separated host-mm lock protocols (rwsem, qrwlock) (default: each run\'s --mmap-lock)')
   .option('--fault-lock <list>', 'comma-separated fault-path locks (mmap, per-vma): each of the above runs under each', 'mmap')
   .option('--ptl <list>', 'comma-separated PTE-table locks (split, mm): each of the above runs under each', 'split'))
+  .option('--lockset', 'check each kernel write against the lock that guards it (lockdep __guarded_by); slower')
+  .option('--debug', 'the debug checks: --lockset')
   .option('--json', 'one JSON object {runs: [...]} on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let opts;
@@ -160,7 +170,7 @@ workloadOptions(program
       const ptls = list(raw.ptl, '--ptl');
       const hostLocks = raw.hostLock === undefined ? [undefined] : list(raw.hostLock, '--host-lock');
       opts = models.flatMap((model) => protocols.flatMap((mmapLock) => hostLocks.flatMap((hostLock) => faultLocks.flatMap((faultLock) => ptls.map((ptl) =>
-        parseRunOptions(scenario, { ...raw, models: undefined, model, mmapLock, hostLock, faultLock, ptl }))))));
+        parseRunOptions(scenario, { ...debugOptions(raw), models: undefined, model, mmapLock, hostLock, faultLock, ptl }))))));
     } catch (e) {
       if (e instanceof UsageError) fail(e.message.replace('--model ', '--models: each '));
       throw e;

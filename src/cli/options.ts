@@ -70,6 +70,8 @@ export const RunOptionsSchema = z.object({
     message: '--page-data must be full or a power of two from 4 to 4096 (bytes of data kept per 4 KiB page)',
   }).transform((s) => (s === 'full' ? 4096 : Number(s))).optional(),
   json: z.boolean().optional(),
+  /** --lockset: check each guarded kernel write against its declared lock (slower; explore always does). */
+  lockset: z.boolean().optional(),
   /** diff-kernel: one CPU, each task until it blocks or exits (native/ptkernel.c's order). Not a CLI option. */
   cooperative: z.boolean().optional(),
   models: z.undefined().optional(),

@@ -171,6 +171,8 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     hostLock: o.hostLock ?? o.mmapLock ?? 'rwsem',
     faultLock: o.faultLock ?? 'mmap',
     ptl: o.ptl ?? 'split',
+    // The lockset checks: asked for, or a controlled run (explore, replay, shrink) — never a benchmark.
+    lockset: o.lockset ?? control !== undefined,
     slice: 4,
     lockStatFrom: sc.phase?.from,
     lockStatTo: sc.phase?.to,

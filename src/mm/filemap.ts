@@ -10,6 +10,7 @@ import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { PoolId } from './mmdebug.js';
 import type { Kernel } from './percpu.js';
 import { pool_alloc, pool_free } from './slab.js';
+import { AssertSite, guard_page_cache } from './guarded.js';
 
 export const XA_SHIFT = 9;
 const XA_MASK = 511;
@@ -83,6 +84,7 @@ export function filemap_add_frame(k: Kernel, file: number, index: number, frame:
       n = up;
       h++;
     }
+    guard_page_cache(k, file, AssertSite.FilemapAdd); // __filemap_add_folio: xas_lock_irq
     if (((n << 2) | h) !== root) Atomics.store(i32, fb + FL_XA, (n << 2) | h);
     root = (n << 2) | h;
     for (let l = h - 1; l > 0; l--) {
@@ -116,6 +118,7 @@ export function filemap_release(k: Kernel, file: number, fn: (frame: number, ind
   const fb = fileBase(k, file);
   const root = Atomics.load(i32, fb + FL_XA);
   if (root === 0) return;
+  guard_page_cache(k, file, AssertSite.FilemapRemove); // truncate_inode_pages_final: no one references the file
   const walk = (n: number, h: number, prefix: number): void => {
     const b = nodeBase(k, n);
     for (let s = 0; s < XN_WORDS - XN_HDR; s++) {
@@ -141,6 +144,7 @@ export function filemap_remove_frame(k: Kernel, file: number, index: number): nu
   spin_lock(k, fb + FL_XA_LOCK, LockClass.XaLock);
   try {
     const slot = xa_slot(k, file, index);
+    guard_page_cache(k, file, AssertSite.FilemapRemove); // __filemap_remove_folio: under xa_lock
     const e = slot < 0 ? 0 : Atomics.exchange(i32, slot, 0);
     if (e === 0) return -1;
     Atomics.sub(i32, fb + FL_NRPAGES, 1);

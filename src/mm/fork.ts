@@ -20,7 +20,8 @@ import {
 import { EINVAL, ENOMEM } from './errno.js';
 import { lookup_table, MmuGather } from './memory.js';
 import { flush_protection } from './mprotect.js';
-import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
+import { host_mmap_write_lock, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
+import { AssertSite, guard_pte, guard_rss, guard_vma, mmap_assert_write_locked, pte_assert_locked, pte_lockptr } from './guarded.js';
 import { frameBase } from './page_alloc.js';
 import { pte_lock } from './ptlock.js';
 import { frame_add_rmap, i_mmap_insert } from './rmap.js';
@@ -103,7 +104,12 @@ export function mmdrop(k: Kernel, mm: number): void {
 export function dup_mmap(k: Kernel, parent: number, child: number): number {
   const i32 = k.i32;
   const lock = k.mmBase(parent) + M_MMAP_LOCK;
+  const clock = k.mmBase(child) + M_MMAP_LOCK;
   mmap_write_lock(k, lock);
+  // The child's too, nested (dup_mmap: mmap_write_lock_nested(mm, SINGLE_DEPTH_NESTING)): its
+  // VMAs join files' i_mmap as they come, where an rmap walk (truncation) can reach them and
+  // their tables while they are built.
+  host_mmap_write_lock(k, clock);
   const tlb = new MmuGather();
   let r = 0;
   try {
@@ -113,12 +119,16 @@ export function dup_mmap(k: Kernel, parent: number, child: number): number {
     for (let v = first_vma(k, parent); v >= 0; v = vma_next(k, v)) {
       const flags = vma_flags(k, v);
       if ((flags & VM_DONTCOPY) !== 0) continue;
+      // "fork: lock VMAs of the parent process when forking" (6.4): no fault under the VMA's
+      // lock changes the parent's PTEs while they are copied and write-protected.
+      vma_start_write(k, v);
       const n = vm_area_dup(k, v);
       if (n < 0) {
         r = -ENOMEM;
         break;
       }
       const nb = vmaBase(k, n);
+      guard_vma(k, n, AssertSite.CopyPageRange); // detached: the new VMA is dup_mmap's alone
       Atomics.store(i32, nb + V_MM, child);
       Atomics.and(i32, nb + V_FLAGS, ~(VM_LOCKED | VM_LOCKONFAULT)); // mlock is not inherited (vm_flags_clear(tmp, VM_LOCKED_MASK))
       const file = vma_file(k, n);
@@ -135,6 +145,7 @@ export function dup_mmap(k: Kernel, parent: number, child: number): number {
     }
     flush_protection(k, parent, tlb); // the parent's write-protected PTEs: flushed before anyone relies on them
   } finally {
+    mmap_write_unlock(k, clock);
     mmap_write_unlock(k, lock);
   }
   return r;
@@ -145,36 +156,48 @@ function copy_page_range(k: Kernel, dst: number, src: number, start: number, end
   const i32 = k.i32;
   const spgd = Atomics.load(i32, k.mmBase(src) + M_PGD);
   const dpgd = Atomics.load(i32, k.mmBase(dst) + M_PGD);
+  mmap_assert_write_locked(k, src, AssertSite.CopyPageRange);
   for (let addr = start; addr < end;) {
     const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
     const vpn = Math.floor(addr / 4096);
     const t = lookup_table(k, spgd, vpn, PTE_LEVEL, src);
     if (t >= 0) {
-      const ptl = pte_lock(k, t);
+      // copy_pte_range: the child's table locked (pte_alloc_map_lock), the parent's nested in it
+      // (spin_lock_nested(src_ptl, SINGLE_DEPTH_NESTING)); the child's table is found first.
       let dt = -1;
+      for (let i = 0, n = (next - addr) / 4096; i < n; i++) {
+        if (Atomics.load(i32, entry_off(k, t, pte_index(vpn + i))) === 0) continue;
+        dt = pte_alloc_at(k, dst, dpgd, vpn);
+        if (dt < 0) return -1;
+        break;
+      }
+      if (dt < 0) {
+        addr = next;
+        continue;
+      }
+      const dptl = pte_lock(k, dt);
+      const ptl = pte_lockptr(k, t) !== dptl ? pte_lock(k, t) : -1;
+      pte_assert_locked(k, t, AssertSite.CopyPageRange);
       for (let i = 0, n = (next - addr) / 4096; i < n; i++) {
         const so = entry_off(k, t, pte_index(vpn + i));
         let e = Atomics.load(i32, so);
         if (e === 0) continue;
-        if (dt < 0) {
-          dt = pte_alloc_at(k, dst, dpgd, vpn);
-          if (dt < 0) {
-            spin_unlock(k, ptl);
-            return -1;
-          }
-        }
         if ((e & _PAGE_RW) !== 0) {
           e &= ~_PAGE_RW; // is_cow_mapping && pte_write: ptep_set_wrprotect in the parent too
+          guard_pte(k, t, AssertSite.CopyPageRange);
           Atomics.store(i32, so, e);
           tlb.addTable(t);
         }
         const f = pte_pfn(e);
         frame_add_rmap(k, f);
         const anon = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_ANON;
+        guard_rss(k, dst, dt, AssertSite.CopyPageRange);
         Atomics.add(i32, k.mmBase(dst) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
+        guard_pte(k, dt, AssertSite.CopyPageRange); // set_pte_at(dst_mm) under dst_ptl
         Atomics.store(i32, entry_off(k, dt, pte_index(vpn + i)), e);
       }
-      spin_unlock(k, ptl);
+      if (ptl >= 0) spin_unlock(k, ptl);
+      spin_unlock(k, dptl);
     }
     addr = next;
   }

@@ -18,6 +18,7 @@ import {
   find_vma, VM_READ, VM_EXEC, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_DONTCOPY, VM_LOCKED, VM_MAYWRITE, VM_RAND_READ, VM_SEQ_READ, VM_SHARED,
   VM_SHARED_PT, VM_WIPEONFORK, VM_WRITE,
 } from './vma.js';
+import { AssertSite, mmap_assert_write_locked, vma_write_checks } from './guarded.js';
 
 /** The advices Linux knows (include/uapi/asm-generic/mman-common.h). */
 export const MADV: Record<string, number> = {
@@ -111,10 +112,12 @@ function madvise_vma_behavior(k: Kernel, mm: number, v: number, s: number, e: nu
 
 /** madvise_update_vma: [s, e) of `v` takes `newflags` (split off first when they change). */
 function set_flags(k: Kernel, mm: number, v: number, s: number, e: number, newflags: number): number {
+  mmap_assert_write_locked(k, mm, AssertSite.MadviseUpdateVma);
   if (newflags === vma_flags(k, v)) return 0;
   const n = split_vma_range(k, mm, v, s, e);
   if (n < 0) return n;
   vma_start_write(k, n);
+  vma_write_checks(k, n, AssertSite.MadviseUpdateVma); // vm_flags_reset
   Atomics.store(k.i32, vmaBase(k, n) + V_FLAGS, newflags);
   return 0;
 }

@@ -18,6 +18,7 @@ import { PoolId, report_violation, Violation } from './mmdebug.js';
 import { pool_check } from './slab.js';
 import { alloc_frame, frameBase, free_frame, free_ptp, ptpBase } from './page_alloc.js';
 import { pte_lock } from './ptlock.js';
+import { AssertSite, assert_fault_locked, guard_pte, guard_rss, guard_upper, mmap_assert_write_locked, pte_assert_locked } from './guarded.js';
 import {
   _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, ALLOC_OOM, entry_off,
   mk_pte, PGD_LEVEL, pgd_index, PMD_LEVEL, pmd_index, PMD_SIZE, pte_index, PTE_LEVEL, pte_pfn, PUD_LEVEL,
@@ -55,6 +56,9 @@ export function vm_page_prot(vm_flags: number): number {
  * vmf.address/vpn and vmf.flags are set, and the access was checked against the VMA.
  */
 export function handle_mm_fault(k: Kernel, vmf: VmFault): number {
+  // assert_fault_locked: the one assertion per fault, so it runs with the checking mode (as the
+  // lockset guards), not always: always on it cost about 5% of the fault rate (README).
+  if (k.lockset) assert_fault_locked(k, vmf);
   if ((vmf.vm_flags & VM_SHARED_PT) !== 0) return k.model.fault(k, vmf);
   return __handle_mm_fault(k, vmf);
 }
@@ -166,7 +170,9 @@ function finish_fault(k: Kernel, vmf: VmFault, frame: number, prot: number, rss:
     return VM_FAULT_NOPAGE;
   }
   frame_add_rmap(k, frame);
+  guard_rss(k, vmf.mm, vmf.pte_table, AssertSite.FinishFault);
   Atomics.add(i32, k.mmBase(vmf.mm) + rss, 1);
+  guard_pte(k, vmf.pte_table, AssertSite.FinishFault); // set_pte_range under vmf->ptl
   Atomics.store(i32, vmf.pte, mk_pte(frame, prot));
   spin_unlock(k, ptl);
   return 0;
@@ -202,6 +208,7 @@ function do_wp_page(k: Kernel, vmf: VmFault): number {
       handle_userfault(k, vmf, frame);
       return VM_FAULT_UFFD;
     }
+    guard_pte(k, vmf.pte_table, AssertSite.DoWpPage);
     Atomics.store(i32, vmf.pte, vmf.orig_pte | _PAGE_RW | _PAGE_DIRTY | _PAGE_USER);
     k.stats[ST_FAULT_WP]++;
   }
@@ -215,6 +222,7 @@ function fix_pte_prot(k: Kernel, vmf: VmFault): number {
   if (k.sched !== null) k.sched.point(k, SchedPoint.FaultBeforePtl);
   const ptl = pte_lock(k, vmf.pte_table);
   if (Atomics.load(i32, vmf.pte) === vmf.orig_pte) {
+    guard_pte(k, vmf.pte_table, AssertSite.FixPteProt);
     Atomics.store(i32, vmf.pte, mk_pte(pte_pfn(vmf.orig_pte), vm_page_prot(vmf.vm_flags) | (vmf.orig_pte & _PAGE_DIRTY)));
   }
   spin_unlock(k, ptl);
@@ -241,7 +249,9 @@ function wp_page_copy(k: Kernel, vmf: VmFault, src: number, fresh: boolean): num
     return 0;
   }
   frame_add_rmap(k, copy);
+  guard_rss(k, vmf.mm, vmf.pte_table, AssertSite.WpPageCopy);
   Atomics.add(i32, k.mmBase(vmf.mm) + M_RSS_ANON, 1);
+  guard_pte(k, vmf.pte_table, AssertSite.WpPageCopy);
   Atomics.store(i32, vmf.pte, mk_pte(copy, vm_page_prot(vmf.vm_flags) | _PAGE_RW | _PAGE_DIRTY));
   let freeSrc = false;
   if (!fresh) {
@@ -328,6 +338,11 @@ export function zap_page_range(k: Kernel, mm: number, start: number, end: number
   // A shared table seen from a guest: the model's detach handles it.
   const own = (t: number) => Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1 || Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm;
   walk_pte_tables(k, mm, start, end, own, (t, vpn, n) => {
+    pte_assert_locked(k, t, AssertSite.ZapPteRange);
+    // Every write below is to table t's PTEs (ptep_get_and_clear_full) and the mm's RSS, under
+    // t's PTE lock: checked once per table, not per PTE.
+    guard_pte(k, t, AssertSite.ZapPteRange);
+    guard_rss(k, mm, t, AssertSite.ZapPteRange);
     for (let i = 0; i < n; i++) {
       const e = Atomics.exchange(i32, entry_off(k, t, pte_index(vpn + i)), 0);
       if (e === 0) continue;
@@ -401,6 +416,7 @@ function table_empty(k: Kernel, t: number): boolean {
  * are the tables freed.
  */
 export function free_pgtables(k: Kernel, mm: number, start: number, end: number): void {
+  mmap_assert_write_locked(k, mm, AssertSite.FreePgtables);
   const i32 = k.i32;
   const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
   const gone: number[] = [];
@@ -435,15 +451,18 @@ export function free_pgtables(k: Kernel, mm: number, start: number, end: number)
           report_violation(i32, k.layout, Violation.Invariant, k.cpu, 2, pte, mm, 0);
           break walk;
         }
+        guard_upper(k, o3, AssertSite.FreePgtables); // pmd_clear (free_pte_range)
         Atomics.store(i32, o3, 0);
         put(pte);
       }
       if (!range_has_vma(k, mm, a2, a2 + PUD_SIZE) && table_empty(k, pmd)) {
+        guard_upper(k, o2, AssertSite.FreePgtables); // pud_clear (free_pmd_range)
         Atomics.store(i32, o2, 0);
         put(pmd);
       }
     }
     if (!range_has_vma(k, mm, a1, a1 + PGDIR_SIZE) && table_empty(k, pud)) {
+      guard_upper(k, o1, AssertSite.FreePgtables); // p4d_clear (free_pud_range)
       Atomics.store(i32, o1, 0);
       put(pud);
     }

@@ -14,6 +14,7 @@ import { ACCESS_OK, do_user_addr_fault } from './mmu.js';
 import type { Kernel } from './percpu.js';
 import { PAGE_SIZE } from './pgtable.js';
 import { find_vma, vma_end, vma_flags, vma_next, vma_start, vmaBase, VM_ACCESS_FLAGS, VM_LOCKED, VM_LOCKONFAULT, VM_SHARED, VM_WRITE } from './vma.js';
+import { AssertSite, mmap_assert_write_locked, vma_write_checks } from './guarded.js';
 
 /** The page-rounded range of mlock's (addr, len): [start, end). */
 function lock_range(addr: number, len: number): [number, number] {
@@ -23,6 +24,7 @@ function lock_range(addr: number, len: number): [number, number] {
 
 /** apply_vma_lock_flags: every VMA part of [start, end) takes `set` and loses `clear`; ENOMEM at a hole. */
 function apply_vma_lock_flags(k: Kernel, mm: number, start: number, end: number, set: number, clear: number): number {
+  mmap_assert_write_locked(k, mm, AssertSite.MlockFixup);
   let at = start;
   for (let v = find_vma(k, mm, start); at < end; v = vma_next(k, v)) {
     if (v < 0 || vma_start(k, v) > at) return -ENOMEM;
@@ -33,6 +35,7 @@ function apply_vma_lock_flags(k: Kernel, mm: number, start: number, end: number,
       const n = split_vma_range(k, mm, v, at, e);
       if (n < 0) return n;
       vma_start_write(k, n);
+      vma_write_checks(k, n, AssertSite.MlockFixup); // mlock_fixup: vm_flags_reset_once
       Atomics.store(k.i32, vmaBase(k, n) + V_FLAGS, nf);
       v = n;
     }

@@ -5,6 +5,7 @@
  * VM_SHARED_PT VMAs.
  */
 import { AssertSite, mmap_assert_write_locked, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
+import { guard_vma } from './guarded.js';
 import { M_MMAP_LOCK, V_FILE, V_FILE_GEN, V_FLAGS, V_PGOFF, V_PRIV, V_PRIV_GEN } from '../shm/layout.js';
 import { free_pgtables, MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
 import { MODEL_DEFAULT, type MmapArgs } from './model_ops.js';
@@ -188,6 +189,7 @@ export function split_vma(k: Kernel, mm: number, v: number, addr: number): numbe
   const start = vma_start(k, v);
   const end = vma_end(k, v);
   vma_set_range(k, n, addr, end);
+  guard_vma(k, n, AssertSite.SplitVma);
   Atomics.store(k.i32, vmaBase(k, n) + V_PGOFF, vma_pgoff(k, v) + (addr - start) / PAGE_SIZE);
   vma_set_range(k, v, start, addr);
   const file = vma_file(k, v);
@@ -286,6 +288,7 @@ export const BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK = 'munmap-skips-vma-write-lock';
 
 /** Unlinks, unmaps and frees `vmas` of `mm` (mmap_lock held for write). */
 export function unmap_vmas(k: Kernel, mm: number, vmas: number[], exiting: boolean): void {
+  mmap_assert_write_locked(k, mm, AssertSite.UnmapVmas);
   const gather = new MmuGather();
   let lo = Infinity;
   let hi = 0;

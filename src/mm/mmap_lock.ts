@@ -10,8 +10,8 @@
  * anything that changes a VMA holds mmap_lock for write and write-locks the VMA first
  * (vma_start_write), which stays locked until mmap_write_unlock bumps mm_lock_seq.
  */
-import { report_violation, Violation } from './mmdebug.js';
-import { M_USERS, M_FLAGS, M_LOCK_SEQ, M_MMAP_LOCK, MMF_QRWLOCK, M_VMA_HEAD, V_DETACHED, V_LOCK, V_LOCK_SEQ, V_MM, V_NEXT } from '../shm/layout.js';
+import { AssertSite, mmap_assert_write_locked } from './guarded.js';
+import { M_FLAGS, M_LOCK_SEQ, M_MMAP_LOCK, MMF_QRWLOCK, M_VMA_HEAD, V_DETACHED, V_LOCK, V_LOCK_SEQ, V_MM, V_NEXT } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { queued_read_lock, queued_read_unlock, queued_write_lock, queued_write_unlock } from '../sync/qrwlock.js';
@@ -73,10 +73,12 @@ export function host_mmap_write_lock(k: Kernel, lock: number): void {
  * VMA (range, flags, unlink) comes after it, as vm_flags_set and vma_prepare do in Linux.
  */
 export function vma_start_write(k: Kernel, v: number): void {
-  if (!k.perVmaLock) return;
   const i32 = k.i32;
   const b = vmaBase(k, v);
-  const seq = Atomics.load(i32, k.mmBase(Atomics.load(i32, b + V_MM)) + M_LOCK_SEQ);
+  const mm = Atomics.load(i32, b + V_MM);
+  mmap_assert_write_locked(k, mm, AssertSite.VmaStartWrite); // __is_vma_write_locked
+  if (!k.perVmaLock) return;
+  const seq = Atomics.load(i32, k.mmBase(mm) + M_LOCK_SEQ);
   if (Atomics.load(i32, b + V_LOCK_SEQ) === seq) return;
   down_write(k, b + V_LOCK, LockClass.VmaLock);
   Atomics.store(i32, b + V_LOCK_SEQ, seq);
@@ -181,40 +183,8 @@ export function find_vma_speculative(k: Kernel, mm: number, addr: number): numbe
   return Atomics.load(i32, seqOff) === seq ? v : -2;
 }
 
-/**
- * Lock-context assertions where Linux has them (include/linux/mmap_lock.h, lockdep_assert_held):
- * a path that needs mmap_lock (for write) runs with this CPU holding it, or on an mm no task can
- * reach any more (mm_users 0: exit_mmap's teardown, a new mm before it is published). A failed
- * assertion is a violation ('lockdep:assert'), named by the function that asserted (ASSERT_SITES).
- */
-export const ASSERT_SITES = ['do_munmap', 'do_mmap', 'mprotect_fixup', 'split_vma', 'zap_page_range', 'unmap_mapping_range', 'vma_link_mm'] as const;
-export const enum AssertSite { DoMunmap, DoMmap, MprotectFixup, SplitVma, ZapPageRange, UnmapMappingRange, VmaLinkMm }
-/** Invariant violation code of a failed lock assertion (src/check/index.ts describes it). */
-export const LOCK_ASSERT_VIOLATION = 8;
-
-function mm_unreachable(k: Kernel, mm: number): boolean {
-  return Atomics.load(k.i32, k.mmBase(mm) + M_USERS) === 0;
-}
-
-/** mmap_assert_write_locked */
-export function mmap_assert_write_locked(k: Kernel, mm: number, site: AssertSite): void {
-  const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  if (k.holdsWrite(lock) || !k.heldStackComplete() || mm_unreachable(k, mm)) return;
-  report_violation(k.i32, k.layout, Violation.Invariant, k.cpu, LOCK_ASSERT_VIOLATION, site, mm, 1, k.holds(lock) ? 1 : 0);
-}
-
-/**
- * i_mmap_assert_locked / lockdep_assert_held on a lock word other than an mmap_lock (the file's
- * i_mmap_rwsem, its size lock): `word` must be on this CPU's held stack.
- */
-export function lockdep_assert_held(k: Kernel, word: number, site: AssertSite, mm = -1): void {
-  if (k.holds(word) || !k.heldStackComplete()) return;
-  report_violation(k.i32, k.layout, Violation.Invariant, k.cpu, LOCK_ASSERT_VIOLATION, site, mm, 2, 0);
-}
-
-/** mmap_assert_locked: held for read or write (or, for a fault under a VMA lock, vma_assert_locked's caller checks that). */
-export function mmap_assert_locked(k: Kernel, mm: number, site: AssertSite): void {
-  const lock = k.mmBase(mm) + M_MMAP_LOCK;
-  if (k.holds(lock) || !k.heldStackComplete() || mm_unreachable(k, mm)) return;
-  report_violation(k.i32, k.layout, Violation.Invariant, k.cpu, LOCK_ASSERT_VIOLATION, site, mm, 0, 0);
-}
+// The lock-context assertions (mmap_assert_locked and friends) and their sites live in guarded.ts.
+export {
+  ASSERT_SITES, AssertSite, LOCK_ASSERT_VIOLATION, i_mmap_assert_locked, i_mmap_assert_write_locked, lockdep_assert_held,
+  mmap_assert_locked, mmap_assert_write_locked, pte_assert_locked, vma_assert_locked, vma_assert_write_locked,
+} from './guarded.js';

@@ -5,6 +5,7 @@
  * bumped after that flush so the stale-TLB check can tell a store that slipped through.
  */
 import { mmap_write_lock, mmap_write_unlock, vma_start_write, AssertSite, mmap_assert_write_locked } from './mmap_lock.js';
+import { guard_pte, pte_assert_locked, vma_write_checks } from './guarded.js';
 import { F_UFFD_WP, FRAME_FILE, M_MMAP_LOCK, P_OWNER, P_WPSEQ, R_STATE, V_FLAGS } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { MmuGather, vm_page_prot, walk_pte_tables } from './memory.js';
@@ -34,8 +35,11 @@ export function change_protection(k: Kernel, mm: number, start: number, end: num
   const i32 = k.i32;
   const base = vm_page_prot(vm_flags);
   let narrowed = false;
+  mmap_assert_write_locked(k, mm, AssertSite.ChangeProtection); // mprotect's: the host's for a sharing model
   const own = (t: number) => Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm;
   walk_pte_tables(k, mm, start, end, own, (t, vpn, n) => {
+    pte_assert_locked(k, t, AssertSite.ChangeProtection); // change_pte_range under pte_offset_map_lock
+    guard_pte(k, t, AssertSite.ChangeProtection); // ptep_modify_prot_commit below: once per table
     let touched = false;
     for (let i = 0; i < n; i++) {
       const off = entry_off(k, t, pte_index(vpn + i));
@@ -99,6 +103,7 @@ export function mprotect_fixup(k: Kernel, mm: number, v: number, start: number, 
   v = split_vma_range(k, mm, v, start, end);
   if (v < 0) return v;
   vma_start_write(k, v); // vm_flags_reset
+  vma_write_checks(k, v, AssertSite.MprotectFixup);
   Atomics.store(k.i32, vmaBase(k, v) + V_FLAGS, newflags);
   change_protection(k, mm, start, end, newflags, tlb);
   const next = vma_next(k, v);
@@ -115,6 +120,7 @@ export function mprotect_fixup(k: Kernel, mm: number, v: number, start: number, 
  * write; 0 or the first error.
  */
 export function change_access_range(k: Kernel, mm: number, start: number, end: number, access: number): number {
+  mmap_assert_write_locked(k, mm, AssertSite.ChangeAccessRange);
   const tlb = new MmuGather();
   let r = 0;
   for (let v = find_vma(k, mm, start); v >= 0 && vma_start(k, v) < end;) {

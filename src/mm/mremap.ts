@@ -15,6 +15,9 @@ import type { Kernel } from './percpu.js';
 import { entry_off, PAGE_SIZE, PMD_LEVEL, PMD_SIZE, pgd_index, pmd_index, pte_index, PTE_LEVEL, PUD_LEVEL, pud_index, table_alloc, TASK_SIZE } from './pgtable.js';
 import { find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_set_range, vma_start, vmaBase, VM_LOCKED, VM_SHARED, VM_SHARED_PT } from './vma.js';
 import { mm_populate } from './mlock.js';
+import { AssertSite, guard_pte, guard_vma, mmap_assert_write_locked, pte_lockptr } from './guarded.js';
+import { pte_lock } from './ptlock.js';
+import { spin_unlock } from '../sync/spinlock.js';
 
 export const MREMAP_MAYMOVE = 1;
 export const MREMAP_FIXED = 2;
@@ -98,9 +101,11 @@ function mremap_locked(k: Kernel, mm: number, addr: number, oldLen: number, newL
 
 /** move_vma: [addr, addr + oldLen) of `v` moves to `to` as a VMA of newLen bytes. */
 function move_vma(k: Kernel, mm: number, v: number, addr: number, oldLen: number, newLen: number, to: number, flags: number): number {
+  mmap_assert_write_locked(k, mm, AssertSite.MoveVma);
   const pgoff = vma_pgoff(k, v) + (addr - vma_start(k, v)) / PAGE_SIZE;
   const n = mmap_region(k, mm, to, newLen, vma_flags(k, v), vma_file(k, v), pgoff);
   if (n < 0) return -ENOMEM;
+  guard_vma(k, n, AssertSite.MoveVma);
   Atomics.store(k.i32, vmaBase(k, n) + V_PGOFF, pgoff);
   if (move_page_tables(k, mm, addr, to, Math.min(oldLen, newLen)) < 0) return -ENOMEM;
   if ((flags & MREMAP_DONTUNMAP) === 0 && oldLen > 0) {
@@ -140,9 +145,20 @@ function move_page_tables(k: Kernel, mm: number, from: number, to: number, len: 
     if (pmd < 0) return -1;
     const dt = table_alloc(k, entry_off(k, pmd, pmd_index(dvpn)), mm, PTE_LEVEL);
     if (dt < 0) return -1;
-    Atomics.store(i32, so, 0);
-    tlb.addTable(t);
-    Atomics.store(i32, entry_off(k, dt, pte_index(dvpn)), e);
+    // move_ptes: the old table's lock, and the new one's nested inside it when they differ
+    // (spin_lock_nested(new_ptl, SINGLE_DEPTH_NESTING)); a fault or an rmap zap of either
+    // table waits. (The entry is read again under the lock.)
+    const optl = pte_lock(k, t);
+    const nptl = pte_lockptr(k, dt) !== optl ? pte_lock(k, dt) : -1;
+    const cur = Atomics.exchange(i32, so, 0);
+    guard_pte(k, t, AssertSite.MovePtes);
+    if (cur !== 0) {
+      tlb.addTable(t);
+      guard_pte(k, dt, AssertSite.MovePtes);
+      Atomics.store(i32, entry_off(k, dt, pte_index(dvpn)), cur);
+    }
+    if (nptl >= 0) spin_unlock(k, nptl);
+    spin_unlock(k, optl);
   }
   tlb_finish_mmu(k, mm, tlb);
   return 0;

@@ -12,6 +12,7 @@ import { LockClass } from '../sync/lockdep.js';
 import { PoolId } from './mmdebug.js';
 import type { Kernel } from './percpu.js';
 import { pool_alloc, pool_free } from './slab.js';
+import { AssertSite, guard_pgtables } from './guarded.js';
 
 function charge(k: Kernel): boolean {
   const i32 = k.i32;
@@ -89,6 +90,8 @@ export function alloc_ptp(k: Kernel, mm: number, level: number): number {
   Atomics.store(i32, b + P_SHARE, 1);
   for (let e = 0; e < PTRS_PER_TABLE; e++) Atomics.store(i32, b + P_HDR + e, 0);
   for (let w = 0; w < PTRS_PER_TABLE / 32; w++) Atomics.store(i32, b + P_UFFD_WP + w, 0); // no uffd-wp markers
+  // mm_inc_nr_ptes (a PGD comes with a new mm, its creator's alone: mm_alloc_pgd)
+  if (level !== 4 /* PGD_LEVEL */) guard_pgtables(k, mm, AssertSite.AllocPtp);
   Atomics.add(i32, k.mmBase(mm) + M_PGTABLES, 1);
   return t;
 }

@@ -160,6 +160,8 @@ export interface KernelOptions extends LockCpuOptions {
   perVmaLock?: boolean;
   /** --ptl mm: PTE tables are locked by their mm's page_table_lock, not their own ptlock. */
   ptlMm?: boolean;
+  /** The lockset checks (guarded.ts): each guarded write checked against its declared lock. */
+  lockset?: boolean;
 }
 
 export class Kernel extends LockCpu {
@@ -177,6 +179,8 @@ export class Kernel extends LockCpu {
   readonly perVmaLock: boolean;
   /** One page_table_lock per mm instead of split PTE locks (!USE_SPLIT_PTE_PTLOCKS). */
   readonly ptlMm: boolean;
+  /** Check every guarded write against its lockset (mm/guarded.ts): explore, tests, --lockset. */
+  readonly lockset: boolean;
   model!: ModelOps;
 
   // The software TLB (CPU-local hardware state). A slot is valid when tlbVpn[slot] === vpn.
@@ -218,6 +222,7 @@ export class Kernel extends LockCpu {
     this.hostQrwlock = opts.hostQrwlock ?? this.mmapQrwlock;
     this.perVmaLock = opts.perVmaLock === true;
     this.ptlMm = opts.ptlMm === true;
+    this.lockset = opts.lockset === true;
     // lockdep's "possible circular locking dependency": both chains go in the violation.
     this.lockdepReport = (from, to, path) =>
       report_violation(i32, layout, Violation.Invariant, cpu, 7, from, to, path.length, path[1], path[path.length - 2]);

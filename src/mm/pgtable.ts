@@ -16,6 +16,7 @@ import { SchedPoint } from '../sync/schedpoint.js';
 import { report_violation, Violation } from './mmdebug.js';
 import type { Kernel } from './percpu.js';
 import { alloc_ptp, free_ptp, ptpBase } from './page_alloc.js';
+import { AssertSite, guard_upper_populate } from './guarded.js';
 
 export const _PAGE_PRESENT = 1;
 export const _PAGE_RW = 2;
@@ -131,6 +132,7 @@ export function table_alloc(k: Kernel, off: number, mm: number, level: number): 
     const t = alloc_ptp(k, mm, level);
     if (t < 0) return ALLOC_OOM;
     const ne = mk_table_entry(t, Atomics.load(i32, ptpBase(k, t) + R_GEN));
+    guard_upper_populate(k, off, AssertSite.PteAlloc); // pmd_install's rule, kept by the compareExchange
     const prev = Atomics.compareExchange(i32, off, 0, ne);
     if (prev === 0) return t;
     free_ptp(k, t);

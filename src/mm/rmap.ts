@@ -10,6 +10,7 @@ import { fileBase } from './filemap.js';
 import { frameBase } from './page_alloc.js';
 import type { Kernel } from './percpu.js';
 import { vmaBase } from './vma.js';
+import { AssertSite, guard_i_mmap } from './guarded.js';
 
 /**
  * vma_link_file: adds the VMA to the file's i_mmap, after those already there. Linux's i_mmap is
@@ -21,6 +22,7 @@ export function i_mmap_insert(k: Kernel, file: number, vma: number): void {
   const i32 = k.i32;
   const fb = fileBase(k, file);
   down_write(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+  guard_i_mmap(k, file, AssertSite.IMmapInsert);
   Atomics.store(i32, vmaBase(k, vma) + V_IMMAP_NEXT, -1);
   let prev = -1;
   for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) prev = v;
@@ -34,6 +36,7 @@ export function i_mmap_remove(k: Kernel, file: number, vma: number): void {
   const i32 = k.i32;
   const fb = fileBase(k, file);
   down_write(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+  guard_i_mmap(k, file, AssertSite.IMmapRemove);
   let prev = -1;
   let v = Atomics.load(i32, fb + FL_IMMAP_HEAD);
   while (v >= 0 && v !== vma) {

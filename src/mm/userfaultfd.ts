@@ -58,6 +58,7 @@ import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_SHARED, VM_SHARED_PT,
   VM_UFFD_WP, VM_WRITE,
 } from './vma.js';
+import { AssertSite, guard_pte, i_mmap_assert_locked, mmap_assert_locked, pte_assert_locked, vma_write_checks } from './guarded.js';
 
 export const UFFD_FLAVOUR_PTE = 1;
 export const UFFD_FLAVOUR_FILE = 2;
@@ -301,6 +302,7 @@ export function sys_uffd_register(k: Kernel, addr: number, len: number): number 
       v = split_vma_range(k, mm, v, addr, end);
       if (v < 0) return v;
       vma_start_write(k, v); // userfaultfd_register: vma_modify_flags_uffd
+      vma_write_checks(k, v, AssertSite.UserfaultfdRegister);
       Atomics.or(k.i32, vmaBase(k, v) + V_FLAGS, VM_UFFD_WP);
     }
     return 0;
@@ -336,7 +338,9 @@ class WpGather {
  */
 function change_uffd_wp(k: Kernel, mm: number, start: number, end: number, vm_flags: number, protect: boolean, g: WpGather): void {
   const i32 = k.i32;
+  mmap_assert_locked(k, mm, AssertSite.ChangeUffdWp); // mwriteprotect_range: under mmap_lock
   walk_pte_tables(k, mm, start, end, null, (t, vpn, n) => {
+    pte_assert_locked(k, t, AssertSite.ChangeUffdWp);
     let narrowed = false;
     for (let i = 0; i < n; i++) {
       const idx = pte_index(vpn + i);
@@ -348,6 +352,7 @@ function change_uffd_wp(k: Kernel, mm: number, start: number, end: number, vm_fl
       const marked = (Atomics.load(i32, mw) & bit) !== 0;
       if (protect) {
         if (marked && (e & _PAGE_RW) === 0) continue;
+        guard_pte(k, t, AssertSite.ChangeUffdWp); // the marker lives beside the PTE, under its lock
         Atomics.or(i32, mw, bit);
         if ((e & _PAGE_RW) !== 0) {
           Atomics.store(i32, off, e & ~_PAGE_RW);
@@ -356,6 +361,7 @@ function change_uffd_wp(k: Kernel, mm: number, start: number, end: number, vm_fl
         g.frames.push(pte_pfn(e));
       } else {
         if (!marked) continue;
+        guard_pte(k, t, AssertSite.ChangeUffdWp);
         Atomics.and(i32, mw, ~bit);
         const anon = Atomics.load(i32, frameBase(k, pte_pfn(e)) + R_STATE) === FRAME_ANON;
         if ((vm_flags & VM_WRITE) !== 0 && ((vm_flags & VM_SHARED) !== 0 || anon)) Atomics.store(i32, off, e | _PAGE_RW | _PAGE_DIRTY);
@@ -511,7 +517,9 @@ export function sys_uffd_wp_file(k: Kernel, fd: number, protect: boolean): numbe
 /** Clears the write bit of every PTE of VMA `v` (of `mm`) that maps a flagged page of `file`. */
 function wrprotect_vma(k: Kernel, mm: number, v: number, file: number, g: WpGather): void {
   const i32 = k.i32;
+  i_mmap_assert_locked(k, file, AssertSite.WrprotectVma, mm); // an rmap walk (rmap_walk_file: i_mmap_lock_read)
   walk_pte_tables(k, mm, vma_start(k, v), vma_end(k, v), null, (t, vpn, n) => {
+    pte_assert_locked(k, t, AssertSite.WrprotectVma);
     let narrowed = false;
     for (let i = 0; i < n; i++) {
       const off = entry_off(k, t, pte_index(vpn + i));
@@ -524,6 +532,7 @@ function wrprotect_vma(k: Kernel, mm: number, v: number, file: number, g: WpGath
       const fb = frameBase(k, pte_pfn(e));
       if (Atomics.load(i32, fb + F_UFFD_WP) === 0 || Atomics.load(i32, fb + F_OWNER) !== file || Atomics.load(i32, fb + R_STATE) !== FRAME_FILE) continue;
       g.mms.add(mm);
+      guard_pte(k, t, AssertSite.WrprotectVma);
       Atomics.store(i32, off, e & ~_PAGE_RW);
       k.stats[ST_UFFD_ENTRY_WRITES]++;
       narrowed = true;
@@ -663,6 +672,7 @@ export function sys_uffd_snapshot_end(k: Kernel): number {
       if ((f & VM_UFFD_WP) === 0) continue;
       change_uffd_wp(k, mm, vma_start(k, v), vma_end(k, v), f, false, g);
       vma_start_write(k, v);
+      vma_write_checks(k, v, AssertSite.UserfaultfdRegister); // userfaultfd_clear_vma
       Atomics.and(i32, vmaBase(k, v) + V_FLAGS, ~VM_UFFD_WP);
     }
     mmap_write_unlock(k, lock);

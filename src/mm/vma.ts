@@ -14,6 +14,7 @@ import { RWSEM_WORDS } from '../sync/rwsem.js';
 import { PoolId } from './mmdebug.js';
 import type { Kernel } from './percpu.js';
 import { pool_alloc, pool_free } from './slab.js';
+import { AssertSite, guard_vma_list, mmap_assert_write_locked, vma_write_checks } from './guarded.js';
 
 // vm_flags, with Linux's values.
 export const VM_READ = 0x1;
@@ -54,6 +55,7 @@ export function vma_end(k: Kernel, v: number): number {
 }
 
 export function vma_set_range(k: Kernel, v: number, start: number, end: number): void {
+  vma_write_checks(k, v, AssertSite.VmaSetRange);
   const b = vmaBase(k, v);
   Atomics.store(k.i32, b + V_START_HI, Math.floor(start / TWO32));
   Atomics.store(k.i32, b + V_START_LO, start % TWO32 | 0);
@@ -164,6 +166,8 @@ export function first_vma(k: Kernel, mm: number): number {
 
 /** Inserts `v` into `mm`'s sorted list. mmap_lock held for write. */
 export function vma_link_mm(k: Kernel, mm: number, v: number): void {
+  mmap_assert_write_locked(k, mm, AssertSite.VmaLinkMm); // vma_iter_store: the maple tree under mmap_lock for write
+  guard_vma_list(k, mm, AssertSite.VmaLinkMm);
   const i32 = k.i32;
   const start = vma_start(k, v);
   let prev = -1;
@@ -184,6 +188,8 @@ export function vma_link_mm(k: Kernel, mm: number, v: number): void {
  * write, and the VMA write-locked (vma_start_write) by the caller.
  */
 export function vma_unlink_mm(k: Kernel, mm: number, v: number): void {
+  vma_write_checks(k, v, AssertSite.VmaMarkDetached); // vma_mark_detached: vma_assert_write_locked
+  guard_vma_list(k, mm, AssertSite.VmaMarkDetached);
   const i32 = k.i32;
   Atomics.store(i32, vmaBase(k, v) + V_DETACHED, 1);
   const prev = vma_prev(k, mm, v);

@@ -35,6 +35,7 @@ import { mm_alloc, mm_gen, mmget, mmput } from '../mm/fork.js';
 import { name_hash, name_open, name_unlink } from '../mm/namei.js';
 import { file_gen, fput, i_size_read, model_file_setup } from '../mm/shmem.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
+import { AssertSite, guard_pt_share, guard_upper, guard_upper_share, mmap_assert_locked, mmap_assert_write_locked } from '../mm/guarded.js';
 
 /**
  * A new model file (one reference, the caller's) and its host mm, each naming the other: the
@@ -194,6 +195,7 @@ export function host_backing_file_id(k: Kernel, file: number): number {
 export function guest_unshare(k: Kernel, vma: number, level: number): void {
   const i32 = k.i32;
   const guest = Atomics.load(i32, vmaBase(k, vma) + V_MM);
+  mmap_assert_write_locked(k, guest, AssertSite.GuestUnshare);
   const step = entry_span(level);
   const dropped: number[] = [];
   for (let a = vma_start(k, vma); a < vma_end(k, vma); a += step) {
@@ -203,6 +205,7 @@ export function guest_unshare(k: Kernel, vma: number, level: number): void {
     if (k.sched !== null) k.sched.point(k, SchedPoint.UnshareLoad);
     if (e === 0) continue;
     const t = table_of(k, e, level - 1, guest);
+    guard_upper(k, off, AssertSite.GuestUnshare);
     Atomics.store(i32, off, 0);
     if (t >= 0) dropped.push(t);
   }
@@ -222,6 +225,8 @@ export function guest_unshare(k: Kernel, vma: number, level: number): void {
  */
 export function share_host_entry(k: Kernel, gOff: number, hostEntry: number, child: number, childLevel: number, host: number, guest: number): number {
   const i32 = k.i32;
+  mmap_assert_locked(k, host, AssertSite.ShareHostEntry); // the host's tables stay while it is held
+  mmap_assert_locked(k, guest, AssertSite.ShareHostEntry);
   for (;;) {
     const ge = Atomics.load(i32, gOff);
     // The guest's entry read; the compare-and-swap below decides against a racing thread.
@@ -236,7 +241,9 @@ export function share_host_entry(k: Kernel, gOff: number, hostEntry: number, chi
         return VM_FAULT_SIGBUS;
       }
     }
+    guard_upper_share(k, gOff, host, AssertSite.ShareHostEntry);
     if (Atomics.compareExchange(i32, gOff, ge, hostEntry) !== ge) continue;
+    guard_pt_share(k, child, AssertSite.ShareHostEntry);
     Atomics.add(i32, ptpBase(k, child) + P_SHARE, 1);
     k.stats[ST_FAULT_SHARED_PMD]++;
     // The old table is empty, and every TLB entry it fed was flushed when the host let it go.
@@ -265,6 +272,8 @@ export function guest_pmd_fault(k: Kernel, vmf: VmFault, host: number, haddr: nu
   const access = (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? VM_WRITE : VM_READ | VM_WRITE | VM_EXEC;
   host_mmap_read_lock(k, hlock);
   try {
+    // The host's tables change below (walk_to_pmd, the PTE): under its mmap_lock, nested in the guest's.
+    mmap_assert_locked(k, host, AssertSite.GuestPmdFault);
     const hv = find_vma(k, host, haddr);
     if (hv < 0 || vma_start(k, hv) > haddr) return VM_FAULT_SIGSEGV;
     const hf = vma_flags(k, hv);

@@ -46,6 +46,7 @@ import { flush_tlb_mm } from '../mm/tlb.js';
 import {
   first_vma, vma_end, vma_pgoff, vma_start, vmaBase, VM_SHARED_PT,
 } from '../mm/vma.js';
+import { AssertSite, guard_upper, mmap_assert_write_locked } from '../mm/guarded.js';
 
 export const BUG_FREE_SHARED_PMD = 'rfc-v2-free-shared-pmd';
 export const BUG_FORGET_SHARERS = 'shootdown-forgets-sharers';
@@ -159,6 +160,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     const guest = Atomics.load(i32, vmaBase(k, vma) + 2 /* V_MM */);
     const host = host_of_vma(k, vma);
     if (host < 0) return;
+    mmap_assert_write_locked(k, guest, AssertSite.GuestDetach);
     const start = vma_start(k, vma);
     const end = vma_end(k, vma);
     for (let a = start; a < end; a += PMD_SIZE) {
@@ -169,6 +171,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
       if (k.sched !== null) k.sched.point(k, SchedPoint.UnshareLoad);
       if (e === 0) continue;
       const t = table_of(k, e, PTE_LEVEL, guest);
+      guard_upper(k, off, AssertSite.GuestDetach);
       Atomics.store(i32, off, 0);
       if (t < 0) continue;
       if (exiting && freeSharedOnExit) free_ptp(k, t); // the RFC v2 bug: pmd_free_tlb on a shared table

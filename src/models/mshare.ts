@@ -107,6 +107,7 @@ import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, VM_EXEC, VM_READ, VM_SHARED,
   VM_SHARED_PT, VM_WRITE,
 } from '../mm/vma.js';
+import { AssertSite, guard_pt_share, guard_upper_populate } from '../mm/guarded.js';
 
 export const MSHAREFS_DIR = '/sys/fs/mshare';
 export const MSHAREFS_CREATE_MAPPING = 'MSHAREFS_CREATE_MAPPING';
@@ -517,7 +518,11 @@ export function createMshareModel(bug = ''): ModelOps {
         const gpud = table_alloc(k, entry_off(k, Atomics.load(i32, k.mmBase(guest) + M_PGD), pgd_index(gvpn)), guest, PUD_LEVEL);
         if (gpud < 0) return gpud === ALLOC_OOM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
         const gOff = entry_off(k, gpud, pud_index(gvpn));
+        guard_upper_populate(k, gOff, AssertSite.MshareFault);
         if (Atomics.compareExchange(i32, gOff, 0, he) === 0) {
+          // The bug's share of a host table taken without the host's mmap_lock: nothing keeps
+          // the table alive meanwhile (the lockset's rule for P_SHARE catches it).
+          guard_pt_share(k, entry_table(he), AssertSite.MshareFault);
           Atomics.add(i32, ptpBase(k, entry_table(he)) + P_SHARE, 1);
           k.stats[ST_FAULT_SHARED_PMD]++;
           return 0; // VM_FAULT_NOPAGE: the access is retried through the copied entry

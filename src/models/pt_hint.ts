@@ -47,6 +47,7 @@ import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_EXEC, VM_READ,
   VM_SHARED, VM_SHARED_PT, VM_UFFD_WP, VM_WRITE,
 } from '../mm/vma.js';
+import { AssertSite, guard_pgtables, guard_pt_share, guard_upper, guard_upper_populate, i_mmap_assert_locked, i_mmap_assert_write_locked, mmap_assert_write_locked, vma_write_checks } from '../mm/guarded.js';
 
 export const MADV_SHARE_PT = 'MADV_SHARE_PT';
 
@@ -97,6 +98,7 @@ export function createPtHintModel(bug = ''): ModelOps {
     const file = vma_file(k, vma);
     const sem = fileBase(k, file) + FL_IMMAP_RWSEM;
     down_read(k, sem, LockClass.IMmapRwsem);
+    i_mmap_assert_locked(k, file, AssertSite.HugePmdShare, vmf.mm);
     try {
       for (let svma = Atomics.load(i32, fileBase(k, file) + FL_IMMAP_HEAD); svma >= 0; svma = Atomics.load(i32, vmaBase(k, svma) + V_IMMAP_NEXT)) {
         if (svma === vma || vma_flags(k, svma) !== vmf.vm_flags) continue;
@@ -111,7 +113,9 @@ export function createPtHintModel(bug = ''): ModelOps {
         if (se === 0) continue;
         const t = table_of(k, se, PTE_LEVEL, smm);
         if (t < 0) return;
+        guard_pt_share(k, t, AssertSite.HugePmdShare); // the sibling's table, found under i_mmap_rwsem
         Atomics.add(i32, ptpBase(k, t) + P_SHARE, 1);
+        guard_upper_populate(k, vmf.pmd, AssertSite.HugePmdShare);
         if (Atomics.compareExchange(i32, vmf.pmd, 0, se) === 0) k.stats[ST_FAULT_SHARED_PMD]++;
         else Atomics.sub(i32, ptpBase(k, t) + P_SHARE, 1);
         return;
@@ -139,6 +143,7 @@ export function createPtHintModel(bug = ''): ModelOps {
   function transfer_owner(k: Kernel, t: number, mm: number, vma: number, addr: number): void {
     const i32 = k.i32;
     const file = vma_file(k, vma);
+    i_mmap_assert_write_locked(k, file, AssertSite.PtShareTransfer, mm);
     // A sibling can map table t only where it maps the same file offset (huge_pmd_share's rule).
     for (let svma = Atomics.load(i32, fileBase(k, file) + FL_IMMAP_HEAD); svma >= 0; svma = Atomics.load(i32, vmaBase(k, svma) + V_IMMAP_NEXT)) {
       const smm = Atomics.load(i32, vmaBase(k, svma) + V_MM);
@@ -150,6 +155,9 @@ export function createPtHintModel(bug = ''): ModelOps {
       const e = Atomics.load(i32, off);
       if (k.sched !== null) k.sched.point(k, SchedPoint.UnshareLoad);
       if (e === 0 || entry_table(e) !== t) continue;
+      guard_pt_share(k, t, AssertSite.PtShareTransfer);
+      guard_pgtables(k, mm, AssertSite.PtShareTransfer);
+      guard_pgtables(k, smm, AssertSite.PtShareTransfer);
       Atomics.sub(i32, k.mmBase(mm) + M_PGTABLES, 1);
       Atomics.add(i32, k.mmBase(smm) + M_PGTABLES, 1);
       Atomics.store(i32, ptpBase(k, t) + P_OWNER, smm);
@@ -166,8 +174,10 @@ export function createPtHintModel(bug = ''): ModelOps {
     const mm = Atomics.load(i32, vmaBase(k, vma) + V_MM);
     const sem = fileBase(k, vma_file(k, vma)) + FL_IMMAP_RWSEM;
     down_write(k, sem, LockClass.IMmapRwsem);
+    mmap_assert_write_locked(k, mm, AssertSite.HugePmdUnshare);
     if (!early) {
       vma_start_write(k, vma); // vm_flags_clear
+      vma_write_checks(k, vma, AssertSite.HugePmdUnshare);
       Atomics.and(i32, vmaBase(k, vma) + V_FLAGS, ~VM_SHARED_PT);
     }
     let unshared = false;
@@ -181,6 +191,7 @@ export function createPtHintModel(bug = ''): ModelOps {
       const t = table_of(k, e, PTE_LEVEL, mm);
       if (t < 0) break;
       if (Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1) continue;
+      guard_upper(k, off, AssertSite.HugePmdUnshare); // pud_clear under i_mmap_rwsem for write
       Atomics.store(i32, off, 0);
       if (Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma, Math.max(a, vma_start(k, vma)));
       pt_put(k, t);
@@ -192,6 +203,7 @@ export function createPtHintModel(bug = ''): ModelOps {
       // The bug: the split takes the locks only now, and only now does the VMA lose its hint.
       down_write(k, sem, LockClass.IMmapRwsem);
       vma_start_write(k, vma);
+      vma_write_checks(k, vma, AssertSite.HugePmdUnshare);
       Atomics.and(i32, vmaBase(k, vma) + V_FLAGS, ~VM_SHARED_PT);
       up_write(k, sem);
     }
@@ -243,6 +255,7 @@ export function createPtHintModel(bug = ''): ModelOps {
         v = split_vma_range(k, mm, v, start, end);
         if (v < 0) return v;
         vma_start_write(k, v); // vm_flags_set
+        vma_write_checks(k, v, AssertSite.VmFlagsSet);
         Atomics.or(k.i32, vmaBase(k, v) + V_FLAGS, VM_SHARED_PT);
       }
       return hole ? -ENOMEM : 0;

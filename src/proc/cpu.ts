@@ -60,6 +60,8 @@ export interface CpuParams {
   hostLock?: 'rwsem' | 'qrwlock';
   faultLock?: 'mmap' | 'per-vma';
   ptl?: 'split' | 'mm';
+  /** Lockset checks on (mm/guarded.ts). */
+  lockset?: boolean;
   /** Spin before sleeping in lock waits (false when threads outnumber cores). */
   spin: boolean;
   /** Ops a task runs before it yields to a queued one. */
@@ -166,6 +168,7 @@ export class Cpu {
       hostQrwlock: (p.hostLock ?? p.mmapLock) === 'qrwlock',
       perVmaLock: p.faultLock === 'per-vma',
       ptlMm: p.ptl === 'mm',
+      lockset: p.lockset === true,
     });
     this.k.model = model;
     const compiled = compilePrograms(p.programs, MAX_SLOTS);

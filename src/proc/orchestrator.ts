@@ -35,6 +35,8 @@ export interface MachineSpec {
   faultLock?: 'mmap' | 'per-vma';
   /** PTE-table locks: split (one per table) or the mm's page_table_lock (mm/ptlock.ts); split when absent. */
   ptl?: 'split' | 'mm';
+  /** Check each guarded kernel write against its declared lock (mm/guarded.ts); off when absent. */
+  lockset?: boolean;
   slice: number;
   /** The scenario's phase: lock_stat covers it alone (cleared past `lockStatFrom`, kept past `lockStatTo`). */
   lockStatFrom?: number;
@@ -140,6 +142,7 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
         hostLock: spec.hostLock ?? spec.mmapLock ?? 'rwsem',
         faultLock: spec.faultLock ?? 'mmap',
         ptl: spec.ptl ?? 'split',
+        lockset: spec.lockset === true,
         spin: spec.cpus <= cores,
         slice: spec.slice,
         lockStatFrom: spec.lockStatFrom ?? -1,

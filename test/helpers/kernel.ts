@@ -31,7 +31,7 @@ export function testMachine(model = 'none', bug = '', opts: { cpus?: number; tas
   const m = createMachine(config);
   initTasks(m, tasks);
   const ks = Array.from({ length: cpus }, (_, c) => {
-    const k = new Kernel(m.i32, m.layout, c, { spinLimit: 0, deadlineMs: 200, lockStatTiming: false, bug, ...opts.kernel });
+    const k = new Kernel(m.i32, m.layout, c, { spinLimit: 0, deadlineMs: 200, lockStatTiming: false, bug, lockset: true, ...opts.kernel });
     k.model = MODELS[model].create(bug);
     return k;
   });

@@ -10,7 +10,8 @@ import { sgaPrediction } from '../../src/scenarios/sga_1500.js';
 
 const GiB = 1024 ** 3;
 
-const run = (scenario: string, o: Record<string, unknown>) => runScenario(scenario, parseRunOptions(scenario, o));
+// The lockset checks on (mm/guarded.ts): every run here is also a clean run of them.
+const run = (scenario: string, o: Record<string, unknown>) => runScenario(scenario, parseRunOptions(scenario, { lockset: true, ...o }));
 
 describe('sga', () => {
   it('64 processes x 64 MiB: none pays 35 tables each; map-shared-pt one host set plus 3 per guest', async () => {

@@ -23,12 +23,14 @@ const RACES: Race[] = [
   { scenario: 'race-unshare-flush', model: 'pt-hint', bug: 'unshare-defers-flush', checkers: ['stale-tlb-write', 'expectation'] },
   { scenario: 'race-split-reshare', model: 'pt-hint', bug: 'split-unshares-early', checkers: ['stale-tlb-write'] },
   // Two exact switches (after the host's flush, and between peek and copy): PCT at depth 3 misses it.
-  { scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', checkers: ['use-after-free'], strategy: 'random' },
+  // The lockset (explore turns it on) catches the share taken without the host's lock on any schedule.
+  { scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', checkers: ['lockset', 'use-after-free'], strategy: 'random' },
   { scenario: 'race-mshare-attach', model: 'mshare', bug: 'attach-drops-mmap-lock', checkers: ['lost-write'] },
   { scenario: 'race-mshare-retry', model: 'mshare', bug: 'retry-unlocks-current-mm', checkers: ['lockdep:bad-unlock'] },
-  // The per-VMA lock protocol (runs under --fault-lock per-vma, the scenario's default). With the
-  // window points a fault may also be caught allocating a PTE table after free_pgtables ran (leak).
-  { scenario: 'race-vma-lock', model: 'none', bug: 'munmap-skips-vma-write-lock', checkers: ['invariant:free-pgtables', 'use-after-free', 'invariant:mapcount', 'leak'] },
+  // The per-VMA lock protocol (runs under --fault-lock per-vma, the scenario's default).
+  // vma_mark_detached's vma_assert_write_locked catches it on any schedule, before the race; with
+  // the window points a fault may also be caught allocating a PTE table after free_pgtables (leak).
+  { scenario: 'race-vma-lock', model: 'none', bug: 'munmap-skips-vma-write-lock', checkers: ['lockdep:assert', 'invariant:free-pgtables', 'use-after-free', 'invariant:mapcount', 'leak'] },
 ];
 
 const raw = { lockStat: false };
