@@ -92,14 +92,14 @@ const MUTANTS = [
     ['src/mm/tlb.ts', '  // any shootdown may skip this CPU and free them.\n  k.local_flush_tlb();', '  // any shootdown may skip this CPU and free them.'],
   ]],
   ['i-mmap-insert-no-lock', 'lock-scope', 'vma_link_file: vma_interval_tree_insert under i_mmap_lock_write', [
-    ['src/mm/rmap.ts', '  down_write(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);\n  Atomics.store(i32, vmaBase(k, vma) + V_IMMAP_NEXT, -1);', '  Atomics.store(i32, vmaBase(k, vma) + V_IMMAP_NEXT, -1);'],
+    ['src/mm/rmap.ts', '  down_write(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);\n  guard_i_mmap(k, file, AssertSite.IMmapInsert);', '  guard_i_mmap(k, file, AssertSite.IMmapInsert);'],
     ['src/mm/rmap.ts', '  else Atomics.store(i32, vmaBase(k, prev) + V_IMMAP_NEXT, vma);\n  up_write(k, fb + FL_IMMAP_RWSEM);', '  else Atomics.store(i32, vmaBase(k, prev) + V_IMMAP_NEXT, vma);'],
   ]],
   ['rmap-racy-decrement', 'refcount', 'folio_remove_rmap_pte: atomic_add_negative on _mapcount (PTLs of different tables do not serialise one page)', [
     ['src/mm/rmap.ts', '  return Atomics.sub(k.i32, frameBase(k, frame) + F_MAPCOUNT, 1) - 1;', '  const n = Atomics.load(k.i32, frameBase(k, frame) + F_MAPCOUNT) - 1;\n  if (k.sched !== null) k.sched.point(k, 2);\n  Atomics.store(k.i32, frameBase(k, frame) + F_MAPCOUNT, n);\n  return n;'],
   ]],
   ['fork-no-wrprotect-parent', 'permissions', 'copy_present_pte: ptep_set_wrprotect(src_mm) for a COW mapping, so neither side writes the shared page', [
-    ['src/mm/fork.ts', '          e &= ~_PAGE_RW; // is_cow_mapping && pte_write: ptep_set_wrprotect in the parent too\n          Atomics.store(i32, so, e);', '          e &= ~_PAGE_RW; // is_cow_mapping && pte_write: ptep_set_wrprotect in the parent too'],
+    ['src/mm/fork.ts', '          guard_pte(k, t, AssertSite.CopyPageRange);\n          Atomics.store(i32, so, e);', '          guard_pte(k, t, AssertSite.CopyPageRange);'],
   ]],
   ['fork-child-rss-uncounted', 'accounting', 'copy_present_ptes: rss[mm_counter(folio)]++ then add_mm_rss_vec(dst_mm, rss)', [
     ['src/mm/fork.ts', '        Atomics.add(i32, k.mmBase(dst) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);\n', '        void anon;\n'],
@@ -110,9 +110,10 @@ const MUTANTS = [
   ['pt-hint-share-one-end', 'range', 'want_pmd_share / vma_shareable: the whole PUD-aligned (here PMD) range must lie inside the VMA, both ends', [
     ['src/models/pt_hint.ts', '  return base >= vma_start(k, vma) && base + PMD_SIZE <= vma_end(k, vma);', '  return base >= vma_start(k, vma);'],
   ]],
-  ['pt-hint-share-without-i-mmap', 'lock-scope', 'huge_pmd_share walks i_mmap under i_mmap_lock_read (an unshare holds it for write)', [
-    ['src/models/pt_hint.ts', '    const sem = fileBase(k, file) + FL_IMMAP_RWSEM;\n    down_read(k, sem, LockClass.IMmapRwsem);\n    try {', '    const sem = fileBase(k, file) + FL_IMMAP_RWSEM;\n    try {'],
-    ['src/models/pt_hint.ts', '    } finally {\n      up_read(k, sem);\n    }\n  }\n\n  /** The fault of a hinted VMA', '    } finally {\n      void sem;\n    }\n  }\n\n  /** The fault of a hinted VMA'],
+  ['pt-hint-share-drops-i-mmap-early', 'lock-scope', 'huge_pmd_share: the share is taken (and the PUD entry populated) before i_mmap_unlock_read, so no unshare can free the table in between', [
+    ['src/models/pt_hint.ts', '    i_mmap_assert_locked(k, file, AssertSite.HugePmdShare, vmf.mm);\n    try {', '    i_mmap_assert_locked(k, file, AssertSite.HugePmdShare, vmf.mm);\n    let held = true;\n    try {'],
+    ['src/models/pt_hint.ts', '        if (t < 0) return;\n        guard_pt_share(', '        if (t < 0) return;\n        up_read(k, sem);\n        held = false;\n        guard_pt_share('],
+    ['src/models/pt_hint.ts', '    } finally {\n      up_read(k, sem);\n    }\n  }\n\n  /** The fault of a hinted VMA', '    } finally {\n      if (held) up_read(k, sem);\n    }\n  }\n\n  /** The fault of a hinted VMA'],
   ]],
   ['pt-hint-unshare-flush-after-unlock', 'flush', 'huge_pmd_unshare callers flush before i_mmap_unlock_write (CVE-2021-4002: flush TLBs correctly after huge_pmd_unshare)', [
     ['src/models/pt_hint.ts', '    if (unshared && !defersFlush) flush_tlb_mm(k, mm); // before the lock drops\n    up_write(k, sem);', '    up_write(k, sem);\n    if (k.sched !== null) k.sched.point(k, 2);\n    if (unshared && !defersFlush) flush_tlb_mm(k, mm);'],

@@ -3,7 +3,7 @@
 //
 // The mutation score: each mutants/NN-name.patch is a small patch to ptlab's kernel in the shape
 // of a known Linux mm bug class. Each is applied to a scratch copy of the tree, built, and run
-// through a fixed budget — the scenario catalog in free mode under every model it applies to,
+// through a fixed budget — the scenario catalog in free mode (--debug) under every model it applies to,
 // the example scenario files (examples/kernel's programs included: each asserts what the real
 // kernel answered), then `explore` on every race (and -vs-) scenario — stopping at the
 // first run a checker fails. The unit tests play no part: only what a user's runs would catch.
@@ -189,6 +189,9 @@ async function planBudget(dir) {
   // scenario files like any other, each asserting what Linux returned, read and faulted.
   const corpus = join(dir, 'examples/kernel');
   if (existsSync(corpus)) for (const f of readdirSync(corpus).filter((f) => f.endsWith('.json')).sort()) free.push(['run', `examples/kernel/${f}`]);
+  // The free runs in the debug mode a developer hunting a bug would use (--debug: the lockset
+  // checks, which controlled runs always make).
+  for (const a of free) a.push('--debug');
   return { free, races };
 }
 
