@@ -201,6 +201,8 @@ export class Kernel extends LockCpu {
   readonly ipiDoneOff: number;
   /** The last IPI request this CPU flushed for. */
   ipiDone = 0;
+  /** Whole-TLB flushes so far (tlb_audit's evidence that an entry stayed from one point to another). */
+  tlbFlushGen = 0;
 
   /** Task running here (-1 idle), its mm, and the word offset of its task record. */
   task = -1;
@@ -258,6 +260,7 @@ export class Kernel extends LockCpu {
 
   /** Flushes every entry of this CPU's TLB (no PCID: ptlab flushes whole TLBs). */
   local_flush_tlb(): void {
+    this.tlbFlushGen++;
     this.tlb_writeback();
     this.tlbVpn.fill(NaN);
     this.stats[ST_TLB_FLUSHES]++;
