@@ -14,8 +14,9 @@
  *
  * The same function runs inside the machine (the last task to reach an all-task barrier calls
  * runQuiescentChecks) and on the main thread at the end. The stale-TLB check runs on each CPU
- * itself (its TLB is CPU-local): src/proc/cpu.ts tlbAuditArrive / tlbAuditConfirm; its findings
- * are named here ('stale-tlb').
+ * itself (its TLB is CPU-local) in the same quiescent window: the releasing CPU asks every CPU to
+ * audit its TLB and waits for them (src/mm/tlb.ts tlb_audit_all, src/proc/cpu.ts tlbAudit); its
+ * findings are named here ('stale-tlb').
  */
 import {
   F_MAPCOUNT, F_UFFD_WP, FRAME_ANON, FRAME_FILE, G_BADMM_ANON, G_BADMM_FILE, G_BADMM_FILE_MM, G_BADMM_FILE_TASK, G_BADMM_MM,
@@ -126,10 +127,24 @@ export function checkInvariants(i32: Int32Array, l: Layout, opts: InvariantOptio
   const fb = (f: number) => l.frames + f * l.frameWords;
   const mmLive = (mm: number) => mm >= 0 && mm < c.mms && Atomics.load(i32, l.mms + mm * MM_WORDS + R_STATE) !== 0;
 
+  // Ownership first (upper-level tables only): which tables their owner reaches, and where.
+  const own = ownerWalk(i32, l);
+  const ownerReached = own.reached;
+  const uffd = Atomics.load(i32, l.uffd + U_ACTIVE) !== 0;
+  const vmasOf = new Map<number, Float64Array>();
+
   const visit = (t: number, level: number): void => {
     visited[t] = 1;
     if (level === PTE_LEVEL) {
       const owner = Atomics.load(i32, tb(t) + P_OWNER);
+      // Permissions are judged where the owner maps the table (a host's table by the host's VMAs).
+      let vmas: Float64Array | null = null;
+      if (ownerReached[t]) {
+        vmas = vmasOf.get(owner) ?? null;
+        if (vmas === null) vmasOf.set(owner, (vmas = vmaTriples(i32, l, owner)));
+      }
+      const baseVpn = own.base[t];
+      let v = 0; // the owner's VMAs by address; the entries go up in address too
       let nf = 0;
       let na = 0;
       for (let i = 0; i < PTRS_PER_TABLE; i++) {
@@ -140,6 +155,13 @@ export function checkInvariants(i32: Int32Array, l: Layout, opts: InvariantOptio
         const st = Atomics.load(i32, fb(f) + R_STATE);
         if (st === FRAME_FILE) nf++;
         else if (st === FRAME_ANON) na++;
+        if (vmas !== null) {
+          const addr = (baseVpn + i) * 4096;
+          while (v < vmas.length && vmas[v + 1] <= addr) v += 3;
+          const flags = v < vmas.length && vmas[v] <= addr ? vmas[v + 2] : -1;
+          const why = ptePermWhy(i32, l, t, i, e, st, flags, uffd);
+          if (why >= 0) add(InvariantCode.PtePerm, owner, Math.floor(addr / TWO32), addr % TWO32 | 0, e, why | ((Math.max(flags, 0) & 0xffff) << 4));
+        }
       }
       allFile += nf;
       if (owner >= 0 && owner < c.mms) {
@@ -174,7 +196,6 @@ export function checkInvariants(i32: Int32Array, l: Layout, opts: InvariantOptio
     visit(pgd, PGD_LEVEL);
   }
 
-  const ownerReached = ownerWalk(i32, l, add);
 
   for (let t = 0; t < c.ptPages; t++) {
     const st = Atomics.load(i32, tb(t) + R_STATE);
@@ -254,24 +275,23 @@ function presentEntries(i32: Int32Array, base: number): number {
 
 /**
  * Table ownership by walking, not by the owner field: each live mm walks down from its PGD
- * through the upper-level tables it owns, marking the tables it owns that it reaches (and where:
- * the owner's address of the table's first entry). Only upper-level tables are read, so this is
- * cheap beside the main walk. Every PTE table so reached has its present PTEs checked against
- * its owner's VMAs at the owner's addresses (checkPtePerms): a table reached from a host mm is
- * judged by the host's VMAs, whatever address a guest reaches it at.
+ * through the upper-level tables it owns, marking the tables it owns that it reaches, and where
+ * (`base`: the owner's page number of the table's first entry). Only upper-level tables are read,
+ * so this is cheap beside the main walk, which then checks each reached PTE table's present PTEs
+ * against its owner's VMAs at the owner's addresses: a table reached from a host mm is judged by
+ * the host's VMAs, whatever address a guest reaches it at.
  */
-function ownerWalk(i32: Int32Array, l: Layout, add: (code: InvariantCode, ...args: number[]) => void): Uint8Array {
+function ownerWalk(i32: Int32Array, l: Layout): { reached: Uint8Array; base: Float64Array } {
   const c = l.config;
   const reached = new Uint8Array(c.ptPages);
+  const base = new Float64Array(c.ptPages);
   const tb = (t: number) => l.ptps + t * PTP_WORDS;
-  const uffd = Atomics.load(i32, l.uffd + U_ACTIVE) !== 0;
   for (let mm = 0; mm < c.mms; mm++) {
     const mb = l.mms + mm * MM_WORDS;
     if (Atomics.load(i32, mb + R_STATE) === 0) continue;
     const pgd = Atomics.load(i32, mb + M_PGD);
     if (Atomics.load(i32, tb(pgd) + P_OWNER) !== mm) continue;
     reached[pgd] = 1;
-    let vmas: Float64Array | null = null; // [start, end, flags] triples, by address (the mm's list is sorted)
     const down = (t: number, level: number, baseVpn: number): void => {
       const span = level === PGD_LEVEL ? 2 ** 27 : level === 3 ? 2 ** 18 : 512; // pages per entry
       for (let i = 0; i < PTRS_PER_TABLE; i++) {
@@ -281,16 +301,13 @@ function ownerWalk(i32: Int32Array, l: Layout, add: (code: InvariantCode, ...arg
         if (child >= c.ptPages || Atomics.load(i32, tb(child) + R_STATE) !== level - 1 || (Atomics.load(i32, tb(child) + R_GEN) & 63) !== entry_tag(e)) continue;
         if (Atomics.load(i32, tb(child) + P_OWNER) !== mm || reached[child]) continue;
         reached[child] = 1;
-        const cb = baseVpn + i * span;
-        if (level - 1 === PTE_LEVEL) {
-          if (vmas === null) vmas = vmaTriples(i32, l, mm);
-          checkPtePerms(i32, l, mm, child, cb, vmas, uffd, add);
-        } else down(child, level - 1, cb);
+        base[child] = baseVpn + i * span;
+        if (level - 1 !== PTE_LEVEL) down(child, level - 1, base[child]);
       }
     };
     down(pgd, PGD_LEVEL, 0);
   }
-  return reached;
+  return { reached, base };
 }
 
 function vmaTriples(i32: Int32Array, l: Layout, mm: number): Float64Array {
@@ -309,45 +326,27 @@ function vmaTriples(i32: Int32Array, l: Layout, mm: number): Float64Array {
 
 /**
  * No PTE grants more than its VMA (vm_get_page_prot, and the copy-on-write and uffd-wp rules the
- * fault path keeps): for each present PTE of table `t` (its first entry at page `baseVpn` of
- * owner `mm`), the owner's VMA there must exist; a PTE with _PAGE_USER needs an accessible VMA (a
- * PROT_NONE VMA's PTEs are present without _PAGE_USER); a writable PTE needs VM_WRITE, and in a
- * private mapping an anonymous page no other PTE maps (a page-cache page is copied first:
- * do_cow_fault / wp_page_copy; fork write-protects both sides); and a page write-protected by
- * userfaultfd (a marker beside the PTE, or the page-cache flag) is never writable. At quiescence
- * no mprotect, zap or uffd-wp change is half done, so no PTE is in a transient state.
+ * fault path keeps): for present PTE `e` (entry `i` of table `t`, frame state `st`) under owner
+ * VMA flags `flags` (-1: no VMA of the owner there), the VMA must exist; a PTE with _PAGE_USER
+ * needs an accessible VMA (a PROT_NONE VMA's PTEs are present without _PAGE_USER); a writable PTE
+ * needs VM_WRITE, and in a private mapping an anonymous page no other PTE maps (a page-cache page
+ * is copied first: do_cow_fault / wp_page_copy; fork write-protects both sides); and a page
+ * write-protected by userfaultfd (a marker beside the PTE, or the page-cache flag) is never
+ * writable. At quiescence no mprotect, zap or uffd-wp change is half done, so no PTE is in a
+ * transient state. Returns a PtePermWhy, or -1.
  */
-function checkPtePerms(
-  i32: Int32Array, l: Layout, mm: number, t: number, baseVpn: number, vmas: Float64Array, uffd: boolean,
-  add: (code: InvariantCode, ...args: number[]) => void,
-): void {
-  const tbase = l.ptps + t * PTP_WORDS;
-  let v = 0; // triples are sorted by address; entries go up in address too
-  for (let i = 0; i < PTRS_PER_TABLE; i++) {
-    const e = Atomics.load(i32, tbase + P_HDR + i);
-    if ((e & 1) === 0) continue;
-    const addr = (baseVpn + i) * 4096;
-    while (v < vmas.length && vmas[v + 1] <= addr) v += 3;
-    let why = -1;
-    let flags = 0;
-    if (v >= vmas.length || vmas[v] > addr) why = PtePermWhy.NoVma;
-    else {
-      flags = vmas[v + 2];
-      if ((e & _PAGE_USER) !== 0 && (flags & VM_ACCESS_FLAGS) === 0) why = PtePermWhy.UserInProtNone;
-      else if ((e & _PAGE_RW) !== 0) {
-        const f = e >>> 5;
-        const fbase = l.frames + f * l.frameWords;
-        const st = Atomics.load(i32, fbase + R_STATE);
-        if ((flags & VM_WRITE) === 0) why = PtePermWhy.WriteWithoutVmWrite;
-        else if ((flags & VM_SHARED) === 0 && st === FRAME_FILE) why = PtePermWhy.WritePrivateFilePage;
-        else if ((flags & VM_SHARED) === 0 && st === FRAME_ANON && Atomics.load(i32, fbase + F_MAPCOUNT) > 1) why = PtePermWhy.WriteSharedAnonPage;
-        else if (uffd && ((Atomics.load(i32, tbase + P_UFFD_WP + (i >>> 5)) & (1 << (i & 31))) !== 0 || Atomics.load(i32, fbase + F_UFFD_WP) !== 0)) {
-          why = PtePermWhy.WriteUffdWp;
-        }
-      }
-    }
-    if (why >= 0) add(InvariantCode.PtePerm, mm, Math.floor(addr / TWO32), addr % TWO32 | 0, e, why | ((flags & 0xffff) << 4));
+function ptePermWhy(i32: Int32Array, l: Layout, t: number, i: number, e: number, st: number, flags: number, uffd: boolean): number {
+  if (flags < 0) return PtePermWhy.NoVma;
+  if ((e & _PAGE_USER) !== 0 && (flags & VM_ACCESS_FLAGS) === 0) return PtePermWhy.UserInProtNone;
+  if ((e & _PAGE_RW) === 0) return -1;
+  if ((flags & VM_WRITE) === 0) return PtePermWhy.WriteWithoutVmWrite;
+  const fbase = l.frames + (e >>> 5) * l.frameWords;
+  if ((flags & VM_SHARED) === 0 && st === FRAME_FILE) return PtePermWhy.WritePrivateFilePage;
+  if ((flags & VM_SHARED) === 0 && st === FRAME_ANON && Atomics.load(i32, fbase + F_MAPCOUNT) > 1) return PtePermWhy.WriteSharedAnonPage;
+  if (uffd && ((Atomics.load(i32, l.ptps + t * PTP_WORDS + P_UFFD_WP + (i >>> 5)) & (1 << (i & 31))) !== 0 || Atomics.load(i32, fbase + F_UFFD_WP) !== 0)) {
+    return PtePermWhy.WriteUffdWp;
   }
+  return -1;
 }
 
 /** The quiescent hook: snapshot the census for the report, and stop the machine on a finding. */

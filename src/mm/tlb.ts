@@ -8,7 +8,7 @@
  * one instruction.
  */
 import {
-  C_IPI_DONE, C_IPI_REQ, C_WAIT_WORD, CPU_WORDS, F_HDR, M_COUNT, M_CPUMASK, M_PGD, M_TLB_GEN, MAX_CPUS, P_HDR, PTP_WORDS, R_GEN, R_STATE,
+  C_AUDIT_REQ, C_IPI_DONE, C_IPI_REQ, C_WAIT_WORD, CPU_WORDS, F_HDR, M_COUNT, M_CPUMASK, M_PGD, M_TLB_GEN, MAX_CPUS, P_HDR, PTP_WORDS, R_GEN, R_STATE,
 } from '../shm/layout.js';
 import { mmdrop } from './fork.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
@@ -123,8 +123,7 @@ export function current_pte(k: Kernel, mm: number, vpn: number): number {
  * present or not user-accessible, maps another frame, or is read-only under a writable entry —
  * go into `out` (slot numbers); returns how many. A TLB may lag behind a PTE only between the
  * change and the shootdown that acknowledges it (flush_tlb_mm_range returns after every ack), so
- * an entry found here that survives, unflushed, until every task has reached a barrier is one a
- * shootdown missed. Pending interrupts must have been taken first.
+ * at quiescence (tlb_audit_all) every slot found here is one a shootdown missed.
  */
 export function tlb_audit(k: Kernel, out: Int32Array): number {
   if (k.mm < 0) return 0;
@@ -139,4 +138,36 @@ export function tlb_audit(k: Kernel, out: Int32Array): number {
     if (!ok) out[n++] = s;
   }
   return n;
+}
+
+/**
+ * At quiescence (every live task at one barrier: no CPU in kernel code, every shootdown
+ * acknowledged), every CPU audits its own TLB against the tables: this CPU at once, the others
+ * through an interrupt like a shootdown's (on_each_cpu), which they take in their idle wait and
+ * answer after auditing, without flushing. Returns when every CPU has audited, so no task moves
+ * (and no table changes) before each TLB was seen as it was at quiescence.
+ */
+export function tlb_audit_all(k: Kernel): void {
+  const i32 = k.i32;
+  k.onAudit?.(k);
+  const cpus = k.layout.config.cpus;
+  for (let c = 0; c < cpus; c++) {
+    if (c === k.cpu) continue;
+    const base = k.layout.cpu + c * CPU_WORDS;
+    sent[c] = Atomics.add(i32, base + C_IPI_REQ, 1) + 1;
+    Atomics.store(i32, base + C_AUDIT_REQ, sent[c]);
+    const w = Atomics.load(i32, base + C_WAIT_WORD);
+    if (w >= 0) Atomics.notify(i32, w);
+  }
+  const since = performance.now();
+  for (let c = 0; c < cpus; c++) {
+    if (c === k.cpu) continue;
+    const doneOff = k.layout.cpu + c * CPU_WORDS + C_IPI_DONE;
+    for (let iter = 0; ; iter++) {
+      const d = Atomics.load(i32, doneOff);
+      if (d - sent[c] >= 0) break;
+      k.waitStep(doneOff, d, iter, since, LockClass.TlbShootdown, LockMode.Write, c);
+    }
+  }
+  k.waitDone();
 }

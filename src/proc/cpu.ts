@@ -4,9 +4,9 @@
  * work), until every task has exited or the machine stops. Nothing here knows about threads:
  * the worker entry calls runCpu.
  */
-import { current_pte, STALE_TLB_VIOLATION, switch_mm, tlb_audit } from '../mm/tlb.js';
+import { current_pte, STALE_TLB_VIOLATION, switch_mm, tlb_audit, tlb_audit_all } from '../mm/tlb.js';
 import {
-  B_ARRIVED, B_COUNT, F_HDR, M_MMAP_LOCK, B_GEN, B_QUIESCENT, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FL_ID, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
+  B_ARRIVED, B_COUNT, F_HDR, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FL_ID, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
   T_STATE, TASK_BLOCKED, T_FD_MODE, T_SLOT_FILE, T_SLOT_SEQ, M_LOCK_SEQ, T_SLOT_PAGES, G_OP_SEQ, G_UNMET, G_NEXT_PID, T_PID, T_PARENT, T_WAIT_FOR, T_REAPED, TASK_NEW, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
@@ -154,18 +154,9 @@ export class Cpu {
   private lastRet: number | string | undefined = undefined;
   private lastValue: number | undefined = undefined;
   private lastStatus: number | string | undefined = undefined;
-  // The stale-TLB audit (tlb_audit): slots that disagreed with their PTEs when task `auditTask`
-  // arrived at barrier `auditBarrier` (generation `auditGen`), the entries they held, and the
-  // TLB's flush count then. None while auditN is 0.
+  /** The stale-TLB audit's slots (tlb_audit), and the task whose mm this CPU last ran (named in a finding). */
   private readonly auditSlots = new Int32Array(TLB_ENTRIES);
-  private readonly auditVpn = new Float64Array(TLB_ENTRIES);
-  private readonly auditPay = new Int32Array(TLB_ENTRIES);
-  private readonly auditPte = new Int32Array(TLB_ENTRIES);
-  private auditN = 0;
-  private auditTask = -1;
-  private auditBarrier = -1;
-  private auditGen = 0;
-  private auditFlushGen = 0;
+  private lastTask = -1;
 
   constructor(readonly p: CpuParams, model: ModelOps, private readonly quiescent: QuiescentHook | null, private readonly observe: OpObserver | null = null) {
     const m = attachMachine(p.sab, p.config);
@@ -180,6 +171,7 @@ export class Cpu {
       ptlMm: p.ptl === 'mm',
     });
     this.k.model = model;
+    if (quiescent !== null) this.k.onAudit = (k) => this.tlbAudit(k);
     const compiled = compilePrograms(p.programs, MAX_SLOTS);
     this.programs = compiled.tasks;
     this.initial = compiled.initial;
@@ -205,7 +197,6 @@ export class Cpu {
       let idleProgress = 0;
       for (;;) {
         k.checkStop();
-        if (this.auditN > 0) this.tlbAuditConfirm();
         if (Atomics.load(i32, G_LIVE_TASKS) === 0) break;
         const t = this.pinned ? this.ownTask() : rq_pop(k);
         if (t < 0) {
@@ -278,6 +269,7 @@ export class Cpu {
     this.phaseStarted(t);
     k.task = t;
     k.taskOff = to;
+    this.lastTask = t;
     Atomics.store(i32, to + T_STATE, TASK_RUNNING);
     let mm = Atomics.load(i32, to + T_MM);
     if (mm < 0) {
@@ -316,7 +308,6 @@ export class Cpu {
       }
       if (!this.pinned && n >= this.slice && Atomics.load(i32, G_RQ_COUNT) > 0) return RUN_YIELD;
       k.checkStop();
-      if (this.auditN > 0) this.tlbAuditConfirm();
       if (k.sched !== null) k.sched.point(k, SchedPoint.OpBoundary);
       const op = ops[pc];
       if (op.code === OpCode.Exit) {
@@ -818,7 +809,6 @@ export class Cpu {
     Atomics.store(i32, to + T_ARRIVE_FAULTS, Atomics.load(i32, to + T_FAULTS));
     Atomics.store(i32, to + T_STATE, TASK_BLOCKED);
     Atomics.store(i32, b + B_COUNT, op.d);
-    this.tlbAuditArrive(t, op.a, gen);
     Atomics.add(i32, b + B_ARRIVED, 1);
     if (!this.releaseIfComplete(op.a, gen, t)) return true;
     Atomics.store(i32, to + T_STATE, TASK_RUNNING);
@@ -827,55 +817,20 @@ export class Cpu {
   }
 
   /**
-   * The stale-TLB check, first half: task `t` arrives at barrier `id` (generation `gen`). With
-   * pending shootdowns taken, the CPU's TLB is compared with the tables (tlb_audit) and the
-   * entries that grant more than their PTE are kept. Other CPUs may still be inside a change whose
-   * shootdown has not reached this one yet: that shootdown flushes this TLB before every task can
-   * reach the barrier, so only an entry still there, unflushed, once the barrier is released with
-   * every live task at it, is stale (tlbAuditConfirm).
+   * The stale-TLB check on this CPU (its TLB is CPU-local: no other thread can read it), run when
+   * a quiescent barrier asks every CPU to audit (tlb_audit_all): each entry that grants more than
+   * the PTE now in its mm's tables is one a shootdown missed — a 'stale-tlb' finding, whether or
+   * not anything is ever stored through it.
    */
-  private tlbAuditArrive(t: number, id: number, gen: number): void {
-    const k = this.k;
-    k.pollInterrupts();
-    this.auditN = tlb_audit(k, this.auditSlots);
-    if (this.auditN === 0) return;
-    for (let i = 0; i < this.auditN; i++) {
+  private tlbAudit(k: Kernel): void {
+    const n = tlb_audit(k, this.auditSlots);
+    for (let i = 0; i < n; i++) {
       const s = this.auditSlots[i];
-      this.auditVpn[i] = k.tlbVpn[s];
-      this.auditPay[i] = k.tlbPay[s];
-      this.auditPte[i] = current_pte(k, k.mm, k.tlbVpn[s]);
+      const vpn = k.tlbVpn[s];
+      const frame = (k.tlbPay[s] - F_HDR - k.frames.base) / k.frames.stride;
+      report_violation(k.i32, k.layout, Violation.Invariant, k.cpu, STALE_TLB_VIOLATION, this.lastTask,
+        Math.floor(vpn / 2 ** 20), (vpn % 2 ** 20) * 4096 | 0, frame * 2 + k.tlbWrite[s], current_pte(k, k.mm, vpn));
     }
-    this.auditTask = t;
-    this.auditBarrier = id;
-    this.auditGen = gen;
-    this.auditFlushGen = k.tlbFlushGen;
-  }
-
-  /**
-   * The stale-TLB check, second half, before this CPU does anything else once the audited barrier
-   * was released: if that release found every live task at the barrier (quiescence: no CPU in
-   * kernel code, every shootdown acknowledged) and this TLB has not been flushed since the audit,
-   * the entries the audit kept were there at quiescence, granting more than the tables: each is a
-   * 'stale-tlb' finding. Otherwise the audit is dropped.
-   */
-  private tlbAuditConfirm(): void {
-    const k = this.k;
-    const i32 = k.i32;
-    const b = k.layout.barriers + this.auditBarrier * BARRIER_WORDS;
-    if (Atomics.load(i32, b + B_GEN) === this.auditGen) return; // not released yet
-    const quiescent = Atomics.load(i32, b + B_QUIESCENT) === this.auditGen + 1;
-    if (quiescent && k.tlbFlushGen === this.auditFlushGen) {
-      for (let i = 0; i < this.auditN; i++) {
-        const s = this.auditSlots[i];
-        if (k.tlbVpn[s] !== this.auditVpn[i] || k.tlbPay[s] !== this.auditPay[i]) continue;
-        const vpn = this.auditVpn[i];
-        const frame = (this.auditPay[i] - F_HDR - k.frames.base) / k.frames.stride;
-        const pte = this.auditPte[i];
-        report_violation(i32, k.layout, Violation.Invariant, k.cpu, STALE_TLB_VIOLATION, this.auditTask,
-          Math.floor(vpn / 2 ** 20), (vpn % 2 ** 20) * 4096 | 0, frame * 2 + k.tlbWrite[s], pte);
-      }
-    }
-    this.auditN = 0;
   }
 
   /**
@@ -892,9 +847,9 @@ export class Cpu {
     const count = Atomics.load(i32, b + B_COUNT) || live;
     if (arrived === 0 || arrived < count || Atomics.load(i32, b + B_GEN) !== gen) return false;
     if (Atomics.compareExchange(i32, b + B_ARRIVED, arrived, 0) !== arrived) return false;
-    if (arrived === live) {
-      Atomics.store(i32, b + B_QUIESCENT, gen + 1); // the tasks it releases may confirm their CPUs' TLB audits
-      if (this.quiescent) this.quiescent(k);
+    if (arrived === live && this.quiescent) {
+      this.quiescent(k);
+      tlb_audit_all(k); // every CPU's TLB against the tables, before any task moves on
     }
     Atomics.store(i32, b + B_RELEASE_US, this.clockUs());
     Atomics.add(i32, b + B_GEN, 1);

@@ -126,6 +126,7 @@ export const C_SCHED_STATE = 40; // controlled mode: SCHED_RUNNABLE, SCHED_WAITI
 export const C_SCHED_WORD = 41; // waiting: the word, and the value it had
 export const C_SCHED_EXPECT = 42;
 export const C_PRIO = 43; // PCT priority (higher runs first)
+export const C_AUDIT_REQ = 44; // the C_IPI_REQ value of a TLB-audit request (tlb_audit_all): audit, then ack without a flush
 export const CPU_WORDS = 48;
 
 // ---- pool header (one per pool) ----
@@ -286,7 +287,6 @@ export const B_ARRIVED = 0;
 export const B_GEN = 1;
 export const B_COUNT = 2;
 export const B_RELEASE_US = 3; // µs from the run's start when it was last released
-export const B_QUIESCENT = 4; // B_GEN + 1 of the last release that found every live task there (0: none yet)
 export const BARRIER_WORDS = 16;
 
 // ---- file ledger: what a freed file's pages held, by FL_ID (the lost-write check reads it) ----
