@@ -3,10 +3,10 @@
  * watchdog), then the end-of-run checks — no task left, nothing leaked, no write lost.
  */
 import {
-  G_NEXT_PID, G_UNMET,
+  G_NEXT_PID, G_UNMET, G_RETIRED_RSS_FILE, B_ARRIVED, BARRIER_WORDS, M_RSS_FILE, M_RSS_ANON, M_PGTABLES, M_NR_VMAS, M_USERS, M_COUNT, R_STATE,
   C_HELD, C_HELD_N, C_SCHED_WORD, C_WAIT_CLASS, C_WAIT_WORD, CPU_WORDS, G_SCHED_DEADLOCK, G_MEM_USED, G_STOP, G_STOP_CLASS, G_STOP_CPU,
   G_STOP_HOLDER, G_STOP_WORD, LEDGER_WORDS, LG_FREED, LG_SUM, M_FLAGS, MAX_FDS, MM_WORDS, MMF_HOST, PL_INUSE, StopReason,
-  T_ANON_RETIRED, T_ANON_STORES, T_FILE_STORES, T_MM, T_MM_GEN, T_STATE, T_UNTRACKED_STORES, TASK_EXITED, TASK_WORDS,
+  T_ANON_RETIRED, T_ANON_STORES, T_PID, T_FILE_STORES, T_MM, T_MM_GEN, T_STATE, T_UNTRACKED_STORES, TASK_EXITED, TASK_WORDS,
 } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { LOCK_CLASS_NAMES } from '../sync/lockdep.js';
@@ -15,7 +15,7 @@ import { LEVEL_NAMES } from '../mm/pgtable.js';
 import { ASSERT_LOCK_NAMES, ASSERT_SITES, GUARDED_NAMES, GUARDED_RULES, LOCK_ASSERT_VIOLATION, LOCKSET_VIOLATION } from '../mm/guarded.js';
 import type { MachineRun } from '../proc/orchestrator.js';
 import { outcomeName } from '../proc/program.js';
-import { checkInvariants, describeInvariant } from './invariants.js';
+import { checkInvariants, describeInvariant, RSS_FOLLOWS_FAULTER } from './invariants.js';
 
 export interface ViolationReport {
   checker: string;
@@ -33,6 +33,14 @@ function mmName(run: Pick<MachineRun, "machine" | "spec">, mm: number): string {
     if (Atomics.load(i32, layout.tasks + t * TASK_WORDS + T_MM) === mm) return `process ${t} (mm ${mm})`;
   }
   return `mm ${mm}`;
+}
+
+/** Names a task for people: its proc number (forked children are numbered after the programs' processes). */
+function taskName(run: Pick<MachineRun, "machine" | "spec">, t: number): string {
+  const { i32, layout } = run.machine;
+  if (t < 0 || t >= layout.config.tasks) return `task ${t}`;
+  const pid = Atomics.load(i32, layout.tasks + t * TASK_WORDS + T_PID);
+  return `process ${t < run.spec.programs.length ? t : pid}`;
 }
 
 /** One violation from the ring, in words (verdict uses it for each). */
@@ -115,7 +123,7 @@ export function describeViolation(run: Pick<MachineRun, "machine" | "spec">, kin
         }
         case 6: return { checker: 'lockdep:bad-unlock', message: `cpu${cpu} released the mmap_lock of ${mmName(run, a[1])}, which it does not hold (lockdep: bad unlock balance); the fault was on ${mmName(run, a[2])}, whose lock stays held` };
         case 5: return { checker: 'harness', message: `process ${a[1]} stored into too many files to account (file id ${a[2]})` };
-        default: return describeInvariant(a[0], a.slice(1));
+        default: return describeInvariant(a[0], a.slice(1), (mm) => mmName(run, mm), (t) => taskName(run, t), cpu);
       }
     case Violation.Snapshot: {
       // uffd-wp background snapshot (seed 003): what the handler saved must be what the page held when protected.
@@ -185,8 +193,9 @@ export function verdict(run: MachineRun): { violations: ViolationReport[]; notes
     }
   }
   // Nothing may be left once every process has exited.
-  const { findings } = checkInvariants(i32, layout);
-  for (const f of findings) violations.push(describeInvariant(f.code, f.args));
+  const { findings } = checkInvariants(i32, layout, { model: run.spec.model });
+  for (const f of findings) violations.push(describeInvariant(f.code, f.args, (mm) => mmName(run, mm), (t) => taskName(run, t)));
+  violations.push(...endCounters(run));
   const pools = poolsOf(layout);
   for (const [name, p] of Object.entries(pools)) {
     const inuse = Atomics.load(i32, p.hdr + PL_INUSE);
@@ -196,6 +205,38 @@ export function verdict(run: MachineRun): { violations: ViolationReport[]; notes
   if (used !== 0) violations.push({ checker: 'leak', message: `${used * 4096} bytes of physical memory still charged after every process exited` });
   violations.push(...lostWrites(run, notes));
   return { violations, notes };
+}
+
+/**
+ * Every counter ptlab keeps is back to zero once every process has exited (kernel/fork.c check_mm
+ * for each mm, and the machine-wide ones): an mm still allocated names its counters — rss (file,
+ * anon), pgtables_bytes, VMAs, users; what freed mms left is check_mm's finding (checkInvariants),
+ * and pt-hint's machine-wide file RSS must come back to zero too. Then the machine's own: no task
+ * live or queued, no barrier half-arrived. (The pools, the memory charge and
+ * the files' ledgers are checked by verdict and lostWrites.)
+ */
+function endCounters(run: MachineRun): ViolationReport[] {
+  const { i32, layout } = run.machine;
+  const out: ViolationReport[] = [];
+  for (let mm = 0; mm < layout.config.mms; mm++) {
+    const b = layout.mms + mm * MM_WORDS;
+    if (Atomics.load(i32, b + R_STATE) === 0) continue;
+    const c = {
+      MM_FILEPAGES: Atomics.load(i32, b + M_RSS_FILE), MM_ANONPAGES: Atomics.load(i32, b + M_RSS_ANON),
+      pgtables_bytes: Atomics.load(i32, b + M_PGTABLES) * 4096, map_count: Atomics.load(i32, b + M_NR_VMAS),
+      mm_users: Atomics.load(i32, b + M_USERS), mm_count: Atomics.load(i32, b + M_COUNT),
+    };
+    out.push({ checker: 'invariant:counters', message: `${mmName(run, mm)} is still allocated after every process exited: ${Object.entries(c).map(([k, v]) => `${k} ${v}`).join(', ')}` });
+  }
+  if (RSS_FOLLOWS_FAULTER.has(run.spec.model)) {
+    const left = Atomics.load(i32, G_RETIRED_RSS_FILE);
+    if (left !== 0) out.push({ checker: 'invariant:counters', message: `BUG: Bad rss-counter state: the freed mms' MM_FILEPAGES add up to ${left}, not 0 (pt-hint moves file RSS between sharers, but what one mm gains another must lose)` });
+  }
+  for (let id = 0; id < layout.config.barriers; id++) {
+    const arrived = Atomics.load(i32, layout.barriers + id * BARRIER_WORDS + B_ARRIVED);
+    if (arrived !== 0) out.push({ checker: 'invariant:counters', message: `barrier ${id} still counts ${arrived} arrived tasks after every process exited` });
+  }
+  return out;
 }
 
 /** Every store a process made must be in the payload of the page it meant: files and private memory. */

@@ -5,7 +5,7 @@
  * arrays, merged by the orchestrator when the run ends).
  */
 import {
-  C_IPI_DONE, C_IPI_REQ, MM_WORDS, TASK_WORDS, type Layout,
+  C_AUDIT_REQ, C_IPI_DONE, C_IPI_REQ, MM_WORDS, TASK_WORDS, type Layout,
 } from '../shm/layout.js';
 import { poolsOf, type PoolRef } from '../shm/machine.js';
 import { TraceKind } from '../sync/tracer.js';
@@ -205,6 +205,8 @@ export class Kernel extends LockCpu {
   readonly ipiDoneOff: number;
   /** The last IPI request this CPU flushed for. */
   ipiDone = 0;
+  /** Audits this CPU's TLB when a TLB-audit request comes (the CPU loop sets it; null: no audit). */
+  onAudit: ((k: Kernel) => void) | null = null;
 
   /** Task running here (-1 idle), its mm, and the word offset of its task record. */
   task = -1;
@@ -250,6 +252,17 @@ export class Kernel extends LockCpu {
   }
 
   takeIpi(r: number): void {
+    if (this.onAudit !== null && Atomics.load(this.i32, this.cpuBase + C_AUDIT_REQ) === r) {
+      // A TLB-audit request (tlb_audit_all at quiescence): look at the TLB as it is, then ack;
+      // no flush when it is the only request pending.
+      this.onAudit(this);
+      if (r - this.ipiDone === 1) {
+        this.ipiDone = r;
+        Atomics.store(this.i32, this.ipiDoneOff, r);
+        Atomics.notify(this.i32, this.ipiDoneOff);
+        return;
+      }
+    }
     if (this.tracer !== null) {
       this.tracer.instant(TraceKind.Ipi, r);
       this.tracer.flow(false, (r & 0xfffff) * 64 + this.cpu); // tlb.ts ipi_flow_id

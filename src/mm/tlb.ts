@@ -7,12 +7,15 @@
  * between a page walk and the TLB fill that uses it, as a real CPU cannot be interrupted inside
  * one instruction.
  */
-import { C_IPI_DONE, C_IPI_REQ, C_WAIT_WORD, CPU_WORDS, M_COUNT, M_CPUMASK, M_TLB_GEN, MAX_CPUS } from '../shm/layout.js';
+import {
+  C_AUDIT_REQ, C_IPI_DONE, C_IPI_REQ, C_WAIT_WORD, CPU_WORDS, F_HDR, M_COUNT, M_CPUMASK, M_PGD, M_TLB_GEN, MAX_CPUS, P_HDR, PTP_WORDS, R_GEN, R_STATE,
+} from '../shm/layout.js';
 import { mmdrop } from './fork.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { TraceKind } from '../sync/tracer.js';
-import { ST_IPIS_SENT, ST_SHOOTDOWNS, type Kernel } from './percpu.js';
+import { ST_IPIS_SENT, ST_SHOOTDOWNS, TLB_ENTRIES, type Kernel } from './percpu.js';
+import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_tag, index_at, PGD_LEVEL, PTE_LEVEL } from './pgtable.js';
 
 const sent = new Int32Array(MAX_CPUS);
 
@@ -88,4 +91,86 @@ export function switch_mm(k: Kernel, next: number): void {
     k.model.switch_mm(k, next, true);
   }
   if (prev >= 0) mmdrop(k, prev);
+}
+
+/**
+ * The invariant code (Violation.Invariant, first word) of a stale TLB entry found at quiescence:
+ * src/check/invariants.ts names it 'stale-tlb'. Words: task, vpn (hi, lo), frame << 1 | writable,
+ * the PTE now in the tables.
+ */
+export const STALE_TLB_VIOLATION = 20;
+
+/**
+ * The PTE that translates `vpn` in `mm`'s tables now, read as the hardware walker reads them
+ * (lock-free), or 0 when an entry on the way is none or points at a freed or reused table. Reports
+ * nothing: it runs beside other CPUs that may be changing the tables (tlb_audit).
+ */
+export function current_pte(k: Kernel, mm: number, vpn: number): number {
+  const i32 = k.i32;
+  const pbase = k.ptps.base;
+  let t = Atomics.load(i32, k.mmBase(mm) + M_PGD);
+  for (let level = PGD_LEVEL; ; level--) {
+    const e = Atomics.load(i32, pbase + t * PTP_WORDS + P_HDR + index_at(vpn, level));
+    if (level === PTE_LEVEL) return e;
+    if ((e & _PAGE_PRESENT) === 0) return 0;
+    const nt = (e >>> 5) & 0x1fffff;
+    const nb = pbase + nt * PTP_WORDS;
+    if ((Atomics.load(i32, nb + R_GEN) & 63) !== entry_tag(e) || Atomics.load(i32, nb + R_STATE) !== level - 1) return 0;
+    t = nt;
+  }
+}
+
+/**
+ * The stale-TLB audit of this CPU's TLB (CPU-local, so only the CPU itself can read it): the
+ * slots whose entry grants more than the PTE now in the current mm's tables — the PTE is not
+ * present or not user-accessible, maps another frame, or is read-only under a writable entry —
+ * go into `out` (slot numbers); returns how many. A TLB may lag behind a PTE only between the
+ * change and the shootdown that acknowledges it (flush_tlb_mm_range returns after every ack), so
+ * at quiescence (tlb_audit_all) every slot found here is one a shootdown missed.
+ */
+export function tlb_audit(k: Kernel, out: Int32Array): number {
+  if (k.mm < 0) return 0;
+  let n = 0;
+  for (let s = 0; s < TLB_ENTRIES; s++) {
+    const vpn = k.tlbVpn[s];
+    if (vpn !== vpn) continue; // NaN: an empty slot
+    const pte = current_pte(k, k.mm, vpn);
+    const frame = (k.tlbPay[s] - F_HDR - k.frames.base) / k.frames.stride;
+    const ok = (pte & (_PAGE_PRESENT | _PAGE_USER)) === (_PAGE_PRESENT | _PAGE_USER) && pte >>> 5 === frame &&
+      (k.tlbWrite[s] === 0 || (pte & _PAGE_RW) !== 0);
+    if (!ok) out[n++] = s;
+  }
+  return n;
+}
+
+/**
+ * At quiescence (every live task at one barrier: no CPU in kernel code, every shootdown
+ * acknowledged), every CPU audits its own TLB against the tables: this CPU at once, the others
+ * through an interrupt like a shootdown's (on_each_cpu), which they take in their idle wait and
+ * answer after auditing, without flushing. Returns when every CPU has audited, so no task moves
+ * (and no table changes) before each TLB was seen as it was at quiescence.
+ */
+export function tlb_audit_all(k: Kernel): void {
+  const i32 = k.i32;
+  k.onAudit?.(k);
+  const cpus = k.layout.config.cpus;
+  for (let c = 0; c < cpus; c++) {
+    if (c === k.cpu) continue;
+    const base = k.layout.cpu + c * CPU_WORDS;
+    sent[c] = Atomics.add(i32, base + C_IPI_REQ, 1) + 1;
+    Atomics.store(i32, base + C_AUDIT_REQ, sent[c]);
+    const w = Atomics.load(i32, base + C_WAIT_WORD);
+    if (w >= 0) Atomics.notify(i32, w);
+  }
+  const since = performance.now();
+  for (let c = 0; c < cpus; c++) {
+    if (c === k.cpu) continue;
+    const doneOff = k.layout.cpu + c * CPU_WORDS + C_IPI_DONE;
+    for (let iter = 0; ; iter++) {
+      const d = Atomics.load(i32, doneOff);
+      if (d - sent[c] >= 0) break;
+      k.waitStep(doneOff, d, iter, since, LockClass.TlbShootdown, LockMode.Write, c);
+    }
+  }
+  k.waitDone();
 }

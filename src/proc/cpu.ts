@@ -4,9 +4,9 @@
  * work), until every task has exited or the machine stops. Nothing here knows about threads:
  * the worker entry calls runCpu.
  */
-import { switch_mm } from '../mm/tlb.js';
+import { current_pte, STALE_TLB_VIOLATION, switch_mm, tlb_audit, tlb_audit_all } from '../mm/tlb.js';
 import {
-  B_ARRIVED, B_COUNT, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FL_ID, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
+  B_ARRIVED, B_COUNT, F_HDR, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FL_ID, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
   T_STATE, TASK_BLOCKED, T_FD_MODE, T_SLOT_FILE, T_SLOT_SEQ, M_LOCK_SEQ, T_SLOT_PAGES, G_OP_SEQ, G_UNMET, G_NEXT_PID, T_PID, T_PARENT, T_WAIT_FOR, T_REAPED, TASK_NEW, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
@@ -24,7 +24,7 @@ import { PoolId, report_violation, Violation } from '../mm/mmdebug.js';
 import { pool_check } from '../mm/slab.js';
 import type { ModelOps } from '../mm/model_ops.js';
 import { ACCESS_OK, ACCESS_OOM, ACCESS_SIGSEGV, ACCESS_STOP, mmu_load, mmu_store, mmuResult, SI_KERNEL } from '../mm/mmu.js';
-import { Kernel, ST_FORKS, ST_FORK_MS, ST_ACCESS_FAULTS, ST_ACCESS_MS, ST_ACCESSES, ST_CTX_SWITCHES, ST_FAULTS, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
+import { Kernel, TLB_ENTRIES, ST_FORKS, ST_FORK_MS, ST_ACCESS_FAULTS, ST_ACCESS_MS, ST_ACCESSES, ST_CTX_SWITCHES, ST_FAULTS, ST_LOADS, ST_STORES, ST_SYSCALLS } from '../mm/percpu.js';
 import {
   addrName, type CompiledOp, compilePrograms, ERRNO_NAMES, EXPECT_ANY, OP_NAMES, OpCode, type OpResult, outcomeName, type Program, SI_CODE_NAMES, SI_CODES, SIGNAL_NAMES,
 } from './program.js';
@@ -156,6 +156,9 @@ export class Cpu {
   private lastRet: number | string | undefined = undefined;
   private lastValue: number | undefined = undefined;
   private lastStatus: number | string | undefined = undefined;
+  /** The stale-TLB audit's slots (tlb_audit), and the task whose mm this CPU last ran (named in a finding). */
+  private readonly auditSlots = new Int32Array(TLB_ENTRIES);
+  private lastTask = -1;
 
   constructor(readonly p: CpuParams, model: ModelOps, private readonly quiescent: QuiescentHook | null, private readonly observe: OpObserver | null = null) {
     const m = attachMachine(p.sab, p.config);
@@ -171,6 +174,7 @@ export class Cpu {
       lockset: p.lockset === true,
     });
     this.k.model = model;
+    if (quiescent !== null) this.k.onAudit = (k) => this.tlbAudit(k);
     const compiled = compilePrograms(p.programs, MAX_SLOTS);
     this.programs = compiled.tasks;
     this.initial = compiled.initial;
@@ -268,6 +272,7 @@ export class Cpu {
     this.phaseStarted(t);
     k.task = t;
     k.taskOff = to;
+    this.lastTask = t;
     Atomics.store(i32, to + T_STATE, TASK_RUNNING);
     let mm = Atomics.load(i32, to + T_MM);
     if (mm < 0) {
@@ -815,6 +820,23 @@ export class Cpu {
   }
 
   /**
+   * The stale-TLB check on this CPU (its TLB is CPU-local: no other thread can read it), run when
+   * a quiescent barrier asks every CPU to audit (tlb_audit_all): each entry that grants more than
+   * the PTE now in its mm's tables is one a shootdown missed — a 'stale-tlb' finding, whether or
+   * not anything is ever stored through it.
+   */
+  private tlbAudit(k: Kernel): void {
+    const n = tlb_audit(k, this.auditSlots);
+    for (let i = 0; i < n; i++) {
+      const s = this.auditSlots[i];
+      const vpn = k.tlbVpn[s];
+      const frame = (k.tlbPay[s] - F_HDR - k.frames.base) / k.frames.stride;
+      report_violation(k.i32, k.layout, Violation.Invariant, k.cpu, STALE_TLB_VIOLATION, this.lastTask,
+        Math.floor(vpn / 2 ** 20), (vpn % 2 ** 20) * 4096 | 0, frame * 2 + k.tlbWrite[s], current_pte(k, k.mm, vpn));
+    }
+  }
+
+  /**
    * Releases barrier `id` (generation `gen`) if everyone it waits for has arrived: the task that
    * completes it, or an exiting task that was the last one missing. Returns true if this call
    * released it.
@@ -828,7 +850,10 @@ export class Cpu {
     const count = Atomics.load(i32, b + B_COUNT) || live;
     if (arrived === 0 || arrived < count || Atomics.load(i32, b + B_GEN) !== gen) return false;
     if (Atomics.compareExchange(i32, b + B_ARRIVED, arrived, 0) !== arrived) return false;
-    if (arrived === live && this.quiescent) this.quiescent(k);
+    if (arrived === live && this.quiescent) {
+      this.quiescent(k);
+      tlb_audit_all(k); // every CPU's TLB against the tables, before any task moves on
+    }
     Atomics.store(i32, b + B_RELEASE_US, this.clockUs());
     Atomics.add(i32, b + B_GEN, 1);
     const tasks = k.layout.config.tasks;

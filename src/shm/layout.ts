@@ -66,6 +66,19 @@ export const G_OOM_FIRST_PT = 21; // page-table pages alive at the first VM_FAUL
 export const G_OOM_FIRST_USED = 22; // pages charged at the first VM_FAULT_OOM
 export const G_SNAP_TASKS = 23; // live tasks at the last quiescent barrier (G_PT_SNAP's)
 export const G_VIOL_COUNT = 32;
+// check_mm (kernel/fork.c) at __mmdrop: what each freed mm still counted, for the invariant checker.
+// Sums over every freed mm (a correct kernel frees every mm with all of them 0, but see pt-hint's
+// file RSS in src/check/invariants.ts), and the first mm freed with a non-zero counter.
+export const G_RETIRED_RSS_FILE = 33;
+export const G_RETIRED_RSS_ANON = 34;
+export const G_RETIRED_PGTABLES = 35;
+export const G_BADMM_MM = 36; // mm + 1 of the first mm freed with a non-zero anon RSS or pgtables_bytes
+export const G_BADMM_TASK = 37; // its task + 1 (0: a host mm)
+export const G_BADMM_ANON = 38;
+export const G_BADMM_PGTABLES = 39;
+export const G_BADMM_FILE_MM = 40; // mm + 1 of the first mm freed with a non-zero file RSS
+export const G_BADMM_FILE_TASK = 41;
+export const G_BADMM_FILE = 42;
 /** Room for lock classes in lockdep's order graph (src/sync/lockdep.ts has fewer). */
 export const LOCKDEP_CLASSES = 32;
 export const G_RQ_LOCK = 48;
@@ -113,6 +126,7 @@ export const C_SCHED_STATE = 40; // controlled mode: SCHED_RUNNABLE, SCHED_WAITI
 export const C_SCHED_WORD = 41; // waiting: the word, and the value it had
 export const C_SCHED_EXPECT = 42;
 export const C_PRIO = 43; // PCT priority (higher runs first)
+export const C_AUDIT_REQ = 44; // the C_IPI_REQ value of a TLB-audit request (tlb_audit_all): audit, then ack without a flush
 export const CPU_WORDS = 48;
 
 // ---- pool header (one per pool) ----

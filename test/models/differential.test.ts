@@ -43,7 +43,7 @@ function observe(model: string, programs: Program[]): { obs: Obs; findings: numb
   );
   const r = cpu.run();
   if (r.error) throw new Error(r.error);
-  return { obs, findings: checkInvariants(m.i32, m.layout).findings.length, violations: read_violations(m.i32, m.layout).length, sharedFaults: r.stats[ST_FAULT_SHARED_PMD] };
+  return { obs, findings: checkInvariants(m.i32, m.layout, { model }).findings.length, violations: read_violations(m.i32, m.layout).length, sharedFaults: r.stats[ST_FAULT_SHARED_PMD] };
 }
 
 const region = (i: number) => `r${i}`;

@@ -47,7 +47,7 @@ describe('pt-hint', () => {
     expect(mmuResult.value).toBe(1);
     expect(Atomics.load(m.i32, k.mmBase(mm0) + M_PGTABLES)).toBe(5);
     expect(Atomics.load(m.i32, k.mmBase(mm1) + M_PGTABLES)).toBe(3);
-    expect(checkInvariants(m.i32, m.layout).findings).toEqual([]);
+    expect(checkInvariants(m.i32, m.layout, { model: 'pt-hint' }).findings).toEqual([]);
   });
 
   it('does not share without the hint on both sides, nor across different permissions', () => {
@@ -74,7 +74,7 @@ describe('pt-hint', () => {
     expect(mmu_store(k, A, 1)).toBe(ACCESS_SIGSEGV);
     runOn(k, 0);
     expect(mmu_store(k, A, 1)).toBe(ACCESS_OK);
-    expect(checkInvariants(m.i32, m.layout).findings).toEqual([]);
+    expect(checkInvariants(m.i32, m.layout, { model: 'pt-hint' }).findings).toEqual([]);
   });
 
   it('the owner exits first: its shared tables move to the other process; then nothing leaks', () => {
@@ -83,7 +83,7 @@ describe('pt-hint', () => {
     switch_mm(k, -1);
     mmput(k, mm0);
     expect(Atomics.load(m.i32, k.mmBase(mm1) + M_PGTABLES)).toBe(5);
-    expect(checkInvariants(m.i32, m.layout).findings).toEqual([]);
+    expect(checkInvariants(m.i32, m.layout, { model: 'pt-hint' }).findings).toEqual([]);
     runOn(k, 1);
     expect(touchPages(k, A, 4 * MiB, false)).toBe(ACCESS_OK);
     expect(sys_munmap(k, A + 4096, 4096)).toBe(0); // partial: unshare, split, as none

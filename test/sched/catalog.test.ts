@@ -17,11 +17,13 @@ interface Race {
   strategy?: 'pct' | 'random';
 }
 
+// A missed shootdown shows as a store through the stale entry (stale-tlb-write) or, when every task
+// reaches a barrier first, as the entry itself found by each CPU's TLB audit at quiescence (stale-tlb).
 const RACES: Race[] = [
-  { scenario: 'race-stale-tlb', model: 'map-shared-pt', bug: 'shootdown-forgets-sharers', checkers: ['stale-tlb-write'] },
-  { scenario: 'race-revoke', model: 'address-space', bug: 'revoke-forgets-mappers', checkers: ['stale-tlb-write'] },
-  { scenario: 'race-unshare-flush', model: 'pt-hint', bug: 'unshare-defers-flush', checkers: ['stale-tlb-write', 'expectation'] },
-  { scenario: 'race-split-reshare', model: 'pt-hint', bug: 'split-unshares-early', checkers: ['stale-tlb-write'] },
+  { scenario: 'race-stale-tlb', model: 'map-shared-pt', bug: 'shootdown-forgets-sharers', checkers: ['stale-tlb-write', 'stale-tlb'] },
+  { scenario: 'race-revoke', model: 'address-space', bug: 'revoke-forgets-mappers', checkers: ['stale-tlb-write', 'stale-tlb'] },
+  { scenario: 'race-unshare-flush', model: 'pt-hint', bug: 'unshare-defers-flush', checkers: ['stale-tlb-write', 'stale-tlb', 'expectation'] },
+  { scenario: 'race-split-reshare', model: 'pt-hint', bug: 'split-unshares-early', checkers: ['stale-tlb-write', 'stale-tlb'] },
   // Two exact switches (after the host's flush, and between peek and copy): PCT at depth 3 misses it.
   // The lockset (explore turns it on) catches the share taken without the host's lock on any schedule.
   { scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', checkers: ['lockset', 'use-after-free'], strategy: 'random' },
