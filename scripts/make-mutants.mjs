@@ -86,7 +86,8 @@ const MUTANTS = [
     ['src/mm/tlb.ts', '  flush_tlb_mask(k, k.model.flush_mask(k, mm));', '  flush_tlb_mask(k, k.cpuBit);'],
   ]],
   ['shootdown-no-wait', 'flush', 'native_flush_tlb_multi: on_each_cpu_cond_mask(..., wait=true) waits for every CPU\'s flush', [
-    ['src/mm/tlb.ts', '      if (d - sent[c] >= 0) break;', '      break;'],
+    ['src/mm/tlb.ts', '    if ((others & (1 << c)) === 0) continue;\n    const doneOff = k.layout.cpu + c * CPU_WORDS + C_IPI_DONE;\n    for (let iter = 0; ; iter++) {\n      const d = Atomics.load(i32, doneOff);\n      if (d - sent[c] >= 0) break;',
+      '    if ((others & (1 << c)) === 0) continue;\n    const doneOff = k.layout.cpu + c * CPU_WORDS + C_IPI_DONE;\n    for (let iter = 0; ; iter++) {\n      const d = Atomics.load(i32, doneOff);\n      if (d === d) break;'],
   ]],
   ['switch-mm-no-flush', 'flush', 'switch_mm_irqs_off: a CPU switching address spaces drops the old one\'s translations (no PCID here)', [
     ['src/mm/tlb.ts', '  // any shootdown may skip this CPU and free them.\n  k.local_flush_tlb();', '  // any shootdown may skip this CPU and free them.'],
