@@ -27,7 +27,7 @@ const RACES: Race[] = [
   // Two exact switches (after the host's flush, and between peek and copy): PCT at depth 3 misses it.
   // The lockset (explore turns it on) catches the share taken without the host's lock on any schedule.
   { scenario: 'race-mshare-peek', model: 'mshare', bug: 'peek-without-host-lock', checkers: ['lockset', 'use-after-free'], strategy: 'random' },
-  { scenario: 'race-mshare-attach', model: 'mshare', bug: 'attach-drops-mmap-lock', checkers: ['lost-write'] },
+  { scenario: 'race-mshare-attach', model: 'mshare', bug: 'attach-drops-mmap-lock', checkers: ['lost-write'], strategy: 'random' },
   { scenario: 'race-mshare-retry', model: 'mshare', bug: 'retry-unlocks-current-mm', checkers: ['lockdep:bad-unlock'] },
   // The per-VMA lock protocol (runs under --fault-lock per-vma, the scenario's default).
   // vma_mark_detached's vma_assert_write_locked catches it on any schedule, before the race; with

@@ -22,7 +22,7 @@ describe('window schedule points', () => {
 describe('scenarios that reach the windows: a planted bug is found through each', () => {
   const cases = [
     { scenario: 'race-owner-exit-vs-share', model: 'map-shared-pt', bug: 'rfc-v2-free-shared-pmd', checkers: ['use-after-free'], strategy: 'pct' as const },
-    { scenario: 'race-munmap-vs-fault', model: 'none', bug: 'munmap-skips-vma-write-lock', checkers: ['invariant:free-pgtables', 'use-after-free', 'invariant:mapcount', 'leak'], strategy: 'random' as const },
+    { scenario: 'race-munmap-vs-fault', model: 'none', bug: 'munmap-skips-vma-write-lock', checkers: ['lockdep:assert', 'invariant:free-pgtables', 'use-after-free', 'invariant:mapcount', 'leak'], strategy: 'random' as const },
     { scenario: 'threads-share-unshare', model: 'map-shared-pt', bug: 'shootdown-forgets-sharers', checkers: ['stale-tlb-write'], strategy: 'random' as const },
   ];
   for (const c of cases) {
