@@ -35,7 +35,7 @@ const positive = (name) => (v) => {
 const program = new Command('mutate')
   .description('apply each mutant in mutants/ to a scratch copy and run the scenario catalog and explore against it')
   .option('--only <names>', 'comma-separated mutant names (NN-name or name)')
-  .option('--runs <n>', 'explore runs per race scenario', positive('--runs'), 100)
+  .option('--runs <n>', 'explore runs per race scenario and model', positive('--runs'), 50)
   .option('--json', 'one JSON object on stdout')
   .option('--keep', 'keep the scratch copies (their paths go to stderr)')
   .option('--skip-baseline', 'do not run the budget on the unmutated tree first (no false-kill check)')
