@@ -99,6 +99,14 @@ export function describeViolation(run: Pick<MachineRun, "machine" | "spec">, kin
           // Who holds what: the lock's writer when its word names one (an rwsem's owner, a spinlock).
           const what = a[3] === 4 ? 'it' : a[3] === 5 ? "the VMA's lock for write" : a[3] === 6 ? "the mm's mmap_lock for write" : 'it for write';
           const who = a[5] > 0 ? `; ${a[5] - 1 === cpu ? 'this CPU' : `cpu${a[5] - 1}`} holds ${what}` : '';
+          if (a[3] >= 7) {
+            // assert_fault_locked: the VMA a fault holds the read lock of is not what the lock promised.
+            return {
+              checker: 'lockdep:assert',
+              message: `cpu${cpu} ran ${site}${on} under the VMA's read lock on ${a[3] === 7 ? 'a detached VMA' : 'a VMA a writer has write-locked'} ` +
+                `(it needs ${lock})${a[5] > 0 ? `; cpu${a[5] - 1} holds the mm's mmap_lock for write` : ''}`,
+            };
+          }
           return {
             checker: 'lockdep:assert',
             message: `cpu${cpu} ran ${site}${on} without holding ${lock}${a[4] ? ' (it holds it for read only)' : ''}${who}`,

@@ -58,12 +58,14 @@ export const LOCK_ASSERT_VIOLATION = 8;
  * The lock an assertion asked for (the violation's fourth word). 0, 1, 2 keep the values of the
  * first assertions (mmap_lock, mmap_lock for write, i_mmap_rwsem).
  */
-export const enum AssertLock { Mmap, MmapWrite, IMmap, IMmapWrite, Ptl, VmaLocked, VmaWriteLocked }
+export const enum AssertLock { Mmap, MmapWrite, IMmap, IMmapWrite, Ptl, VmaLocked, VmaWriteLocked, VmaAttached, VmaNotWriteLocked }
 export const ASSERT_LOCK_NAMES = [
   'its mmap_lock (mmap_assert_locked)', 'its mmap_lock for write (mmap_assert_write_locked)',
   "the file's i_mmap_rwsem (i_mmap_assert_locked)", "the file's i_mmap_rwsem for write (i_mmap_assert_write_locked)",
   "the PTE table's lock (lockdep_assert_held(pte_lockptr))", "the VMA's lock (vma_assert_locked)",
   'the VMA write-locked (vma_assert_write_locked)',
+  // Not locks: what holding the VMA's read lock must mean (assert_fault_locked, below).
+  'a VMA still attached to its mm (vma_assert_attached)', 'a VMA no writer has write-locked (vma_start_read\'s vm_lock_seq recheck)',
 ];
 
 // ---- machine-memory addresses, computed here so that this module imports no mm code ----
@@ -404,6 +406,20 @@ function check_vma_list(k: Kernel, mm: number, site: AssertSite): void {
  * its VMA's lock.
  */
 export function assert_fault_locked(k: Kernel, vmf: VmFault): void {
-  if ((vmf.flags & FAULT_FLAG_VMA_LOCK) !== 0) vma_assert_locked(k, vmf.vma, AssertSite.HandleMmFault);
-  else mmap_assert_locked(k, vmf.task_mm, AssertSite.HandleMmFault);
+  if ((vmf.flags & FAULT_FLAG_VMA_LOCK) === 0) {
+    mmap_assert_locked(k, vmf.task_mm, AssertSite.HandleMmFault);
+    return;
+  }
+  vma_assert_locked(k, vmf.vma, AssertSite.HandleMmFault);
+  // What lock_vma_under_rcu promised: the VMA is attached (vma_assert_attached: a detached one
+  // was unlinked by a writer, its tables may be gone), and no writer has it write-locked — a
+  // writer waits for readers in vma_start_write, so a reader holding the lock while
+  // vm_lock_seq == mm_lock_seq got it after the writer's mark, which vma_start_read's recheck refuses.
+  const v = vmf.vma;
+  const b = vmaOff(k, v);
+  const mm = Atomics.load(k.i32, b + V_MM);
+  if (Atomics.load(k.i32, b + V_DETACHED) !== 0) assert_failed(k, AssertSite.HandleMmFault, mm, AssertLock.VmaAttached, false, -1);
+  else if (vma_write_locked(k, v) && !k.holdsWrite(mmBase(k, mm) + M_MMAP_LOCK)) {
+    assert_failed(k, AssertSite.HandleMmFault, mm, AssertLock.VmaNotWriteLocked, false, rwsem_writer(k, mmBase(k, mm) + M_MMAP_LOCK));
+  }
 }
