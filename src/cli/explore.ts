@@ -64,8 +64,18 @@ export async function runToken(t: ReplayToken, keepLog = false, pool?: Piscina, 
   });
 }
 
+/**
+ * `mix`: the runs alternate — even-numbered ones the random walk, odd ones PCT — for a race whose
+ * window one strategy reaches and the other does not, or that may be either kind: PCT keeps one
+ * CPU stopped in a window for another's whole syscall (a fault after its lockless lookup while
+ * the VMA is unmapped); the random walk places switches where PCT's few change points rarely land
+ * (a writer's vma_start_write between a reader's check and its trylock). Each run's token names
+ * the strategy it ran.
+ */
+export type ExploreStrategy = 'random' | 'pct' | 'mix';
+
 export interface ExploreOptions {
-  strategy: 'random' | 'pct';
+  strategy: ExploreStrategy;
   depth: number;
   runs: number;
   seed: number;
@@ -78,16 +88,17 @@ export async function explore(scenario: string, o: RunOptions, e: ExploreOptions
   const t0 = performance.now();
   // PCT needs k, the steps a run takes: measure one run (random walk) first.
   let steps = 1000;
-  if (e.strategy === 'pct') {
+  if (e.strategy !== 'random') {
     const probe = await runScenario(scenario, o, { sched: { mode: SchedMode.Random, seed: e.seed, depth: 1, steps } });
     steps = Math.max(1, probe.schedule?.decisions ?? steps);
   }
-  const base: Omit<ReplayToken, 'seed'> = { scenario, model: o.model, bug: o.bug, opts: e.raw, strategy: e.strategy, depth: e.depth, steps };
+  const base: Omit<ReplayToken, 'seed' | 'strategy'> = { scenario, model: o.model, bug: o.bug, opts: e.raw, depth: e.depth, steps };
+  const strategyOf = (i: number): 'random' | 'pct' => (e.strategy === 'mix' ? (i % 2 === 0 ? 'random' : 'pct') : e.strategy);
   let last: RunReport | undefined;
   const pool = createCpuPool(scenarioOptions(scenario, o).cpus);
   try {
   for (let i = 0; i < e.runs; i++) {
-    const t: ReplayToken = { ...base, seed: runSeed(e.seed, i) };
+    const t: ReplayToken = { ...base, strategy: strategyOf(i), seed: runSeed(e.seed, i) };
     const r = await runToken(t, false, pool);
     e.onRun?.(i + 1);
     last = r;

@@ -191,7 +191,7 @@ program
   .argument('<scenario>', 'a scenario name or file')
   .option('--model <model>', 'sharing model (default: none, or the scenario\'s only model)')
   .option('--bug <name>', 'reintroduce a known bug of the model')
-  .option('--strategy <s>', 'random (random walk) or pct (Burckhardt et al., ASPLOS 2010) (default: pct, or the scenario\'s own)')
+  .option('--strategy <s>', 'random (random walk), pct (Burckhardt et al., ASPLOS 2010) or mix (the two by turns) (default: pct, or the scenario\'s own)')
   .option('--depth <d>', 'PCT bug depth: d - 1 priority change points', '3')
   .option('--runs <n>', 'runs at most', '100')
   .option('--seed <n>', 'seed of the runs\' seeds', '1')
@@ -208,7 +208,7 @@ program
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     const hint = SCENARIOS[scenario]?.explore;
     const strategy = raw.strategy === undefined ? (hint?.strategy ?? 'pct') : String(raw.strategy);
-    if (strategy !== 'random' && strategy !== 'pct') fail('--strategy must be random or pct');
+    if (strategy !== 'random' && strategy !== 'pct' && strategy !== 'mix') fail('--strategy must be random, pct or mix');
     const depth = checked(intString('--depth', 1, 16), raw.depth);
     const runs = checked(intString('--runs', 1, RUNS_MAX), raw.runs);
     const seed = checked(seedString('--seed'), raw.seed);
@@ -230,7 +230,7 @@ program
     bar?.stop();
     if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
     else {
-      const lines = [`ptlab explore ${scenario} --model ${o.model}${o.bug ? ` --bug ${o.bug}` : ''} --strategy ${strategy}${strategy === 'pct' ? ` --depth ${depth}` : ''}: ` +
+      const lines = [`ptlab explore ${scenario} --model ${o.model}${o.bug ? ` --bug ${o.bug}` : ''} --strategy ${strategy}${strategy !== 'random' ? ` --depth ${depth}` : ''}: ` +
         `${r.runs} run(s) in ${r.seconds} s (${r.runs_per_s} runs/s, ${r.cores} cores)`];
       if (r.ok) lines.push(`OK: no checker failed in ${r.runs} runs`);
       else {

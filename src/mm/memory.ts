@@ -9,7 +9,7 @@
  * zap_pte_range / free_pgtables undo what the fault path built.
  */
 import {
-  FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, P_OWNER, P_SHARE,
+  FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, M_TLB_GEN, P_OWNER, P_SHARE,
   P_WPSEQ, PTRS_PER_TABLE, R_GEN, R_STATE, F_MAPCOUNT,
  F_HDR,} from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
@@ -27,7 +27,7 @@ import {
 import { ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_SPURIOUS, ST_FAULT_WP, type Kernel, type VmFault, FAULT_FLAG_WRITE } from './percpu.js';
 import { frame_add_rmap, frame_remove_rmap } from './rmap.js';
 import { i_size_read, SHMEM_OOM, shmem_get_frame } from './shmem.js';
-import { flush_tlb_mm } from './tlb.js';
+import { flush_tlb_mask, flush_tlb_mm } from './tlb.js';
 import { handle_userfault, uffd_active, uffd_wp_blocked } from './userfaultfd.js';
 import { range_has_vma, V_FILE_GEN, vmaBase, vma_file, vma_pgoff, VM_EXEC, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE } from './vma.js';
 
@@ -283,9 +283,12 @@ export class MmuGather {
   nframes = 0;
   tables = new Int32Array(64);
   ntables = 0;
+  /** A zap met a table more than one mm maps (pt-hint's shared PMD tables): every sharer must flush. */
+  shared = false;
   reset(): void {
     this.nframes = 0;
     this.ntables = 0;
+    this.shared = false;
   }
   addFrame(f: number): void {
     if (this.nframes === this.frames.length) {
@@ -336,7 +339,11 @@ export function walk_pte_tables(k: Kernel, mm: number, start: number, end: numbe
 export function zap_page_range(k: Kernel, mm: number, start: number, end: number, tlb: MmuGather): void {
   const i32 = k.i32;
   // A shared table seen from a guest: the model's detach handles it.
-  const own = (t: number) => Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1 || Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm;
+  const own = (t: number) => {
+    if (Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1) return true;
+    tlb.shared = true;
+    return Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm;
+  };
   walk_pte_tables(k, mm, start, end, own, (t, vpn, n) => {
     pte_assert_locked(k, t, AssertSite.ZapPteRange);
     // Every write below is to table t's PTEs (ptep_get_and_clear_full) and the mm's RSS, under
@@ -362,6 +369,25 @@ export function zap_page_range(k: Kernel, mm: number, start: number, end: number
 export function tlb_finish_mmu(k: Kernel, mm: number, tlb: MmuGather): void {
   if (tlb.ntables === 0 && tlb.nframes === 0) return;
   flush_tlb_mm(k, mm);
+  for (let i = 0; i < tlb.ntables; i++) Atomics.add(k.i32, ptpBase(k, tlb.tables[i]) + P_WPSEQ, 1);
+  for (let i = 0; i < tlb.nframes; i++) free_frame(k, tlb.frames[i]);
+  tlb.reset();
+}
+
+/**
+ * tlb_finish_mmu for a zap that went through several mms (unmap_mapping_range over i_mmap): one
+ * shootdown to every CPU of every mm in `mms`, then the gathered tables and frames as above.
+ */
+export function tlb_finish_mmus(k: Kernel, mms: number[], tlb: MmuGather): void {
+  if (mms.length === 0) return;
+  let mask = 0;
+  for (const mm of mms) {
+    Atomics.add(k.i32, k.mmBase(mm) + M_TLB_GEN, 1);
+    mask |= k.model.flush_mask(k, mm);
+  }
+  // The entries are changed; no CPU has been told yet.
+  if (k.sched !== null) k.sched.point(k, SchedPoint.TlbBeforeFlush);
+  flush_tlb_mask(k, mask);
   for (let i = 0; i < tlb.ntables; i++) Atomics.add(k.i32, ptpBase(k, tlb.tables[i]) + P_WPSEQ, 1);
   for (let i = 0; i < tlb.nframes; i++) free_frame(k, tlb.frames[i]);
   tlb.reset();

@@ -94,6 +94,8 @@ function vma_start_read(k: Kernel, mm: number, v: number): boolean {
   const b = vmaBase(k, v);
   const seqOff = k.mmBase(mm) + M_LOCK_SEQ;
   if (Atomics.load(i32, b + V_LOCK_SEQ) === Atomics.load(i32, seqOff)) return false;
+  // Not write-locked when looked at; a writer's vma_start_write may come before the trylock.
+  if (k.sched !== null) k.sched.point(k, SchedPoint.VmaBeforeTrylock);
   if (!down_read_trylock(k, b + V_LOCK, LockClass.VmaLock)) return false;
   // Between the trylock and the recheck that makes it safe (a writer may have set vm_lock_seq).
   if (k.sched !== null) k.sched.point(k, SchedPoint.VmaBeforeRecheck);

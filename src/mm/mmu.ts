@@ -96,13 +96,17 @@ function mmu_store_slow(k: Kernel, addr: number, value: number): number {
     if (r < 0) return ACCESS_STOP;
     if (tries >= MAX_FAULT_RETRIES) return fault_livelock(k, addr);
     if (k.sched !== null) k.sched.point(k, SchedPoint.FaultAfterWalk);
+    const ipis = k.ipiDone;
     const f = do_user_addr_fault(k, addr, true);
     if (f === ACCESS_UFFD) {
       userfault_wait(k); // mmap_lock already dropped, as handle_userfault does
       continue;
     }
     if (f !== ACCESS_OK) return f;
-    // The fault left vmf.pte pointing at the entry it installed: fill from it, no second walk.
+    // The fault left vmf.pte pointing at the entry it installed: fill from it, no second walk —
+    // unless the CPU took a shootdown meanwhile (controlled mode delivers them at schedule
+    // points): then the entry, even its table, may be gone, and the retried access walks again.
+    if (k.ipiDone !== ipis) continue;
     if (k.vmf.pte >= 0 && tlb_fill(k, vpn, s, k.vmf.pte, true) < 0) return ACCESS_STOP;
   }
 }
@@ -137,8 +141,10 @@ function mmu_load_slow(k: Kernel, addr: number): number {
     if (r < 0) return ACCESS_STOP;
     if (tries >= MAX_FAULT_RETRIES) return fault_livelock(k, addr);
     if (k.sched !== null) k.sched.point(k, SchedPoint.FaultAfterWalk);
+    const ipis = k.ipiDone;
     const f = do_user_addr_fault(k, addr, false);
     if (f !== ACCESS_OK) return f;
+    if (k.ipiDone !== ipis) continue; // (see mmu_store_slow)
     if (k.vmf.pte >= 0 && tlb_fill(k, vpn, s, k.vmf.pte, false) < 0) return ACCESS_STOP;
   }
 }

@@ -10,7 +10,7 @@
 import { F_HDR, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, V_IMMAP_NEXT, V_MM } from '../shm/layout.js';
 import { AssertSite, lockdep_assert_held } from './mmap_lock.js';
 import { fileBase, filemap_get_frame, filemap_indices, filemap_remove_frame } from './filemap.js';
-import { MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
+import { MmuGather, tlb_finish_mmus, zap_page_range } from './memory.js';
 import { frameBase, free_frame } from './page_alloc.js';
 import type { Kernel } from './percpu.js';
 import { PAGE_SIZE } from './pgtable.js';
@@ -25,6 +25,7 @@ export function unmap_mapping_range(k: Kernel, file: number, first: number, last
   const i32 = k.i32;
   lockdep_assert_held(k, fileBase(k, file) + FL_IMMAP_RWSEM, AssertSite.UnmapMappingRange); // i_mmap_lock_read / the truncation's lock
   const tlb = new MmuGather();
+  const mms: number[] = [];
   for (let v = Atomics.load(i32, fileBase(k, file) + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
     const start = vma_start(k, v);
     const pgoff = vma_pgoff(k, v);
@@ -33,9 +34,15 @@ export function unmap_mapping_range(k: Kernel, file: number, first: number, last
     const hi = Math.min(last, pgoff + pages);
     if (lo >= hi) continue;
     const mm = Atomics.load(i32, vmaBase(k, v) + V_MM);
+    const gathered = tlb.ntables + tlb.nframes;
+    tlb.shared = false;
     zap_page_range(k, mm, start + (lo - pgoff) * PAGE_SIZE, start + (hi - pgoff) * PAGE_SIZE, tlb);
-    tlb_finish_mmu(k, mm, tlb);
+    // An mm whose zap changed nothing still flushes when its range went through a shared table:
+    // another sharer's zap (the table's owner's) cleared those entries for it, and its CPUs may
+    // cache them (pt-hint: "reaches shared tables once and flushes every sharer").
+    if ((tlb.ntables + tlb.nframes > gathered || tlb.shared) && !mms.includes(mm)) mms.push(mm);
   }
+  tlb_finish_mmus(k, mms, tlb);
 }
 
 /**

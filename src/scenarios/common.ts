@@ -48,7 +48,7 @@ export interface Scenario {
    * strategy (a race whose window needs more exactly placed switches than PCT's change points
    * give) and options (a smaller machine, so a run is a few thousand decisions), and why.
    */
-  explore?: { strategy?: 'random'; opts?: Record<string, string>; why: string };
+  explore?: { strategy?: 'random' | 'mix'; opts?: Record<string, string>; why: string };
   /**
    * The phase whose speed the scenario is about, between two barriers: faults/s and per-task
    * fairness are measured over it (set-up and teardown left out), and `what` names it. `fairness`:

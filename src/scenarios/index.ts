@@ -15,6 +15,9 @@ import { raceRevoke } from './race_revoke.js';
 import { raceSplitReshare } from './race_split_reshare.js';
 import { raceStaleTlb } from './race_stale_tlb.js';
 import { raceUnshareFlush } from './race_unshare_flush.js';
+import { raceFirstShare } from './race_first_share.js';
+import { raceTruncateVsFault } from './race_truncate_vs_fault.js';
+import { raceVmaDetach } from './race_vma_detach.js';
 import { raceVmaLock } from './race_vma_lock.js';
 import { sga } from './sga.js';
 import { threadsShareUnshare } from './threads_share_unshare.js';
@@ -39,6 +42,9 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-mshare-attach': raceMshareAttach,
   'race-mshare-retry': raceMshareRetry,
   'race-vma-lock': raceVmaLock,
+  'race-vma-detach': raceVmaDetach,
+  'race-truncate-vs-fault': raceTruncateVsFault,
+  'race-first-share': raceFirstShare,
   'race-owner-exit-vs-share': raceOwnerExit,
   'race-munmap-vs-fault': raceMunmapVsFault,
   'threads-share-unshare': threadsShareUnshare,

@@ -12,7 +12,7 @@ import {
   G_SCHED_DEADLOCK, G_STOP, G_TURN, StopReason, type Layout,
 } from '../shm/layout.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
-import { FIRST_WINDOW_POINT, type SchedPoint, type Scheduler } from '../sync/schedpoint.js';
+import { FIRST_WINDOW_POINT, SchedPoint, type Scheduler } from '../sync/schedpoint.js';
 import type { LockCpu } from '../sync/wait.js';
 import { TraceKind } from '../sync/tracer.js';
 import { WAIT_SLICE_MS } from '../sync/wait.js';
@@ -34,7 +34,19 @@ export class ControlledScheduler implements Scheduler {
 
   point(c: LockCpu, at: SchedPoint): void {
     if (c.tracer !== null) c.tracer.instant(TraceKind.Point, at);
-    this.decide(c, at >= FIRST_WINDOW_POINT);
+    const window = at >= FIRST_WINDOW_POINT;
+    this.decide(c, window);
+    // An interrupt comes between any two instructions where interrupts are on: a CPU stopped in
+    // a window takes a pending shootdown IPI there (flush_tlb_func) and stays where it was — the
+    // CPU that waited for its ack may run on — rather than having to leave its window to ack
+    // at its next wait or MMU access. Not inside the page walk (one instruction: the walk and its
+    // TLB fill are atomic to interrupts), the hardware's window points.
+    if (at === SchedPoint.MmuWalkLoad || at === SchedPoint.MmuBeforeFill) return;
+    const b = c.cpuBase;
+    while (Atomics.load(this.i32, b + C_IPI_REQ) !== Atomics.load(this.i32, b + C_IPI_DONE)) {
+      c.pollInterrupts();
+      this.decide(c, window);
+    }
   }
 
   wait(c: LockCpu, word: number, expected: number): void {

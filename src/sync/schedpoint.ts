@@ -16,20 +16,23 @@ export const enum SchedPoint {
   HostBetweenUnlockRelock = 7,
   Wait = 8,
   MsharePeek = 9,
+  // vma_start_read: the VMA was not write-locked when looked at, before the trylock. Not one of
+  // the window points below (the random walk switches here as at a lock acquire: the trylock's).
+  VmaBeforeTrylock = 10,
   // The lock-free windows (issue "Catch what nobody planted", item 3): a lock a developer removes
   // still leaves a point between the lockless read and what is done with it.
-  VmaAfterLookup = 10,
-  VmaBeforeRecheck = 11,
-  MmuWalkLoad = 12,
-  MmuBeforeFill = 13,
-  FaultWalkLoad = 14,
-  FaultAfterPteRead = 15,
-  FaultBeforePtl = 16,
-  PtLookupLoad = 17,
-  FreePgtablesLoad = 18,
-  UnshareLoad = 19,
-  ShareLoad = 20,
-  TlbBeforeFlush = 21,
+  VmaAfterLookup = 11,
+  VmaBeforeRecheck = 12,
+  MmuWalkLoad = 13,
+  MmuBeforeFill = 14,
+  FaultWalkLoad = 15,
+  FaultAfterPteRead = 16,
+  FaultBeforePtl = 17,
+  PtLookupLoad = 18,
+  FreePgtablesLoad = 19,
+  UnshareLoad = 20,
+  ShareLoad = 21,
+  TlbBeforeFlush = 22,
 }
 
 /**
@@ -50,6 +53,7 @@ export const SCHED_POINT_NAMES: readonly string[] = [
   'mshare:between-unlock-relock',
   'wait',
   'mshare:after-peek',
+  'vma:before-trylock', // vma_start_read: vm_lock_seq read (not write-locked), before the trylock — a writer may come between
   'vma:after-lookup', // lock_vma_under_rcu: the lockless walk found a VMA, before vma_start_read
   'vma:before-recheck', // vma_start_read / lock_vma_under_rcu: locked, before the seq / mm / detached / range recheck
   'mmu:walk-load', // the hardware walk read an upper-level entry, before it follows it
