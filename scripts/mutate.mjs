@@ -184,7 +184,17 @@ async function planBudget(dir) {
   }
   // The fault path under per-VMA locks (CONFIG_PER_VMA_LOCK): the scenarios with threads.
   for (const s of ['fault-storm', 'race-vma-lock']) free.push(['run', s, '--fault-lock', 'per-vma']);
-  for (const f of readdirSync(join(dir, 'examples')).filter((f) => f.endsWith('.json')).sort()) free.push(['run', `examples/${f}`]);
+  // An example file runs under each model it declares ("models"), else under the default.
+  for (const f of readdirSync(join(dir, 'examples')).filter((f) => f.endsWith('.json')).sort()) {
+    let declared = [];
+    try {
+      declared = JSON.parse(readFileSync(join(dir, 'examples', f), 'utf8')).models ?? [];
+    } catch {
+      // (a file ptlab itself will refuse: run once, as given)
+    }
+    if (declared.length === 0) free.push(['run', `examples/${f}`]);
+    for (const m of declared) free.push(['run', `examples/${f}`, '--model', m]);
+  }
   // The programs whose every answer the real kernel gave (examples/kernel, `ptlab diff-kernel`):
   // scenario files like any other, each asserting what Linux returned, read and faulted.
   const corpus = join(dir, 'examples/kernel');

@@ -53,7 +53,12 @@ export function do_madvise(k: Kernel, mm: number, start: number, len: number, ad
   }
   if (advice === 'MADV_POPULATE_READ' || advice === 'MADV_POPULATE_WRITE') return madvise_populate(k, mm, start, end, advice === 'MADV_POPULATE_WRITE');
   if (advice === 'MADV_REMOVE') return madvise_remove(k, mm, start, end);
-  mmap_write_lock(k, lock);
+  // madvise_need_mmap_write: the advices that only zap or read ahead (DONTNEED, FREE, WILLNEED)
+  // run under mmap_lock held for read, so they race with faults of the same mm, as in Linux;
+  // the ones that change vm_flags (and may split VMAs) take it for write.
+  const write = !(advice === 'MADV_DONTNEED' || advice === 'MADV_FREE' || advice === 'MADV_WILLNEED');
+  if (write) mmap_write_lock(k, lock);
+  else mmap_read_lock(k, lock);
   try {
     let unmapped = 0;
     let at = start;
@@ -74,7 +79,8 @@ export function do_madvise(k: Kernel, mm: number, start: number, len: number, ad
     tlb_finish_mmu(k, mm, tlb);
     return unmapped;
   } finally {
-    mmap_write_unlock(k, lock);
+    if (write) mmap_write_unlock(k, lock);
+    else mmap_read_unlock(k, lock);
   }
 }
 

@@ -17,6 +17,7 @@ import { raceStaleTlb } from './race_stale_tlb.js';
 import { raceUnshareFlush } from './race_unshare_flush.js';
 import { raceFirstShare } from './race_first_share.js';
 import { raceTruncateVsFault } from './race_truncate_vs_fault.js';
+import { raceDontneedVsFault } from './race_dontneed_vs_fault.js';
 import { raceVmaDetach } from './race_vma_detach.js';
 import { raceVmaLock } from './race_vma_lock.js';
 import { sga } from './sga.js';
@@ -44,6 +45,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-vma-lock': raceVmaLock,
   'race-vma-detach': raceVmaDetach,
   'race-truncate-vs-fault': raceTruncateVsFault,
+  'race-dontneed-vs-fault': raceDontneedVsFault,
   'race-first-share': raceFirstShare,
   'race-owner-exit-vs-share': raceOwnerExit,
   'race-munmap-vs-fault': raceMunmapVsFault,

@@ -8,30 +8,45 @@
  * times. A store by process 1 after process 0's mprotect(PROT_READ) changed the table it used to
  * share goes through a stale TLB entry, unless the unshare flushed.
  *
+ * A third task, a thread of process 1 on its own CPU, stores into the same hot pages all along:
+ * its TLB holds the shared table's entries while process 1's other CPU unshares, so a flush put
+ * after up_write(i_mmap_rwsem) instead of before it (the window CVE-2021-4002's fix closed) is
+ * seen even when the unshare flushes at all — process 0's mprotect can run in that window.
+ *
  * Checkers: stale-tlb-write; expectation, when process 0's mprotect comes first and is itself the
  * unshare that skipped the flush (its own store after mprotect(PROT_READ) then succeeds through
  * its TLB). Planted bug: pt-hint --bug unshare-defers-flush (the unshare leaves the flush to the
  * caller's mmu_gather, which flushes nothing when it changed nothing).
  */
 import type { Op, Program } from '../proc/program.js';
-import { mapSharedSegment, MiB, PMD, sizeMachine, type Scenario } from './common.js';
+import { MiB, PMD, sizeMachine, type Scenario } from './common.js';
 
 const HOT = 4;
+const AT = 16 * 1024 * MiB;
+const RW = ['PROT_READ', 'PROT_WRITE'] as const;
 
 export const raceUnshareFlush: Scenario = {
   name: 'race-unshare-flush',
-  summary: 'two processes (--procs and --size are ignored): a partial munmap unshares a PTE table while the other sharer mprotects it',
+  summary: 'two processes, one with a second thread (--procs and --size are ignored): a partial munmap unshares a PTE table while the other sharer mprotects it',
   details: 'checkers: stale-tlb-write (a store through a TLB entry of a table the process no longer shares, after the remaining sharer made it read-only), ' +
     'expectation (when process 0\'s own mprotect is the unshare that skipped the flush, its store after mprotect(PROT_READ) succeeds); ' +
     'planted bug: pt-hint --bug unshare-defers-flush (CVE-2021-4002\'s shape)',
-  defaults: { procs: 2, size: 4 * MiB, ops: 3 },
+  defaults: { procs: 2, cpus: 3, size: 4 * MiB, ops: 3 },
   models: { only: ['pt-hint'], why: 'the race is in pt-hint\'s huge_pmd_unshare (the bug is that model\'s)' },
-  pinned: 'the writer\'s TLB must stay its own: each process on its own CPU',
+  pinned: 'the writers\' TLBs must stay their own: each task on its own CPU',
   build(o) {
     const size = 2 * PMD;
     const programs: Program[] = [];
     for (let p = 0; p < 2; p++) {
-      const prog: Op[] = mapSharedSegment(p, '/ruf', size, 'm', o.model);
+      // Both map at AT (MAP_FIXED), so process 1's thread can name the address it stores to.
+      const prog: Op[] = p === 0
+        ? [{ op: 'shm_open', name: '/ruf', create: true, excl: true, as: 'fd' }, { op: 'ftruncate', fd: 'fd', size }, { op: 'barrier', id: 0 }]
+        : [{ op: 'barrier', id: 0 }, { op: 'shm_open', name: '/ruf', as: 'fd' }];
+      prog.push(
+        { op: 'mmap', addr: AT, len: size, prot: [...RW], flags: ['MAP_SHARED', 'MAP_FIXED'], fd: 'fd', as: 'm' },
+        { op: 'close', fd: 'fd' },
+        { op: 'madvise', region: 'm', len: size, advice: 'MADV_SHARE_PT' },
+      );
       // Process 0 faults first: the table is its own; process 1 shares it.
       if (p === 1) prog.push({ op: 'barrier', id: 1 });
       prog.push({ op: 'touch', region: 'm', len: HOT * 4096, write: true });
@@ -52,9 +67,16 @@ export const raceUnshareFlush: Scenario = {
       prog.push({ op: 'exit', code: 0 });
       programs.push(prog);
     }
+    const thread: Op[] = [
+      { op: 'barrier', id: 0 }, { op: 'barrier', id: 1 }, { op: 'join_mm', task: 1 }, { op: 'let', as: 'm', addr: AT },
+      { op: 'touch', region: 'm', len: HOT * 4096, write: true }, { op: 'barrier', id: 2 },
+    ];
+    for (let i = 0; i < Math.max(1, o.ops) * 8; i++) thread.push({ op: 'store', region: 'm', offset: (i % HOT) * 4096 });
+    thread.push({ op: 'barrier', id: 3 }, { op: 'exit', code: 0 });
+    programs.push(thread);
     return {
       programs,
-      config: sizeMachine({ cpus: o.cpus, procs: 2, sharedBytes: size, privateBytes: 0, files: 1, vmasPerProc: 3, mem: o.mem }),
+      config: sizeMachine({ cpus: o.cpus, procs: 3, sharedBytes: size, privateBytes: 0, files: 1, vmasPerProc: 3, mem: o.mem }),
     };
   },
 };

@@ -33,7 +33,7 @@ export const raceVmaDetach: Scenario = {
   summary: 'two threads: one faults while the other mprotects the VMA and then unmaps it whole, no remap in the race (lock_vma_under_rcu\'s rechecks)',
   details: 'checkers: lockdep:assert (a fault under a VMA lock on a VMA detached or write-locked), use-after-free, invariant (free-pgtables, pte-perm), invariant:mapcount; ' +
     'explored with PCT and the random walk by turns (mix)',
-  defaults: { procs: 2, size: LEN, ops: 2 },
+  defaults: { procs: 2, size: LEN, ops: 4 },
   models: { only: ['none'], why: 'the race is in the core mm\'s per-VMA locking of an anonymous mapping (no sharing model takes part)' },
   pinned: 'two threads, each on its own CPU',
   faultLock: 'per-vma',
