@@ -87,7 +87,12 @@ export function do_madvise(k: Kernel, mm: number, start: number, len: number, ad
 /** One VMA's part [s, e) of the range: 0 or -errno. */
 function madvise_vma_behavior(k: Kernel, mm: number, v: number, s: number, e: number, advice: string, tlb: MmuGather): number {
   const flags = vma_flags(k, v);
-  if ((flags & VM_SHARED_PT) !== 0) return -EINVAL;
+  if ((flags & VM_SHARED_PT) !== 0) {
+    // A sharing model's VMA: only MADV_DONTNEED, and only where the model says what it does.
+    if (advice !== 'MADV_DONTNEED' || !k.model.madvise_dontneed || (flags & VM_LOCKED) !== 0) return -EINVAL;
+    k.model.madvise_dontneed(k, v, s, e, tlb);
+    return 0;
+  }
   switch (advice) {
     case 'MADV_WILLNEED':
     case 'MADV_FREE':

@@ -4,6 +4,7 @@
  * VMAs that carry VM_SHARED_PT (the model owns how those get page tables) and at mmap and
  * context-switch time. `none` implements them as "nothing to do".
  */
+import type { MmuGather } from './memory.js';
 import type { Kernel, VmFault } from './percpu.js';
 
 /** mmap's arguments, validated and page-aligned by do_mmap before a model sees them. */
@@ -78,6 +79,13 @@ export interface ModelOps {
    * does: uffd_disable_huge_pmd_share). Without this hook, only whole VM_SHARED_PT VMAs register.
    */
   uffd_register?(k: Kernel, vma: number): void;
+  /**
+   * MADV_DONTNEED on [start, end) of this VM_SHARED_PT VMA, mmap_lock held for read (as Linux's
+   * madvise_dontneed_free): the model zaps the range its way into `tlb` and finishes it (pt-hint
+   * unshares and zaps under i_mmap_rwsem held for write, as hugetlb's __unmap_hugepage_range
+   * does through huge_pmd_unshare). Without this hook, MADV_DONTNEED there is EINVAL.
+   */
+  madvise_dontneed?(k: Kernel, vma: number, start: number, end: number, tlb: MmuGather): void;
 }
 
 /** An ioctl's argument struct, by field name (fds already resolved to files by the caller). */

@@ -7,7 +7,7 @@
  */
 import {
   M_LOCK_SEQ, M_NR_VMAS, M_VMA_HEAD, R_GEN, V_DETACHED, V_END_HI, V_END_LO, V_FILE, V_FILE_GEN, V_FLAGS, V_IMMAP_NEXT,
-  V_LOCK, V_LOCK_SEQ, V_MM, V_NEXT, V_PGOFF, V_PRIV, V_PRIV_GEN, V_START_HI, V_START_LO, VMA_WORDS,
+  V_LOCK, V_LOCK_SEQ, V_SHARE_LOCK, V_MM, V_NEXT, V_PGOFF, V_PRIV, V_PRIV_GEN, V_START_HI, V_START_LO, VMA_WORDS,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { RWSEM_WORDS } from '../sync/rwsem.js';
@@ -111,6 +111,7 @@ function vma_lock_init(k: Kernel, v: number, mm: number): void {
   const i32 = k.i32;
   const b = vmaBase(k, v);
   for (let w = 0; w < RWSEM_WORDS; w++) Atomics.store(i32, b + V_LOCK + w, 0);
+  for (let w = 0; w < RWSEM_WORDS; w++) Atomics.store(i32, b + V_SHARE_LOCK + w, 0); // hugetlb_vma_lock_alloc
   Atomics.store(i32, b + V_LOCK_SEQ, Atomics.load(i32, k.mmBase(mm) + M_LOCK_SEQ));
   Atomics.store(i32, b + V_DETACHED, 1);
 }

@@ -26,7 +26,7 @@
  * Its promise is that no program can tell: every result, errno, signal and value is what `none`
  * gives (the differential property test checks it).
  */
-import { FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_CPUMASK, M_PGTABLES, P_OWNER, P_SHARE, V_FLAGS, V_IMMAP_NEXT, V_MM } from '../shm/layout.js';
+import { FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_CPUMASK, M_PGTABLES, P_OWNER, P_SHARE, V_FLAGS, V_IMMAP_NEXT, V_MM, V_SHARE_LOCK } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
@@ -43,6 +43,8 @@ import { ptpBase } from '../mm/page_alloc.js';
 import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type Kernel, type VmFault } from '../mm/percpu.js';
 import { entry_table, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, table_of } from '../mm/pgtable.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
+import { pte_lock } from '../mm/ptlock.js';
+import { spin_unlock } from '../sync/spinlock.js';
 import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_EXEC, VM_READ,
   VM_SHARED, VM_SHARED_PT, VM_UFFD_WP, VM_WRITE,
@@ -79,7 +81,18 @@ export const BUG_UNSHARE_DEFERS_FLUSH = 'unshare-defers-flush';
  */
 export const BUG_SPLIT_UNSHARES_EARLY = 'split-unshares-early';
 
+/**
+ * --bug fault-without-vma-lock (the 2022 hugetlb race, fixed by "hugetlb: use new vma_lock for
+ * pmd sharing synchronization"): the fault does not take the VMA's share lock, so a
+ * huge_pmd_unshare of the same mm under mmap_lock held for read (MADV_DONTNEED) can take the
+ * table out of the mm between the fault's walk and its PTE lock — and the sibling that still
+ * maps it may then free it: the fault fills a table that is no longer its mm's, or no longer
+ * exists.
+ */
+export const BUG_FAULT_WITHOUT_VMA_LOCK = 'fault-without-vma-lock';
+
 export function createPtHintModel(bug = ''): ModelOps {
+  const noVmaLock = bug === BUG_FAULT_WITHOUT_VMA_LOCK;
   const defersFlush = bug === BUG_UNSHARE_DEFERS_FLUSH;
   const unsharesEarly = bug === BUG_SPLIT_UNSHARES_EARLY;
   /** The address at which sibling `svma` maps the file offset that `vma` maps at `addr`. */
@@ -125,11 +138,26 @@ export function createPtHintModel(bug = ''): ModelOps {
     }
   }
 
-  /** The fault of a hinted VMA: the VMA's own permissions, then share if allowed, then as none. */
+  /**
+   * The fault of a hinted VMA: the VMA's own permissions, then share if allowed, then as none —
+   * all under the VMA's share lock held for read (hugetlb_fault's hugetlb_vma_lock_read), so no
+   * huge_pmd_unshare of this VMA runs between the walk and the PTE's install.
+   */
   function fault(k: Kernel, vmf: VmFault): number {
     const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
     const f = vmf.vm_flags;
     if (write ? (f & VM_WRITE) === 0 : (f & (VM_READ | VM_WRITE | VM_EXEC)) === 0) return VM_FAULT_SIGSEGV;
+    if (noVmaLock) return fault_locked(k, vmf);
+    const lock = vmaBase(k, vmf.vma) + V_SHARE_LOCK;
+    down_read(k, lock, LockClass.ShareVmaLock);
+    try {
+      return fault_locked(k, vmf);
+    } finally {
+      up_read(k, lock);
+    }
+  }
+
+  function fault_locked(k: Kernel, vmf: VmFault): number {
     const r = walk_to_pmd(k, vmf);
     if (r !== 0) return r;
     const pmdv = Atomics.load(k.i32, vmf.pmd);
@@ -209,6 +237,52 @@ export function createPtHintModel(bug = ''): ModelOps {
     }
   }
 
+  /**
+   * MADV_DONTNEED on [start, end) of a hinted VMA, mmap_lock held for read: __hugetlb_zap_begin
+   * takes i_mmap_rwsem for write for the whole zap, and __unmap_hugepage_range unshares every
+   * shared table the range meets (huge_pmd_unshare under the table's PTE lock) — the whole 2 MiB
+   * it maps leaves this mm, not only the range — then zaps what is this mm's own. The TLB is
+   * flushed for the unshared tables before the lock drops ("hugetlbfs: flush TLBs correctly
+   * after huge_pmd_unshare", CVE-2021-4002: the flush covered only the range zapped). The hint
+   * stays: later faults may share again. Faults of this VMA are held off by its share lock
+   * (hugetlb_vma_lock_write), taken first, as __hugetlb_zap_begin does.
+   */
+  function madvise_dontneed(k: Kernel, vma: number, start: number, end: number, tlb: MmuGather): void {
+    const i32 = k.i32;
+    const mm = Atomics.load(i32, vmaBase(k, vma) + V_MM);
+    const sem = fileBase(k, vma_file(k, vma)) + FL_IMMAP_RWSEM;
+    const lock = vmaBase(k, vma) + V_SHARE_LOCK;
+    down_write(k, lock, LockClass.ShareVmaLock); // hugetlb_vma_lock_write: no fault of this VMA is between walk and PTE lock
+    down_write(k, sem, LockClass.IMmapRwsem);
+    try {
+      let unshared = false;
+      for (let a = Math.floor(start / PMD_SIZE) * PMD_SIZE; a < end; a += PMD_SIZE) {
+        const off = lookup_entry(k, mm, a / 4096, PMD_LEVEL);
+        if (off < 0) continue;
+        const e = Atomics.load(i32, off);
+        if (k.sched !== null) k.sched.point(k, SchedPoint.UnshareLoad);
+        if (e === 0) continue;
+        const t = table_of(k, e, PTE_LEVEL, mm);
+        if (t < 0 || Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1) continue;
+        // huge_pmd_unshare with the PTE lock held (huge_pte_lock in __unmap_hugepage_range): a
+        // fault holding the lock sees the entry still there, or after, gone.
+        const ptl = pte_lock(k, t);
+        guard_upper(k, off, AssertSite.HugePmdUnshare);
+        Atomics.store(i32, off, 0);
+        spin_unlock(k, ptl);
+        if (Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma, Math.max(a, vma_start(k, vma)));
+        pt_put(k, t);
+        unshared = true;
+      }
+      if (unshared && !defersFlush) flush_tlb_mm(k, mm); // the whole unshared range, before the lock drops
+      zap_page_range(k, mm, start, end, tlb);
+      tlb_finish_mmu(k, mm, tlb);
+    } finally {
+      up_write(k, sem);
+      up_write(k, lock);
+    }
+  }
+
   return {
     name: 'pt-hint',
     mmap: () => MODEL_DEFAULT,
@@ -237,6 +311,7 @@ export function createPtHintModel(bug = ''): ModelOps {
     flush_mask: (k, mm) => Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK),
     /** uffd-wp registration unshares first (hugetlb: uffd_disable_huge_pmd_share); the VMA is then an ordinary one. */
     uffd_register: (k, vma) => unhint(k, vma),
+    madvise_dontneed,
     advices: ['MADV_SHARE_PT'],
     /** madvise(MADV_SHARE_PT): mark the shared shmem VMAs of [start, end). mmap_lock held for write. */
     madvise(k, mm, start, end, advice) {

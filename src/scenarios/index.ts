@@ -18,6 +18,8 @@ import { raceUnshareFlush } from './race_unshare_flush.js';
 import { raceFirstShare } from './race_first_share.js';
 import { raceTruncateVsFault } from './race_truncate_vs_fault.js';
 import { raceDontneedVsFault } from './race_dontneed_vs_fault.js';
+import { raceFaultUnshare } from './race_fault_unshare.js';
+import { raceDontneedUnshare } from './race_dontneed_unshare.js';
 import { raceVmaDetach } from './race_vma_detach.js';
 import { raceVmaLock } from './race_vma_lock.js';
 import { sga } from './sga.js';
@@ -46,6 +48,8 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-vma-detach': raceVmaDetach,
   'race-truncate-vs-fault': raceTruncateVsFault,
   'race-dontneed-vs-fault': raceDontneedVsFault,
+  'race-dontneed-unshare': raceDontneedUnshare,
+  'race-fault-unshare': raceFaultUnshare,
   'race-first-share': raceFirstShare,
   'race-owner-exit-vs-share': raceOwnerExit,
   'race-munmap-vs-fault': raceMunmapVsFault,

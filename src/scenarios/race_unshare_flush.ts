@@ -19,11 +19,62 @@
  * caller's mmu_gather, which flushes nothing when it changed nothing).
  */
 import type { Op, Program } from '../proc/program.js';
-import { MiB, PMD, sizeMachine, type Scenario } from './common.js';
+import type { MachineConfig } from '../shm/layout.js';
+import { MiB, PMD, sizeMachine, type Scenario, type ScenarioOptions } from './common.js';
 
 const HOT = 4;
 const AT = 16 * 1024 * MiB;
 const RW = ['PROT_READ', 'PROT_WRITE'] as const;
+
+/**
+ * The programs of race-unshare-flush and race-dontneed-unshare: process 1's main thread runs
+ * `unshare` (an op that takes the shared table out of its mm) while the other tasks race.
+ */
+export function buildUnshareRace(o: ScenarioOptions, unshare: Op): { programs: Program[]; config: MachineConfig } {
+  const size = 2 * PMD;
+  const programs: Program[] = [];
+  for (let p = 0; p < 2; p++) {
+    // Both map at AT (MAP_FIXED), so process 1's thread can name the address it stores to.
+    const prog: Op[] = p === 0
+      ? [{ op: 'shm_open', name: '/ruf', create: true, excl: true, as: 'fd' }, { op: 'ftruncate', fd: 'fd', size }, { op: 'barrier', id: 0 }]
+      : [{ op: 'barrier', id: 0 }, { op: 'shm_open', name: '/ruf', as: 'fd' }];
+    prog.push(
+      { op: 'mmap', addr: AT, len: size, prot: [...RW], flags: ['MAP_SHARED', 'MAP_FIXED'], fd: 'fd', as: 'm' },
+      { op: 'close', fd: 'fd' },
+      { op: 'madvise', region: 'm', len: size, advice: 'MADV_SHARE_PT' },
+    );
+    // Process 0 faults first: the table is its own; process 1 shares it.
+    if (p === 1) prog.push({ op: 'barrier', id: 1 });
+    prog.push({ op: 'touch', region: 'm', len: HOT * 4096, write: true });
+    if (p === 0) prog.push({ op: 'barrier', id: 1 });
+    prog.push({ op: 'barrier', id: 2 });
+    if (p === 0) {
+      prog.push({ op: 'shm_unlink', name: '/ruf' });
+      for (let i = 0; i < Math.max(1, o.ops); i++) {
+        prog.push({ op: 'mprotect', region: 'm', len: size, prot: ['PROT_READ'] });
+        prog.push({ op: 'store', region: 'm', offset: 0, expect: 'SIGSEGV' });
+        prog.push({ op: 'mprotect', region: 'm', len: size, prot: ['PROT_READ', 'PROT_WRITE'] });
+      }
+    } else {
+      prog.push(unshare);
+      for (let i = 0; i < Math.max(1, o.ops) * 8; i++) prog.push({ op: 'store', region: 'm', offset: (i % HOT) * 4096 });
+    }
+    prog.push({ op: 'barrier', id: 3 });
+    prog.push({ op: 'exit', code: 0 });
+    programs.push(prog);
+  }
+  const thread: Op[] = [
+    { op: 'barrier', id: 0 }, { op: 'barrier', id: 1 }, { op: 'join_mm', task: 1 }, { op: 'let', as: 'm', addr: AT },
+    { op: 'touch', region: 'm', len: HOT * 4096, write: true }, { op: 'barrier', id: 2 },
+  ];
+  for (let i = 0; i < Math.max(1, o.ops) * 8; i++) thread.push({ op: 'store', region: 'm', offset: (i % HOT) * 4096 });
+  thread.push({ op: 'barrier', id: 3 }, { op: 'exit', code: 0 });
+  programs.push(thread);
+  return {
+    programs,
+    config: sizeMachine({ cpus: o.cpus, procs: 3, sharedBytes: size, privateBytes: 0, files: 1, vmasPerProc: 3, mem: o.mem }),
+  };
+}
 
 export const raceUnshareFlush: Scenario = {
   name: 'race-unshare-flush',
@@ -34,49 +85,5 @@ export const raceUnshareFlush: Scenario = {
   defaults: { procs: 2, cpus: 3, size: 4 * MiB, ops: 3 },
   models: { only: ['pt-hint'], why: 'the race is in pt-hint\'s huge_pmd_unshare (the bug is that model\'s)' },
   pinned: 'the writers\' TLBs must stay their own: each task on its own CPU',
-  build(o) {
-    const size = 2 * PMD;
-    const programs: Program[] = [];
-    for (let p = 0; p < 2; p++) {
-      // Both map at AT (MAP_FIXED), so process 1's thread can name the address it stores to.
-      const prog: Op[] = p === 0
-        ? [{ op: 'shm_open', name: '/ruf', create: true, excl: true, as: 'fd' }, { op: 'ftruncate', fd: 'fd', size }, { op: 'barrier', id: 0 }]
-        : [{ op: 'barrier', id: 0 }, { op: 'shm_open', name: '/ruf', as: 'fd' }];
-      prog.push(
-        { op: 'mmap', addr: AT, len: size, prot: [...RW], flags: ['MAP_SHARED', 'MAP_FIXED'], fd: 'fd', as: 'm' },
-        { op: 'close', fd: 'fd' },
-        { op: 'madvise', region: 'm', len: size, advice: 'MADV_SHARE_PT' },
-      );
-      // Process 0 faults first: the table is its own; process 1 shares it.
-      if (p === 1) prog.push({ op: 'barrier', id: 1 });
-      prog.push({ op: 'touch', region: 'm', len: HOT * 4096, write: true });
-      if (p === 0) prog.push({ op: 'barrier', id: 1 });
-      prog.push({ op: 'barrier', id: 2 });
-      if (p === 0) {
-        prog.push({ op: 'shm_unlink', name: '/ruf' });
-        for (let i = 0; i < Math.max(1, o.ops); i++) {
-          prog.push({ op: 'mprotect', region: 'm', len: size, prot: ['PROT_READ'] });
-          prog.push({ op: 'store', region: 'm', offset: 0, expect: 'SIGSEGV' });
-          prog.push({ op: 'mprotect', region: 'm', len: size, prot: ['PROT_READ', 'PROT_WRITE'] });
-        }
-      } else {
-        prog.push({ op: 'munmap', region: 'm', offset: PMD, len: PMD });
-        for (let i = 0; i < Math.max(1, o.ops) * 8; i++) prog.push({ op: 'store', region: 'm', offset: (i % HOT) * 4096 });
-      }
-      prog.push({ op: 'barrier', id: 3 });
-      prog.push({ op: 'exit', code: 0 });
-      programs.push(prog);
-    }
-    const thread: Op[] = [
-      { op: 'barrier', id: 0 }, { op: 'barrier', id: 1 }, { op: 'join_mm', task: 1 }, { op: 'let', as: 'm', addr: AT },
-      { op: 'touch', region: 'm', len: HOT * 4096, write: true }, { op: 'barrier', id: 2 },
-    ];
-    for (let i = 0; i < Math.max(1, o.ops) * 8; i++) thread.push({ op: 'store', region: 'm', offset: (i % HOT) * 4096 });
-    thread.push({ op: 'barrier', id: 3 }, { op: 'exit', code: 0 });
-    programs.push(thread);
-    return {
-      programs,
-      config: sizeMachine({ cpus: o.cpus, procs: 3, sharedBytes: size, privateBytes: 0, files: 1, vmasPerProc: 3, mem: o.mem }),
-    };
-  },
+  build: (o) => buildUnshareRace(o, { op: 'munmap', region: 'm', offset: PMD, len: PMD }),
 };

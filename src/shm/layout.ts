@@ -207,6 +207,7 @@ export const V_IMMAP_NEXT = 14; // next VMA in the file's i_mmap
 export const V_LOCK_SEQ = 15; // vm_lock_seq: equal to the mm's mm_lock_seq while the VMA is write-locked
 export const V_LOCK = 16; // vm_lock: an rwsem (RWSEM_WORDS words) on its own line, as Linux keeps it
 export const V_DETACHED = 20; // 1 while the VMA is in no mm's VMA set (vma_mark_detached)
+export const V_SHARE_LOCK = 24; // pt-hint's hugetlb_vma_lock: an rwsem (RWSEM_WORDS words) serialising faults against huge_pmd_unshare
 export const VMA_WORDS = 32;
 
 // ---- file (struct file + shmem inode) ----

@@ -24,8 +24,9 @@ export const enum LockClass {
   SchedTurn = 17, // controlled mode: a CPU waiting for its turn
   MmapLockNested = 18, // a host mm's mmap_lock taken inside a task's (mmap_read_lock_nested, SINGLE_DEPTH_NESTING)
   VmaLock = 19, // a VMA's own lock (per-VMA locks, Linux 6.4+: vma->vm_lock->lock)
+  ShareVmaLock = 20, // pt-hint's hugetlb_vma_lock (vma->vm_private_data's rw_sema): faults vs huge_pmd_unshare
 }
-export const LOCK_CLASS_COUNT = 20;
+export const LOCK_CLASS_COUNT = 21;
 
 export const LOCK_CLASS_NAMES: readonly string[] = [
   '&mm->mmap_lock',
@@ -48,6 +49,7 @@ export const LOCK_CLASS_NAMES: readonly string[] = [
   'controlled-mode turn',
   '&mm->mmap_lock/1',
   '&vma->vm_lock->lock',
+  '&vma_lock->rw_sema',
 ];
 
 export const enum LockMode {

@@ -33,6 +33,13 @@ const RACES: Race[] = [
   // vma_mark_detached's vma_assert_write_locked catches it on any schedule, before the race; with
   // the window points a fault may also be caught allocating a PTE table after free_pgtables (leak).
   { scenario: 'race-vma-lock', model: 'none', bug: 'munmap-skips-vma-write-lock', checkers: ['lockdep:assert', 'invariant:free-pgtables', 'use-after-free', 'invariant:mapcount', 'leak'] },
+  // Issue "Sharing under fire": CVE-2021-4002 through MADV_DONTNEED, and the 2022 hugetlb race
+  // (a fault's PTE pointer used after a DONTNEED unshare and the sibling's free).
+  { scenario: 'race-dontneed-unshare', model: 'pt-hint', bug: 'unshare-defers-flush', checkers: ['stale-tlb-write', 'stale-tlb'] },
+  {
+    scenario: 'race-fault-unshare', model: 'pt-hint', bug: 'fault-without-vma-lock',
+    checkers: ['invariant:free-pgtables', 'invariant:mapcount', 'use-after-free', 'invariant:rss', 'leak'], strategy: 'random',
+  },
 ];
 
 const raw = { lockStat: false };
