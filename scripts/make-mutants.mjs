@@ -114,13 +114,13 @@ const MUTANTS = [
   ['pt-hint-share-drops-i-mmap-early', 'lock-scope', 'huge_pmd_share: the share is taken (and the PUD entry populated) before i_mmap_unlock_read, so no unshare can free the table in between', [
     ['src/models/pt_hint.ts', '    i_mmap_assert_locked(k, file, AssertSite.HugePmdShare, vmf.mm);\n    try {', '    i_mmap_assert_locked(k, file, AssertSite.HugePmdShare, vmf.mm);\n    let held = true;\n    try {'],
     ['src/models/pt_hint.ts', '        if (t < 0) return;\n        guard_pt_share(', '        if (t < 0) return;\n        up_read(k, sem);\n        held = false;\n        guard_pt_share('],
-    ['src/models/pt_hint.ts', '    } finally {\n      up_read(k, sem);\n    }\n  }\n\n  /** The fault of a hinted VMA', '    } finally {\n      if (held) up_read(k, sem);\n    }\n  }\n\n  /** The fault of a hinted VMA'],
+    ['src/models/pt_hint.ts', '    } finally {\n      up_read(k, sem);\n    }\n  }\n\n  /**\n   * The fault of a hinted VMA', '    } finally {\n      if (held) up_read(k, sem);\n    }\n  }\n\n  /**\n   * The fault of a hinted VMA'],
   ]],
   ['pt-hint-unshare-flush-after-unlock', 'flush', 'huge_pmd_unshare callers flush before i_mmap_unlock_write (CVE-2021-4002: flush TLBs correctly after huge_pmd_unshare)', [
     ['src/models/pt_hint.ts', '    if (unshared && !defersFlush) flush_tlb_mm(k, mm); // before the lock drops\n    up_write(k, sem);', '    up_write(k, sem);\n    if (k.sched !== null) k.sched.point(k, 2);\n    if (unshared && !defersFlush) flush_tlb_mm(k, mm);'],
   ]],
   ['pt-hint-no-owner-transfer', 'refcount', 'a shared page-table page is accounted to an mm that still maps it (the owner leaving hands it on)', [
-    ['src/models/pt_hint.ts', '      if (Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma, Math.max(a, vma_start(k, vma)));\n', ''],
+    ['src/models/pt_hint.ts', '    if (Atomics.load(k.i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma, Math.max(a, vma_start(k, vma)));\n', ''],
   ]],
   ['pt-hint-share-count-leak', 'refcount', 'huge_pmd_share: the share taken before the pmd_populate is dropped when another CPU populated first', [
     ['src/models/pt_hint.ts', '        else Atomics.sub(i32, ptpBase(k, t) + P_SHARE, 1);\n', ''],

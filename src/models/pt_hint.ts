@@ -194,6 +194,15 @@ export function createPtHintModel(bug = ''): ModelOps {
   }
 
   /**
+   * huge_pmd_unshare's last step, once `mm`'s entry for table `t` (at `a`) is cleared: the table
+   * goes to a remaining sharer if `mm` owned it, and loses `mm`'s share.
+   */
+  function drop_share(k: Kernel, t: number, mm: number, vma: number, a: number): void {
+    if (Atomics.load(k.i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma, Math.max(a, vma_start(k, vma)));
+    pt_put(k, t);
+  }
+
+  /**
    * huge_pmd_unshare over the whole VMA, and the hint cleared: afterwards the VMA is an ordinary
    * one. Takes i_mmap_rwsem for write; flushes this mm's TLBs before dropping it.
    */
@@ -221,8 +230,7 @@ export function createPtHintModel(bug = ''): ModelOps {
       if (Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1) continue;
       guard_upper(k, off, AssertSite.HugePmdUnshare); // pud_clear under i_mmap_rwsem for write
       Atomics.store(i32, off, 0);
-      if (Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma, Math.max(a, vma_start(k, vma)));
-      pt_put(k, t);
+      drop_share(k, t, mm, vma, a);
       unshared = true;
     }
     if (unshared && !defersFlush) flush_tlb_mm(k, mm); // before the lock drops
@@ -270,8 +278,7 @@ export function createPtHintModel(bug = ''): ModelOps {
         guard_upper(k, off, AssertSite.HugePmdUnshare);
         Atomics.store(i32, off, 0);
         spin_unlock(k, ptl);
-        if (Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma, Math.max(a, vma_start(k, vma)));
-        pt_put(k, t);
+        drop_share(k, t, mm, vma, a);
         unshared = true;
       }
       if (unshared && !defersFlush) flush_tlb_mm(k, mm); // the whole unshared range, before the lock drops

@@ -12,7 +12,11 @@
  * a fault putting the old, now freed, page back. Under pt-hint both processes map with the hint,
  * so truncation meets the shared table once and flushes every sharer's CPU.
  *
- * Checkers: use-after-free (a PTE or TLB entry to a freed page), invariant:rss and
+ * Then process 0 unmaps the whole mapping and maps it again, still racing with the truncation:
+ * free_pgtables must have hidden the VMA from rmap first (unlink_file_vma), or
+ * unmap_mapping_range walks tables that are being freed.
+ *
+ * Checkers: use-after-free (a PTE or TLB entry to a freed page, a walk into a freed table), invariant:rss and
  * invariant:mapcount (a PTE put back behind the zap's accounting), invariant:pte-perm, leak,
  * stale-tlb. Process 0's stores expect anything (SIGBUS while the file is short).
  */
@@ -28,7 +32,7 @@ export const raceTruncateVsFault: Scenario = {
   summary: 'one process write-faults read-only PTEs of a shared file while another truncates the file and grows it back (unmap_mapping_range vs do_wp_page)',
   details: 'checkers: use-after-free, invariant:rss, invariant:mapcount, invariant:pte-perm, leak, stale-tlb; ' +
     'under pt-hint truncation zaps a shared table once and flushes every sharer',
-  defaults: { procs: 2, size: PMD, ops: 2 },
+  defaults: { procs: 2, size: PMD, ops: 4 },
   models: { only: ['none', 'pt-hint'], why: 'truncation of a mapped file: the core mm\'s rule, and pt-hint\'s shared tables (the other models map their regions by their own rules, issue "Sharing under fire")' },
   pinned: 'the faulter and the truncater, each on its own CPU',
   explore: { strategy: 'mix', why: 'the faulter must stop between its PTE read and its PTE lock for a whole unmap_mapping_range (PCT), or the zap must land in a few decisions (the random walk)' },
@@ -48,7 +52,13 @@ export const raceTruncateVsFault: Scenario = {
       truncater.push({ op: 'touch', region: 'm', len: o.size, stride: STRIDE, write: false, expect: 'any' });
       faulter.push({ op: 'barrier', id: 1 + 2 * i });
       truncater.push({ op: 'barrier', id: 1 + 2 * i });
-      faulter.push({ op: 'touch', region: 'm', len: o.size, stride: STRIDE, write: true, value: i + 1, expect: 'any' });
+      // Then the whole mapping goes and comes back, still in the race: munmap's free_pgtables
+      // must have taken the VMA out of i_mmap first (unlink_file_vma), or the truncation's rmap
+      // walk reaches tables being freed.
+      faulter.push(
+        { op: 'touch', region: 'm', len: o.size, stride: STRIDE, write: true, value: i + 1, expect: 'any' },
+        { op: 'munmap', region: 'm', len: o.size }, map, ...advise,
+      );
       truncater.push({ op: 'ftruncate', fd: 'fd', size: 0 }, { op: 'ftruncate', fd: 'fd', size: o.size });
       faulter.push({ op: 'barrier', id: 2 + 2 * i });
       truncater.push({ op: 'barrier', id: 2 + 2 * i });
