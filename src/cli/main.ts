@@ -128,7 +128,9 @@ workloadOptions(program
   .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem (as Linux) or qrwlock (fair, queued)', 'rwsem')
   .option('--host-lock <protocol>', 'a sharing model\'s host mm\'s mmap_lock: rwsem or qrwlock (default: --mmap-lock\'s)')
   .option('--fault-lock <lock>', 'the fault path\'s lock: mmap (mmap_lock) or per-vma (the VMA\'s own lock first, Linux 6.4+) (default: mmap, or the scenario\'s)')
-  .option('--ptl <locks>', 'PTE-table locks: split (one per table, x86-64\'s) or mm (the mm\'s page_table_lock)', 'split'))
+  .option('--ptl <locks>', 'PTE-table locks: split (one per table, x86-64\'s) or mm (the mm\'s page_table_lock)', 'split')
+  .option('--tlb-flush <how>', 'remote TLB flushes: ipi (x86: an interrupt each CPU takes, so a CPU with interrupts off delays it) or broadcast (arm64 TLBI, x86 INVLPGB: no interrupt) (default: ipi, or the scenario\'s)')
+  .option('--unshare-flush <how>', 'the GUP-fast sync after a shared page table is unshared: per-unshare (an IPI broadcast per table, the 2025 fix) or batched (one per mmu_gather, only when a table stopped being shared)', 'per-unshare'))
   .option('--lockset', 'check each kernel write against the lock that guards it (lockdep __guarded_by); slower')
   .option('--debug', 'the debug checks: --lockset')
   .option('--json', 'one JSON object on stdout')
@@ -204,6 +206,8 @@ program
   .option('--host-lock <protocol>', 'a host mm\'s mmap_lock: rwsem or qrwlock')
   .option('--fault-lock <lock>', 'the fault path\'s lock: mmap or per-vma (default: mmap, or the scenario\'s)')
   .option('--ptl <locks>', 'PTE-table locks: split or mm')
+  .option('--tlb-flush <how>', 'remote TLB flushes: ipi or broadcast (default: ipi, or the scenario\'s)')
+  .option('--unshare-flush <how>', 'GUP-fast sync after an unshare: per-unshare or batched')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     const hint = SCENARIOS[scenario]?.explore;
@@ -213,7 +217,7 @@ program
     const runs = checked(intString('--runs', 1, RUNS_MAX), raw.runs);
     const seed = checked(seedString('--seed'), raw.seed);
     const kept: Record<string, string> = {};
-    for (const k of ['cpus', 'procs', 'size', 'ops', 'deadline', 'mmapLock', 'hostLock', 'faultLock', 'ptl']) {
+    for (const k of ['cpus', 'procs', 'size', 'ops', 'deadline', 'mmapLock', 'hostLock', 'faultLock', 'ptl', 'tlbFlush', 'unshareFlush']) {
       if (raw[k] !== undefined) kept[k] = String(raw[k]);
       else if (hint?.opts?.[k] !== undefined) kept[k] = hint.opts[k];
     }

@@ -66,6 +66,8 @@ export const RunOptionsSchema = z.object({
   hostLock: z.enum(['rwsem', 'qrwlock'], { message: '--host-lock must be rwsem or qrwlock' }).optional(),
   faultLock: z.enum(['mmap', 'per-vma'], { message: '--fault-lock must be mmap or per-vma' }).optional(),
   ptl: z.enum(['split', 'mm'], { message: '--ptl must be split or mm' }).optional(),
+  tlbFlush: z.enum(['ipi', 'broadcast'], { message: '--tlb-flush must be ipi or broadcast' }).optional(),
+  unshareFlush: z.enum(['per-unshare', 'batched'], { message: '--unshare-flush must be per-unshare or batched' }).optional(),
   pageData: z.string().refine((s) => s === 'full' || (/^\d+$/.test(s) && Number(s) >= 4 && Number(s) <= 4096 && (Number(s) & (Number(s) - 1)) === 0), {
     message: '--page-data must be full or a power of two from 4 to 4096 (bytes of data kept per 4 KiB page)',
   }).transform((s) => (s === 'full' ? 4096 : Number(s))).optional(),
@@ -92,6 +94,7 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   const only = sc.models?.only;
   if (raw.model === undefined) raw = { ...raw, model: only && !only.includes('none') ? only[0] : 'none' };
   if (raw.faultLock === undefined && sc.faultLock) raw = { ...raw, faultLock: sc.faultLock };
+  if (raw.tlbFlush === undefined && sc.tlbFlush) raw = { ...raw, tlbFlush: sc.tlbFlush };
   const r = RunOptionsSchema.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0].message);
   const o = r.data;

@@ -26,6 +26,8 @@ export function renderRun(r: RunReport): string {
     ['  spurious / SIGSEGV / OOM', `${n(r.faults.spurious)} / ${n(r.faults.sigsegv)} / ${n(r.faults.oom)}`],
     ['loads / stores / TLB walks', `${n(r.accesses.loads)} / ${n(r.accesses.stores)} / ${n(r.accesses.tlb_walks)}`],
     ['TLB shootdowns / IPIs sent', `${n(r.tlb.shootdowns)} / ${n(r.tlb.ipis_sent)}`],
+    ...(r.tlb.table_syncs > 0 ? [['  table syncs (tlb_remove_table_sync_one)', n(r.tlb.table_syncs)] as [string, string]] : []),
+    ...(r.gup.fast + r.gup.slow > 0 ? [['gup_fast: lockless / slow path', `${n(r.gup.fast)} / ${n(r.gup.slow)}`] as [string, string]] : []),
     ['page tables (x86-64 bytes)', `${bytes(r.pgtables_bytes.total)} = host ${bytes(r.pgtables_bytes.host)} + guests ${bytes(r.pgtables_bytes.guests)}`],
     ['  per process (guest)', bytes(r.pgtables_bytes.per_process)],
     ['physical memory peak / budget', `${bytes(r.memory.peak_bytes)} / ${bytes(r.memory.budget_bytes)}`],

@@ -10,7 +10,7 @@ import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from 
 import { LOCK_CLASS_COUNT } from '../sync/lockdep.js';
 import {
   ST_ACCESSES, ST_COUNT, ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SHARED_PMD,
-  ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FAULTS, ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS,
+  ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FAULTS, ST_GUP_FAST, ST_GUP_SLOW, ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS, ST_TABLE_SYNCS,
   ST_SHOOTDOWNS, ST_STORES, ST_TLB_FLUSHES, ST_WALKS, ST_CTX_SWITCHES,
   ST_AS_GRANTS, ST_AS_GRANT_MS, ST_AS_REVOKES, ST_AS_REVOKE_MS,
   ST_UFFD_SYSCALLS, ST_UFFD_ENTRY_WRITES, ST_UFFD_WAKEUPS, ST_UFFD_EVENTS, ST_VMA_LOCK_ABORT, ST_VMA_LOCK_MISS, ST_VMA_LOCK_SUCCESS,
@@ -34,6 +34,8 @@ export interface RunReport {
   /** The host mms' mmap_lock protocol (--host-lock; sharing models), the fault path's lock (--fault-lock) and the PTE-table locks (--ptl). */
   host_lock: 'rwsem' | 'qrwlock';
   fault_lock: 'mmap' | 'per-vma';
+  tlb_flush: 'ipi' | 'broadcast';
+  unshare_flush: 'per-unshare' | 'batched';
   ptl: 'split' | 'mm';
   seed: number;
   cpus: number;
@@ -63,7 +65,10 @@ export interface RunReport {
   /** Per-VMA locks (/proc/vmstat vma_lock_*): faults done under the VMA's lock, fallbacks to mmap_lock, VMAs found detached. */
   vma_lock: { success: number; abort: number; miss: number };
   accesses: { loads: number; stores: number; tlb_walks: number };
-  tlb: { local_flushes: number; shootdowns: number; ipis_sent: number; ipis_taken: number; context_switches: number };
+  /** table_syncs: tlb_remove_table_sync_one broadcasts (IPIs to every other CPU, counted in ipis_sent too). */
+  tlb: { local_flushes: number; shootdowns: number; ipis_sent: number; ipis_taken: number; table_syncs: number; context_switches: number };
+  /** get_user_pages_fast: pages the lockless walk took, and fallbacks to the slow path. */
+  gup: { fast: number; slow: number };
   pgtables_bytes: { total: number; host: number; guests: number; per_process: number; measured_at: string; peak: number };
   /** The budget, its peak use, and the VM_FAULT_OOMs: the first one's process and what memory held then (all of it charged, and in page tables). */
   memory: { budget_bytes: number; peak_bytes: number; oom: { count: number; first_process: number | null; at_first: { charged_bytes: number; pgtables_bytes: number } | null } };
@@ -171,6 +176,8 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     hostLock: o.hostLock ?? o.mmapLock ?? 'rwsem',
     faultLock: o.faultLock ?? 'mmap',
     ptl: o.ptl ?? 'split',
+    tlbFlush: o.tlbFlush ?? 'ipi',
+    unshareFlush: o.unshareFlush ?? 'per-unshare',
     // The lockset checks: asked for, or a controlled run (explore, replay, shrink) — never a benchmark.
     lockset: o.lockset ?? control !== undefined,
     slice: 4,
@@ -241,6 +248,8 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     host_lock: o.hostLock ?? o.mmapLock ?? 'rwsem',
     fault_lock: o.faultLock ?? 'mmap',
     ptl: o.ptl ?? 'split',
+    tlb_flush: o.tlbFlush ?? 'ipi',
+    unshare_flush: o.unshareFlush ?? 'per-unshare',
     seed: so.seed,
     cpus: so.cpus,
     procs: so.procs,
@@ -263,7 +272,8 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     ...(phase ? { phase } : {}),
     vma_lock: { success: st[ST_VMA_LOCK_SUCCESS], abort: st[ST_VMA_LOCK_ABORT], miss: st[ST_VMA_LOCK_MISS] },
     accesses: { loads: st[ST_LOADS], stores: st[ST_STORES], tlb_walks: st[ST_WALKS] },
-    tlb: { local_flushes: st[ST_TLB_FLUSHES], shootdowns: st[ST_SHOOTDOWNS], ipis_sent: st[ST_IPIS_SENT], ipis_taken: st[ST_IPIS_TAKEN], context_switches: st[ST_CTX_SWITCHES] },
+    tlb: { local_flushes: st[ST_TLB_FLUSHES], shootdowns: st[ST_SHOOTDOWNS], ipis_sent: st[ST_IPIS_SENT], ipis_taken: st[ST_IPIS_TAKEN], table_syncs: st[ST_TABLE_SYNCS], context_switches: st[ST_CTX_SWITCHES] },
+    gup: { fast: st[ST_GUP_FAST], slow: st[ST_GUP_SLOW] },
     pgtables_bytes: {
       total: tables * 4096,
       host: hostTables * 4096,

@@ -5,7 +5,7 @@
  * arrays, merged by the orchestrator when the run ends).
  */
 import {
-  C_AUDIT_REQ, C_IPI_DONE, C_IPI_REQ, MM_WORDS, TASK_WORDS, type Layout,
+  C_AUDIT_REQ, C_IPI_DONE, C_IPI_REQ, C_SYNC_REQ, MM_WORDS, TASK_WORDS, type Layout,
 } from '../shm/layout.js';
 import { poolsOf, type PoolRef } from '../shm/machine.js';
 import { TraceKind } from '../sync/tracer.js';
@@ -50,7 +50,10 @@ export const ST_VMA_LOCK_ABORT = 30;
 export const ST_VMA_LOCK_MISS = 31;
 export const ST_FORKS = 32; // forks done (fork ops that succeeded)
 export const ST_FORK_MS = 33; // wall time inside fork ops (copy_process, dup_mmap)
-export const ST_COUNT = 34;
+export const ST_TABLE_SYNCS = 34; // tlb_remove_table_sync_one broadcasts (a GUP-fast sync after an unshare)
+export const ST_GUP_FAST = 35; // pages gup_fast took without a lock
+export const ST_GUP_SLOW = 36; // gup_fast fallbacks to the slow path (a fault under mmap_lock)
+export const ST_COUNT = 37;
 
 export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
 export const TLB_MASK = TLB_ENTRIES - 1;
@@ -162,6 +165,10 @@ export interface KernelOptions extends LockCpuOptions {
   ptlMm?: boolean;
   /** The lockset checks (guarded.ts): each guarded write checked against its declared lock. */
   lockset?: boolean;
+  /** --tlb-flush broadcast: remote TLBs are invalidated without an interrupt (arm64 TLBI, x86 INVLPGB). */
+  tlbBroadcast?: boolean;
+  /** --unshare-flush batched: the GUP-fast sync after unsharing goes once per mmu_gather. */
+  unshareBatched?: boolean;
 }
 
 export class Kernel extends LockCpu {
@@ -181,6 +188,12 @@ export class Kernel extends LockCpu {
   readonly ptlMm: boolean;
   /** Check every guarded write against its lockset (mm/guarded.ts): explore, tests, --lockset. */
   readonly lockset: boolean;
+  /** Remote TLB flushes need no interrupt (--tlb-flush broadcast): a CPU with interrupts off still loses its entries. */
+  readonly tlbBroadcast: boolean;
+  /** The GUP-fast sync after unsharing is batched per mmu_gather (--unshare-flush batched). */
+  readonly unshareBatched: boolean;
+  /** local_irq_save nesting: while above 0 this CPU takes no IPI (gup_fast's lockless walk). */
+  irqsOff = 0;
   model!: ModelOps;
 
   // The software TLB (CPU-local hardware state). A slot is valid when tlbVpn[slot] === vpn.
@@ -225,6 +238,8 @@ export class Kernel extends LockCpu {
     this.perVmaLock = opts.perVmaLock === true;
     this.ptlMm = opts.ptlMm === true;
     this.lockset = opts.lockset === true;
+    this.tlbBroadcast = opts.tlbBroadcast === true;
+    this.unshareBatched = opts.unshareBatched === true;
     // lockdep's "possible circular locking dependency": both chains go in the violation.
     this.lockdepReport = (from, to, path) =>
       report_violation(i32, layout, Violation.Invariant, cpu, 7, from, to, path.length, path[1], path[path.length - 2]);
@@ -248,7 +263,26 @@ export class Kernel extends LockCpu {
   /** Takes a pending TLB shootdown IPI: flush, then ack (flush_tlb_func). */
   override pollInterrupts(): void {
     const r = Atomics.load(this.i32, this.ipiReqOff);
-    if (r !== this.ipiDone) this.takeIpi(r);
+    if (r === this.ipiDone) return;
+    if (this.irqsOff === 0) {
+      this.takeIpi(r);
+      return;
+    }
+    // Interrupts off (gup_fast): no IPI is taken until local_irq_restore. A broadcast TLB
+    // invalidation needs no interrupt, so under --tlb-flush broadcast the flushes land anyway —
+    // up to the first pending sync IPI (tlb_remove_table_sync_one), which must wait.
+    if (!this.tlbBroadcast) return;
+    const sync = Atomics.load(this.i32, this.cpuBase + C_SYNC_REQ);
+    const upto = sync - this.ipiDone > 0 && r - sync >= 0 ? sync - 1 : r;
+    if (upto !== this.ipiDone) this.takeIpi(upto);
+  }
+
+  /** local_irq_save / local_irq_restore around a lockless walk; the restore takes what waited. */
+  local_irq_save(): void {
+    this.irqsOff++;
+  }
+  local_irq_restore(): void {
+    if (--this.irqsOff === 0) this.pollInterrupts();
   }
 
   takeIpi(r: number): void {

@@ -8,13 +8,13 @@
  * one instruction.
  */
 import {
-  C_AUDIT_REQ, C_IPI_DONE, C_IPI_REQ, C_WAIT_WORD, CPU_WORDS, F_HDR, M_COUNT, M_CPUMASK, M_PGD, M_TLB_GEN, MAX_CPUS, P_HDR, PTP_WORDS, R_GEN, R_STATE,
+  C_AUDIT_REQ, C_IPI_DONE, C_IPI_REQ, C_SYNC_REQ, C_WAIT_WORD, CPU_WORDS, F_HDR, M_COUNT, M_CPUMASK, M_PGD, M_TLB_GEN, MAX_CPUS, P_HDR, PTP_WORDS, R_GEN, R_STATE,
 } from '../shm/layout.js';
 import { mmdrop } from './fork.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { TraceKind } from '../sync/tracer.js';
-import { ST_IPIS_SENT, ST_SHOOTDOWNS, TLB_ENTRIES, type Kernel } from './percpu.js';
+import { ST_IPIS_SENT, ST_SHOOTDOWNS, ST_TABLE_SYNCS, TLB_ENTRIES, type Kernel } from './percpu.js';
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_tag, index_at, PGD_LEVEL, PTE_LEVEL } from './pgtable.js';
 
 const sent = new Int32Array(MAX_CPUS);
@@ -29,17 +29,41 @@ export function flush_tlb_mm(k: Kernel, mm: number): void {
 
 /** on_each_cpu_mask(flush): flush here if in `mask`, IPI the others and wait for every ack. */
 export function flush_tlb_mask(k: Kernel, mask: number): void {
-  const i32 = k.i32;
   if ((mask & k.cpuBit) !== 0) k.local_flush_tlb();
-  let others = mask & ~k.cpuBit;
+  send_ipis(k, mask & ~k.cpuBit, false);
+}
+
+/**
+ * tlb_remove_table_sync_one (mm/mmu_gather.c): an IPI to every other CPU, waited for. A CPU in
+ * a lockless page-table walk (gup_fast, interrupts off) answers only when its walk is over, so
+ * after this returns no walker that started before it is still inside a table this caller
+ * stopped mapping — what huge_pmd_unshare needs before the table can become another process's
+ * ordinary table (CVE-2025-38085). It is an interrupt even under --tlb-flush broadcast.
+ */
+export function tlb_remove_table_sync_one(k: Kernel): void {
+  const all = k.layout.config.cpus >= 31 ? 0x7fffffff : (1 << k.layout.config.cpus) - 1;
+  k.stats[ST_TABLE_SYNCS]++;
+  send_ipis(k, all & ~k.cpuBit, true);
+}
+
+/** IPIs to the CPUs in `others` (not this one), then wait for each ack; `sync`: not a TLB flush (see above). */
+function send_ipis(k: Kernel, others: number, sync: boolean): void {
+  const i32 = k.i32;
   if (others === 0) return;
-  k.stats[ST_SHOOTDOWNS]++;
+  const asked = others;
+  if (!sync) k.stats[ST_SHOOTDOWNS]++;
   if (k.tracer !== null) k.tracer.begin(TraceKind.Shootdown, others);
   const cpus = k.layout.config.cpus;
   for (let c = 0; c < cpus; c++) {
     if ((others & (1 << c)) === 0) continue;
     const base = k.layout.cpu + c * CPU_WORDS;
     sent[c] = Atomics.add(i32, base + C_IPI_REQ, 1) + 1;
+    if (sync) {
+      // The latest sync request: a CPU with interrupts off takes broadcast invalidations before it, not it.
+      for (let cur = Atomics.load(i32, base + C_SYNC_REQ); sent[c] - cur > 0; cur = Atomics.load(i32, base + C_SYNC_REQ)) {
+        if (Atomics.compareExchange(i32, base + C_SYNC_REQ, cur, sent[c]) === cur) break;
+      }
+    }
     k.stats[ST_IPIS_SENT]++;
     if (k.tracer !== null) k.tracer.flow(true, ipi_flow_id(c, sent[c]));
     // Wake the target if it sleeps in a wait loop, so it takes the interrupt now.
@@ -58,7 +82,7 @@ export function flush_tlb_mask(k: Kernel, mask: number): void {
     others &= ~(1 << c);
   }
   k.waitDone();
-  if (k.tracer !== null) k.tracer.end(TraceKind.Shootdown, mask);
+  if (k.tracer !== null) k.tracer.end(TraceKind.Shootdown, asked);
 }
 
 /** A shootdown's flow arrow, from the request to CPU `cpu` (its `req`-th) to that CPU's flush. */

@@ -6,7 +6,7 @@ import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from 
 import { BUG_ATTACH_DROPS_MMAP_LOCK, BUG_PEEK_WITHOUT_HOST_LOCK, BUG_RETRY_UNLOCKS_CURRENT, createMshareModel } from './mshare.js';
 import { createNoneModel } from './none.js';
 import { BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK } from '../mm/mmap.js';
-import { BUG_FAULT_WITHOUT_VMA_LOCK, BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, createPtHintModel } from './pt_hint.js';
+import { BUG_FAULT_WITHOUT_VMA_LOCK, BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, BUG_UNSHARE_SKIPS_GUP_SYNC, createPtHintModel } from './pt_hint.js';
 
 export interface ModelInfo {
   name: string;
@@ -47,11 +47,12 @@ export const MODELS: Record<string, ModelInfo> = {
       'looks through the file\'s i_mmap for a sibling VMA with the same vm_flags mapping the same file offset at the same offset within a PMD, ' +
       'whose whole PMD-aligned range lies in both VMAs, and shares its PTE table (share count per table); mprotect, partial munmap (a split), ' +
       'unmap and exit unshare first (huge_pmd_unshare, TLB flushed before i_mmap_rwsem drops); no program can tell the difference from none' +
-      '; MADV_DONTNEED (under mmap_lock for read) unshares every shared table its range meets and zaps the rest, under i_mmap_rwsem for write, the TLB flushed for the whole unshared table before the lock drops (hugetlb\'s __unmap_hugepage_range); faults of a hinted VMA hold its share lock for read, MADV_DONTNEED for write (hugetlb_vma_lock)' +
+      '; MADV_DONTNEED (under mmap_lock for read) unshares every shared table its range meets and zaps the rest, under i_mmap_rwsem for write, the TLB flushed for the whole unshared table before the lock drops (hugetlb\'s __unmap_hugepage_range); faults of a hinted VMA hold its share lock for read, MADV_DONTNEED for write (hugetlb_vma_lock); every unshare waits for gup_fast walkers before the table may become another process\'s ordinary table (tlb_remove_table_sync_one: per unshare, or once per batch under --unshare-flush batched)' +
       ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, other madvise advices and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_UNSHARE_DEFERS_FLUSH]: "huge_pmd_unshare leaves the flush to the caller's mmu_gather, which flushes only the range it changed (CVE-2021-4002's shape)",
       [BUG_SPLIT_UNSHARES_EARLY]: 'a split unshares before it takes the locks that clear the hint, so a racing fault shares the table again (CVE-2025-38084\'s shape)',
+      [BUG_UNSHARE_SKIPS_GUP_SYNC]: 'huge_pmd_unshare gives a table away without waiting for gup_fast walkers (tlb_remove_table_sync_one); under --tlb-flush broadcast nothing else waits, and the last user frees the table under a lockless walker (CVE-2025-38085)',
       [BUG_FAULT_WITHOUT_VMA_LOCK]: 'the fault does not take the VMA\'s share lock, so a MADV_DONTNEED unshare between its walk and its PTE lock leaves it filling a table its mm no longer maps, which the sibling may free (the 2022 hugetlb race fixed by the vma_lock)',
     },
     create: (bug) => createPtHintModel(bug),

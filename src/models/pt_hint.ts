@@ -42,7 +42,7 @@ import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
 import { ptpBase } from '../mm/page_alloc.js';
 import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type Kernel, type VmFault } from '../mm/percpu.js';
 import { entry_table, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, table_of } from '../mm/pgtable.js';
-import { flush_tlb_mm } from '../mm/tlb.js';
+import { flush_tlb_mm, tlb_remove_table_sync_one } from '../mm/tlb.js';
 import { pte_lock } from '../mm/ptlock.js';
 import { spin_unlock } from '../sync/spinlock.js';
 import {
@@ -91,7 +91,17 @@ export const BUG_SPLIT_UNSHARES_EARLY = 'split-unshares-early';
  */
 export const BUG_FAULT_WITHOUT_VMA_LOCK = 'fault-without-vma-lock';
 
+/**
+ * --bug unshare-skips-gup-sync (CVE-2025-38085, before "mm/hugetlb: fix huge_pmd_unshare() vs
+ * GUP-fast race"): huge_pmd_unshare gives the table away without waiting for gup_fast walkers.
+ * With IPI-based TLB flushes the unsharer's own flush happens to wait for them; with broadcast
+ * invalidation (--tlb-flush broadcast: arm64 TLBI, x86 INVLPGB) nothing does, and the table's
+ * last user may free it while a lockless walker of this mm still stands in it.
+ */
+export const BUG_UNSHARE_SKIPS_GUP_SYNC = 'unshare-skips-gup-sync';
+
 export function createPtHintModel(bug = ''): ModelOps {
+  const skipsGupSync = bug === BUG_UNSHARE_SKIPS_GUP_SYNC;
   const noVmaLock = bug === BUG_FAULT_WITHOUT_VMA_LOCK;
   const defersFlush = bug === BUG_UNSHARE_DEFERS_FLUSH;
   const unsharesEarly = bug === BUG_SPLIT_UNSHARES_EARLY;
@@ -195,11 +205,28 @@ export function createPtHintModel(bug = ''): ModelOps {
 
   /**
    * huge_pmd_unshare's last step, once `mm`'s entry for table `t` (at `a`) is cleared: the table
-   * goes to a remaining sharer if `mm` owned it, and loses `mm`'s share.
+   * goes to a remaining sharer if `mm` owned it, and loses `mm`'s share. Before that, the 2025
+   * fix for CVE-2025-38085 ("mm/hugetlb: fix huge_pmd_unshare() vs GUP-fast race") waits for
+   * every gup_fast walker (tlb_remove_table_sync_one): once the caller drops i_mmap_rwsem the
+   * table may be another process's ordinary table, which it may free. Under --unshare-flush
+   * batched that wait is the caller's, once per batch (see unshare_sync). Returns true when the
+   * table is left with one user.
    */
-  function drop_share(k: Kernel, t: number, mm: number, vma: number, a: number): void {
+  function drop_share(k: Kernel, t: number, mm: number, vma: number, a: number): boolean {
+    if (!skipsGupSync && !k.unshareBatched) tlb_remove_table_sync_one(k);
     if (Atomics.load(k.i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma, Math.max(a, vma_start(k, vma)));
     pt_put(k, t);
+    return Atomics.load(k.i32, ptpBase(k, t) + P_SHARE) === 1;
+  }
+
+  /**
+   * --unshare-flush batched (David Hildenbrand, Dec 2025: the unshare's IPI batched in the
+   * mmu_gather): one tlb_remove_table_sync_one for the whole batch, after its TLB flush and
+   * before i_mmap_rwsem drops, and none unless a table was left with one user (only then can it
+   * become an ordinary table that its last user frees).
+   */
+  function unshare_sync(k: Kernel, lastSharer: boolean): void {
+    if (lastSharer && k.unshareBatched && !skipsGupSync) tlb_remove_table_sync_one(k);
   }
 
   /**
@@ -218,6 +245,7 @@ export function createPtHintModel(bug = ''): ModelOps {
       Atomics.and(i32, vmaBase(k, vma) + V_FLAGS, ~VM_SHARED_PT);
     }
     let unshared = false;
+    let lastSharer = false;
     for (let a = Math.floor(vma_start(k, vma) / PMD_SIZE) * PMD_SIZE; a < vma_end(k, vma); a += PMD_SIZE) {
       const off = lookup_entry(k, mm, a / 4096, PMD_LEVEL);
       if (off < 0) continue;
@@ -230,10 +258,11 @@ export function createPtHintModel(bug = ''): ModelOps {
       if (Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1) continue;
       guard_upper(k, off, AssertSite.HugePmdUnshare); // pud_clear under i_mmap_rwsem for write
       Atomics.store(i32, off, 0);
-      drop_share(k, t, mm, vma, a);
+      if (drop_share(k, t, mm, vma, a)) lastSharer = true;
       unshared = true;
     }
     if (unshared && !defersFlush) flush_tlb_mm(k, mm); // before the lock drops
+    unshare_sync(k, lastSharer);
     up_write(k, sem);
     if (early) {
       // The bug: the split takes the locks only now, and only now does the VMA lose its hint.
@@ -264,6 +293,7 @@ export function createPtHintModel(bug = ''): ModelOps {
     down_write(k, sem, LockClass.IMmapRwsem);
     try {
       let unshared = false;
+      let lastSharer = false;
       for (let a = Math.floor(start / PMD_SIZE) * PMD_SIZE; a < end; a += PMD_SIZE) {
         const off = lookup_entry(k, mm, a / 4096, PMD_LEVEL);
         if (off < 0) continue;
@@ -278,10 +308,11 @@ export function createPtHintModel(bug = ''): ModelOps {
         guard_upper(k, off, AssertSite.HugePmdUnshare);
         Atomics.store(i32, off, 0);
         spin_unlock(k, ptl);
-        drop_share(k, t, mm, vma, a);
+        if (drop_share(k, t, mm, vma, a)) lastSharer = true;
         unshared = true;
       }
       if (unshared && !defersFlush) flush_tlb_mm(k, mm); // the whole unshared range, before the lock drops
+      unshare_sync(k, lastSharer);
       zap_page_range(k, mm, start, end, tlb);
       tlb_finish_mmu(k, mm, tlb);
     } finally {

@@ -36,7 +36,7 @@ import { rq_pop, rq_push } from './runqueue.js';
 import {
   sys_uffd_handle, sys_uffd_register, sys_uffd_register_file, sys_uffd_snapshot_end, sys_uffd_wp, sys_uffd_wp_file,
 } from '../mm/userfaultfd.js';
-import { sys_fault_remote } from '../mm/gup.js';
+import { sys_fault_remote, sys_gup_fast } from '../mm/gup.js';
 import { names_release_all } from '../mm/namei.js';
 import { encodeLockHistograms } from '../sync/lock_hist.js';
 import {
@@ -60,6 +60,8 @@ export interface CpuParams {
   hostLock?: 'rwsem' | 'qrwlock';
   faultLock?: 'mmap' | 'per-vma';
   ptl?: 'split' | 'mm';
+  tlbFlush?: 'ipi' | 'broadcast';
+  unshareFlush?: 'per-unshare' | 'batched';
   /** Lockset checks on (mm/guarded.ts). */
   lockset?: boolean;
   /** Spin before sleeping in lock waits (false when threads outnumber cores). */
@@ -171,6 +173,8 @@ export class Cpu {
       hostQrwlock: (p.hostLock ?? p.mmapLock) === 'qrwlock',
       perVmaLock: p.faultLock === 'per-vma',
       ptlMm: p.ptl === 'mm',
+      tlbBroadcast: p.tlbFlush === 'broadcast',
+      unshareBatched: p.unshareFlush === 'batched',
       lockset: p.lockset === true,
     });
     this.k.model = model;
@@ -573,6 +577,7 @@ export class Cpu {
       }
       case OpCode.FaultRemote: return this.result(op, op.a >= this.initial ? -3 : sys_fault_remote(k, op.a, op.b, op.write));
       case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
+      case OpCode.GupFast: return this.result(op, sys_gup_fast(k, this.slotGet(op.slot) + op.a, op.write));
       case OpCode.UffdRegister: return this.result(op, sys_uffd_register(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.UffdWp: return this.result(op, sys_uffd_wp(k, this.slotGet(op.slot) + op.a, op.b, op.write));
       case OpCode.UffdRegisterFile: return this.result(op, sys_uffd_register_file(k, this.slotGet(op.slot)));

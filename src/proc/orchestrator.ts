@@ -35,6 +35,10 @@ export interface MachineSpec {
   faultLock?: 'mmap' | 'per-vma';
   /** PTE-table locks: split (one per table) or the mm's page_table_lock (mm/ptlock.ts); split when absent. */
   ptl?: 'split' | 'mm';
+  /** Remote TLB flushes by interrupt (x86) or broadcast invalidation (arm64 TLBI): ipi when absent. */
+  tlbFlush?: 'ipi' | 'broadcast';
+  /** The GUP-fast sync after an unshare: per-unshare (the 2025 fix) or batched (mmu_gather); per-unshare when absent. */
+  unshareFlush?: 'per-unshare' | 'batched';
   /** Check each guarded kernel write against its declared lock (mm/guarded.ts); off when absent. */
   lockset?: boolean;
   slice: number;
@@ -142,6 +146,8 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
         hostLock: spec.hostLock ?? spec.mmapLock ?? 'rwsem',
         faultLock: spec.faultLock ?? 'mmap',
         ptl: spec.ptl ?? 'split',
+        tlbFlush: spec.tlbFlush ?? 'ipi',
+        unshareFlush: spec.unshareFlush ?? 'per-unshare',
         lockset: spec.lockset === true,
         spin: spec.cpus <= cores,
         slice: spec.slice,

@@ -146,6 +146,9 @@ const OPS = [
   // A fault on `task`'s address space from this one (process_vm_writev's get_user_pages_remote /
   // fixup_user_fault): ESRCH without such an mm, EFAULT where nothing (writable) is mapped.
   op('fault_remote', { task, addr: size, write: z.boolean().default(true), expect }),
+  // get_user_pages_fast of the page at region+offset (an O_DIRECT or device pin): the lockless
+  // walk with interrupts off, the slow path (a fault) when it finds nothing; EFAULT as GUP gives it.
+  op('gup_fast', { region: name, offset, write: z.boolean().default(false), expect }),
 ] as const;
 
 export const OpSchema = z.discriminatedUnion('op', OPS);
@@ -274,12 +277,13 @@ export const enum OpCode {
   Msync,
   Fork,
   Wait,
+  GupFast,
 }
 
 /** Op names by OpCode (traces and reports). */
 export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch',
   'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle',
-  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait'];
+  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait', 'gup_fast'];
 
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
 export const EXPECT_OK = 0;
@@ -481,6 +485,7 @@ function compileInto(parsed: ParsedOp[], slots: Map<string, number>, maxSlots: n
       case 'mlock': c.code = OpCode.Mlock; region(o.region); c.a = o.offset; c.b = o.len; c.write = o.onfault; break;
       case 'munlock': c.code = OpCode.Munlock; region(o.region); c.a = o.offset; c.b = o.len; break;
       case 'mincore': c.code = OpCode.Mincore; region(o.region); c.a = o.offset; c.b = o.len; break;
+      case 'gup_fast': c.code = OpCode.GupFast; region(o.region); c.a = o.offset; c.write = o.write; break;
       case 'msync': c.code = OpCode.Msync; region(o.region); c.a = o.offset; c.b = o.len; c.d = bits(o.flags, MS_BITS); break;
       case 'fork': {
         c.code = OpCode.Fork;

@@ -41,6 +41,8 @@ export interface Scenario {
   models?: { only: string[]; why: string };
   /** The fault-path lock the scenario runs under unless told otherwise (`--fault-lock`). */
   faultLock?: 'mmap' | 'per-vma';
+  /** The TLB flush this scenario runs under unless told otherwise (--tlb-flush). */
+  tlbFlush?: 'ipi' | 'broadcast';
   /** Set when the scenario needs every process on its own CPU (procs <= cpus): why. */
   pinned?: string;
   /**

@@ -18,6 +18,7 @@ import { raceUnshareFlush } from './race_unshare_flush.js';
 import { raceFirstShare } from './race_first_share.js';
 import { raceTruncateVsFault } from './race_truncate_vs_fault.js';
 import { raceDontneedVsFault } from './race_dontneed_vs_fault.js';
+import { raceGupFastUnshare } from './race_gup_fast_unshare.js';
 import { raceFaultUnshare } from './race_fault_unshare.js';
 import { raceDontneedUnshare } from './race_dontneed_unshare.js';
 import { raceVmaDetach } from './race_vma_detach.js';
@@ -50,6 +51,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-dontneed-vs-fault': raceDontneedVsFault,
   'race-dontneed-unshare': raceDontneedUnshare,
   'race-fault-unshare': raceFaultUnshare,
+  'race-gup-fast-unshare': raceGupFastUnshare,
   'race-first-share': raceFirstShare,
   'race-owner-exit-vs-share': raceOwnerExit,
   'race-munmap-vs-fault': raceMunmapVsFault,

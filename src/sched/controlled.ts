@@ -43,8 +43,11 @@ export class ControlledScheduler implements Scheduler {
     // TLB fill are atomic to interrupts), the hardware's window points.
     if (at === SchedPoint.MmuWalkLoad || at === SchedPoint.MmuBeforeFill) return;
     const b = c.cpuBase;
-    while (Atomics.load(this.i32, b + C_IPI_REQ) !== Atomics.load(this.i32, b + C_IPI_DONE)) {
+    for (let done = Atomics.load(this.i32, b + C_IPI_DONE); Atomics.load(this.i32, b + C_IPI_REQ) !== done;) {
       c.pollInterrupts();
+      const now = Atomics.load(this.i32, b + C_IPI_DONE);
+      if (now === done) break; // interrupts off (gup_fast): the IPI waits for local_irq_restore
+      done = now;
       this.decide(c, window);
     }
   }

@@ -17,6 +17,7 @@ const optString = z.string().max(64);
 const TokenOptsSchema = z.strictObject({
   cpus: optString.optional(), procs: optString.optional(), size: optString.optional(), ops: optString.optional(), deadline: optString.optional(),
   mmapLock: optString.optional(), hostLock: optString.optional(), faultLock: optString.optional(), ptl: optString.optional(),
+  tlbFlush: optString.optional(), unshareFlush: optString.optional(),
   seed: optString.optional(), mem: optString.optional(), scale: optString.optional(), lockStat: z.boolean().optional(),
 });
 

@@ -127,6 +127,7 @@ export const C_SCHED_WORD = 41; // waiting: the word, and the value it had
 export const C_SCHED_EXPECT = 42;
 export const C_PRIO = 43; // PCT priority (higher runs first)
 export const C_AUDIT_REQ = 44; // the C_IPI_REQ value of a TLB-audit request (tlb_audit_all): audit, then ack without a flush
+export const C_SYNC_REQ = 45; // the latest C_IPI_REQ value that is a sync IPI (tlb_remove_table_sync_one): taken only with interrupts on
 export const CPU_WORDS = 48;
 
 // ---- pool header (one per pool) ----

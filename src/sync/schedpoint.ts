@@ -33,6 +33,7 @@ export const enum SchedPoint {
   UnshareLoad = 20,
   ShareLoad = 21,
   TlbBeforeFlush = 22,
+  GupFastLoad = 23,
 }
 
 /**
@@ -66,6 +67,7 @@ export const SCHED_POINT_NAMES: readonly string[] = [
   'unshare:load', // huge_pmd_unshare / a guest's detach: the shared PMD entry read, before it is cleared
   'share:load', // huge_pmd_share / find_shared_vma: the sibling's or host's entry read, before it is copied
   'tlb:before-flush', // flush_tlb_mm: the entries changed (and their lock perhaps dropped), before the shootdown
+  'gup:fast-load', // gup_fast (interrupts off): an entry read, before it is followed, or the page taken, before the recheck
 ];
 
 /** What controlled mode installs on a CPU (src/sched implements it). */

@@ -40,6 +40,8 @@ const RACES: Race[] = [
     scenario: 'race-fault-unshare', model: 'pt-hint', bug: 'fault-without-vma-lock',
     checkers: ['invariant:free-pgtables', 'invariant:mapcount', 'use-after-free', 'invariant:rss', 'leak'], strategy: 'random',
   },
+  // CVE-2025-38085 (the scenario runs with --tlb-flush broadcast, where nothing else waits for a gup_fast walker).
+  { scenario: 'race-gup-fast-unshare', model: 'pt-hint', bug: 'unshare-skips-gup-sync', checkers: ['use-after-free'] },
 ];
 
 const raw = { lockStat: false };
