@@ -37,6 +37,7 @@ export const RACES: Race[] = [
   { name: 'pt-hint MADV_DONTNEED unshare without its flush (CVE-2021-4002)', scenario: 'race-dontneed-unshare', model: 'pt-hint', bug: 'unshare-defers-flush', opts: {} },
   { name: 'pt-hint unshare without the GUP-fast sync (CVE-2025-38085)', scenario: 'race-gup-fast-unshare', model: 'pt-hint', bug: 'unshare-skips-gup-sync', opts: {} },
   { name: 'pt-hint fault vs MADV_DONTNEED unshare without the vma_lock (2022)', scenario: 'race-fault-unshare', model: 'pt-hint', bug: 'fault-without-vma-lock', opts: {} },
+  { name: 'mshare v3 MADV_DONTNEED on the shared table without the host lock', scenario: 'race-mshare-dontneed', model: 'mshare', bug: 'v3-dontneed-without-host-lock', opts: {} },
 ];
 
 const SEEDS = 20;

@@ -20,7 +20,7 @@ const MUTANTS = [
     ['src/mm/memory.ts', 'Atomics.add(i32, k.mmBase(vmf.mm) + rss, 1);', 'Atomics.add(i32, k.mmBase(vmf.mm) + M_RSS_FILE, 1);'],
   ]],
   ['zap-rss-skips-file', 'accounting', 'zap_present_ptes: add_mm_counter(mm, mm_counter(folio), -nr) for every kind ("BUG: Bad rss-counter state")', [
-    ['src/mm/memory.ts', 'Atomics.sub(i32, k.mmBase(mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);\n      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);', 'if (anon) Atomics.sub(i32, k.mmBase(mm) + M_RSS_ANON, 1);\n      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);'],
+    ['src/mm/memory.ts', 'Atomics.sub(i32, k.mmBase(rss_mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);\n      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);', 'if (anon) Atomics.sub(i32, k.mmBase(rss_mm) + M_RSS_ANON, 1);\n      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);'],
   ]],
   ['tlb-finish-no-flush', 'flush', 'tlb_finish_mmu -> tlb_flush_mmu: zapped entries are flushed from every CPU of the mm', [
     ['src/mm/memory.ts', '  if (tlb.ntables === 0 && tlb.nframes === 0) return;\n  flush_tlb_mm(k, mm);\n', '  if (tlb.ntables === 0 && tlb.nframes === 0) return;\n'],
@@ -117,7 +117,7 @@ const MUTANTS = [
     ['src/models/pt_hint.ts', '    } finally {\n      up_read(k, sem);\n    }\n  }\n\n  /**\n   * The fault of a hinted VMA', '    } finally {\n      if (held) up_read(k, sem);\n    }\n  }\n\n  /**\n   * The fault of a hinted VMA'],
   ]],
   ['pt-hint-unshare-flush-after-unlock', 'flush', 'huge_pmd_unshare callers flush before i_mmap_unlock_write (CVE-2021-4002: flush TLBs correctly after huge_pmd_unshare)', [
-    ['src/models/pt_hint.ts', '    if (unshared && !defersFlush) flush_tlb_mm(k, mm); // before the lock drops\n    up_write(k, sem);', '    up_write(k, sem);\n    if (k.sched !== null) k.sched.point(k, 2);\n    if (unshared && !defersFlush) flush_tlb_mm(k, mm);'],
+    ['src/models/pt_hint.ts', '    if (unshared && !defersFlush) flush_tlb_mm(k, mm); // before the lock drops\n    unshare_sync(k, lastSharer);\n    up_write(k, sem);', '    unshare_sync(k, lastSharer);\n    up_write(k, sem);\n    if (k.sched !== null) k.sched.point(k, 2);\n    if (unshared && !defersFlush) flush_tlb_mm(k, mm);'],
   ]],
   ['pt-hint-no-owner-transfer', 'refcount', 'a shared page-table page is accounted to an mm that still maps it (the owner leaving hands it on)', [
     ['src/models/pt_hint.ts', '    if (Atomics.load(k.i32, ptpBase(k, t) + P_OWNER) === mm) transfer_owner(k, t, mm, vma, Math.max(a, vma_start(k, vma)));\n', ''],

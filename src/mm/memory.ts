@@ -334,9 +334,11 @@ export function walk_pte_tables(k: Kernel, mm: number, start: number, end: numbe
  * zap_pte_range over [start, end) of `mm`'s own tables: clears every PTE, drops map counts and
  * RSS, and gathers anonymous frames whose last mapping went. Called with mmap_lock held for
  * write (or on an mm no one else can reach). Shared tables are not zapped here: a model detaches
- * a VM_SHARED_PT VMA itself.
+ * a VM_SHARED_PT VMA itself. `rss_mm` is the mm whose RSS counters the PTEs count in: `mm` itself,
+ * unless the walk from `mm`'s root leads into tables another mm owns (mshare's guest PUD entry,
+ * a copy of its host's: the host owns the tables below and their RSS).
  */
-export function zap_page_range(k: Kernel, mm: number, start: number, end: number, tlb: MmuGather): void {
+export function zap_page_range(k: Kernel, mm: number, start: number, end: number, tlb: MmuGather, rss_mm = mm): void {
   const i32 = k.i32;
   // A shared table seen from a guest: the model's detach handles it.
   const own = (t: number) => {
@@ -349,13 +351,13 @@ export function zap_page_range(k: Kernel, mm: number, start: number, end: number
     // Every write below is to table t's PTEs (ptep_get_and_clear_full) and the mm's RSS, under
     // t's PTE lock: checked once per table, not per PTE.
     guard_pte(k, t, AssertSite.ZapPteRange);
-    guard_rss(k, mm, t, AssertSite.ZapPteRange);
+    guard_rss(k, rss_mm, t, AssertSite.ZapPteRange);
     for (let i = 0; i < n; i++) {
       const e = Atomics.exchange(i32, entry_off(k, t, pte_index(vpn + i)), 0);
       if (e === 0) continue;
       const f = pte_pfn(e);
       const anon = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_ANON;
-      Atomics.sub(i32, k.mmBase(mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
+      Atomics.sub(i32, k.mmBase(rss_mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
       if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);
     }
     tlb.addTable(t);

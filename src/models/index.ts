@@ -3,7 +3,9 @@ import type { ModelOps } from '../mm/model_ops.js';
 import { BUG_REVOKE_FORGETS_MAPPERS, createAddressSpaceModel } from './address_space.js';
 import { createContainerFdModel } from './container_fd.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
-import { BUG_ATTACH_DROPS_MMAP_LOCK, BUG_PEEK_WITHOUT_HOST_LOCK, BUG_RETRY_UNLOCKS_CURRENT, createMshareModel } from './mshare.js';
+import {
+  BUG_ATTACH_DROPS_MMAP_LOCK, BUG_PEEK_WITHOUT_HOST_LOCK, BUG_RETRY_UNLOCKS_CURRENT, BUG_V3_DONTNEED_WITHOUT_HOST_LOCK, createMshareModel,
+} from './mshare.js';
 import { createNoneModel } from './none.js';
 import { BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK } from '../mm/mmap.js';
 import { BUG_FAULT_WITHOUT_VMA_LOCK, BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, BUG_UNSHARE_SKIPS_GUP_SYNC, createPtHintModel } from './pt_hint.js';
@@ -80,13 +82,15 @@ export const MODELS: Record<string, ModelInfo> = {
       'MSHAREFS_UNMAP {region_offset, size} unmaps there, the flush reaching every CPU running a guest; an unsized region -> EINVAL, unknown cmd -> ENOTTY; ' +
       'processes mmap the whole region MAP_SHARED (MAP_PRIVATE, another length, an unsized region, a MAP_FIXED address not PUD-aligned -> EINVAL); ' +
       'the fault takes the host mmap_lock inside the task\'s, copies the host PUD entry (the PMD table and all below are shared) and handles the PTE fault in the host; ' +
-      'no host VMA -> SIGSEGV; mprotect or partial munmap of the mapping -> EINVAL; the owner\'s exit unmaps the whole host range (later touches: SIGSEGV); ' +
+      'no host VMA -> SIGSEGV; mprotect or partial munmap of the mapping -> EINVAL; ' +
+      'MADV_DONTNEED on the mapping -> EINVAL (v3\'s plan); the bug does what v3 did (zaps the host\'s shared PTEs without the host\'s mmap_lock, flushing only the caller); the owner\'s exit unmaps the whole host range (later touches: SIGSEGV); ' +
       'the host goes with the last fd, name or mapping; v1: mshare(name, addr, len, oflag) moves the caller\'s shared file mappings in the range into a named region and attaches others at the same address, mshare_unlink(name)' +
       ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_PEEK_WITHOUT_HOST_LOCK]: "the fault reads the host's PUD entry without the host's mmap_lock and copies it into the guest's (v1's find_shared_vma)",
       [BUG_ATTACH_DROPS_MMAP_LOCK]: "mshare() (v1) looks at the caller's mappings, drops mmap_lock, then moves and unmaps them without looking again: a thread's remap in between is lost",
       [BUG_RETRY_UNLOCKS_CURRENT]: "v1's handle_mm_fault releases current->mm's mmap_lock after VM_FAULT_RETRY: on a remote fault that is not the mm faulted on (lockdep: bad unlock balance)",
+      [BUG_V3_DONTNEED_WITHOUT_HOST_LOCK]: "MADV_DONTNEED on a guest mapping zaps the host's shared PTEs without the host's mmap_lock and flushes only the caller's mm, not the other guests' CPUs (what v3 did)",
     },
     create: (bug) => createMshareModel(bug),
   },

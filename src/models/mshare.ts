@@ -43,9 +43,16 @@
  *   A guest entry left on a PMD table the host has since dropped (the host range was emptied and
  *   mapped again) is switched to the host's current one, one share less on the old.
  * - mprotect of the guest VMA: EINVAL (mshare_vm_op_mprotect); a partial munmap: EINVAL
- *   (mshare_vm_op_split). munmap/exit detach (mshare_vm_op_unshare_page_range): the guest's PUD
- *   entries are cleared, the guest flushed, then one share less on each table (pt_put), and the
- *   guest's host user dropped.
+ *   (mshare_vm_op_split).
+ * - madvise on the guest VMA: EINVAL, MADV_DONTNEED included. v3's cover letter conceded that
+ *   MADV_DONTNEED "will operate on the shared page table without taking the needed locks" and
+ *   planned to refuse madvise there (changes to the inside go through ioctls, under the host's
+ *   mmap_lock, flushed from every guest CPU); ptlab follows the plan: the model has no
+ *   madvise_dontneed hook, so madvise_vma_behavior refuses. --bug v3-dontneed-without-host-lock
+ *   does what v3 did (madvise_dontneed_free on the guest VMA, see dontneed_without_host_lock).
+ * - munmap/exit detach (mshare_vm_op_unshare_page_range): the guest's PUD entries are cleared,
+ *   the guest flushed, then one share less on each table (pt_put), and the guest's host user
+ *   dropped.
  * - Host changes flush every CPU that may cache host translations (upstream: flush_tlb_all from
  *   the host's mmu notifier). ptlab's flush mask of a host mm is its cpumask plus the cpumask of
  *   every process mapping the region, read from the msharefs file's i_mmap at flush time, so a
@@ -75,7 +82,7 @@ import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, h
 import {
   FILE_MODEL, FILE_SHMEM, FL_KIND, FL_PRIV2, FL_REF, FL_SIZE_HI, FL_SIZE_LO,
   M_MMAP_LOCK, M_PGD, M_TASK, P_SHARE,
-  R_STATE, FL_V1_ADDR_HI, FL_V1_ADDR_LO, T_MM,
+  R_STATE, FL_V1_ADDR_HI, FL_V1_ADDR_LO, T_MM, V_MM,
 } from '../shm/layout.js';
 import { refcount_inc_not_zero } from '../sync/refcount.js';
 import { fdget } from '../mm/fdtable.js';
@@ -87,7 +94,7 @@ import {
 import { name_hash, name_open } from '../mm/namei.js';
 import { mm_gen, mmget } from '../mm/fork.js';
 import {
-  handle_pte_fault, lookup_entry, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD,
+  handle_pte_fault, lookup_entry, type MmuGather, tlb_finish_mmu, zap_page_range, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD,
 } from '../mm/memory.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import {
@@ -104,7 +111,7 @@ import {
 } from '../mm/pgtable.js';
 import { fput, i_size_read } from '../mm/shmem.js';
 import {
-  find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, VM_EXEC, VM_READ, VM_SHARED,
+  find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_EXEC, VM_READ, VM_SHARED,
   VM_SHARED_PT, VM_WRITE,
 } from '../mm/vma.js';
 import { AssertSite, guard_pt_share, guard_upper_populate } from '../mm/guarded.js';
@@ -140,11 +147,20 @@ export const BUG_PEEK_WITHOUT_HOST_LOCK = 'peek-without-host-lock';
 export const BUG_ATTACH_DROPS_MMAP_LOCK = 'attach-drops-mmap-lock';
 /** v1's handle_mm_fault epilogue: after VM_FAULT_RETRY, release current->mm's lock, not the faulted mm's. */
 export const BUG_RETRY_UNLOCKS_CURRENT = 'retry-unlocks-current-mm';
+/**
+ * --bug v3-dontneed-without-host-lock (v3, Aug 2025: MADV_DONTNEED "will operate on the shared
+ * page table without taking the needed locks"): madvise(MADV_DONTNEED) on a guest VMA zaps the
+ * PTEs of the host's shared tables under the caller's mmap_lock (read) only — not the host's — and
+ * its mmu_gather flushes the caller's mm, not every CPU running another guest. Their TLBs keep
+ * the translations the zap cleared.
+ */
+export const BUG_V3_DONTNEED_WITHOUT_HOST_LOCK = 'v3-dontneed-without-host-lock';
 
 export function createMshareModel(bug = ''): ModelOps {
   const peekUnlocked = bug === BUG_PEEK_WITHOUT_HOST_LOCK;
   const attachDropsLock = bug === BUG_ATTACH_DROPS_MMAP_LOCK;
   const retryUnlocksCurrent = bug === BUG_RETRY_UNLOCKS_CURRENT;
+  const dontneedUnlocked = bug === BUG_V3_DONTNEED_WITHOUT_HOST_LOCK;
   /** Is `file` an msharefs file? (the run's one model made every FILE_MODEL file) */
   function is_region(k: Kernel, file: number): boolean {
     return Atomics.load(k.i32, fileBase(k, file) + FL_KIND) === FILE_MODEL;
@@ -562,6 +578,26 @@ export function createMshareModel(bug = ''): ModelOps {
     }
   }
 
+  /**
+   * The bug's madvise_dontneed (v3's madvise_dontneed_free -> zap_page_range_single on the guest
+   * VMA), the caller's mmap_lock held for read (madvise_need_mmap_write). The walk goes down the
+   * guest's own tables: its PUD entry is a copy of the host's, so below it are the host's PMD and
+   * PTE tables, and the zap clears the host's PTEs (under each PTE table's lock, as
+   * zap_pte_range) without the host's mmap_lock. The host owns those tables, so the PTEs come off
+   * the host's RSS (zap_page_range's rss_mm), as MSHAREFS_UNMAP's zap would take them. Then
+   * tlb_finish_mmu on the caller's mm: flush_tlb_mm(guest) reaches the guest's cpumask only —
+   * not host_flush_mask's CPUs of every other guest, which a host change must flush (msharefs_unmap
+   * through do_munmap on the host; upstream flush_tlb_all). The fixed model has no such hook:
+   * MADV_DONTNEED there is EINVAL (v3's plan).
+   */
+  function dontneed_without_host_lock(k: Kernel, vma: number, start: number, end: number, tlb: MmuGather): void {
+    const guest = Atomics.load(k.i32, vmaBase(k, vma) + V_MM);
+    const host = host_of_vma(k, vma);
+    if (host < 0) return; // reported: the machine stops
+    zap_page_range(k, guest, start, end, tlb, host);
+    tlb_finish_mmu(k, guest, tlb); // the bug: the host's other guests are not flushed
+  }
+
   return {
     name: 'mshare',
     mmap,
@@ -582,5 +618,7 @@ export function createMshareModel(bug = ''): ModelOps {
     mshare: mshare_v1,
     /** mshare_unlink(name): the name goes; the region goes with its last mapping. */
     mshare_unlink: (k, name) => unlink(k, MSHAREFS_DIR + '/' + name),
+    // MADV_DONTNEED on the mapping: EINVAL without the hook (v3's plan); the bug does what v3 did.
+    ...(dontneedUnlocked ? { madvise_dontneed: dontneed_without_host_lock } : {}),
   };
 }

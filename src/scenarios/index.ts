@@ -10,6 +10,7 @@ import { raceMunmapVsFault } from './race_munmap_vs_fault.js';
 import { raceMshareAttach } from './race_mshare_attach.js';
 import { raceMsharePeek } from './race_mshare_peek.js';
 import { raceMshareRetry } from './race_mshare_retry.js';
+import { raceMshareDontneed } from './race_mshare_dontneed.js';
 import { raceOwnerExit } from './race_owner_exit.js';
 import { raceRevoke } from './race_revoke.js';
 import { raceSplitReshare } from './race_split_reshare.js';
@@ -52,6 +53,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-dontneed-unshare': raceDontneedUnshare,
   'race-fault-unshare': raceFaultUnshare,
   'race-gup-fast-unshare': raceGupFastUnshare,
+  'race-mshare-dontneed': raceMshareDontneed,
   'race-first-share': raceFirstShare,
   'race-owner-exit-vs-share': raceOwnerExit,
   'race-munmap-vs-fault': raceMunmapVsFault,

@@ -19,13 +19,15 @@ import { ptpBase } from '../../src/mm/page_alloc.js';
 import { ST_FAULT_SHARED_PMD, type Kernel } from '../../src/mm/percpu.js';
 import { entry_off, entry_table, pgd_index, pud_index, PUD_SIZE } from '../../src/mm/pgtable.js';
 import { switch_mm } from '../../src/mm/tlb.js';
-import { MSHARE_BASE, MSHARE_MAX, MSHAREFS_CREATE_MAPPING, MSHAREFS_UNMAP } from '../../src/models/mshare.js';
 import {
-  sys_close, sys_ftruncate, sys_ioctl, sys_mmap, sys_mprotect, sys_munmap, sys_open, sys_shm_open,
+  BUG_V3_DONTNEED_WITHOUT_HOST_LOCK, MSHARE_BASE, MSHARE_MAX, MSHAREFS_CREATE_MAPPING, MSHAREFS_UNMAP,
+} from '../../src/models/mshare.js';
+import {
+  sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_mmap, sys_mprotect, sys_munmap, sys_open, sys_shm_open,
   sys_shm_unlink, sys_unlink,
 } from '../../src/proc/syscalls.js';
 import {
-  FL_ID, G_MEM_USED, M_PGD, M_PGTABLES, MAX_FDS, P_SHARE, PL_INUSE, T_FD, T_MM, T_STATE, TASK_EXITED,
+  FL_ID, G_MEM_USED, M_PGD, M_PGTABLES, M_RSS_FILE, MAX_FDS, P_SHARE, PL_INUSE, T_FD, T_MM, T_STATE, TASK_EXITED,
 } from '../../src/shm/layout.js';
 import { poolsOf } from '../../src/shm/machine.js';
 import { runMachine } from '../../src/proc/orchestrator.js';
@@ -232,6 +234,27 @@ describe('mshare sharing', () => {
     // The mapped segment is the region's first 4 MiB: beyond it there is no host VMA.
     expect(mmu_load(k, a0 + 4 * MiB)).toBe(ACCESS_SIGSEGV);
     expect(read_violations(m.i32, m.layout)).toEqual([]);
+  });
+
+  it('MADV_DONTNEED on the mapping is EINVAL (v3\'s plan); --bug v3-dontneed-without-host-lock zaps the host\'s PTEs, off the host\'s RSS', () => {
+    for (const bug of ['', BUG_V3_DONTNEED_WITHOUT_HOST_LOCK]) {
+      const { m, cpus: [k] } = testMachine('mshare', bug);
+      runOn(k, 0);
+      const { ms } = region(k, 2 * MiB);
+      const host = hostOf(k, ms);
+      const rss = () => Atomics.load(m.i32, k.mmBase(host) + M_RSS_FILE);
+      const a = sys_mmap(k, 0, GiB, RW, MAP_SHARED, ms, 0);
+      expect(touchPages(k, a, 4 * 4096, true, 7)).toBe(ACCESS_OK);
+      expect(rss()).toBe(4); // the host owns the tables: the PTEs count in its RSS
+      expect(sys_madvise(k, a, 2 * 4096, 'MADV_DONTNEED')).toBe(bug === '' ? -EINVAL : 0);
+      expect(rss()).toBe(bug === '' ? 4 : 2); // v3: the host's PTEs zapped through the guest's PUD entry
+      expect(checkInvariants(m.i32, m.layout).findings).toEqual([]);
+      // Shared file memory keeps its data: the next load faults the page back in.
+      expect(mmu_load(k, a)).toBe(ACCESS_OK);
+      expect(mmuResult.value).toBe(7);
+      expect(rss()).toBe(bug === '' ? 4 : 3);
+      expect(read_violations(m.i32, m.layout)).toEqual([]);
+    }
   });
 
   it('a read-only attach cannot store; the host VMA decides what is there', () => {
