@@ -28,6 +28,7 @@ export function renderRun(r: RunReport): string {
     ['TLB shootdowns / IPIs sent', `${n(r.tlb.shootdowns)} / ${n(r.tlb.ipis_sent)}`],
     ...(r.tlb.table_syncs > 0 ? [['  table syncs (tlb_remove_table_sync_one)', n(r.tlb.table_syncs)] as [string, string]] : []),
     ...(r.gup.fast + r.gup.slow > 0 ? [['gup_fast: lockless / slow path', `${n(r.gup.fast)} / ${n(r.gup.slow)}`] as [string, string]] : []),
+    ...(r.forks !== undefined && r.fork_latency_us ? [['forks / IPIs per fork / latency p50, p99', `${n(r.forks)} / ${r.ipis_per_fork} / ${r.fork_latency_us.p50} µs, ${r.fork_latency_us.p99} µs`] as [string, string]] : []),
     ['page tables (x86-64 bytes)', `${bytes(r.pgtables_bytes.total)} = host ${bytes(r.pgtables_bytes.host)} + guests ${bytes(r.pgtables_bytes.guests)}`],
     ['  per process (guest)', bytes(r.pgtables_bytes.per_process)],
     ['physical memory peak / budget', `${bytes(r.memory.peak_bytes)} / ${bytes(r.memory.budget_bytes)}`],

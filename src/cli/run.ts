@@ -2,6 +2,7 @@
  * Runs one scenario under one model and turns the machine's state into a report: the figures a
  * kernel developer asks for, and the checkers' verdict.
  */
+import * as hdr from 'hdr-histogram-js';
 import { availableParallelism } from 'node:os';
 import { B_RELEASE_US, BARRIER_WORDS, computeLayout, MAX_MACHINE_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_NAMES_LEFT, G_OP_SEQ, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_OOM_FIRST_USED, G_SNAP_TASKS, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
@@ -10,7 +11,7 @@ import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from 
 import { LOCK_CLASS_COUNT } from '../sync/lockdep.js';
 import {
   ST_ACCESSES, ST_COUNT, ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SHARED_PMD,
-  ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FAULTS, ST_GUP_FAST, ST_GUP_SLOW, ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS, ST_TABLE_SYNCS,
+  ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FAULTS, ST_FORKS, ST_GUP_FAST, ST_GUP_SLOW, ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS, ST_TABLE_SYNCS,
   ST_SHOOTDOWNS, ST_STORES, ST_TLB_FLUSHES, ST_WALKS, ST_CTX_SWITCHES,
   ST_AS_GRANTS, ST_AS_GRANT_MS, ST_AS_REVOKES, ST_AS_REVOKE_MS,
   ST_UFFD_SYSCALLS, ST_UFFD_ENTRY_WRITES, ST_UFFD_WAKEUPS, ST_UFFD_EVENTS, ST_VMA_LOCK_ABORT, ST_VMA_LOCK_MISS, ST_VMA_LOCK_SUCCESS,
@@ -69,6 +70,10 @@ export interface RunReport {
   tlb: { local_flushes: number; shootdowns: number; ipis_sent: number; ipis_taken: number; table_syncs: number; context_switches: number };
   /** get_user_pages_fast: pages the lockless walk took, and fallbacks to the slow path. */
   gup: { fast: number; slow: number };
+  /** When the programs forked: forks done, IPIs sent over the run per fork (shootdowns and table syncs), fork latency (µs, HdrHistogram). */
+  forks?: number;
+  ipis_per_fork?: number;
+  fork_latency_us?: { p50: number; p99: number; mean: number };
   pgtables_bytes: { total: number; host: number; guests: number; per_process: number; measured_at: string; peak: number };
   /** The budget, its peak use, and the VM_FAULT_OOMs: the first one's process and what memory held then (all of it charged, and in page tables). */
   memory: { budget_bytes: number; peak_bytes: number; oom: { count: number; first_process: number | null; at_first: { charged_bytes: number; pgtables_bytes: number } | null } };
@@ -274,6 +279,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     accesses: { loads: st[ST_LOADS], stores: st[ST_STORES], tlb_walks: st[ST_WALKS] },
     tlb: { local_flushes: st[ST_TLB_FLUSHES], shootdowns: st[ST_SHOOTDOWNS], ipis_sent: st[ST_IPIS_SENT], ipis_taken: st[ST_IPIS_TAKEN], table_syncs: st[ST_TABLE_SYNCS], context_switches: st[ST_CTX_SWITCHES] },
     gup: { fast: st[ST_GUP_FAST], slow: st[ST_GUP_SLOW] },
+    ...forkFigures(st, run.cpus.flatMap((c) => c.forkUs ?? [])),
     pgtables_bytes: {
       total: tables * 4096,
       host: hostTables * 4096,
@@ -339,4 +345,15 @@ function phaseOf(i32: Int32Array, l: Layout, tasks: number, p: { from: number; t
 function round(x: number, d: number): number {
   const f = 10 ** d;
   return Math.round(x * f) / f;
+}
+
+/** The fork figures of a run that forked (issue "Sharing under fire", item 5): none otherwise. */
+function forkFigures(st: Float64Array, samples: number[]): Pick<RunReport, 'forks' | 'ipis_per_fork' | 'fork_latency_us'> {
+  const forks = st[ST_FORKS];
+  if (forks === 0) return {};
+  const h = hdr.build({ useWebAssembly: false, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  for (const us of samples) h.recordValue(Math.max(1, Math.round(us)));
+  const lat = { p50: h.getValueAtPercentile(50), p99: h.getValueAtPercentile(99), mean: round(h.mean, 1) };
+  h.destroy();
+  return { forks, ipis_per_fork: round(st[ST_IPIS_SENT] / forks, 2), fork_latency_us: lat };
 }

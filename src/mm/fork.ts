@@ -148,9 +148,9 @@ export function dup_mmap(k: Kernel, parent: number, child: number): number {
   const tlb = new MmuGather();
   let r = 0;
   try {
-    // A sharing model's VM_SHARED_PT mapping: no model says yet what a child gets (hugetlb's
-    // copy_hugetlb_page_range shares the PMD; mshare's reviewers have not decided): EINVAL.
-    for (let v = first_vma(k, parent); v >= 0; v = vma_next(k, v)) if ((vma_flags(k, v) & VM_SHARED_PT) !== 0) return -EINVAL;
+    // A sharing model's VM_SHARED_PT mapping: the model says what a child gets (pt-hint: as
+    // hugetlb's copy_hugetlb_page_range, the parent's PTE tables shared); one that does not say: EINVAL.
+    if (!k.model.fork_vma) for (let v = first_vma(k, parent); v >= 0; v = vma_next(k, v)) if ((vma_flags(k, v) & VM_SHARED_PT) !== 0) return -EINVAL;
     for (let v = first_vma(k, parent); v >= 0; v = vma_next(k, v)) {
       const flags = vma_flags(k, v);
       if ((flags & VM_DONTCOPY) !== 0) continue;
@@ -172,7 +172,12 @@ export function dup_mmap(k: Kernel, parent: number, child: number): number {
         i_mmap_insert(k, file, n);
       }
       vma_link_mm(k, child, n);
-      if ((flags & (VM_SHARED | VM_WIPEONFORK | VM_SHARED_PT)) !== 0) continue;
+      if ((flags & VM_SHARED_PT) !== 0) {
+        r = k.model.fork_vma!(k, v, n);
+        if (r < 0) break;
+        continue;
+      }
+      if ((flags & (VM_SHARED | VM_WIPEONFORK)) !== 0) continue;
       if (copy_page_range(k, child, parent, vma_start(k, v), vma_end(k, v), tlb) < 0) {
         r = -ENOMEM;
         break;

@@ -86,6 +86,13 @@ export interface ModelOps {
    * does through huge_pmd_unshare). Without this hook, MADV_DONTNEED there is EINVAL.
    */
   madvise_dontneed?(k: Kernel, vma: number, start: number, end: number, tlb: MmuGather): void;
+  /**
+   * fork: `dst` is the child's copy of this VM_SHARED_PT VMA `src`, linked and in i_mmap (both
+   * mms' mmap_lock held for write, dup_mmap's). The model gives the child what its design says
+   * (pt-hint: copy_hugetlb_page_range's shared PMDs). 0 or -errno. Without this hook, fork of a
+   * process holding a VM_SHARED_PT mapping is EINVAL.
+   */
+  fork_vma?(k: Kernel, src: number, dst: number): number;
 }
 
 /** An ioctl's argument struct, by field name (fds already resolved to files by the caller). */

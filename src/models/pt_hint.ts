@@ -26,7 +26,7 @@
  * Its promise is that no program can tell: every result, errno, signal and value is what `none`
  * gives (the differential property test checks it).
  */
-import { FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_CPUMASK, M_PGTABLES, P_OWNER, P_SHARE, V_FLAGS, V_IMMAP_NEXT, V_MM, V_SHARE_LOCK } from '../shm/layout.js';
+import { FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_CPUMASK, M_PGD, M_PGTABLES, P_OWNER, P_SHARE, V_FLAGS, V_IMMAP_NEXT, V_MM, V_SHARE_LOCK } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
@@ -41,7 +41,7 @@ import { MODEL_DEFAULT, type ModelOps } from '../mm/model_ops.js';
 import { flush_protection, mprotect_fixup } from '../mm/mprotect.js';
 import { ptpBase } from '../mm/page_alloc.js';
 import { FAULT_FLAG_WRITE, ST_FAULT_SHARED_PMD, type Kernel, type VmFault } from '../mm/percpu.js';
-import { entry_table, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, table_of } from '../mm/pgtable.js';
+import { entry_off, entry_table, pgd_index, pmd_index, PMD_LEVEL, PMD_SIZE, PTE_LEVEL, pud_index, PUD_LEVEL, table_alloc, table_of } from '../mm/pgtable.js';
 import { flush_tlb_mm, tlb_remove_table_sync_one } from '../mm/tlb.js';
 import { pte_lock } from '../mm/ptlock.js';
 import { spin_unlock } from '../sync/spinlock.js';
@@ -321,6 +321,48 @@ export function createPtHintModel(bug = ''): ModelOps {
     }
   }
 
+  /**
+   * fork of a hinted VMA, as hugetlb's copy_hugetlb_page_range for a shared mapping: the child's
+   * VMA keeps the hint, and wherever the child may share (want_pmd_share) and the parent has a
+   * PTE table, the child's PMD entry points to the parent's table (huge_pte_alloc ->
+   * huge_pmd_share, under i_mmap_rwsem for read): "if the pagetables are shared don't copy or
+   * take references". Elsewhere the child's faults share or fill later. Both mms' mmap_lock are
+   * held for write (dup_mmap).
+   */
+  function fork_vma(k: Kernel, src: number, dst: number): number {
+    const i32 = k.i32;
+    const parent = Atomics.load(i32, vmaBase(k, src) + V_MM);
+    const child = Atomics.load(i32, vmaBase(k, dst) + V_MM);
+    const sem = fileBase(k, vma_file(k, dst)) + FL_IMMAP_RWSEM;
+    down_read(k, sem, LockClass.IMmapRwsem);
+    try {
+      const cpgd = Atomics.load(i32, k.mmBase(child) + M_PGD);
+      for (let a = Math.ceil(vma_start(k, dst) / PMD_SIZE) * PMD_SIZE; a + PMD_SIZE <= vma_end(k, dst); a += PMD_SIZE) {
+        if (!want_pmd_share(k, dst, a)) continue;
+        const soff = lookup_entry(k, parent, a / 4096, PMD_LEVEL);
+        if (soff < 0) continue;
+        const se = Atomics.load(i32, soff);
+        if (k.sched !== null) k.sched.point(k, SchedPoint.ShareLoad);
+        if (se === 0) continue;
+        const t = table_of(k, se, PTE_LEVEL, parent);
+        if (t < 0) continue;
+        const vpn = a / 4096;
+        const pud = table_alloc(k, entry_off(k, cpgd, pgd_index(vpn)), child, PUD_LEVEL);
+        if (pud < 0) return -ENOMEM;
+        const pmd = table_alloc(k, entry_off(k, pud, pud_index(vpn)), child, PMD_LEVEL);
+        if (pmd < 0) return -ENOMEM;
+        const doff = entry_off(k, pmd, pmd_index(vpn));
+        guard_pt_share(k, t, AssertSite.HugePmdShare);
+        Atomics.add(i32, ptpBase(k, t) + P_SHARE, 1);
+        guard_upper_populate(k, doff, AssertSite.HugePmdShare);
+        if (Atomics.compareExchange(i32, doff, 0, se) !== 0) Atomics.sub(i32, ptpBase(k, t) + P_SHARE, 1);
+      }
+      return 0;
+    } finally {
+      up_read(k, sem);
+    }
+  }
+
   return {
     name: 'pt-hint',
     mmap: () => MODEL_DEFAULT,
@@ -350,6 +392,7 @@ export function createPtHintModel(bug = ''): ModelOps {
     /** uffd-wp registration unshares first (hugetlb: uffd_disable_huge_pmd_share); the VMA is then an ordinary one. */
     uffd_register: (k, vma) => unhint(k, vma),
     madvise_dontneed,
+    fork_vma,
     advices: ['MADV_SHARE_PT'],
     /** madvise(MADV_SHARE_PT): mark the shared shmem VMAs of [start, end). mmap_lock held for write. */
     madvise(k, mm, start, end, advice) {

@@ -102,7 +102,11 @@ export interface CpuResult {
   opResults: SeqResult[];
   /** The ops whose outcome or assertions were not met (every one: none stops the run). */
   unmet: UnmetExpectation[];
+  /** Each fork op's latency here, µs (the first FORK_SAMPLES_CAP). */
+  forkUs: number[];
 }
+
+const FORK_SAMPLES_CAP = 100_000;
 
 export type SeqResult = OpResult & { seq: number };
 export interface UnmetExpectation {
@@ -153,6 +157,7 @@ export class Cpu {
   /** The programs' own processes (tasks past them start only when a fork starts them). */
   private readonly initial: number;
   private readonly opResults: SeqResult[] = [];
+  private readonly forkUs: number[] = [];
   private readonly unmetList: UnmetExpectation[] = [];
   /** What the last op returned beyond its outcome (op_results' ret, value, status). */
   private lastRet: number | string | undefined = undefined;
@@ -240,7 +245,7 @@ export class Cpu {
     const now = this.lockStatNow(); // frees the histograms either way
     return {
       cpu: k.cpu, stats: Array.from(k.stats), ...(this.lockStatKept ?? now), seconds: (performance.now() - t0) / 1000, stopped, error,
-      opResults: this.opResults, unmet: this.unmetList,
+      opResults: this.opResults, unmet: this.unmetList, forkUs: this.forkUs,
     };
   }
 
@@ -589,8 +594,10 @@ export class Cpu {
       case OpCode.Fork: {
         const t0 = performance.now();
         const r = this.fork(op);
-        k.stats[ST_FORK_MS] += performance.now() - t0;
+        const ms = performance.now() - t0;
+        k.stats[ST_FORK_MS] += ms;
         if (r >= 0) k.stats[ST_FORKS]++;
+        if (r >= 0 && this.forkUs.length < FORK_SAMPLES_CAP) this.forkUs.push(ms * 1000);
         return this.result(op, r);
       }
       case OpCode.Wait: return this.result(op, this.reap(op));

@@ -4,6 +4,7 @@ import { loadScenarioFile } from './file.js';
 import { daxWindow } from './dax_window.js';
 import { exitVsFault } from './exit_vs_fault.js';
 import { faultStorm } from './fault_storm.js';
+import { forkStorm } from './fork_storm.js';
 import { mprotectVsFault } from './mprotect_vs_fault.js';
 import { qemuSnapshot, qemuSnapshotFile } from './qemu_snapshot.js';
 import { raceMunmapVsFault } from './race_munmap_vs_fault.js';
@@ -35,6 +36,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'exit-vs-fault': exitVsFault,
   'mprotect-vs-fault': mprotectVsFault,
   'fault-storm': faultStorm,
+  'fork-storm': forkStorm,
   viommu,
   'dax-window': daxWindow,
   'qemu-snapshot': qemuSnapshot,
