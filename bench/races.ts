@@ -35,6 +35,7 @@ export const RACES: Race[] = [
   { name: 'mshare v1 retry releases current->mm (remote fault)', scenario: 'race-mshare-retry', model: 'mshare', bug: 'retry-unlocks-current-mm', opts: {} },
   { name: 'munmap detaches a VMA without vma_start_write (per-VMA locks)', scenario: 'race-vma-lock', model: 'none', bug: 'munmap-skips-vma-write-lock', opts: {} },
   { name: 'pt-hint MADV_DONTNEED unshare without its flush (CVE-2021-4002)', scenario: 'race-dontneed-unshare', model: 'pt-hint', bug: 'unshare-defers-flush', opts: {} },
+  { name: 'pt-hint sharing read from a refcount (CVE-2024-57883)', scenario: 'race-share-count', model: 'pt-hint', bug: 'share-count-from-refcount', opts: {} },
   { name: 'pt-hint unshare without the GUP-fast sync (CVE-2025-38085)', scenario: 'race-gup-fast-unshare', model: 'pt-hint', bug: 'unshare-skips-gup-sync', opts: {} },
   { name: 'pt-hint fault vs MADV_DONTNEED unshare without the vma_lock (2022)', scenario: 'race-fault-unshare', model: 'pt-hint', bug: 'fault-without-vma-lock', opts: {} },
   { name: 'mshare v3 MADV_DONTNEED on the shared table without the host lock', scenario: 'race-mshare-dontneed', model: 'mshare', bug: 'v3-dontneed-without-host-lock', opts: {} },

@@ -8,7 +8,7 @@ import {
 } from './mshare.js';
 import { createNoneModel } from './none.js';
 import { BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK } from '../mm/mmap.js';
-import { BUG_FAULT_WITHOUT_VMA_LOCK, BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, BUG_UNSHARE_SKIPS_GUP_SYNC, createPtHintModel } from './pt_hint.js';
+import { BUG_FAULT_WITHOUT_VMA_LOCK, BUG_SHARE_COUNT_FROM_REFCOUNT, BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, BUG_UNSHARE_SKIPS_GUP_SYNC, createPtHintModel } from './pt_hint.js';
 
 export interface ModelInfo {
   name: string;
@@ -54,6 +54,7 @@ export const MODELS: Record<string, ModelInfo> = {
     bugs: {
       [BUG_UNSHARE_DEFERS_FLUSH]: "huge_pmd_unshare leaves the flush to the caller's mmu_gather, which flushes only the range it changed (CVE-2021-4002's shape)",
       [BUG_SPLIT_UNSHARES_EARLY]: 'a split unshares before it takes the locks that clear the hint, so a racing fault shares the table again (CVE-2025-38084\'s shape)',
+      [BUG_SHARE_COUNT_FROM_REFCOUNT]: 'huge_pmd_unshare reads sharing from the table page\'s refcount, which a speculative reference (compaction\'s pfn scanner) inflates: an unshared table is "unshared" and goes with the pages it maps (CVE-2024-57883)',
       [BUG_UNSHARE_SKIPS_GUP_SYNC]: 'huge_pmd_unshare gives a table away without waiting for gup_fast walkers (tlb_remove_table_sync_one); under --tlb-flush broadcast nothing else waits, and the last user frees the table under a lockless walker (CVE-2025-38085)',
       [BUG_FAULT_WITHOUT_VMA_LOCK]: 'the fault does not take the VMA\'s share lock, so a MADV_DONTNEED unshare between its walk and its PTE lock leaves it filling a table its mm no longer maps, which the sibling may free (the 2022 hugetlb race fixed by the vma_lock)',
     },

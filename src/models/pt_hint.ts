@@ -26,7 +26,7 @@
  * Its promise is that no program can tell: every result, errno, signal and value is what `none`
  * gives (the differential property test checks it).
  */
-import { FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_CPUMASK, M_PGD, M_PGTABLES, P_OWNER, P_SHARE, V_FLAGS, V_IMMAP_NEXT, V_MM, V_SHARE_LOCK } from '../shm/layout.js';
+import { FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_CPUMASK, M_PGD, M_PGTABLES, P_OWNER, P_SHARE, V_FLAGS, V_IMMAP_NEXT, V_MM, V_SHARE_LOCK, P_REFCOUNT } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { down_read, down_write, up_read, up_write } from '../sync/rwsem.js';
@@ -100,7 +100,22 @@ export const BUG_FAULT_WITHOUT_VMA_LOCK = 'fault-without-vma-lock';
  */
 export const BUG_UNSHARE_SKIPS_GUP_SYNC = 'unshare-skips-gup-sync';
 
+/**
+ * --bug share-count-from-refcount (CVE-2024-57883, fixed by "mm: hugetlb: independent PMD page
+ * table shared count"): huge_pmd_unshare asks whether the table is shared from its page's
+ * refcount, which a speculative reference (compaction's pfn scanner: the `compact` op) inflates.
+ * An unshared table then looks shared: its PMD entry is cleared and its count dropped as if
+ * another mm still held it — the table goes with the pages it maps still counted as mapped.
+ */
+export const BUG_SHARE_COUNT_FROM_REFCOUNT = 'share-count-from-refcount';
+
 export function createPtHintModel(bug = ''): ModelOps {
+  const countFromRefcount = bug === BUG_SHARE_COUNT_FROM_REFCOUNT;
+  /** Is table t shared? Its share count (pt_share_count), or under the bug its page refcount. */
+  function pt_shared(k: Kernel, t: number): boolean {
+    const b = ptpBase(k, t);
+    return Atomics.load(k.i32, b + P_SHARE) + (countFromRefcount ? Atomics.load(k.i32, b + P_REFCOUNT) : 0) > 1;
+  }
   const skipsGupSync = bug === BUG_UNSHARE_SKIPS_GUP_SYNC;
   const noVmaLock = bug === BUG_FAULT_WITHOUT_VMA_LOCK;
   const defersFlush = bug === BUG_UNSHARE_DEFERS_FLUSH;
@@ -255,7 +270,7 @@ export function createPtHintModel(bug = ''): ModelOps {
       if (e === 0) continue;
       const t = table_of(k, e, PTE_LEVEL, mm);
       if (t < 0) break;
-      if (Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1) continue;
+      if (!pt_shared(k, t)) continue;
       guard_upper(k, off, AssertSite.HugePmdUnshare); // pud_clear under i_mmap_rwsem for write
       Atomics.store(i32, off, 0);
       if (drop_share(k, t, mm, vma, a)) lastSharer = true;
@@ -301,7 +316,7 @@ export function createPtHintModel(bug = ''): ModelOps {
         if (k.sched !== null) k.sched.point(k, SchedPoint.UnshareLoad);
         if (e === 0) continue;
         const t = table_of(k, e, PTE_LEVEL, mm);
-        if (t < 0 || Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1) continue;
+        if (t < 0 || !pt_shared(k, t)) continue;
         // huge_pmd_unshare with the PTE lock held (huge_pte_lock in __unmap_hugepage_range): a
         // fault holding the lock sees the entry still there, or after, gone.
         const ptl = pte_lock(k, t);

@@ -37,6 +37,7 @@ import {
   sys_uffd_handle, sys_uffd_register, sys_uffd_register_file, sys_uffd_snapshot_end, sys_uffd_wp, sys_uffd_wp_file,
 } from '../mm/userfaultfd.js';
 import { sys_fault_remote, sys_gup_fast } from '../mm/gup.js';
+import { compact_scan_pgtables } from '../mm/compaction.js';
 import { names_release_all } from '../mm/namei.js';
 import { encodeLockHistograms } from '../sync/lock_hist.js';
 import {
@@ -583,6 +584,7 @@ export class Cpu {
       case OpCode.FaultRemote: return this.result(op, op.a >= this.initial ? -3 : sys_fault_remote(k, op.a, op.b, op.write));
       case OpCode.Madvise: return this.result(op, sys_madvise(k, this.slotGet(op.slot) + op.a, op.b, op.str));
       case OpCode.GupFast: return this.result(op, sys_gup_fast(k, this.slotGet(op.slot) + op.a, op.write));
+      case OpCode.Compact: return this.result(op, compact_scan_pgtables(k));
       case OpCode.UffdRegister: return this.result(op, sys_uffd_register(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.UffdWp: return this.result(op, sys_uffd_wp(k, this.slotGet(op.slot) + op.a, op.b, op.write));
       case OpCode.UffdRegisterFile: return this.result(op, sys_uffd_register_file(k, this.slotGet(op.slot)));

@@ -149,6 +149,9 @@ const OPS = [
   // get_user_pages_fast of the page at region+offset (an O_DIRECT or device pin): the lockless
   // walk with interrupts off, the slow path (a fault) when it finds nothing; EFAULT as GUP gives it.
   op('gup_fast', { region: name, offset, write: z.boolean().default(false), expect }),
+  // One pass of kcompactd's pfn scanner over the page-table pages (speculative references taken
+  // and dropped: mm/compaction.ts). No syscall does it; a scenario runs it as a background task.
+  op('compact', { expect }),
 ] as const;
 
 export const OpSchema = z.discriminatedUnion('op', OPS);
@@ -278,12 +281,13 @@ export const enum OpCode {
   Fork,
   Wait,
   GupFast,
+  Compact,
 }
 
 /** Op names by OpCode (traces and reports). */
 export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch',
   'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle',
-  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait', 'gup_fast'];
+  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait', 'gup_fast', 'compact'];
 
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
 export const EXPECT_OK = 0;
@@ -485,6 +489,7 @@ function compileInto(parsed: ParsedOp[], slots: Map<string, number>, maxSlots: n
       case 'mlock': c.code = OpCode.Mlock; region(o.region); c.a = o.offset; c.b = o.len; c.write = o.onfault; break;
       case 'munlock': c.code = OpCode.Munlock; region(o.region); c.a = o.offset; c.b = o.len; break;
       case 'mincore': c.code = OpCode.Mincore; region(o.region); c.a = o.offset; c.b = o.len; break;
+      case 'compact': c.code = OpCode.Compact; break;
       case 'gup_fast': c.code = OpCode.GupFast; region(o.region); c.a = o.offset; c.write = o.write; break;
       case 'msync': c.code = OpCode.Msync; region(o.region); c.a = o.offset; c.b = o.len; c.d = bits(o.flags, MS_BITS); break;
       case 'fork': {

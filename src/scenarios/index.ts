@@ -4,6 +4,7 @@ import { loadScenarioFile } from './file.js';
 import { daxWindow } from './dax_window.js';
 import { exitVsFault } from './exit_vs_fault.js';
 import { faultStorm } from './fault_storm.js';
+import { raceShareCount } from './race_share_count.js';
 import { forkStorm } from './fork_storm.js';
 import { mprotectVsFault } from './mprotect_vs_fault.js';
 import { qemuSnapshot, qemuSnapshotFile } from './qemu_snapshot.js';
@@ -55,6 +56,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-dontneed-unshare': raceDontneedUnshare,
   'race-fault-unshare': raceFaultUnshare,
   'race-gup-fast-unshare': raceGupFastUnshare,
+  'race-share-count': raceShareCount,
   'race-mshare-dontneed': raceMshareDontneed,
   'race-first-share': raceFirstShare,
   'race-owner-exit-vs-share': raceOwnerExit,

@@ -42,6 +42,8 @@ const RACES: Race[] = [
   },
   // CVE-2025-38085 (the scenario runs with --tlb-flush broadcast, where nothing else waits for a gup_fast walker).
   { scenario: 'race-gup-fast-unshare', model: 'pt-hint', bug: 'unshare-skips-gup-sync', checkers: ['use-after-free'] },
+  // CVE-2024-57883: sharing read from a refcount that compaction's speculative reference inflates.
+  { scenario: 'race-share-count', model: 'pt-hint', bug: 'share-count-from-refcount', checkers: ['invariant:mapcount', 'invariant:rss', 'leak', 'use-after-free'] },
   // mshare v3's MADV_DONTNEED on the shared table ("without taking the needed locks"): the host's
   // PTEs zapped, only the caller flushed; the other guest's CPU keeps the translations.
   { scenario: 'race-mshare-dontneed', model: 'mshare', bug: 'v3-dontneed-without-host-lock', checkers: ['stale-tlb-write', 'stale-tlb'] },
