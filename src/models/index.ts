@@ -35,7 +35,7 @@ export const MODELS: Record<string, ModelInfo> = {
       'a host mm holds the shared PTE tables; guest VMAs get VM_SHARED_PT; a guest fault copies the host PMD entry and is handled in the host mm; ' +
       'mprotect by one process changes the host entries, so every sharer (shootdown reaches every sharer CPU); partial munmap: EINVAL; ' +
       'guest exit never frees shared tables; the host mm goes with the last sharer; host tables accounted once, apart from guests' +
-      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
+      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): MADV_DONTNEED zaps the host\'s PTEs for every sharer under the host\'s mmap_lock, flushing every sharer\'s CPUs (the RFC\'s one-change-reaches-all rule); fork of a process holding one, other madvise advices and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_FREE_SHARED_PMD]: "guest exit frees the shared PTE tables (the RFC's unfixed free_pmd_range / pmd_free_tlb path)",
       [BUG_FORGET_SHARERS]: "a change to the host's entries flushes only the CPU that made it, not the other sharers' CPUs",

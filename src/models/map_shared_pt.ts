@@ -21,7 +21,7 @@
  * --bug shootdown-forgets-sharers: a change to the host's entries flushes only the CPU that made
  * it (flush_tlb_mm on the host's own, empty, cpumask), so other sharers keep stale entries.
  */
-import { mmap_write_unlock, host_mmap_write_lock } from '../mm/mmap_lock.js';
+import { mmap_read_unlock, mmap_write_unlock, host_mmap_read_lock, host_mmap_write_lock } from '../mm/mmap_lock.js';
 import {
   FL_PTSHARE, FL_PTSHARE_GEN, FL_PTSHARE_LOCK, M_CPUMASK, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_FLAGS,
   M_USERS, MMF_HOST, R_GEN,
@@ -32,7 +32,7 @@ import { down_write, up_write } from '../sync/rwsem.js';
 import { fileBase } from '../mm/filemap.js';
 import { guest_pmd_fault, host_flush_mask, host_of_vma } from './host_mm.js';
 import { mm_alloc, mm_gen, mmdrop, mmget, mmput } from '../mm/fork.js';
-import { lookup_entry, pt_put, VM_FAULT_SIGBUS } from '../mm/memory.js';
+import { lookup_entry, type MmuGather, pt_put, tlb_finish_mmu, VM_FAULT_SIGBUS, zap_page_range } from '../mm/memory.js';
 import { calc_vm_flags, do_munmap, get_unmapped_area, MAP_FIXED, MAP_SHARED_PT, mmap_region } from '../mm/mmap.js';
 import { EINVAL, ENOMEM } from '../mm/errno.js';
 import { change_access_range } from '../mm/mprotect.js';
@@ -147,6 +147,26 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     }
   }
 
+  /**
+   * MADV_DONTNEED on the shared range, by the RFC's rule for changes to it (one mprotect reaches
+   * every sharer): the host's PTEs in the range are zapped under the host mm's mmap_lock (read, as
+   * madvise_dontneed_free holds the task's), and the flush reaches every sharer's CPUs (the
+   * host's flush mask) before it returns. Every process then reads the page cache again — the
+   * data stays, as under none.
+   */
+  function madvise_dontneed(k: Kernel, vma: number, start: number, end: number, tlb: MmuGather): void {
+    const host = host_of_vma(k, vma);
+    if (host < 0) return;
+    const hlock = k.mmBase(host) + M_MMAP_LOCK;
+    host_mmap_read_lock(k, hlock);
+    try {
+      zap_page_range(k, host, start, end, tlb);
+      tlb_finish_mmu(k, host, tlb);
+    } finally {
+      mmap_read_unlock(k, hlock);
+    }
+  }
+
   function may_munmap(k: Kernel, vma: number, start: number, end: number): number {
     return start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL;
   }
@@ -191,6 +211,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     mmap,
     fault,
     mprotect,
+    madvise_dontneed,
     may_munmap,
     detach,
     switch_mm: () => {},
