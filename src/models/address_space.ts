@@ -80,7 +80,7 @@ import {
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import {
-  attach_whole_file, device_open, device_unlink, guest_detach, host_backing_file_id, host_map_range,
+  attach_whole_file, device_open, device_unlink, guest_detach, guest_fork, host_backing_file_id, host_map_range,
   host_of_file, host_release, is_model_file, model_flush_mask, whole_file_guest_fault, whole_file_setsize,
 } from './host_mm.js';
 import { do_munmap, PROT_EXEC, PROT_READ, PROT_WRITE } from '../mm/mmap.js';
@@ -186,6 +186,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
     // Never the host's last user: the space file, held by this VMA until remove_vma, holds one.
     detach: (k, vma) => guest_detach(k, vma, PMD_LEVEL),
+    fork_vma: (k, src) => guest_fork(k, src),
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
     // The planted bug: a revoke flushes only the CPUs running the host mm itself.
     flush_mask: (k, mm) => (forgetMappers ? Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK) : model_flush_mask(k, mm)),

@@ -42,7 +42,7 @@ import {
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import {
-  attach_whole_file, device_open, device_unlink, guest_detach, host_backing_file_id, host_map_range,
+  attach_whole_file, device_open, device_unlink, guest_detach, guest_fork, host_backing_file_id, host_map_range,
   host_of_file, host_release, is_model_file, mappers_allow, model_flush_mask, whole_file_guest_fault,
   whole_file_setsize,
 } from './host_mm.js';
@@ -168,6 +168,7 @@ export function createContainerFdModel(): ModelOps {
     mprotect: () => -EINVAL, // changes inside go through CONTAINER_PROTECT
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
     detach: (k, vma) => guest_detach(k, vma, PMD_LEVEL),
+    fork_vma: (k, src) => guest_fork(k, src),
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
     flush_mask: model_flush_mask,
     open: (k, path, create, excl) => device_open(k, CONTAINER_DEV, 'ptcontainer', path, create, excl),

@@ -187,6 +187,19 @@ export function host_backing_file_id(k: Kernel, file: number): number {
 }
 
 /**
+ * fork of a guest (dup_mmap, both mms' mmap_lock held for write): the child's copy of the VMA
+ * stays attached to the same host — a host user more, dropped by its detach — and its faults copy
+ * the host's entries again, as the parent's did (mshare's reviewers: the child's mapping of the
+ * region stays attached). 0, or -EINVAL when the host is gone.
+ */
+export function guest_fork(k: Kernel, src: number): number {
+  const host = host_of_vma(k, src);
+  if (host < 0) return -EINVAL;
+  mmget(k, host);
+  return 0;
+}
+
+/**
  * A guest VMA goes (munmap or exit): its entries at `level` that point into the host's tables
  * (PMD entries for PTE-table sharing, PUD entries for PMD-table sharing) are cleared, the guest
  * is flushed, and only then does each table lose the guest's share (the mmu_gather order: no CPU

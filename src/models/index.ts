@@ -35,7 +35,7 @@ export const MODELS: Record<string, ModelInfo> = {
       'a host mm holds the shared PTE tables; guest VMAs get VM_SHARED_PT; a guest fault copies the host PMD entry and is handled in the host mm; ' +
       'mprotect by one process changes the host entries, so every sharer (shootdown reaches every sharer CPU); partial munmap: EINVAL; ' +
       'guest exit never frees shared tables; the host mm goes with the last sharer; host tables accounted once, apart from guests' +
-      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): MADV_DONTNEED zaps the host\'s PTEs for every sharer under the host\'s mmap_lock, flushing every sharer\'s CPUs (the RFC\'s one-change-reaches-all rule); fork of a process holding one, other madvise advices and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
+      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): MADV_DONTNEED zaps the host\'s PTEs for every sharer under the host\'s mmap_lock, flushing every sharer\'s CPUs (the RFC\'s one-change-reaches-all rule); fork: the child\'s mapping stays a guest of the same host; other madvise advices and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_FREE_SHARED_PMD]: "guest exit frees the shared PTE tables (the RFC's unfixed free_pmd_range / pmd_free_tlb path)",
       [BUG_FORGET_SHARERS]: "a change to the host's entries flushes only the CPU that made it, not the other sharers' CPUs",
@@ -70,7 +70,7 @@ export const MODELS: Record<string, ModelInfo> = {
       'processes mmap the whole container MAP_SHARED (MAP_PRIVATE, another length or a non-PMD-aligned address -> EINVAL) with a prot that is a superset of every permission inside (else EACCES), ' +
       'and CONTAINER_MAP/PROTECT beyond some mapper\'s prot -> EACCES; mprotect or partial munmap of the mapping -> EINVAL; the fault takes the host mmap_lock inside the task\'s, ' +
       'copies the host PMD entry and handles the PTE fault in the host; the host and its tables go with the container\'s last fd, name or mapping' +
-      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
+      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork: the child\'s mapping stays attached to the same host (its faults copy the host\'s entries); madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {},
     create: () => createContainerFdModel(),
   },
@@ -86,7 +86,7 @@ export const MODELS: Record<string, ModelInfo> = {
       'no host VMA -> SIGSEGV; mprotect or partial munmap of the mapping -> EINVAL; ' +
       'MADV_DONTNEED on the mapping -> EINVAL (v3\'s plan); the bug does what v3 did (zaps the host\'s shared PTEs without the host\'s mmap_lock, flushing only the caller); the owner\'s exit unmaps the whole host range (later touches: SIGSEGV); ' +
       'the host goes with the last fd, name or mapping; v1: mshare(name, addr, len, oflag) moves the caller\'s shared file mappings in the range into a named region and attaches others at the same address, mshare_unlink(name)' +
-      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
+      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork: the child\'s mapping stays attached to the same host (its faults copy the host\'s entries); madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_PEEK_WITHOUT_HOST_LOCK]: "the fault reads the host's PUD entry without the host's mmap_lock and copies it into the guest's (v1's find_shared_vma)",
       [BUG_ATTACH_DROPS_MMAP_LOCK]: "mshare() (v1) looks at the caller's mappings, drops mmap_lock, then moves and unmaps them without looking again: a thread's remap in between is lost",
@@ -106,7 +106,7 @@ export const MODELS: Record<string, ModelInfo> = {
       'processes mmap the whole space MAP_SHARED at any PMD-aligned address of their own (MAP_PRIVATE, another length, an offset or an unaligned address -> EINVAL; a prot not covering every grant -> EACCES; ' +
       "mprotect or partial munmap -> EINVAL); the fault takes the host mmap_lock inside the task's, finds the host VMA (none: SIGSEGV, whatever the TLB held before the revoke), " +
       "copies the host PMD entry and handles the PTE fault in the host; the host goes with the space's last fd, name or mapping" +
-      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork of a process holding one, madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
+      ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork: the child\'s mapping stays attached to the same host (its faults copy the host\'s entries); madvise and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_REVOKE_FORGETS_MAPPERS]: "AS_MUNMAP's shootdown covers only the host mm's own (empty) cpumask, not the CPUs running the space's mappers",
     },

@@ -30,7 +30,7 @@ import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { down_write, up_write } from '../sync/rwsem.js';
 import { fileBase } from '../mm/filemap.js';
-import { guest_pmd_fault, host_flush_mask, host_of_vma } from './host_mm.js';
+import { guest_fork, guest_pmd_fault, host_flush_mask, host_of_vma } from './host_mm.js';
 import { mm_alloc, mm_gen, mmdrop, mmget, mmput } from '../mm/fork.js';
 import { lookup_entry, type MmuGather, pt_put, tlb_finish_mmu, VM_FAULT_SIGBUS, zap_page_range } from '../mm/memory.js';
 import { calc_vm_flags, do_munmap, get_unmapped_area, MAP_FIXED, MAP_SHARED_PT, mmap_region } from '../mm/mmap.js';
@@ -212,6 +212,12 @@ export function createMapSharedPtModel(bug: string): ModelOps {
     fault,
     mprotect,
     madvise_dontneed,
+    /**
+     * fork: the child's mapping stays a guest of the same host (a host user more). No ptshare
+     * lock: the parent's mapping, held still by dup_mmap's mmap_lock, pins the host, so no
+     * host_put can see this guest's count as the last.
+     */
+    fork_vma: (k, src) => guest_fork(k, src),
     may_munmap,
     detach,
     switch_mm: () => {},

@@ -88,7 +88,7 @@ import { refcount_inc_not_zero } from '../sync/refcount.js';
 import { fdget } from '../mm/fdtable.js';
 import { fileBase } from '../mm/filemap.js';
 import {
-  guest_detach, host_backing_file_id, host_file_create, host_file_unlink, host_of_file, host_of_vma,
+  guest_detach, guest_fork, host_backing_file_id, host_file_create, host_file_unlink, host_of_file, host_of_vma,
   host_release, model_flush_mask, share_host_entry,
 } from './host_mm.js';
 import { name_hash, name_open } from '../mm/namei.js';
@@ -606,6 +606,7 @@ export function createMshareModel(bug = ''): ModelOps {
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL), // mshare_vm_op_split
     // mshare_vm_op_unshare_page_range: the guest's PUD entries go, then the mapping's host user.
     detach: (k, vma) => guest_detach(k, vma, PUD_LEVEL),
+    fork_vma: (k, src) => guest_fork(k, src),
     switch_mm: () => {}, // flush_mask reads the guests' own cpumasks
     flush_mask: model_flush_mask,
     open,

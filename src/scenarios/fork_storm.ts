@@ -28,7 +28,6 @@ export const forkStorm: Scenario = {
   details: 'figures: forks, ipis_per_fork, fork_latency_us (p50, p99), tlb.table_syncs, pgtables_bytes after fork; ' +
     'compare --unshare-flush per-unshare and batched under pt-hint (CVE-2025-38085\'s IPI per unshared table vs the mmu_gather batch); all checkers',
   defaults: { procs: 1, size: 64 * MiB, ops: 16 },
-  models: { only: ['none', 'pt-hint'], why: 'fork of a shared-PT mapping: none (Linux), pt-hint (copy_hugetlb_page_range); the other models refuse fork of their mappings (issue "Sharing under fire")' },
   build(o) {
     if (o.size % PMD !== 0) throw new Error('fork-storm: --size must be a multiple of 2 MiB');
     const priv = Math.max(PMD, Math.floor(o.size / 4 / PMD) * PMD);
