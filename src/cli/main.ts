@@ -130,7 +130,7 @@ workloadOptions(program
   .option('--fault-lock <lock>', 'the fault path\'s lock: mmap (mmap_lock) or per-vma (the VMA\'s own lock first, Linux 6.4+) (default: mmap, or the scenario\'s)')
   .option('--ptl <locks>', 'PTE-table locks: split (one per table, x86-64\'s) or mm (the mm\'s page_table_lock)', 'split')
   .option('--tlb-flush <how>', 'remote TLB flushes: ipi (x86: an interrupt each CPU takes, so a CPU with interrupts off delays it) or broadcast (arm64 TLBI, x86 INVLPGB: no interrupt) (default: ipi, or the scenario\'s)')
-  .option('--unshare-flush <how>', 'the GUP-fast sync after a shared page table is unshared: per-unshare (an IPI broadcast per table, the 2025 fix) or batched (one per mmu_gather, only when a table stopped being shared)', 'per-unshare'))
+  .option('--unshare-flush <how>', 'the GUP-fast sync after a shared page table is unshared: per-unshare (an IPI broadcast per table, the 2025 fix) or batched (one per mmu_gather, only when a table stopped being shared; Linux since Dec 2025)', 'batched'))
   .option('--lockset', 'check each kernel write against the lock that guards it (lockdep __guarded_by); slower')
   .option('--debug', 'the debug checks: --lockset')
   .option('--json', 'one JSON object on stdout')

@@ -182,7 +182,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     faultLock: o.faultLock ?? 'mmap',
     ptl: o.ptl ?? 'split',
     tlbFlush: o.tlbFlush ?? 'ipi',
-    unshareFlush: o.unshareFlush ?? 'per-unshare',
+    unshareFlush: o.unshareFlush ?? 'batched',
     // The lockset checks: asked for, or a controlled run (explore, replay, shrink) — never a benchmark.
     lockset: o.lockset ?? control !== undefined,
     slice: 4,
@@ -254,7 +254,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     fault_lock: o.faultLock ?? 'mmap',
     ptl: o.ptl ?? 'split',
     tlb_flush: o.tlbFlush ?? 'ipi',
-    unshare_flush: o.unshareFlush ?? 'per-unshare',
+    unshare_flush: o.unshareFlush ?? 'batched',
     seed: so.seed,
     cpus: so.cpus,
     procs: so.procs,

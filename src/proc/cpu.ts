@@ -180,7 +180,7 @@ export class Cpu {
       perVmaLock: p.faultLock === 'per-vma',
       ptlMm: p.ptl === 'mm',
       tlbBroadcast: p.tlbFlush === 'broadcast',
-      unshareBatched: p.unshareFlush === 'batched',
+      unshareBatched: p.unshareFlush !== 'per-unshare',
       lockset: p.lockset === true,
     });
     this.k.model = model;

@@ -147,7 +147,7 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
         faultLock: spec.faultLock ?? 'mmap',
         ptl: spec.ptl ?? 'split',
         tlbFlush: spec.tlbFlush ?? 'ipi',
-        unshareFlush: spec.unshareFlush ?? 'per-unshare',
+        unshareFlush: spec.unshareFlush ?? 'batched',
         lockset: spec.lockset === true,
         spin: spec.cpus <= cores,
         slice: spec.slice,
