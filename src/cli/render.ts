@@ -44,6 +44,9 @@ export function renderRun(r: RunReport): string {
   if (r.uffd.syscalls > 0 || r.uffd.events > 0) {
     t.push(['uffd-wp syscalls / entry writes / wake-ups / events', `${n(r.uffd.syscalls)} / ${n(r.uffd.entry_writes)} / ${n(r.uffd.wakeups)} / ${n(r.uffd.events)}`]);
   }
+  if (r.reclaim.pages > 0 || r.reclaim.ptes_cleared > 0) {
+    t.push(['reclaim: pages / PTEs cleared / accessed bits', `${n(r.reclaim.pages)} / ${n(r.reclaim.ptes_cleared)} / ${n(r.reclaim.accessed_bits)}`]);
+  }
   out.push(t.toString());
   if (r.locks.length > 0) out.push(`lock_stat over ${r.lock_stat_over}:`, renderLockStat(r.locks));
   if (r.scenario_report) out.push(...r.scenario_report.lines);

@@ -15,6 +15,7 @@ import {
   ST_SHOOTDOWNS, ST_STORES, ST_TLB_FLUSHES, ST_WALKS, ST_CTX_SWITCHES,
   ST_AS_GRANTS, ST_AS_GRANT_MS, ST_AS_REVOKES, ST_AS_REVOKE_MS,
   ST_UFFD_SYSCALLS, ST_UFFD_ENTRY_WRITES, ST_UFFD_WAKEUPS, ST_UFFD_EVENTS, ST_VMA_LOCK_ABORT, ST_VMA_LOCK_MISS, ST_VMA_LOCK_SUCCESS,
+  ST_RECLAIM_ACCESSED, ST_RECLAIM_PAGES, ST_RECLAIM_PTES,
 } from '../mm/percpu.js';
 import { runMachine } from '../proc/orchestrator.js';
 import type { OpResult } from '../proc/program.js';
@@ -105,6 +106,12 @@ export interface RunReport {
   address_space: { grants: number; grant_us_avg: number; revokes: number; revoke_us_avg: number };
   /** uffd-wp's costs: ioctls (register, write-protect, the handler's unprotects), PTEs and page flags written, writers woken, events queued. */
   uffd: { syscalls: number; entry_writes: number; wakeups: number; events: number };
+  /**
+   * Reclaim through rmap (the `reclaim` op: shrink_folio_list / try_to_unmap): page-cache pages
+   * left mapped nowhere, PTEs cleared, and of those the ones whose accessed bit was set
+   * (page_referenced's count: one PTE shared by N processes is one reference, N unshared PTEs N).
+   */
+  reclaim: { pages: number; ptes_cleared: number; accessed_bits: number };
   /** A scenario's own section (sga-1500: the prediction, the OOM and the 1/1 extrapolation). */
   scenario_report?: { key: string; json: unknown; lines: string[] };
   /** The scale of a scaled scenario (--scale). */
@@ -315,6 +322,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
       revoke_us_avg: st[ST_AS_REVOKES] > 0 ? round((st[ST_AS_REVOKE_MS] * 1000) / st[ST_AS_REVOKES], 2) : 0,
     },
     uffd: { syscalls: st[ST_UFFD_SYSCALLS], entry_writes: st[ST_UFFD_ENTRY_WRITES], wakeups: st[ST_UFFD_WAKEUPS], events: st[ST_UFFD_EVENTS] },
+    reclaim: { pages: st[ST_RECLAIM_PAGES], ptes_cleared: st[ST_RECLAIM_PTES], accessed_bits: st[ST_RECLAIM_ACCESSED] },
     ...(sc.scaled ? { scale: so.scale } : {}),
     ...(scenarioReport ? { scenario_report: scenarioReport } : {}),
   };

@@ -39,6 +39,7 @@ export const ASSERT_SITES = [
   'share_host_entry', 'guest_unshare', 'guest_pmd_fault', 'change_uffd_wp', 'wrprotect_vma', 'filemap_add_folio',
   'filemap_remove_folio', 'alloc_ptp', 'pt_share_transfer', 'change_access_range', 'host_map_range',
   'guest_detach', 'mremap_expand', 'vma_modify', 'pt_share_get', 'mshare_fault', 'mshare_unmap',
+  'rmap_walk_file', 'try_to_unmap_one',
 ] as const;
 export const enum AssertSite {
   DoMunmap, DoMmap, MprotectFixup, SplitVma, ZapPageRange, UnmapMappingRange, VmaLinkMm,
@@ -49,6 +50,7 @@ export const enum AssertSite {
   ShareHostEntry, GuestUnshare, GuestPmdFault, ChangeUffdWp, WrprotectVma, FilemapAdd,
   FilemapRemove, AllocPtp, PtShareTransfer, ChangeAccessRange, HostMapRange,
   GuestDetach, MremapExpand, VmaModify, PtShareGet, MshareFault, MshareUnmap,
+  RmapWalkFile, TryToUnmapOne,
 }
 
 /** Invariant violation code of a failed lock assertion (src/check/index.ts describes it). */

@@ -53,7 +53,14 @@ export const ST_FORK_MS = 33; // wall time inside fork ops (copy_process, dup_mm
 export const ST_TABLE_SYNCS = 34; // tlb_remove_table_sync_one broadcasts (a GUP-fast sync after an unshare)
 export const ST_GUP_FAST = 35; // pages gup_fast took without a lock
 export const ST_GUP_SLOW = 36; // gup_fast fallbacks to the slow path (a fault under mmap_lock)
-export const ST_COUNT = 37;
+// Reclaim through rmap (mm/vmscan.c shrink_folio_list -> mm/rmap.c try_to_unmap): page-cache
+// pages left unmapped, PTEs cleared on the way, and of those the ones whose accessed bit was set
+// (page_referenced's count: one per mapping that referenced the page — one per PTE, so a PTE
+// table shared by N processes reports one reference where N unshared tables report N).
+export const ST_RECLAIM_PAGES = 37;
+export const ST_RECLAIM_PTES = 38;
+export const ST_RECLAIM_ACCESSED = 39;
+export const ST_COUNT = 40;
 
 export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
 export const TLB_MASK = TLB_ENTRIES - 1;

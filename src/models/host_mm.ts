@@ -154,13 +154,18 @@ export function host_flush_mask(k: Kernel, host: number): number {
   const file = Atomics.load(i32, k.mmBase(host) + M_HOST_FILE);
   if (file < 0) return mask;
   const fb = fileBase(k, file);
-  down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
+  // A flush from inside an rmap walk of this very file (unmap_mapping_range under truncation's
+  // i_mmap_rwsem held for write, reclaim's try_to_unmap under it for read: map-shared-pt's host
+  // maps the shmem file itself) reads i_mmap under the lock it holds: taking it again would
+  // wait on itself (for write), or behind a queued writer (a recursive read).
+  const held = k.holds(fb + FL_IMMAP_RWSEM);
+  if (!held) down_read(k, fb + FL_IMMAP_RWSEM, LockClass.IMmapRwsem);
   for (let v = Atomics.load(i32, fb + FL_IMMAP_HEAD); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
     if ((vma_flags(k, v) & VM_SHARED_PT) !== 0 && vma_priv(k, v) === host) {
       mask |= Atomics.load(i32, k.mmBase(Atomics.load(i32, vmaBase(k, v) + V_MM)) + M_CPUMASK);
     }
   }
-  up_read(k, fb + FL_IMMAP_RWSEM);
+  if (!held) up_read(k, fb + FL_IMMAP_RWSEM);
   return mask;
 }
 

@@ -8,6 +8,7 @@ import {
 } from './mshare.js';
 import { createNoneModel } from './none.js';
 import { BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK } from '../mm/mmap.js';
+import { BUG_RECLAIM_FLUSHES_ONE_SHARER } from '../mm/vmscan.js';
 import { BUG_FAULT_WITHOUT_VMA_LOCK, BUG_SHARE_COUNT_FROM_REFCOUNT, BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, BUG_UNSHARE_SKIPS_GUP_SYNC, createPtHintModel } from './pt_hint.js';
 
 export interface ModelInfo {
@@ -50,6 +51,7 @@ export const MODELS: Record<string, ModelInfo> = {
       'whose whole PMD-aligned range lies in both VMAs, and shares its PTE table (share count per table); mprotect, partial munmap (a split), ' +
       'unmap and exit unshare first (huge_pmd_unshare, TLB flushed before i_mmap_rwsem drops); no program can tell the difference from none' +
       '; MADV_DONTNEED (under mmap_lock for read) unshares every shared table its range meets and zaps the rest, under i_mmap_rwsem for write, the TLB flushed for the whole unshared table before the lock drops (hugetlb\'s __unmap_hugepage_range); faults of a hinted VMA hold its share lock for read, MADV_DONTNEED for write (hugetlb_vma_lock); every unshare waits for gup_fast walkers before the table may become another process\'s ordinary table (tlb_remove_table_sync_one: per unshare, or once per batch under --unshare-flush batched)' +
+      '; reclaim (try_to_unmap through i_mmap) clears a shared table\'s PTE once, through its owner\'s VMA, and flushes every CPU of every mm that maps the table' +
       ' Linux\'s other calls on a shared-PT mapping (issue 11: the full rules are \"Sharing under fire\"\'s): fork: the child keeps the hint and shares the parent\'s PTE tables wherever want_pmd_share allows (copy_hugetlb_page_range); other madvise advices and mremap on it -> EINVAL; mlock populates through the model\'s fault; a shrinking ftruncate unmaps the file\'s pages from the host\'s tables, so every sharer sees SIGBUS.',
     bugs: {
       [BUG_UNSHARE_DEFERS_FLUSH]: "huge_pmd_unshare leaves the flush to the caller's mmu_gather, which flushes only the range it changed (CVE-2021-4002's shape)",
@@ -57,6 +59,7 @@ export const MODELS: Record<string, ModelInfo> = {
       [BUG_SHARE_COUNT_FROM_REFCOUNT]: 'huge_pmd_unshare reads sharing from the table page\'s refcount, which a speculative reference (compaction\'s pfn scanner) inflates: an unshared table is "unshared" and goes with the pages it maps (CVE-2024-57883)',
       [BUG_UNSHARE_SKIPS_GUP_SYNC]: 'huge_pmd_unshare gives a table away without waiting for gup_fast walkers (tlb_remove_table_sync_one); under --tlb-flush broadcast nothing else waits, and the last user frees the table under a lockless walker (CVE-2025-38085)',
       [BUG_FAULT_WITHOUT_VMA_LOCK]: 'the fault does not take the VMA\'s share lock, so a MADV_DONTNEED unshare between its walk and its PTE lock leaves it filling a table its mm no longer maps, which the sibling may free (the 2022 hugetlb race fixed by the vma_lock)',
+      [BUG_RECLAIM_FLUSHES_ONE_SHARER]: 'reclaim\'s try_to_unmap_one flushes only the mm of the VMA it walked through, not every mm that maps the shared PTE table it cleared (the other sharers\' CPUs keep the translation)',
     },
     create: (bug) => createPtHintModel(bug),
   },

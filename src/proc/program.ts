@@ -89,6 +89,11 @@ const OPS = [
   // mincore: `value` is the residency of the range's first 32 pages, page i in bit i.
   op('mincore', { region: name, offset, len: size, value: word.optional() }),
   op('msync', { region: name, offset, len: size, flags: z.array(z.enum(['MS_ASYNC', 'MS_SYNC', 'MS_INVALIDATE'])).default(['MS_SYNC']) }),
+  // reclaim: the page-cache pages this mapping maps in [offset, offset + len) are reclaimed as
+  // kswapd would (mm/vmscan.c): unmapped from every mapping of the file through rmap
+  // (try_to_unmap), kept in the page cache (no swap), so the next access faults them back in. A
+  // MADV_PAGEOUT-like trigger with madvise's errnos (EINVAL for private anonymous memory).
+  op('reclaim', { region: name, offset, len: size, expect }),
   // fork: the child runs `child` (with every name the parent has so far) and exits at its end;
   // `as` names the child (the parent's result, for wait).
   op('fork', { child: z.array(z.unknown()).max(100_000), as: name.optional() }).superRefine((o, ctx) => {
@@ -282,12 +287,13 @@ export const enum OpCode {
   Wait,
   GupFast,
   Compact,
+  Reclaim,
 }
 
 /** Op names by OpCode (traces and reports). */
 export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch',
   'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle',
-  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait', 'gup_fast', 'compact'];
+  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait', 'gup_fast', 'compact', 'reclaim'];
 
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
 export const EXPECT_OK = 0;
@@ -492,6 +498,7 @@ function compileInto(parsed: ParsedOp[], slots: Map<string, number>, maxSlots: n
       case 'compact': c.code = OpCode.Compact; break;
       case 'gup_fast': c.code = OpCode.GupFast; region(o.region); c.a = o.offset; c.write = o.write; break;
       case 'msync': c.code = OpCode.Msync; region(o.region); c.a = o.offset; c.b = o.len; c.d = bits(o.flags, MS_BITS); break;
+      case 'reclaim': c.code = OpCode.Reclaim; region(o.region); c.a = o.offset; c.b = o.len; break;
       case 'fork': {
         c.code = OpCode.Fork;
         if (o.as !== undefined) c.out = def(o.as);

@@ -10,6 +10,7 @@ import { do_mincore } from '../mm/mincore.js';
 import { do_mlock, do_munlock, mm_populate } from '../mm/mlock.js';
 import { do_mremap } from '../mm/mremap.js';
 import { do_msync } from '../mm/msync.js';
+import { do_reclaim } from '../mm/vmscan.js';
 import { EBADF, EINVAL, EISDIR, ENOENT, ENOMEM, ENOSYS, ENOTTY } from '../mm/errno.js';
 import { do_mprotect } from '../mm/mprotect.js';
 import type { IoctlArgs, MmapArgs } from '../mm/model_ops.js';
@@ -118,6 +119,15 @@ export function sys_ioctl(k: Kernel, fd: number, cmd: string, args: IoctlArgs): 
 /** madvise(2): Linux's advices (mm/madvise.c), and a sharing model's own (pt-hint's MADV_SHARE_PT). */
 export function sys_madvise(k: Kernel, addr: number, len: number, advice: string): number {
   return do_madvise(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len, advice);
+}
+
+/**
+ * ptlab's reclaim trigger (mm/vmscan.c, see do_reclaim): the page-cache pages the caller's
+ * mappings of [addr, addr + len) map are unmapped from every mapping of their file (try_to_unmap)
+ * and stay cached. 0 or -errno, with madvise(MADV_PAGEOUT)'s checks.
+ */
+export function sys_reclaim(k: Kernel, addr: number, len: number): number {
+  return do_reclaim(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len);
 }
 
 /** pread64 (ksys_pread64): EBADF unless open for reading; ret the bytes read; the first word read in out.value. */

@@ -24,6 +24,7 @@ import { raceDontneedVsFault } from './race_dontneed_vs_fault.js';
 import { raceGupFastUnshare } from './race_gup_fast_unshare.js';
 import { raceFaultUnshare } from './race_fault_unshare.js';
 import { raceDontneedUnshare } from './race_dontneed_unshare.js';
+import { raceReclaimSharer } from './race_reclaim_sharer.js';
 import { raceVmaDetach } from './race_vma_detach.js';
 import { raceVmaLock } from './race_vma_lock.js';
 import { sga } from './sga.js';
@@ -58,6 +59,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-gup-fast-unshare': raceGupFastUnshare,
   'race-share-count': raceShareCount,
   'race-mshare-dontneed': raceMshareDontneed,
+  'race-reclaim-sharer': raceReclaimSharer,
   'race-first-share': raceFirstShare,
   'race-owner-exit-vs-share': raceOwnerExit,
   'race-munmap-vs-fault': raceMunmapVsFault,

@@ -60,7 +60,7 @@ type JsonOp = Record<string, unknown>;
 
 const advice = fc.constantFrom('MADV_SHARE_PT', 'MADV_DONTNEED', 'MADV_BOGUS', 'MADV_REMOVE', 'MADV_FREE', 'MADV_WILLNEED', 'MADV_DONTFORK', 'MADV_WIPEONFORK',
   'MADV_POPULATE_READ', 'MADV_POPULATE_WRITE', 'MADV_RANDOM');
-/** The Linux-fidelity calls (file I/O, mremap, mlock, mincore, msync, wait). */
+/** The Linux-fidelity calls (file I/O, mremap, mlock, mincore, msync, wait), and ptlab's reclaim trigger. */
 const linuxOpArb: fc.Arbitrary<JsonOp> = fc.oneof(
   fc.record({ op: fc.constant('pread'), fd, offset: nastySize, len: fc.constantFrom(0, 1, 4, 4096, 2 ** 21), expect }),
   fc.record({ op: fc.constant('pwrite'), fd, offset: fc.constantFrom(0, 3, 4096, 8190, 2 ** 21), len: fc.constantFrom(0, 1, 4, 4097), value: fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }), expect }),
@@ -70,6 +70,7 @@ const linuxOpArb: fc.Arbitrary<JsonOp> = fc.oneof(
   fc.record({ op: fc.constant('munlock'), region, offset: nastyOffset, len: nastyLen, expect }),
   fc.record({ op: fc.constant('mincore'), region, offset: nastyOffset, len: fc.constantFrom(0, 4096, 8192, 2 ** 21), expect }),
   fc.record({ op: fc.constant('msync'), region, offset: nastyOffset, len: nastyLen, flags: fc.subarray(['MS_ASYNC', 'MS_SYNC', 'MS_INVALIDATE']), expect }),
+  fc.record({ op: fc.constant('reclaim'), region, offset: nastyOffset, len: nastyLen, expect }),
   fc.record({ op: fc.constant('wait'), expect }),
   fc.record({ op: fc.constant('gup_fast'), region, offset: nastyOffset, write: fc.boolean(), expect }),
   fc.record({ op: fc.constant('compact'), expect }),

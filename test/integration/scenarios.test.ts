@@ -286,3 +286,19 @@ describe('--fault-lock per-vma (lock_vma_under_rcu) and --ptl mm (pte_lockptr)',
     expect(() => parseRunOptions('sga', { faultLock: 'rcu' })).toThrow(/--fault-lock must be mmap or per-vma/);
   });
 });
+
+describe('race-reclaim-sharer (reclaim through rmap)', () => {
+  it('none and pt-hint pass on real threads; reclaim keeps the data; a shared table shows a third of the accessed bits', async () => {
+    const none = await run('race-reclaim-sharer', { model: 'none' });
+    const hint = await run('race-reclaim-sharer', { model: 'pt-hint' });
+    // The loads after reclaim assert pwrite's values (the expectation checker): no violation.
+    expect(none.violations).toEqual([]);
+    expect(hint.violations).toEqual([]);
+    expect(hint.faults.shared_pmd_copied).toBe(2);
+    // 2 rounds x 4 hot pages: three PTEs each under none, one shared PTE under pt-hint.
+    expect(none.reclaim).toEqual({ pages: 8, ptes_cleared: 24, accessed_bits: 24 });
+    expect(hint.reclaim).toEqual({ pages: 8, ptes_cleared: 8, accessed_bits: 8 });
+    const bug = await run('race-reclaim-sharer', { model: 'pt-hint', bug: 'reclaim-flushes-one-sharer' });
+    expect(['stale-tlb', 'stale-tlb-write']).toContain(bug.violations[0]?.checker);
+  });
+});

@@ -47,6 +47,9 @@ const RACES: Race[] = [
   // mshare v3's MADV_DONTNEED on the shared table ("without taking the needed locks"): the host's
   // PTEs zapped, only the caller flushed; the other guest's CPU keeps the translations.
   { scenario: 'race-mshare-dontneed', model: 'mshare', bug: 'v3-dontneed-without-host-lock', checkers: ['stale-tlb-write', 'stale-tlb'] },
+  // Reclaim through rmap (Pedro Falcato, Feb 2026): try_to_unmap_one clears a shared PTE table's
+  // entry once and must flush every mm that maps the table, not only the one it walked through.
+  { scenario: 'race-reclaim-sharer', model: 'pt-hint', bug: 'reclaim-flushes-one-sharer', checkers: ['stale-tlb-write', 'stale-tlb'] },
 ];
 
 const raw = { lockStat: false };
