@@ -93,6 +93,12 @@ export interface ModelOps {
    * process holding a VM_SHARED_PT mapping is EINVAL.
    */
   fork_vma?(k: Kernel, src: number, dst: number): number;
+  /**
+   * mremap of this VM_SHARED_PT VMA (mmap_lock held for write): a model that can makes it an
+   * ordinary VMA first and returns 0 (pt-hint unshares, as hugetlb's mremap path unshares its
+   * PMDs before moving: hugetlb_unshare_all_pmds), or -errno. Without this hook: EINVAL.
+   */
+  mremap_prepare?(k: Kernel, vma: number): number;
 }
 
 /** An ioctl's argument struct, by field name (fds already resolved to files by the caller). */

@@ -51,8 +51,13 @@ function mremap_locked(k: Kernel, mm: number, addr: number, oldLen: number, newL
   try {
     const v = find_vma(k, mm, addr);
     if (v < 0 || vma_start(k, v) > addr) return -EFAULT;
+    if ((vma_flags(k, v) & VM_SHARED_PT) !== 0) {
+      // A sharing model's VMA: the model unshares it first (pt-hint) or refuses.
+      const r = k.model.mremap_prepare ? k.model.mremap_prepare(k, v) : -EINVAL;
+      if (r < 0) return r;
+      if ((vma_flags(k, v) & VM_SHARED_PT) !== 0) return -EINVAL;
+    }
     const flagsV = vma_flags(k, v);
-    if ((flagsV & VM_SHARED_PT) !== 0) return -EINVAL; // the sharing models' rules do not say yet
     // old_len 0: a second mapping of a shared one (private ones: EINVAL).
     if (oldLen === 0 && ((flagsV & VM_SHARED) === 0 || (flags & MREMAP_MAYMOVE) === 0)) return -EINVAL;
     if (oldLen > vma_end(k, v) - addr) return -EFAULT;

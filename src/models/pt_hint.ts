@@ -408,6 +408,11 @@ export function createPtHintModel(bug = ''): ModelOps {
     uffd_register: (k, vma) => unhint(k, vma),
     madvise_dontneed,
     fork_vma,
+    /** mremap: unshare first and drop the hint (hugetlb_unshare_all_pmds before moving); then as none. */
+    mremap_prepare(k, vma) {
+      unhint(k, vma);
+      return 0;
+    },
     advices: ['MADV_SHARE_PT'],
     /** madvise(MADV_SHARE_PT): mark the shared shmem VMAs of [start, end). mmap_lock held for write. */
     madvise(k, mm, start, end, advice) {
