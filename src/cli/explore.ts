@@ -95,6 +95,7 @@ export async function explore(scenario: string, o: RunOptions, e: ExploreOptions
   const base: Omit<ReplayToken, 'seed' | 'strategy'> = { scenario, model: o.model, bug: o.bug, opts: e.raw, depth: e.depth, steps };
   const strategyOf = (i: number): 'random' | 'pct' => (e.strategy === 'mix' ? (i % 2 === 0 ? 'random' : 'pct') : e.strategy);
   let last: RunReport | undefined;
+  let lastToken: ReplayToken | undefined;
   const pool = createCpuPool(scenarioOptions(scenario, o).cpus);
   try {
   for (let i = 0; i < e.runs; i++) {
@@ -102,6 +103,7 @@ export async function explore(scenario: string, o: RunOptions, e: ExploreOptions
     const r = await runToken(t, false, pool);
     e.onRun?.(i + 1);
     last = r;
+    lastToken = t;
     if (!r.ok) {
       const seconds = (performance.now() - t0) / 1000;
       return {
@@ -117,6 +119,8 @@ export async function explore(scenario: string, o: RunOptions, e: ExploreOptions
   return {
     ok: true, scenario, model: o.model, strategy: e.strategy, depth: e.depth, runs: e.runs, seconds: round(seconds),
     runs_per_s: round(e.runs / seconds), violations: [], cores: last?.cores ?? 0,
+    // A pass has a token too: the last run's, so a passing schedule can be replayed and traced.
+    ...(lastToken ? { token: encodeToken(lastToken) } : {}),
   };
 }
 

@@ -9,6 +9,8 @@ import { SCENARIOS } from '../scenarios/index.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { type CompareReport, renderCompare } from './compare.js';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from './native.js';
 import { z } from 'zod';
 import { explore, replay, runToken, tokenRunOptions } from './explore.js';
 import { diffKernel, renderDiff } from './diff_kernel.js';
@@ -72,8 +74,12 @@ function openOutput(path: string, option: string): number {
   }
 }
 
+/** package.json's version. */
+const PTLAB_VERSION: string = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+
 const program = new Command();
 program.name('ptlab').description('A laboratory for Linux page-table sharing across processes').exitOverride()
+  .version(PTLAB_VERSION, '-V, --version', 'ptlab\'s version')
   // Bad input is one line: commander's "(Did you mean --models?)" joins its error's line.
   .configureOutput({ outputError: (str, write) => write(`${str.replace(/\s*\n\s*/g, ' ').trim()}\n`) });
 
@@ -236,7 +242,7 @@ program
     else {
       const lines = [`ptlab explore ${scenario} --model ${o.model}${o.bug ? ` --bug ${o.bug}` : ''} --strategy ${strategy}${strategy !== 'random' ? ` --depth ${depth}` : ''}: ` +
         `${r.runs} run(s) in ${r.seconds} s (${r.runs_per_s} runs/s, ${r.cores} cores)`];
-      if (r.ok) lines.push(`OK: no checker failed in ${r.runs} runs`);
+      if (r.ok) lines.push(`OK: no checker failed in ${r.runs} runs`, `last run: ptlab replay ${r.token} (ptlab trace TOKEN draws it)`);
       else {
         lines.push(`FAILED on run ${r.runs}:`);
         for (const v of r.violations.slice(0, 5)) lines.push(`  [${v.checker}] ${v.message}`);
@@ -254,7 +260,8 @@ program
   .option('--json', 'one JSON object on stdout')
   .action(async (token: string, raw: Record<string, unknown>) => {
     const r = await replay(token);
-    process.stdout.write((raw.json ? JSON.stringify(r) : renderRun(r)) + '\n');
+    // A replay is replayed by its token, never by --seed (that would be a free-mode run).
+    process.stdout.write((raw.json ? JSON.stringify(r) : renderRun(r) + (r.ok ? '' : `\nreplay: ptlab replay ${token}`)) + '\n');
     process.exitCode = r.ok ? 0 : 1;
   });
 
@@ -278,8 +285,8 @@ program
     }
     process.stdout.write(`${trace.traceEvents.length} events on ${cpus.length} CPU tracks written to ${String(raw.output)} ` +
       `(open it in https://ui.perfetto.dev); the run ${r.ok ? 'passed every checker' : `failed: [${r.violations[0].checker}] ${r.violations[0].message}`}\n`);
-    // The trace is what this command makes: it succeeds when the file is written, whatever the
-    // run's verdict (which it prints; replay gives the verdict's exit status).
+    // The trace is written either way; the exit status is the traced run's verdict, as replay's.
+    process.exitCode = r.ok ? 0 : 1;
   });
 
 program

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { OpResult, ParsedOp } from '../proc/program.js';
 
 /** The package's root (this file runs from src/cli or bundled into dist/). */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pj = join(dir, 'package.json');

@@ -53,7 +53,8 @@ export function renderRun(r: RunReport): string {
   for (const note of r.notes) out.push(`note: ${note}`);
   if (r.ok) out.push(`OK: every checker passed (seed ${r.seed})`);
   else {
-    out.push(`FAILED: ${r.violations.length} violation(s) (replay with --seed ${r.seed}):`);
+    // Seed only: a free-mode run is not replayed exactly (`ptlab explore` gives a token that is).
+    out.push(`FAILED: ${r.violations.length} violation(s) (seed ${r.seed}):`);
     for (const v of r.violations.slice(0, 20)) out.push(`  [${v.checker}] ${v.message}`);
   }
   return out.join('\n');
