@@ -7,7 +7,8 @@
  * violation.
  */
 import { SchedMode } from '../sched/strategy.js';
-import { checkScheduleCpus, decodeSchedule, decodeToken, encodeToken, type ReplayToken } from '../sched/token.js';
+import { checkScheduleCpus, decodeSchedule, decodeToken, encodeToken, packScenarioFile, scenarioPath, type ReplayToken } from '../sched/token.js';
+import { PTLAB_VERSION } from './version.js';
 import { parseRunOptions, type RunOptions, UsageError } from './options.js';
 import type { Piscina } from 'piscina';
 import { createCpuPool } from '../proc/orchestrator.js';
@@ -45,18 +46,25 @@ const modeOf = (s: ReplayToken['strategy']): SchedMode => (s === 'pct' ? SchedMo
 export function tokenRunOptions(t: ReplayToken): RunOptions {
   let o: RunOptions;
   try {
-    o = parseRunOptions(t.scenario, { ...t.opts, model: t.model, bug: t.bug });
+    o = parseRunOptions(scenarioPath(t), { ...t.opts, model: t.model, bug: t.bug });
   } catch (e) {
     if (e instanceof UsageError) throw new UsageError(`the replay token's options: ${e.message}`);
     throw e;
   }
-  checkScheduleCpus(t, scenarioOptions(t.scenario, o).cpus);
+  checkScheduleCpus(t, scenarioOptions(scenarioPath(t), o).cpus);
   return o;
 }
 
+/** Versions already warned about (once per process). */
+const warned = new Set<string>();
+
 export async function runToken(t: ReplayToken, keepLog = false, pool?: Piscina, onTrace?: (cpus: number[][]) => void): Promise<RunReport> {
   const o = tokenRunOptions(t);
-  return runScenario(t.scenario, o, {
+  if (t.version !== undefined && t.version !== PTLAB_VERSION && !warned.has(t.version)) {
+    warned.add(t.version);
+    process.stderr.write(`ptlab: warning: this token was made by ptlab ${t.version}; this is ${PTLAB_VERSION}: the replay may differ\n`);
+  }
+  return runScenario(scenarioPath(t), o, {
     sched: { mode: modeOf(t.strategy), seed: t.seed, depth: t.depth, steps: t.steps, schedule: t.schedule === undefined ? undefined : decodeSchedule(t.schedule) },
     keepLog,
     pool,
@@ -92,7 +100,11 @@ export async function explore(scenario: string, o: RunOptions, e: ExploreOptions
     const probe = await runScenario(scenario, o, { sched: { mode: SchedMode.Random, seed: e.seed, depth: 1, steps } });
     steps = Math.max(1, probe.schedule?.decisions ?? steps);
   }
-  const base: Omit<ReplayToken, 'seed' | 'strategy'> = { scenario, model: o.model, bug: o.bug, opts: e.raw, depth: e.depth, steps };
+  // The token carries the scenario file itself and ptlab's version: a whole bug report.
+  const file = packScenarioFile(scenario);
+  const base: Omit<ReplayToken, 'seed' | 'strategy'> = {
+    scenario, model: o.model, bug: o.bug, opts: e.raw, depth: e.depth, steps, ...(file !== undefined ? { file } : {}), version: PTLAB_VERSION,
+  };
   const strategyOf = (i: number): 'random' | 'pct' => (e.strategy === 'mix' ? (i % 2 === 0 ? 'random' : 'pct') : e.strategy);
   let last: RunReport | undefined;
   let lastToken: ReplayToken | undefined;

@@ -9,8 +9,7 @@ import { SCENARIOS } from '../scenarios/index.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { type CompareReport, renderCompare } from './compare.js';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from './native.js';
+import { PTLAB_VERSION } from './version.js';
 import { z } from 'zod';
 import { explore, replay, runToken, tokenRunOptions } from './explore.js';
 import { diffKernel, renderDiff } from './diff_kernel.js';
@@ -73,9 +72,6 @@ function openOutput(path: string, option: string): number {
     fail(`${option} ${path}: cannot be written (${code})`);
   }
 }
-
-/** package.json's version. */
-const PTLAB_VERSION: string = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
 
 const program = new Command();
 program.name('ptlab').description('A laboratory for Linux page-table sharing across processes').exitOverride()

@@ -7,7 +7,7 @@
  */
 import type { Piscina } from 'piscina';
 import { createCpuPool } from '../proc/orchestrator.js';
-import { encodeSchedule, encodeToken, type ReplayToken } from '../sched/token.js';
+import { encodeSchedule, encodeToken, type ReplayToken, scenarioPath } from '../sched/token.js';
 import { runToken, tokenRunOptions } from './explore.js';
 import { UsageError } from './options.js';
 import { scenarioOptions } from './run.js';
@@ -25,7 +25,7 @@ export interface ShrinkResult {
 export async function shrink(t: ReplayToken, budget = 400): Promise<ShrinkResult> {
   const t0 = performance.now();
   const o = tokenRunOptions(t);
-  const pool: Piscina = createCpuPool(scenarioOptions(t.scenario, o).cpus);
+  const pool: Piscina = createCpuPool(scenarioOptions(scenarioPath(t), o).cpus);
   try {
     const first = await runToken(t, true, pool);
     if (first.ok) throw new UsageError('the token does not fail: nothing to shrink (ptlab replay runs it)');

@@ -5,6 +5,11 @@
  * switches themselves: "decision:cpu" pairs ("-1:1.40:0" = CPU 1 first, CPU 0 at decision 40),
  * the default holding between them (src/sched/strategy.ts pick).
  */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { z } from 'zod';
 
 export const TOKEN_PREFIX = 'ptlab1.';
@@ -33,6 +38,10 @@ const TokenSchema = z.strictObject({
   seed: z.number().int().min(0).max(2 ** 32 - 1),
   depth: z.number().int().min(1).max(16),
   steps: z.number().int().min(1).max(MAX_STEPS),
+  /** A scenario file's bytes, deflated, base64url (packScenarioFile): the program travels with the token. */
+  file: z.string().max(1 << 22).regex(/^[A-Za-z0-9_-]*$/, { message: 'expected base64url' }).optional(),
+  /** The ptlab version that made the token (a replay by another version warns). */
+  version: z.string().max(32).optional(),
   schedule: z.string().max(1 << 20).regex(/^((-1|\d{1,9}):\d{1,2}(\.(-1|\d{1,9}):\d{1,2})*)?$/, { message: 'expected "decision:cpu" pairs joined by dots (e.g. -1:1.40:0)' }).optional(),
 });
 
@@ -86,4 +95,40 @@ export function checkScheduleCpus(t: ReplayToken, cpus: number): void {
   for (let i = 1; i < pairs.length; i += 2) {
     if (pairs[i] >= cpus) throw new TokenError(`the replay token is damaged: schedule: CPU ${pairs[i]} does not exist (the run has ${cpus} CPUs)`);
   }
+}
+
+/**
+ * A scenario file's bytes for a token (deflated, base64url), or undefined for a built-in scenario:
+ * a token is a whole bug report — editing or moving the file later does not change its replay.
+ */
+export function packScenarioFile(scenario: string): string | undefined {
+  if (!scenario.endsWith('.json')) return undefined;
+  try {
+    return deflateRawSync(readFileSync(scenario), { level: 9 }).toString('base64url');
+  } catch {
+    return undefined; // unreadable: the run itself reports it
+  }
+}
+
+/**
+ * The scenario a token runs: its built-in name, or the file it carries written out under the
+ * temp directory (named by the content's hash, so one program is one path), or — for a token made
+ * before tokens carried files — the path it names.
+ */
+export function scenarioPath(t: ReplayToken): string {
+  if (t.file === undefined) return t.scenario;
+  let bytes: Buffer;
+  try {
+    bytes = inflateRawSync(Buffer.from(t.file, 'base64url'), { maxOutputLength: 1 << 24 });
+  } catch {
+    throw new TokenError('the replay token is damaged: file: not a deflated scenario file');
+  }
+  const dir = join(tmpdir(), 'ptlab-tokens');
+  const name = basename(t.scenario).replace(/[^\w.-]/g, '_');
+  const path = join(dir, `${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}-${name}${name.endsWith('.json') ? '' : '.json'}`);
+  if (!existsSync(path)) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path, bytes);
+  }
+  return path;
 }
