@@ -73,8 +73,15 @@ export function renderLockStat(rows: LockClassStats[]): string {
   const head = 'class name'.padStart(40) + ' ' + cols.map((c) => c.padStart(14)).join(' ');
   const t = (x: number) => x.toFixed(2).padStart(14);
   const lines = ['lock_stat version 0.4 (ptlab: no bounce counts; percentiles from HdrHistogram)', rule, head, rule];
-  for (const l of rows) {
-    lines.push(`${(l.class + '-' + l.mode).padStart(40)}: ${[
+  // lockdep_proc.c's lock_stat_open sorts classes by contentions (read and write waits together),
+  // most first; seq_stats names a class plainly when it was only written, -W and -R when it was read-held too.
+  const classes = [...new Set(rows.map((l) => l.class))];
+  const contended = (c: string) => rows.filter((l) => l.class === c).reduce((n, l) => n + l.contentions, 0);
+  const order = classes.map((c, i) => ({ c, i, n: contended(c) })).sort((a, b) => b.n - a.n || a.i - b.i).map((x) => x.c);
+  const sorted = order.flatMap((c) => ['W', 'R'].flatMap((m) => rows.filter((l) => l.class === c && l.mode === m)));
+  for (const l of sorted) {
+    const suffixed = l.mode === 'R' || rows.some((x) => x.class === l.class && x.mode === 'R');
+    lines.push(`${(suffixed ? l.class + '-' + l.mode : l.class).padStart(40)}: ${[
       String(l.contentions).padStart(14), t(l.waittime_min), t(l.waittime_max), t(l.waittime_total), t(l.waittime_avg),
       String(l.acquisitions).padStart(14), t(l.holdtime_min), t(l.holdtime_max), t(l.holdtime_total), t(l.holdtime_avg),
       t(l.waittime_p50), t(l.waittime_p99), t(l.holdtime_p50), t(l.holdtime_p99),
