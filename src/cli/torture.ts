@@ -135,7 +135,8 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
 /** locktorture's summary lines, and a per-thread table. */
 export function renderTorture(r: TortureReport): string {
   const line = (name: string, x: Side) =>
-    `${name}:  Total: ${x.total}  Max/Min: ${x.max}/${x.min} ${x.unfair ? '???' : '   '}  Fail: ${x.fails} ${x.fails ? '!!!' : ''}`.trimEnd();
+    // __torture_print_stats: "Fail: %d" is 0 or 1 (any failure), "???" or nothing, "!!!" or nothing.
+    `${name}:  Total: ${x.total}  Max/Min: ${x.max}/${x.min} ${x.unfair ? '???' : ''}  Fail: ${x.fails > 0 ? 1 : 0} ${x.fails ? '!!!' : ''}`.trimEnd();
   const out = [
     `ptlab torture --lock ${r.lock}${r.bug ? ` --bug ${r.bug}` : ''}: ${r.readers} reader(s), ${r.writers} writer(s), ${r.seconds} s on ${r.cores} cores` +
       (r.oversubscribed ? ' (oversubscribed: more threads than cores)' : ''),
