@@ -42,7 +42,7 @@ export function renderCompare(c: CompareReport): string {
       `${n(f.page_allocated)} / ${n(f.pte_from_page_cache)} / ${n(f.shared_pmd_copied)} / ${n(f.write_protect)}`,
       bytes(r.pgtables_bytes.total),
       `${bytes(r.pgtables_bytes.host)} + ${bytes(r.pgtables_bytes.guests)}`,
-      base ? `${(base / Math.max(1, r.pgtables_bytes.total)).toFixed(1)}x less` : '-',
+      base ? ratioText(base / Math.max(1, r.pgtables_bytes.total)) : '-',
       n(r.tlb.shootdowns),
       n(r.locks.reduce((s, l) => s + l.contentions, 0)),
       waits(r.locks.filter((l) => l.class === '&mm->mmap_lock')),
@@ -76,4 +76,10 @@ function waits(rows: LockClassStats[]): string {
   const p50 = Math.max(...rows.map((l) => l.waittime_p50));
   const p99 = Math.max(...rows.map((l) => l.waittime_p99));
   return `${n(con)}, ${p50.toFixed(1)} / ${p99.toFixed(1)}`;
+}
+
+/** Page-table bytes against the baseline's: "3.2x less", "1.5x more", or "same" (within 5%). */
+function ratioText(x: number): string {
+  if (x > 0.95 && x < 1.05) return 'same';
+  return x >= 1 ? `${x.toFixed(1)}x less` : `${(1 / x).toFixed(1)}x more`;
 }

@@ -17,7 +17,8 @@ export const bytes = (b: number): string => {
 export function renderRun(r: RunReport): string {
   const out: string[] = [];
   out.push(`ptlab run ${r.scenario} --model ${r.model}${r.bug ? ` --bug ${r.bug}` : ''}${r.mmap_lock !== 'rwsem' ? ` --mmap-lock ${r.mmap_lock}` : ''} --seed ${r.seed}: ` +
-    `${r.procs} processes on ${r.cpus} CPUs (${r.cores} cores), ${bytes(r.size)} shared, ${r.seconds} s`);
+    // A scenario file's programs say what they map: --size means nothing there.
+    `${r.procs} processes on ${r.cpus} CPUs (${r.cores} cores), ${r.scenario.endsWith('.json') ? 'a scenario file' : `${bytes(r.size)} shared`}, ${r.seconds} s`);
   const t = new Table({ head: ['figure', 'value'], style: { head: [], border: [], compact: true } });
   t.push(
     ['faults', `${n(r.faults.total)} (${n(r.faults_per_s)}/s)`],

@@ -217,6 +217,10 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
   const tables = snaps > 0 ? Atomics.load(i32, G_PT_SNAP) : peakTables;
   const hostTables = snaps > 0 ? Atomics.load(i32, G_PT_SNAP_HOST) : 0;
   if (snaps === 0) notes.push('no barrier saw every process: pgtables_bytes.total is the peak of page-table pages alive at once');
+  // A scenario file run under a sharing model that shared nothing: say so, rather than a silent 1.0x.
+  if (scenario.endsWith('.json') && o.model !== 'none' && st[ST_FAULT_SHARED_PMD] === 0 && hostTables === 0) {
+    notes.push(`nothing was shared: the programs map nothing the way ${o.model} shares page tables (${o.model === 'pt-hint' ? 'MAP_SHARED shmem with madvise(MADV_SHARE_PT)' : o.model === 'map-shared-pt' ? 'MAP_SHARED | MAP_SHARED_PT, PMD-aligned' : 'its own device or msharefs files'}; see ptlab list)`);
+  }
   let killed = 0;
   let oomKilled = 0;
   let signals = 0;
