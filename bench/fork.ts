@@ -10,11 +10,14 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Table from 'cli-table3';
 import type { Op, Program } from '../src/proc/program.js';
-import { ST_FORK_MS, ST_FORKS } from '../src/mm/percpu.js';
+import { ST_COW_PTE_COPIED, ST_COW_PTE_REUSED, ST_COW_PTE_SHARED, ST_FORK_MS, ST_FORKS } from '../src/mm/percpu.js';
+import { B_RELEASE_US, BARRIER_WORDS, G_PT_SNAP, G_SNAPS, PL_PEAK, T_ARRIVE_FAULTS, T_FAULTS, T_PREV_ARRIVE_FAULTS, TASK_WORDS } from '../src/shm/layout.js';
+import { poolsOf } from '../src/shm/machine.js';
 import { countTasks } from '../src/proc/program.js';
 import { sizeMachine } from '../src/scenarios/common.js';
-import { BENCH_MEM, cores, MiB, round, runBench, sum, type BenchRecord } from './common.js';
+import { BENCH_MEM, cores, MiB, PAGE, round, runBench, sum, type BenchRecord } from './common.js';
 
 export const FORK_DEFAULTS = { rounds: 20, sharedMiB: 64, privateMiB: 64 };
 export interface ForkOptions { rounds: number; sharedMiB: number; privateMiB: number }
@@ -70,4 +73,100 @@ export function benchKernelFork(o: ForkOptions): BenchRecord {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cow-pte against none: fork of a process with N MiB of private anonymous memory mapped and
+// every page written (MAP_POPULATE, not timed), then the child's first read of every page and its
+// first write to every page, each timed between two barriers only the child meets. The page
+// tables are counted at barrier 1, which parent and child both reach right after the fork.
+
+/** Mapped sizes (MiB) of the cow-pte rows: 64 MiB .. 1 GiB. */
+export const FORK_COW_SIZES_MIB = [64, 256, 512, 1024];
+export const FORK_COW_MODELS = ['none', 'cow-pte'] as const;
+export interface ForkCowOptions { model: string; mib: number }
+
+function cowProgram(mib: number): Program[] {
+  const len = mib * MiB;
+  return [[
+    { op: 'mmap', len, flags: ['MAP_PRIVATE', 'MAP_ANONYMOUS', 'MAP_POPULATE'], as: 'm' },
+    {
+      op: 'fork', as: 'c', child: [
+        { op: 'barrier', id: 1, count: 2 },
+        { op: 'barrier', id: 2, count: 1 },
+        { op: 'touch', region: 'm', len, write: false },
+        { op: 'barrier', id: 3, count: 1 },
+        { op: 'touch', region: 'm', len, write: true, value: 9 },
+        { op: 'barrier', id: 4, count: 1 },
+        { op: 'exit', code: 0 },
+      ],
+    },
+    { op: 'barrier', id: 1, count: 2 },
+    { op: 'wait', pid: 'c', status: 0 },
+  ]];
+}
+
+/**
+ * One fork of an `o.mib` MiB process under `o.model`: the fork's latency, the page-table bytes
+ * just after it (both processes, x86-64 accounting, as `ptlab run --json` pgtables_bytes.total)
+ * and at their peak, and the cost per page of the child's first read and first write.
+ */
+export async function benchForkCow(o: ForkCowOptions): Promise<BenchRecord> {
+  const programs = cowProgram(o.mib);
+  const config = sizeMachine({ cpus: 1, procs: countTasks(programs), sharedBytes: 0, privateBytes: o.mib * MiB + MiB, files: 1, vmasPerProc: 4, mem: BENCH_MEM });
+  const run = await runBench(o.model, 1, config, programs);
+  const { i32, layout } = run.machine;
+  const forks = sum(run, ST_FORKS);
+  const forkMs = sum(run, ST_FORK_MS);
+  const rel = (b: number) => Atomics.load(i32, layout.barriers + b * BARRIER_WORDS + B_RELEASE_US);
+  const child = layout.tasks + 1 * TASK_WORDS;
+  const writeFaults = Atomics.load(i32, child + T_ARRIVE_FAULTS) - Atomics.load(i32, child + T_PREV_ARRIVE_FAULTS);
+  const readFaults = Atomics.load(i32, child + T_FAULTS) - writeFaults;
+  const pages = (o.mib * MiB) / PAGE;
+  const snaps = Atomics.load(i32, G_SNAPS);
+  return {
+    bench: 'fork-cow', model: o.model, threads: 1, mapped_mib: o.mib,
+    ops: forks, seconds: round(forkMs / 1000, 6), rate_per_s: Math.round(forks / Math.max(1e-9, forkMs / 1000)),
+    fork_ms: round(forkMs, 3),
+    pgtables_after_fork_bytes: snaps > 0 ? Atomics.load(i32, G_PT_SNAP) * 4096 : null,
+    pgtables_peak_bytes: Atomics.load(i32, poolsOf(layout).ptps.hdr + PL_PEAK) * 4096,
+    first_read_ns_per_page: round(((rel(3) - rel(2)) * 1000) / pages, 1),
+    first_read_faults: readFaults,
+    first_write_ns_per_page: round(((rel(4) - rel(3)) * 1000) / pages, 1),
+    first_write_faults: writeFaults,
+    tables_shared: sum(run, ST_COW_PTE_SHARED),
+    tables_copied: sum(run, ST_COW_PTE_COPIED),
+    tables_reused: sum(run, ST_COW_PTE_REUSED),
+    cores: cores(),
+    ...(forks === 1 ? {} : { mismatch: `${forks} forks of 1` }),
+  } as BenchRecord;
+}
+
+/** The rows side by side: one line per size, none and cow-pte, and their ratios. */
+export function renderForkCow(records: BenchRecord[]): string {
+  const t = new Table({
+    head: ['mapped', 'model', 'fork (ms)', 'page tables after fork', 'peak', 'first read (ns/page, faults)', 'first write (ns/page, faults)', 'tables shared / copied / reused'],
+    style: { head: [], border: [] },
+    colAligns: ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+  });
+  const kib = (b: unknown) => (typeof b === 'number' ? `${(b / 1024).toLocaleString('en-US')} KiB` : 'n/a');
+  const sizes = [...new Set(records.map((r) => r.mapped_mib as number))];
+  const ratios: string[] = [];
+  for (const mib of sizes) {
+    const rows = records.filter((r) => r.mapped_mib === mib);
+    for (const r of rows) {
+      t.push([`${mib} MiB`, r.model, String(r.fork_ms), kib(r.pgtables_after_fork_bytes), kib(r.pgtables_peak_bytes),
+        `${String(r.first_read_ns_per_page)} (${String(r.first_read_faults)})`, `${String(r.first_write_ns_per_page)} (${String(r.first_write_faults)})`,
+        `${String(r.tables_shared)} / ${String(r.tables_copied)} / ${String(r.tables_reused)}`]);
+    }
+    const none = rows.find((r) => r.model === 'none');
+    const cow = rows.find((r) => r.model === 'cow-pte');
+    if (none && cow) {
+      const x = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
+      ratios.push(`${mib} MiB: fork none/cow-pte ${x(none.fork_ms as number, cow.fork_ms as number)}, page tables after fork none/cow-pte ` +
+        `${x(none.pgtables_after_fork_bytes as number, cow.pgtables_after_fork_bytes as number)}, first write cow-pte/none ` +
+        `${x(cow.first_write_ns_per_page as number, none.first_write_ns_per_page as number)}, first read cow-pte/none ${x(cow.first_read_ns_per_page as number, none.first_read_ns_per_page as number)}`);
+    }
+  }
+  return [t.toString(), ...ratios].join('\n');
 }

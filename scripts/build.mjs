@@ -13,6 +13,7 @@ const entryPoints = {
   bench: 'bench/index.ts',
   races: 'bench/races.ts',
   locks: 'bench/locks.ts',
+  forks: 'bench/forks.ts',
   torture: 'workers/torture.ts',
 };
 // The worker the lock tests start on their own threads (test/sync), when the tests are here.

@@ -20,7 +20,7 @@ const MUTANTS = [
     ['src/mm/memory.ts', 'Atomics.add(i32, k.mmBase(vmf.mm) + rss, 1);', 'Atomics.add(i32, k.mmBase(vmf.mm) + M_RSS_FILE, 1);'],
   ]],
   ['zap-rss-skips-file', 'accounting', 'zap_present_ptes: add_mm_counter(mm, mm_counter(folio), -nr) for every kind ("BUG: Bad rss-counter state")', [
-    ['src/mm/memory.ts', 'Atomics.sub(i32, k.mmBase(rss_mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);\n      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);', 'if (anon) Atomics.sub(i32, k.mmBase(rss_mm) + M_RSS_ANON, 1);\n      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);'],
+    ['src/mm/memory.ts', 'Atomics.sub(i32, k.mmBase(acct) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);\n      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);', 'if (anon) Atomics.sub(i32, k.mmBase(acct) + M_RSS_ANON, 1);\n      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);'],
   ]],
   ['tlb-finish-no-flush', 'flush', 'tlb_finish_mmu -> tlb_flush_mmu: zapped entries are flushed from every CPU of the mm', [
     ['src/mm/memory.ts', '  if (tlb.ntables === 0 && tlb.nframes === 0) return;\n  flush_tlb_mm(k, mm);\n', '  if (tlb.ntables === 0 && tlb.nframes === 0) return;\n'],

@@ -10,8 +10,9 @@ import { type LockHistogram, mergeLockHistograms } from '../sync/lock_hist.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
 import { LOCK_CLASS_COUNT } from '../sync/lockdep.js';
 import {
-  ST_ACCESSES, ST_COUNT, ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SHARED_PMD,
-  ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FAULTS, ST_FORKS, ST_GUP_FAST, ST_GUP_SLOW, ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS, ST_TABLE_SYNCS,
+  ST_ACCESSES, ST_COUNT, ST_COW_PTE_COPIED, ST_COW_PTE_REUSED, ST_COW_PTE_SHARED, ST_FAULTS, ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_OOM,
+  ST_FAULT_RETRY, ST_FAULT_SHARED_PMD, ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FORKS, ST_FORK_MS, ST_GUP_FAST, ST_GUP_SLOW,
+  ST_IPIS_SENT, ST_IPIS_TAKEN, ST_LOADS, ST_TABLE_SYNCS,
   ST_SHOOTDOWNS, ST_STORES, ST_TLB_FLUSHES, ST_WALKS, ST_CTX_SWITCHES,
   ST_AS_GRANTS, ST_AS_GRANT_MS, ST_AS_REVOKES, ST_AS_REVOKE_MS,
   ST_UFFD_SYSCALLS, ST_UFFD_ENTRY_WRITES, ST_UFFD_WAKEUPS, ST_UFFD_EVENTS, ST_VMA_LOCK_ABORT, ST_VMA_LOCK_MISS, ST_VMA_LOCK_SUCCESS,
@@ -112,6 +113,8 @@ export interface RunReport {
    * (page_referenced's count: one PTE shared by N processes is one reference, N unshared PTEs N).
    */
   reclaim: { pages: number; ptes_cleared: number; accessed_bits: number };
+  /** cow-pte: PTE tables fork shared instead of copying, and COW breaks that copied one or gave it back to its last user. */
+  cow_pte: { tables_shared: number; breaks_copied: number; breaks_reused: number; forks: number; fork_ms: number };
   /** A scenario's own section (sga-1500: the prediction, the OOM and the 1/1 extrapolation). */
   scenario_report?: { key: string; json: unknown; lines: string[] };
   /** The scale of a scaled scenario (--scale). */
@@ -327,6 +330,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     },
     uffd: { syscalls: st[ST_UFFD_SYSCALLS], entry_writes: st[ST_UFFD_ENTRY_WRITES], wakeups: st[ST_UFFD_WAKEUPS], events: st[ST_UFFD_EVENTS] },
     reclaim: { pages: st[ST_RECLAIM_PAGES], ptes_cleared: st[ST_RECLAIM_PTES], accessed_bits: st[ST_RECLAIM_ACCESSED] },
+    cow_pte: { tables_shared: st[ST_COW_PTE_SHARED], breaks_copied: st[ST_COW_PTE_COPIED], breaks_reused: st[ST_COW_PTE_REUSED], forks: st[ST_FORKS], fork_ms: round(st[ST_FORK_MS], 3) },
     ...(sc.scaled ? { scale: so.scale } : {}),
     ...(scenarioReport ? { scenario_report: scenarioReport } : {}),
   };

@@ -200,6 +200,15 @@ function copy_page_range(k: Kernel, dst: number, src: number, start: number, end
   for (let addr = start; addr < end;) {
     const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE);
     const vpn = Math.floor(addr / 4096);
+    if (k.model.copy_pte_table !== undefined) {
+      // cow-pte (copy_pmd_range under MMF_COW_PTE): share the whole PTE table, or copy it below.
+      const shared = k.model.copy_pte_table(k, dst, src, addr, tlb);
+      if (shared < 0) return -1;
+      if (shared > 0) {
+        addr = next;
+        continue;
+      }
+    }
     const t = lookup_table(k, spgd, vpn, PTE_LEVEL, src);
     if (t >= 0) {
       // copy_pte_range: the child's table locked (pte_alloc_map_lock), the parent's nested in it

@@ -40,6 +40,7 @@ export const ASSERT_SITES = [
   'filemap_remove_folio', 'alloc_ptp', 'pt_share_transfer', 'change_access_range', 'host_map_range',
   'guest_detach', 'mremap_expand', 'vma_modify', 'pt_share_get', 'mshare_fault', 'mshare_unmap',
   'rmap_walk_file', 'try_to_unmap_one',
+  'copy_cow_pte_range', 'handle_cow_pte_fault', 'cow_pte_put',
 ] as const;
 export const enum AssertSite {
   DoMunmap, DoMmap, MprotectFixup, SplitVma, ZapPageRange, UnmapMappingRange, VmaLinkMm,
@@ -51,6 +52,7 @@ export const enum AssertSite {
   FilemapRemove, AllocPtp, PtShareTransfer, ChangeAccessRange, HostMapRange,
   GuestDetach, MremapExpand, VmaModify, PtShareGet, MshareFault, MshareUnmap,
   RmapWalkFile, TryToUnmapOne,
+  CopyCowPteRange, HandleCowPteFault, CowPtePut,
 }
 
 /** Invariant violation code of a failed lock assertion (src/check/index.ts describes it). */
@@ -203,18 +205,20 @@ export const GUARDED_RULES = [
   // one compareExchange (table_alloc) under mmap_lock or a VMA lock. Clearing or replacing an
   // entry (free_pgtables, unsharing) needs the owner mm's mmap_lock for write, or its
   // page_table_lock, or i_mmap_rwsem for write (huge_pmd_unshare), or an mm no task reaches.
-  "populate (compareExchange on a none entry) under the owner mm's mmap_lock or a VMA lock; clear or replace under the owner's mmap_lock for write, its page_table_lock or i_mmap_rwsem for write (huge_pmd_unshare), or the guest's and host's mmap_lock (share_host_entry)",
+  "populate (compareExchange on a none entry) under the owner mm's mmap_lock or a VMA lock; clear or replace under the owner's mmap_lock for write, its page_table_lock or i_mmap_rwsem for write (huge_pmd_unshare), or the guest's and host's mmap_lock (share_host_entry); " +
+    "a PMD entry of a COW-shared PTE table (cow-pte) is write-protected, swung to a copy or cleared under that table's PTE lock, its mm's mmap_lock or a VMA lock held",
   // A reference is taken while something keeps the table alive: the owner's mmap_lock (the
   // host's, for a sharing model), or i_mmap_rwsem (huge_pmd_share's sibling walk). pt_put's
   // atomic dec-and-test needs no lock: its caller cleared, under that entry's guard, the entry
   // the reference stood for.
-  "take a share under the owner mm's mmap_lock or i_mmap_rwsem (huge_pmd_share); drop it with pt_put's atomic dec-and-test after clearing the entry",
+  "take a share under the owner mm's mmap_lock or i_mmap_rwsem (huge_pmd_share); drop it with pt_put's atomic dec-and-test after clearing the entry; " +
+    "a COW-shared PTE table's share count, owner and sharers (cow-pte) change only under its PTE lock",
   "the mm's mmap_lock for write (and with per-VMA locks the VMA write-locked: vma_start_write), unless the VMA is detached (new or unlinked) or no task reaches the mm",
   // mm_counter is a percpu counter changed with the PTE it counts: under that PTE's lock.
   "an atomic add with the PTE change it counts, under that table's PTE lock (or an mm no task reaches)",
   // mm_inc_nr_ptes / mm_dec_nr_ptes: an atomic counter, increased where a table is installed
   // (under mmap_lock or a VMA lock), decreased by the table's last reference (free_ptp).
-  "an atomic add where a table is installed, under the mm's mmap_lock or a VMA lock (or i_mmap_rwsem for write when a shared table changes owner)",
+  "an atomic add where a table is installed, under the mm's mmap_lock or a VMA lock (or i_mmap_rwsem for write when a shared table changes owner, or the table's PTE lock when a COW-shared one does: cow-pte)",
   "the file's xa_lock (i_pages), or a file no one references",
   "the file's i_mmap_rwsem for write (i_mmap_lock_write)",
 ];
@@ -336,6 +340,35 @@ function check_pt_share(k: Kernel, t: number, site: AssertSite): void {
   const mm = table_owner(k, t);
   if (!k.heldStackComplete() || k.holds(mmBase(k, mm) + M_MMAP_LOCK) || holdsClass(k, LockClass.IMmapRwsem, false) || mm_unreachable(k, mm)) return;
   lockset_failed(k, Guarded.PtShare, site, t, mm);
+}
+
+/**
+ * cow-pte's rule for a COW-shared PTE table `t`: its share count, owner and sharer slots, and the
+ * accounting that moves with its owner (pgtables_bytes, RSS), change under `t`'s PTE lock — the
+ * one lock every sharer takes, whatever mm's locks it holds (Lin's "Use pte lock to protect the
+ * break COW PTE and free COW-ed PTE").
+ */
+export function guard_cow_pte(k: Kernel, t: number, cls: Guarded, mm: number, site: AssertSite): void {
+  if (k.lockset) check_cow_pte(k, t, cls, mm, site);
+}
+function check_cow_pte(k: Kernel, t: number, cls: Guarded, mm: number, site: AssertSite): void {
+  if (!k.heldStackComplete() || k.holds(pte_lockptr(k, t))) return;
+  lockset_failed(k, cls, site, t, mm);
+}
+
+/**
+ * A PMD entry (at word `off`) pointing to COW-shared PTE table `t` is write-protected, swung to
+ * a private copy or cleared (cow-pte): under `t`'s PTE lock (every sharer's change of the table
+ * serialises there), with the entry's own mm kept stable by its mmap_lock or a VMA lock.
+ */
+export function guard_upper_cow(k: Kernel, off: number, t: number, site: AssertSite): void {
+  if (k.lockset) check_upper_cow(k, off, t, site);
+}
+function check_upper_cow(k: Kernel, off: number, t: number, site: AssertSite): void {
+  const pmd = table_at(k, off);
+  const mm = table_owner(k, pmd);
+  if (!k.heldStackComplete() || (k.holds(pte_lockptr(k, t)) && mm_stable(k, mm))) return;
+  lockset_failed(k, Guarded.Upper, site, pmd, mm);
 }
 
 /** pgtables_bytes of `mm` changes where a table is installed or changes owner. */

@@ -104,9 +104,12 @@ function madvise_vma_behavior(k: Kernel, mm: number, v: number, s: number, e: nu
     case 'MADV_DONTNEED':
       // madvise_dontneed_free_valid_vma: not on VM_LOCKED.
       if ((flags & VM_LOCKED) !== 0) return -EINVAL;
-      zap_page_range(k, mm, s, e, tlb);
-      tlb_finish_mmu(k, mm, tlb);
-      return 0;
+      {
+        // -ENOMEM: a COW-shared table (cow-pte) could not be copied first; nothing was zapped.
+        const r = zap_page_range(k, mm, s, e, tlb);
+        tlb_finish_mmu(k, mm, tlb);
+        return r;
+      }
     case 'MADV_NORMAL': return set_flags(k, mm, v, s, e, flags & ~(VM_SEQ_READ | VM_RAND_READ));
     case 'MADV_RANDOM': return set_flags(k, mm, v, s, e, (flags & ~VM_SEQ_READ) | VM_RAND_READ);
     case 'MADV_SEQUENTIAL': return set_flags(k, mm, v, s, e, (flags & ~VM_RAND_READ) | VM_SEQ_READ);

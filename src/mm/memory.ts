@@ -30,6 +30,7 @@ import { i_size_read, SHMEM_OOM, shmem_get_frame } from './shmem.js';
 import { flush_tlb_mask, flush_tlb_mm } from './tlb.js';
 import { handle_userfault, uffd_active, uffd_wp_blocked } from './userfaultfd.js';
 import { range_has_vma, V_FILE_GEN, vmaBase, vma_file, vma_pgoff, VM_EXEC, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE } from './vma.js';
+import { ENOMEM } from './errno.js';
 
 // vm_fault_t bits, with Linux's values.
 export const VM_FAULT_OOM = 0x000001;
@@ -84,6 +85,12 @@ export function walk_to_pmd(k: Kernel, vmf: VmFault): number {
 export function __handle_mm_fault(k: Kernel, vmf: VmFault): number {
   const r = walk_to_pmd(k, vmf);
   if (r !== 0) return r;
+  // cow-pte (Lin's __handle_mm_fault -> handle_cow_pte_fault): a write-protected PMD entry
+  // points to a PTE table fork shared. A fault that gets here installs or changes a PTE of it
+  // (ptlab has no shared zero page: an anonymous read fault installs a page too), so the table
+  // becomes this mm's own first. Other models never write-protect a PMD entry.
+  const pmdv = Atomics.load(k.i32, vmf.pmd);
+  if (pmdv !== 0 && (pmdv & _PAGE_RW) === 0 && k.model.break_cow_pte !== undefined && k.model.break_cow_pte(k, vmf.mm, vmf.pmd, vmf.address) < 0) return VM_FAULT_OOM;
   return pte_alloc_fault(k, vmf);
 }
 
@@ -311,20 +318,39 @@ export class MmuGather {
 
 /**
  * walk_page_range's PTE level, for the walks that change entries (zap, change_protection, uffd-wp):
- * for each PTE table of `mm`'s tree over [start, end) that `want` accepts (all when null), calls
- * `pte_range(t, vpn, n)` with the table's lock held — the `n` pages from `vpn` are the range's
- * part in table `t`. Not the fault path: it takes two closures per call.
+ * for each PTE table of `mm`'s tree over [start, end) that `want` accepts (all when null; it sees
+ * the table and the PMD entry that reached it), calls `pte_range(t, vpn, n)` with the table's
+ * lock held — the `n` pages from `vpn` are the range's part in table `t`. As
+ * pte_offset_map_lock, the PMD entry is read again once the lock is held, and the table looked
+ * up again if it changed (cow-pte swings an entry to a private copy under the old table's lock,
+ * with only the mm's mmap_lock for read held: an rmap walk holds none of the mm's locks). Not the
+ * fault path: it takes two closures per call.
  */
-export function walk_pte_tables(k: Kernel, mm: number, start: number, end: number, want: ((t: number) => boolean) | null, pte_range: (t: number, vpn: number, n: number) => void): void {
-  const pgd = Atomics.load(k.i32, k.mmBase(mm) + M_PGD);
+export function walk_pte_tables(k: Kernel, mm: number, start: number, end: number, want: ((t: number, pmdval: number) => boolean) | null, pte_range: (t: number, vpn: number, n: number) => void): void {
+  const i32 = k.i32;
+  const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
   for (let addr = start; addr < end;) {
     const next = Math.min(end, (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE); // pmd_addr_end
     const vpn = Math.floor(addr / 4096);
-    const t = lookup_table(k, pgd, vpn, PTE_LEVEL, mm);
-    if (t >= 0 && (want === null || want(t))) {
-      const ptl = pte_lock(k, t);
-      pte_range(t, vpn, (next - addr) / 4096);
-      spin_unlock(k, ptl);
+    const pmd = lookup_table(k, pgd, vpn, PMD_LEVEL, mm);
+    if (pmd >= 0) {
+      const off = entry_off(k, pmd, pmd_index(vpn));
+      for (;;) {
+        const e = Atomics.load(i32, off);
+        // (lookup_table's point for this level: the entry may change before it is followed)
+        if (k.sched !== null) k.sched.point(k, SchedPoint.PtLookupLoad);
+        if (e === 0) break;
+        const t = table_of(k, e, PTE_LEVEL, mm);
+        if (t < 0 || (want !== null && !want(t, e))) break;
+        const ptl = pte_lock(k, t);
+        if (Atomics.load(i32, off) !== e) { // !pmd_same: look again
+          spin_unlock(k, ptl);
+          continue;
+        }
+        pte_range(t, vpn, (next - addr) / 4096);
+        spin_unlock(k, ptl);
+        break;
+      }
     }
     addr = next;
   }
@@ -333,35 +359,103 @@ export function walk_pte_tables(k: Kernel, mm: number, start: number, end: numbe
 /**
  * zap_pte_range over [start, end) of `mm`'s own tables: clears every PTE, drops map counts and
  * RSS, and gathers anonymous frames whose last mapping went. Called with mmap_lock held for
- * write (or on an mm no one else can reach). Shared tables are not zapped here: a model detaches
- * a VM_SHARED_PT VMA itself. `rss_mm` is the mm whose RSS counters the PTEs count in: `mm` itself,
- * unless the walk from `mm`'s root leads into tables another mm owns (mshare's guest PUD entry,
- * a copy of its host's: the host owns the tables below and their RSS).
+ * write (or on an mm no one else can reach; MADV_DONTNEED: for read), or — `rmap`, the zap of
+ * unmap_mapping_range (truncation, hole punch) — under the file's i_mmap_rwsem alone. Shared
+ * tables are not zapped here: a model detaches a VM_SHARED_PT VMA itself. Returns 0, or -ENOMEM
+ * when a COW-shared table (cow-pte) had to be copied first and no memory was left (nothing
+ * zapped then).
  */
-export function zap_page_range(k: Kernel, mm: number, start: number, end: number, tlb: MmuGather, rss_mm = mm): void {
+export function zap_page_range(k: Kernel, mm: number, start: number, end: number, tlb: MmuGather, rmap = false): number {
   const i32 = k.i32;
+  if (!rmap && k.model.break_cow_pte !== undefined && unshare_cow_pte_range(k, mm, start, end, tlb) < 0) return -ENOMEM;
   // A shared table seen from a guest: the model's detach handles it.
-  const own = (t: number) => {
+  const own = (t: number, pmdval: number) => {
     if (Atomics.load(i32, ptpBase(k, t) + P_SHARE) <= 1) return true;
     tlb.shared = true;
-    return Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm;
+    // cow-pte: a COW-shared table (reached through a write-protected entry) holds the same PTEs
+    // for every sharer, so an rmap zap clears it once for all of them, from whichever sharer's
+    // walk reaches it first (its owner may be handing it on meanwhile), flushing every sharer.
+    return (pmdval & _PAGE_RW) === 0 || Atomics.load(i32, ptpBase(k, t) + P_OWNER) === mm;
   };
   walk_pte_tables(k, mm, start, end, own, (t, vpn, n) => {
     pte_assert_locked(k, t, AssertSite.ZapPteRange);
+    // RSS is the mm's that accounts the table: `mm`'s own, or a COW-shared table's owner.
+    const acct = Atomics.load(i32, ptpBase(k, t) + P_OWNER);
     // Every write below is to table t's PTEs (ptep_get_and_clear_full) and the mm's RSS, under
     // t's PTE lock: checked once per table, not per PTE.
     guard_pte(k, t, AssertSite.ZapPteRange);
-    guard_rss(k, rss_mm, t, AssertSite.ZapPteRange);
+    guard_rss(k, acct, t, AssertSite.ZapPteRange);
     for (let i = 0; i < n; i++) {
       const e = Atomics.exchange(i32, entry_off(k, t, pte_index(vpn + i)), 0);
       if (e === 0) continue;
       const f = pte_pfn(e);
       const anon = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_ANON;
-      Atomics.sub(i32, k.mmBase(rss_mm) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
+      Atomics.sub(i32, k.mmBase(acct) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
       if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);
     }
     tlb.addTable(t);
   });
+  return 0;
+}
+
+/**
+ * cow-pte, before a zap changes `mm`'s PTEs over [start, end): a COW-shared table the range
+ * meets leaves `mm` whole when no VMA of `mm` is left in its 2 MiB (munmap, exit: free_pmd_range's
+ * pmd_put_pte; the other sharers keep it, and the zap's tlb_finish_mmu flushes `mm`), else it is
+ * made `mm`'s own first (zap_pte_range's break_cow_pte when the VMA does not cover the table:
+ * MADV_DONTNEED; do_munmap breaks the edges of its range before anything changes). -ENOMEM when
+ * a copy found no memory.
+ */
+function unshare_cow_pte_range(k: Kernel, mm: number, start: number, end: number, tlb: MmuGather): number {
+  const i32 = k.i32;
+  const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
+  for (let a = Math.floor(start / PMD_SIZE) * PMD_SIZE; a < end; a += PMD_SIZE) {
+    const pmd = lookup_table(k, pgd, a / 4096, PMD_LEVEL, mm);
+    if (pmd < 0) continue;
+    const off = entry_off(k, pmd, pmd_index(a / 4096));
+    const e = Atomics.load(i32, off);
+    if (e === 0 || (e & _PAGE_RW) !== 0) continue;
+    if (!range_has_vma(k, mm, a, a + PMD_SIZE)) {
+      const t = table_of(k, e, PTE_LEVEL, mm);
+      if (t < 0) return 0;
+      if (k.model.drop_cow_pte !== undefined && k.model.drop_cow_pte(k, mm, off, t)) tlb.addTable(t);
+    } else if (k.model.break_cow_pte !== undefined && k.model.break_cow_pte(k, mm, off, Math.max(a, start)) < 0) {
+      return -ENOMEM;
+    }
+  }
+  return 0;
+}
+
+/**
+ * break_cow_pte_range: every COW-shared PTE table (cow-pte) that [start, end) of `mm` meets
+ * becomes `mm`'s own, before a change of its PTEs (mprotect, mremap, uffd-wp). 0, or -ENOMEM.
+ * Nothing to do under the other models.
+ */
+export function break_cow_pte_range(k: Kernel, mm: number, start: number, end: number): number {
+  if (k.model.break_cow_pte === undefined) return 0;
+  const pgd = Atomics.load(k.i32, k.mmBase(mm) + M_PGD);
+  for (let a = Math.floor(start / PMD_SIZE) * PMD_SIZE; a < end; a += PMD_SIZE) {
+    const pmd = lookup_table(k, pgd, a / 4096, PMD_LEVEL, mm);
+    if (pmd < 0) continue;
+    const off = entry_off(k, pmd, pmd_index(a / 4096));
+    const e = Atomics.load(k.i32, off);
+    if (e !== 0 && (e & _PAGE_RW) === 0 && k.model.break_cow_pte(k, mm, off, Math.max(a, start)) < 0) return -ENOMEM;
+  }
+  return 0;
+}
+
+/**
+ * do_munmap's break (__split_vma's break_cow_pte, cow-pte): the tables at the two ends of
+ * [start, end) that keep a VMA of `mm` outside it become `mm`'s own before anything changes, so
+ * that -ENOMEM leaves the mapping as it was; the tables wholly inside leave `mm` in the zap.
+ */
+export function break_cow_pte_edges(k: Kernel, mm: number, start: number, end: number): number {
+  if (k.model.break_cow_pte === undefined) return 0;
+  const lo = Math.floor(start / PMD_SIZE) * PMD_SIZE;
+  const hi = Math.ceil(end / PMD_SIZE) * PMD_SIZE;
+  if (lo < start && range_has_vma(k, mm, lo, start) && break_cow_pte_range(k, mm, lo, lo + 1) < 0) return -ENOMEM;
+  if (hi > end && range_has_vma(k, mm, end, hi) && break_cow_pte_range(k, mm, hi - 1, hi) < 0) return -ENOMEM;
+  return 0;
 }
 
 /**
@@ -448,6 +542,7 @@ export function free_pgtables(k: Kernel, mm: number, start: number, end: number)
   const i32 = k.i32;
   const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
   const gone: number[] = [];
+  let dropped = false;
   const put = (t: number) => {
     if (Atomics.sub(i32, ptpBase(k, t) + P_SHARE, 1) === 1) gone.push(t);
   };
@@ -474,6 +569,12 @@ export function free_pgtables(k: Kernel, mm: number, start: number, end: number)
         if (range_has_vma(k, mm, a3, a3 + PMD_SIZE)) continue;
         const pte = table_of(k, e3, PTE_LEVEL, mm);
         if (pte < 0) break walk;
+        // cow-pte: a COW-shared table leaves this mm only (free_pmd_range's pmd_put_pte); its
+        // last user gets it back writable and frees it as usual.
+        if ((e3 & _PAGE_RW) === 0 && k.model.drop_cow_pte !== undefined && k.model.drop_cow_pte(k, mm, o3, pte)) {
+          dropped = true;
+          continue;
+        }
         const shared = Atomics.load(i32, ptpBase(k, pte) + P_SHARE) > 1;
         if (!shared && !table_empty(k, pte)) {
           report_violation(i32, k.layout, Violation.Invariant, k.cpu, 2, pte, mm, 0);
@@ -495,7 +596,7 @@ export function free_pgtables(k: Kernel, mm: number, start: number, end: number)
       put(pud);
     }
   }
-  if (gone.length === 0) return;
+  if (gone.length === 0 && !dropped) return;
   flush_tlb_mm(k, mm);
   for (const t of gone) free_ptp(k, t);
 }

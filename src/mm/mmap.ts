@@ -7,7 +7,7 @@
 import { AssertSite, mmap_assert_write_locked, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import { guard_vma } from './guarded.js';
 import { M_MMAP_LOCK, V_FILE, V_FILE_GEN, V_FLAGS, V_PGOFF, V_PRIV, V_PRIV_GEN } from '../shm/layout.js';
-import { free_pgtables, MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
+import { break_cow_pte_edges, free_pgtables, MmuGather, tlb_finish_mmu, zap_page_range } from './memory.js';
 import { MODEL_DEFAULT, type MmapArgs } from './model_ops.js';
 import type { Kernel } from './percpu.js';
 import { PAGE_SIZE, TASK_SIZE } from './pgtable.js';
@@ -276,6 +276,10 @@ export function do_munmap(k: Kernel, mm: number, start: number, len: number): nu
       if (r < 0) return r;
     }
   }
+  // cow-pte: a COW-shared table that keeps a VMA of this mm beside the range becomes this mm's
+  // own before anything changes (__split_vma's break_cow_pte): -ENOMEM leaves the mapping whole.
+  const b = break_cow_pte_edges(k, mm, start, end);
+  if (b < 0) return b;
   const removed: number[] = [];
   const r = split_vmas_in(k, mm, start, end, removed);
   if (r < 0) return r;

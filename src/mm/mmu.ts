@@ -17,6 +17,7 @@ import { SchedPoint } from '../sync/schedpoint.js';
 import { TraceKind } from '../sync/tracer.js';
 import { handle_mm_fault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_UFFD } from './memory.js';
 import { userfault_wait } from './userfaultfd.js';
+import { current_pte } from './tlb.js';
 import { report_violation, Violation } from './mmdebug.js';
 import {
   FAULT_FLAG_VMA_LOCK, FAULT_FLAG_WRITE, ST_VMA_LOCK_SUCCESS, ST_FAULT_OOM, ST_FAULT_RETRY, ST_FAULT_SIGSEGV, ST_FAULTS, ST_WALKS, TLB_MASK, type Kernel,
@@ -107,7 +108,7 @@ function mmu_store_slow(k: Kernel, addr: number, value: number): number {
     // unless the CPU took a shootdown meanwhile (controlled mode delivers them at schedule
     // points): then the entry, even its table, may be gone, and the retried access walks again.
     if (k.ipiDone !== ipis) continue;
-    if (k.vmf.pte >= 0 && tlb_fill(k, vpn, s, k.vmf.pte, true) < 0) return ACCESS_STOP;
+    if (k.vmf.pte >= 0 && tlb_fill(k, vpn, s, k.vmf.pte, true, fault_pmd_wp(k)) < 0) return ACCESS_STOP;
   }
 }
 
@@ -145,13 +146,25 @@ function mmu_load_slow(k: Kernel, addr: number): number {
     const f = do_user_addr_fault(k, addr, false);
     if (f !== ACCESS_OK) return f;
     if (k.ipiDone !== ipis) continue; // (see mmu_store_slow)
-    if (k.vmf.pte >= 0 && tlb_fill(k, vpn, s, k.vmf.pte, false) < 0) return ACCESS_STOP;
+    if (k.vmf.pte >= 0 && tlb_fill(k, vpn, s, k.vmf.pte, false, fault_pmd_wp(k)) < 0) return ACCESS_STOP;
   }
 }
 
 /**
+ * The PMD entry the fault path went through does not allow writes (cow-pte's COW-shared table):
+ * the TLB entry filled from vmf.pte must not either, as the hardware ANDs R/W down the walk.
+ * (Only a fault that leaves the table shared gets here with one: a spurious one.)
+ */
+function fault_pmd_wp(k: Kernel): boolean {
+  const pmd = k.vmf.pmd;
+  return pmd >= 0 && (Atomics.load(k.i32, pmd) & _PAGE_RW) === 0;
+}
+
+/**
  * The hardware walk: 1 = TLB filled, 0 = fault (entry missing or forbidding), -1 = the walk
- * reached a freed table or frame (reported; the machine stops).
+ * reached a freed table or frame (reported; the machine stops). As on x86, a write needs R/W at
+ * every level: an upper entry without it (cow-pte's write-protected PMD entries) makes every
+ * translation below read-only.
  */
 function walk_and_fill(k: Kernel, vpn: number, s: number, write: boolean): number {
   const i32 = k.i32;
@@ -159,10 +172,12 @@ function walk_and_fill(k: Kernel, vpn: number, s: number, write: boolean): numbe
   const pbase = k.ptps.base;
   const pgd = Atomics.load(i32, k.mmOff + M_PGD);
   let e = Atomics.load(i32, pbase + pgd * PTP_WORDS + P_HDR + (Math.floor(vpn / 134217728) & 511));
+  let wp = false;
   for (let level = PUD_LEVEL; ; level--) {
     // Controlled mode: another CPU may change the entry just read before the walker follows it.
     if (k.sched !== null) k.sched.point(k, SchedPoint.MmuWalkLoad);
     if ((e & _PAGE_PRESENT) === 0) return 0;
+    if ((e & _PAGE_RW) === 0) wp = true;
     const nt = (e >>> 5) & 0x1fffff;
     const nb = pbase + nt * PTP_WORDS;
     // The generation tag alone: a freed table's generation has moved on. (A table freed and
@@ -172,7 +187,7 @@ function walk_and_fill(k: Kernel, vpn: number, s: number, write: boolean): numbe
       return -1;
     }
     const idx = level === PUD_LEVEL ? (vpn >>> 18) & 511 : level === PMD_LEVEL ? (vpn >>> 9) & 511 : vpn & 511;
-    if (level === PTE_LEVEL) return tlb_fill(k, vpn, s, nb + P_HDR + idx, write);
+    if (level === PTE_LEVEL) return tlb_fill(k, vpn, s, nb + P_HDR + idx, write, wp);
     e = Atomics.load(i32, nb + P_HDR + idx);
   }
 }
@@ -180,9 +195,10 @@ function walk_and_fill(k: Kernel, vpn: number, s: number, write: boolean): numbe
 /**
  * Fills TLB slot `s` for `vpn` from the PTE at word `pteOff` if it allows the access: 1 filled,
  * 0 not allowed (fault), -1 the PTE maps a free frame (reported). The table's P_WPSEQ is read
- * before the PTE: a change that lands between the two then shows as a moved sequence.
+ * before the PTE: a change that lands between the two then shows as a moved sequence. `wp`: an
+ * upper-level entry on the way forbids writes (the entry is filled read-only).
  */
-function tlb_fill(k: Kernel, vpn: number, s: number, pteOff: number, write: boolean): number {
+function tlb_fill(k: Kernel, vpn: number, s: number, pteOff: number, write: boolean, wp: boolean): number {
   const i32 = k.i32;
   const seqOff = pteOff - ((pteOff - k.ptps.base) % PTP_WORDS) + P_WPSEQ;
   const seq = Atomics.load(i32, seqOff);
@@ -191,7 +207,7 @@ function tlb_fill(k: Kernel, vpn: number, s: number, pteOff: number, write: bool
   // sends is taken only after the fill: the CPU's next access flushes it).
   if (k.sched !== null) k.sched.point(k, SchedPoint.MmuBeforeFill);
   if ((pte & (_PAGE_PRESENT | _PAGE_USER)) !== (_PAGE_PRESENT | _PAGE_USER)) return 0;
-  if (write && (pte & _PAGE_RW) === 0) return 0;
+  if (write && ((pte & _PAGE_RW) === 0 || wp)) return 0;
   const f = pte >>> 5;
   const fb = k.frames.base + f * k.frames.stride;
   if (Atomics.load(i32, fb + R_STATE) === 0) {
@@ -201,7 +217,7 @@ function tlb_fill(k: Kernel, vpn: number, s: number, pteOff: number, write: bool
   k.tlb_slot_writeback(s);
   k.tlbVpn[s] = vpn;
   k.tlbPay[s] = fb + F_HDR;
-  k.tlbWrite[s] = (pte & _PAGE_RW) !== 0 ? 1 : 0;
+  k.tlbWrite[s] = (pte & _PAGE_RW) !== 0 && !wp ? 1 : 0;
   k.tlbPte[s] = pteOff;
   k.tlbSeqOff[s] = seqOff;
   k.tlbSeq[s] = seq;
@@ -219,7 +235,10 @@ function stale_tlb_write(k: Kernel, s: number, addr: number): boolean {
   const seq = Atomics.load(i32, k.tlbSeqOff[s]);
   const pte = Atomics.load(i32, k.tlbPte[s]);
   const frame = (k.tlbPay[s] - F_HDR - k.frames.base) / k.frames.stride;
-  if ((pte & (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW)) === (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW) && pte >>> 5 === frame) {
+  // (and no upper-level entry of this mm's walk forbids the write now: cow-pte's fork
+  // write-protects PMD entries, leaving the PTEs as they were)
+  if ((pte & (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW)) === (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW) && pte >>> 5 === frame &&
+    (current_pte(k, k.mm, Math.floor(addr / 4096)) & _PAGE_RW) !== 0) {
     k.tlbSeq[s] = seq;
     return false;
   }

@@ -99,6 +99,31 @@ export interface ModelOps {
    * PMDs before moving: hugetlb_unshare_all_pmds), or -errno. Without this hook: EINVAL.
    */
   mremap_prepare?(k: Kernel, vma: number): number;
+
+  // ---- copy-on-write PTE tables at fork (cow-pte): a PMD entry without _PAGE_RW points to a
+  // PTE table other mms may share. The mm calls these only where it meets such an entry (Lin's
+  // `!pmd_write(*pmd)` test), so models without them never see one. ----
+  /**
+   * copy_pmd_range's hook (dup_mmap, both mmap_locks held for write): share `src`'s PTE table
+   * for the 2 MiB at `addr` with `dst` instead of copying it (copy_cow_pte_range). 1: shared
+   * (or already shared by an earlier VMA of the table), 0: copy it as Linux does, -1: out of
+   * memory. A parent entry it write-protects goes into `tlb`, flushed before dup_mmap returns.
+   */
+  copy_pte_table?(k: Kernel, dst: number, src: number, addr: number, tlb: MmuGather): number;
+  /**
+   * break_cow_pte (handle_cow_pte_fault): `mm`'s PMD entry at word `pmd` is write-protected;
+   * give `mm` a table of its own — the shared one back writable if `mm` is its last user, else a
+   * copy. Called with `mm`'s mmap_lock (or a VMA lock) held, before anything changes a PTE of
+   * that table for `mm`. 0 (also when another thread broke it first) or -ENOMEM.
+   */
+  break_cow_pte?(k: Kernel, mm: number, pmd: number, addr: number): number;
+  /**
+   * The whole 2 MiB of `mm`'s write-protected PMD entry at `pmd` (table `t`) leaves `mm` (munmap,
+   * exit: no VMA of `mm` is left there; free_pmd_range's pmd_put_pte): true when others still
+   * share `t` and `mm` only let go of it (entry cleared, its share dropped; the caller flushes);
+   * false when `mm` was its last user (the entry is made writable: zap and free it as usual).
+   */
+  drop_cow_pte?(k: Kernel, mm: number, pmd: number, t: number): boolean;
 }
 
 /** An ioctl's argument struct, by field name (fds already resolved to files by the caller). */

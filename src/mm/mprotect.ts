@@ -6,9 +6,9 @@
  */
 import { mmap_write_lock, mmap_write_unlock, vma_start_write, AssertSite, mmap_assert_write_locked } from './mmap_lock.js';
 import { guard_pte, pte_assert_locked, vma_write_checks } from './guarded.js';
-import { F_UFFD_WP, FRAME_FILE, M_MMAP_LOCK, P_OWNER, P_WPSEQ, R_STATE, V_FLAGS } from '../shm/layout.js';
+import { F_MAPCOUNT, F_UFFD_WP, FRAME_FILE, M_MMAP_LOCK, P_OWNER, P_WPSEQ, R_STATE, V_FLAGS } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
-import { MmuGather, vm_page_prot, walk_pte_tables } from './memory.js';
+import { break_cow_pte_range, MmuGather, vm_page_prot, walk_pte_tables } from './memory.js';
 import { page_align, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma_range } from './mmap.js';
 import { EACCES, EINVAL, ENOMEM } from './errno.js';
 import { frameBase, ptpBase } from './page_alloc.js';
@@ -51,6 +51,10 @@ export function change_protection(k: Kernel, mm: number, start: number, end: num
       // anonymous page may be writable at once (can_change_pte_writable).
       if ((vm_flags & VM_WRITE) !== 0 && (vm_flags & VM_SHARED) === 0) {
         prot = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_FILE ? base & ~_PAGE_RW : base | _PAGE_RW;
+        // ... and an anonymous page only if it is exclusive (can_change_pte_writable:
+        // PageAnonExclusive): after fork both sides map it read-only until a write fault
+        // copies it, whatever mprotect says in between.
+        if ((prot & _PAGE_RW) !== 0 && Atomics.load(i32, frameBase(k, f) + F_MAPCOUNT) > 1) prot &= ~_PAGE_RW;
       }
       // uffd-wp stays: a marked PTE or a page flagged in the page cache stays read-only.
       if ((prot & _PAGE_RW) !== 0 && uffd_active(k) && (pte_marker(k, off) || Atomics.load(i32, frameBase(k, f) + F_UFFD_WP) !== 0)) prot &= ~_PAGE_RW;
@@ -100,6 +104,10 @@ function merge_into(k: Kernel, mm: number, a: number, b: number): void {
  */
 export function mprotect_fixup(k: Kernel, mm: number, v: number, start: number, end: number, newflags: number, tlb: MmuGather): number {
   mmap_assert_write_locked(k, mm, AssertSite.MprotectFixup);
+  // cow-pte: the COW-shared tables of the range become this mm's own before anything changes
+  // (Lin's "mm/mprotect: Break COW PTE before changing protection").
+  const b = break_cow_pte_range(k, mm, start, end);
+  if (b < 0) return b;
   v = split_vma_range(k, mm, v, start, end);
   if (v < 0) return v;
   vma_start_write(k, v); // vm_flags_reset

@@ -8,7 +8,7 @@
  */
 import { M_MMAP_LOCK, M_PGD, V_PGOFF } from '../shm/layout.js';
 import { EFAULT, EINVAL, ENOMEM } from './errno.js';
-import { lookup_table, MmuGather, tlb_finish_mmu } from './memory.js';
+import { break_cow_pte_range, lookup_table, MmuGather, tlb_finish_mmu } from './memory.js';
 import { do_munmap, get_unmapped_area, mmap_region, page_align } from './mmap.js';
 import { mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import type { Kernel } from './percpu.js';
@@ -131,6 +131,9 @@ function move_vma(k: Kernel, mm: number, v: number, addr: number, oldLen: number
  */
 function move_page_tables(k: Kernel, mm: number, from: number, to: number, len: number): number {
   const i32 = k.i32;
+  // cow-pte: both ranges' COW-shared tables become this mm's own first (Lin's move_page_tables
+  // break_cow_pte): the old one loses PTEs, the new one gains them.
+  if (break_cow_pte_range(k, mm, from, from + len) < 0 || break_cow_pte_range(k, mm, to, to + len) < 0) return -1;
   const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
   const tlb = new MmuGather();
   for (let off = 0; off < len; off += PAGE_SIZE) {

@@ -4,7 +4,7 @@
  * is spent the allocation fails and the fault returns VM_FAULT_OOM.
  */
 import {
-  F_HDR, F_INDEX, F_LEDGER, R_GEN, F_MAPCOUNT, F_OWNER, F_OWNER_GEN, F_UFFD_WP, FRAME_ANON, P_UFFD_WP, FL_RETIRED, G_MEM_LIMIT, G_MEM_PEAK,
+  F_HDR, F_INDEX, F_LEDGER, R_GEN, F_MAPCOUNT, F_OWNER, F_OWNER_GEN, F_UFFD_WP, FRAME_ANON, P_COW_SHARERS, P_COW_SLOTS, P_UFFD_WP, FL_RETIRED, G_MEM_LIMIT, G_MEM_PEAK,
   G_MEM_USED, M_ANON_RETIRED, M_PGTABLES, P_HDR, P_OWNER, P_SHARE, P_WPSEQ, PTP_WORDS,
   PTRS_PER_TABLE, R_STATE,
 } from '../shm/layout.js';
@@ -90,6 +90,7 @@ export function alloc_ptp(k: Kernel, mm: number, level: number): number {
   Atomics.store(i32, b + P_SHARE, 1);
   for (let e = 0; e < PTRS_PER_TABLE; e++) Atomics.store(i32, b + P_HDR + e, 0);
   for (let w = 0; w < PTRS_PER_TABLE / 32; w++) Atomics.store(i32, b + P_UFFD_WP + w, 0); // no uffd-wp markers
+  for (let w = 0; w < P_COW_SLOTS; w++) Atomics.store(i32, b + P_COW_SHARERS + w, 0); // no COW sharers (cow-pte)
   // mm_inc_nr_ptes (a PGD comes with a new mm, its creator's alone: mm_alloc_pgd)
   if (level !== 4 /* PGD_LEVEL */) guard_pgtables(k, mm, AssertSite.AllocPtp);
   Atomics.add(i32, k.mmBase(mm) + M_PGTABLES, 1);

@@ -60,7 +60,10 @@ export const ST_GUP_SLOW = 36; // gup_fast fallbacks to the slow path (a fault u
 export const ST_RECLAIM_PAGES = 37;
 export const ST_RECLAIM_PTES = 38;
 export const ST_RECLAIM_ACCESSED = 39;
-export const ST_COUNT = 40;
+export const ST_COW_PTE_SHARED = 40; // cow-pte: PTE tables fork shared instead of copying
+export const ST_COW_PTE_COPIED = 41; // ... COW breaks that copied a shared table
+export const ST_COW_PTE_REUSED = 42; // ... COW breaks where the last user took the table back
+export const ST_COUNT = 43;
 
 export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
 export const TLB_MASK = TLB_ENTRIES - 1;

@@ -127,16 +127,20 @@ export const STALE_TLB_VIOLATION = 20;
 /**
  * The PTE that translates `vpn` in `mm`'s tables now, read as the hardware walker reads them
  * (lock-free), or 0 when an entry on the way is none or points at a freed or reused table. Reports
- * nothing: it runs beside other CPUs that may be changing the tables (tlb_audit).
+ * nothing: it runs beside other CPUs that may be changing the tables (tlb_audit). As the walker
+ * does, an upper-level entry without R/W (cow-pte's write-protected PMD entries) takes R/W out of
+ * the PTE returned.
  */
 export function current_pte(k: Kernel, mm: number, vpn: number): number {
   const i32 = k.i32;
   const pbase = k.ptps.base;
   let t = Atomics.load(i32, k.mmBase(mm) + M_PGD);
+  let rw = _PAGE_RW;
   for (let level = PGD_LEVEL; ; level--) {
     const e = Atomics.load(i32, pbase + t * PTP_WORDS + P_HDR + index_at(vpn, level));
-    if (level === PTE_LEVEL) return e;
+    if (level === PTE_LEVEL) return e & (~_PAGE_RW | rw);
     if ((e & _PAGE_PRESENT) === 0) return 0;
+    rw &= e;
     const nt = (e >>> 5) & 0x1fffff;
     const nb = pbase + nt * PTP_WORDS;
     if ((Atomics.load(i32, nb + R_GEN) & 63) !== entry_tag(e) || Atomics.load(i32, nb + R_STATE) !== level - 1) return 0;

@@ -36,7 +36,7 @@ export function unmap_mapping_range(k: Kernel, file: number, first: number, last
     const mm = Atomics.load(i32, vmaBase(k, v) + V_MM);
     const gathered = tlb.ntables + tlb.nframes;
     tlb.shared = false;
-    zap_page_range(k, mm, start + (lo - pgoff) * PAGE_SIZE, start + (hi - pgoff) * PAGE_SIZE, tlb);
+    zap_page_range(k, mm, start + (lo - pgoff) * PAGE_SIZE, start + (hi - pgoff) * PAGE_SIZE, tlb, true);
     // An mm whose zap changed nothing still flushes when its range went through a shared table:
     // another sharer's zap (the table's owner's) cleared those entries for it, and its CPUs may
     // cache them (pt-hint: "reaches shared tables once and flushes every sharer").

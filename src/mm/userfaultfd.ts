@@ -44,7 +44,7 @@ import { down_read, up_read } from '../sync/rwsem.js';
 import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { fdget } from './fdtable.js';
 import { fileBase, filemap_get_frame } from './filemap.js';
-import { walk_pte_tables } from './memory.js';
+import { break_cow_pte_range, walk_pte_tables } from './memory.js';
 import { page_align, split_vma_range } from './mmap.js';
 import { EBADF, EINVAL, ENOMEM } from './errno.js';
 import { report_violation, Violation } from './mmdebug.js';
@@ -390,6 +390,9 @@ export function sys_uffd_wp(k: Kernel, addr: number, len: number, protect: boole
       if (v < 0 || vma_start(k, v) > at || (vma_flags(k, v) & VM_UFFD_WP) === 0) return -EINVAL;
       at = vma_end(k, v);
     }
+    // cow-pte: markers and write bits go into this mm's own tables (Lin's "mm/userfaultfd:
+    // Support COW PTE"): the COW-shared ones the range meets are copied first.
+    if (protect && break_cow_pte_range(k, mm, addr, end) < 0) return -ENOMEM;
     if (protect) Atomics.store(k.i32, U(k, U_ACTIVE), 1);
     const g = new WpGather();
     for (let v = find_vma(k, mm, addr); v >= 0 && vma_start(k, v) < end; v = vma_next(k, v)) {

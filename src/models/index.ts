@@ -2,6 +2,7 @@
 import type { ModelOps } from '../mm/model_ops.js';
 import { BUG_REVOKE_FORGETS_MAPPERS, createAddressSpaceModel } from './address_space.js';
 import { createContainerFdModel } from './container_fd.js';
+import { BUG_COW_BREAK_KEEPS_SHARE, BUG_COW_FORK_NO_FLUSH, createCowPteModel } from './cow_pte.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
 import {
   BUG_ATTACH_DROPS_MMAP_LOCK, BUG_PEEK_WITHOUT_HOST_LOCK, BUG_RETRY_UNLOCKS_CURRENT, BUG_V3_DONTNEED_WITHOUT_HOST_LOCK, createMshareModel,
@@ -114,6 +115,26 @@ export const MODELS: Record<string, ModelInfo> = {
       [BUG_REVOKE_FORGETS_MAPPERS]: "AS_MUNMAP's shootdown covers only the host mm's own (empty) cpumask, not the CPUs running the space's mappers",
     },
     create: (bug) => createAddressSpaceModel(bug),
+  },
+  'cow-pte': {
+    name: 'cow-pte',
+    seed: "On-Demand-Fork (Zhao, Bergman, Fonseca, EuroSys 2021) and Chih-En Lin's \"Introduce Copy-On-Write to Page Table\" v4 (Feb 2023)",
+    rules: 'every process runs with prctl(PR_SET_COW_PTE) on (Lin\'s opt-in; ptlab has no prctl op); ' +
+      'fork shares each PTE table of the parent whose 2 MiB holds only private mappings fork copies (no MAP_SHARED, MADV_DONTFORK, MADV_WIPEONFORK, uffd-wp) instead of copying it: ' +
+      'the child\'s PMD entry points to the parent\'s table, both PMD entries are write-protected (R/W clear in the PMD makes every translation below read-only, as on x86) and the parent\'s TLB is flushed; ' +
+      'the table\'s share count goes up, and its other sharers are recorded beside it (ten at most: a fork that would make an eleventh copies the table as none does); ' +
+      'a table with no PTE, or holding uffd-wp markers, is copied as none copies it; ' +
+      'accounting is deferred (ODF, Lin\'s RFC v1/v2): fork takes no map counts and gives the child no RSS for a shared table, whose pgtables_bytes and RSS count once, to its owner (the mm that allocated it, or the sharer it was handed to when its owner left); ' +
+      'the COW break (handle_cow_pte_fault), before anything changes a PTE of a shared table for one mm — any fault (ptlab has no shared zero page), mprotect, mremap (both ranges), MADV_DONTNEED, UFFDIO_WRITEPROTECT, a munmap that keeps a VMA of the mm in the table\'s 2 MiB: ' +
+      'the last user takes the table back writable; otherwise the mm gets a copy, each present PTE copied with its map count and RSS and write-protected in both tables (page-level COW, as after a plain fork), its PMD entry swung to the copy under the shared table\'s PTE lock, one share dropped, its TLB flushed; ' +
+      'a munmap or exit taking the table\'s whole 2 MiB out of the mm only drops its share (the last user zaps and frees it; an owner leaving hands the table and its accounting to a remaining sharer); ' +
+      'truncation and hole punching zap a shared table in place, once for every sharer, flushing every sharer; ' +
+      'no program can tell the difference from none, but for memory exhaustion: a copy that finds no memory makes the fault VM_FAULT_OOM and munmap, mprotect, mremap, madvise(MADV_DONTNEED) and UFFDIO_WRITEPROTECT -ENOMEM',
+    bugs: {
+      [BUG_COW_BREAK_KEEPS_SHARE]: 'the COW break copies the table and swings the PMD entry but keeps the shared table\'s share count (a missing pmd_put_pte): the count outlives the entries, and the table its last user',
+      [BUG_COW_FORK_NO_FLUSH]: 'fork write-protects the parent\'s PMD entries without flushing the parent\'s TLB: a translation cached writable before the fork lets the parent\'s next store land in the page the child sees',
+    },
+    create: (bug) => createCowPteModel(bug),
   },
 };
 

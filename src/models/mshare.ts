@@ -594,7 +594,7 @@ export function createMshareModel(bug = ''): ModelOps {
     const guest = Atomics.load(k.i32, vmaBase(k, vma) + V_MM);
     const host = host_of_vma(k, vma);
     if (host < 0) return; // reported: the machine stops
-    zap_page_range(k, guest, start, end, tlb, host);
+    zap_page_range(k, guest, start, end, tlb); // RSS goes to the tables' owner: the host
     tlb_finish_mmu(k, guest, tlb); // the bug: the host's other guests are not flushed
   }
 

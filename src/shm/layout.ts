@@ -160,7 +160,14 @@ export const P_OWNER = 2; // mm that allocated it (and accounts it in pgtables_b
 export const P_SHARE = 3; // upper-level entries pointing to it (pt_share_count + 1)
 export const P_PTL = 4; // split page-table lock (spinlock word)
 export const P_WPSEQ = 5; // bumped after a write-removing change to its entries has been flushed
-export const P_REFCOUNT = 6; // speculative page references (pfn scanners: compaction), not users (mm/compaction.ts)
+/**
+ * cow-pte: P_COW_SLOTS words, the mm + 1 of each mm other than the owner whose PMD entry points
+ * to this COW-shared PTE table (0: a free slot), so that an owner leaving the table can hand it
+ * and its accounting to a remaining sharer. Changed only under the table's PTE lock.
+ */
+export const P_COW_SHARERS = 6;
+export const P_COW_SLOTS = 9;
+export const P_REFCOUNT = 15; // speculative page references (pfn scanners: compaction), not users (mm/compaction.ts)
 export const P_UFFD_WP = 16; // 16 words: a 512-bit bitmap of per-PTE uffd-wp markers, "beside" the entries
 export const P_HDR = 32;
 export const PTRS_PER_TABLE = 512;

@@ -1,6 +1,7 @@
 /**
  * The differential corpus (examples/kernel/*.json): every program there, under the models none
- * and pt-hint, must give on ptlab what this machine's Linux gives (src/cli/diff_kernel.ts). Each
+ * and pt-hint — and the ones that fork under cow-pte (copy-on-write PTE tables at fork) — must
+ * give on ptlab what this machine's Linux gives (src/cli/diff_kernel.ts). Each
  * file states one Linux rule in its summary and asserts the kernel's answers itself; a file whose
  * program ptlab does not follow yet stays out of the directory.
  */
@@ -13,6 +14,8 @@ import { kernelAvailable } from '../../src/cli/native.js';
 const DIR = 'examples/kernel';
 const MODELS = ['none', 'pt-hint'] as const;
 const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+/** cow-pte changes only what fork does: the programs that fork (their names say so) run under it too. */
+const forkFiles = files.filter((f) => f.includes('fork'));
 const avail = kernelAvailable();
 
 describe('the differential corpus', () => {
@@ -25,7 +28,7 @@ describe('the differential corpus', () => {
 // one after the other, the whole corpus takes about 90 s on two cores (running cases concurrently
 // was slower there).
 describe.skipIf(!avail.ok)(`examples/kernel agrees with Linux${avail.ok ? '' : ` (skipped: ${avail.why})`}`, () => {
-  it.each(files.flatMap((f) => MODELS.map((m) => [f, m] as const)))('%s --model %s', async (file, model) => {
+  it.each([...files.flatMap((f) => MODELS.map((m) => [f, m] as const)), ...forkFiles.map((f) => [f, 'cow-pte'] as const)])('%s --model %s', async (file, model) => {
     const r = await diffKernel(join(DIR, file), model);
     expect(r.ok, renderDiff(r)).toBe(true);
   });
