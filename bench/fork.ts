@@ -16,7 +16,7 @@ import { ST_COW_PTE_COPIED, ST_COW_PTE_REUSED, ST_COW_PTE_SHARED, ST_FORK_MS, ST
 import { B_RELEASE_US, BARRIER_WORDS, G_PT_SNAP, G_SNAPS, PL_PEAK, T_ARRIVE_FAULTS, T_FAULTS, T_PREV_ARRIVE_FAULTS, TASK_WORDS } from '../src/shm/layout.js';
 import { poolsOf } from '../src/shm/machine.js';
 import { countTasks } from '../src/proc/program.js';
-import { sizeMachine } from '../src/scenarios/common.js';
+import { pageWordsFor, sizeMachine } from '../src/scenarios/common.js';
 import { BENCH_MEM, cores, MiB, PAGE, round, runBench, sum, type BenchRecord } from './common.js';
 
 export const FORK_DEFAULTS = { rounds: 20, sharedMiB: 64, privateMiB: 64 };
@@ -79,17 +79,32 @@ export function benchKernelFork(o: ForkOptions): BenchRecord {
 // cow-pte against none: fork of a process with N MiB of private anonymous memory mapped and
 // every page written (MAP_POPULATE, not timed), then the child's first read of every page and its
 // first write to every page, each timed between two barriers only the child meets. The page
-// tables are counted at barrier 1, which parent and child both reach right after the fork.
+// tables are counted at barrier 1, which parent and child both reach right after the fork. The
+// timed fork comes after FORK_COW_WARMUPS untimed ones (each child exits at once; the parent then
+// writes a page of every 2 MiB, so its tables are its own and writable again, as at first): a run
+// is a fresh machine with fresh worker threads, and a single cold fork would time the JIT more
+// than the fork (none's 64 MiB fork took 1.8 µs per PTE cold, 0.3 µs at 1 GiB).
 
 /** Mapped sizes (MiB) of the cow-pte rows: 64 MiB .. 1 GiB. */
 export const FORK_COW_SIZES_MIB = [64, 256, 512, 1024];
 export const FORK_COW_MODELS = ['none', 'cow-pte'] as const;
+export const FORK_COW_WARMUPS = 3;
+/** Simulated page data in every fork-cow run, whatever the size (a write fault copies it). */
+export const FORK_COW_PAGE_DATA = 256;
 export interface ForkCowOptions { model: string; mib: number }
 
 function cowProgram(mib: number): Program[] {
   const len = mib * MiB;
-  return [[
-    { op: 'mmap', len, flags: ['MAP_PRIVATE', 'MAP_ANONYMOUS', 'MAP_POPULATE'], as: 'm' },
+  const prog: Op[] = [{ op: 'mmap', len, flags: ['MAP_PRIVATE', 'MAP_ANONYMOUS', 'MAP_POPULATE'], as: 'm' }];
+  for (let i = 0; i < FORK_COW_WARMUPS; i++) {
+    prog.push(
+      { op: 'fork', as: 'w', child: [{ op: 'exit', code: 0 }] },
+      { op: 'wait', pid: 'w', status: 0 },
+      { op: 'touch', region: 'm', len, stride: 2 * MiB, write: true, value: 1 },
+    );
+  }
+  prog.push(
+    { op: 'barrier', id: 5, count: 1 },
     {
       op: 'fork', as: 'c', child: [
         { op: 'barrier', id: 1, count: 2 },
@@ -101,9 +116,11 @@ function cowProgram(mib: number): Program[] {
         { op: 'exit', code: 0 },
       ],
     },
+    { op: 'barrier', id: 6, count: 1 },
     { op: 'barrier', id: 1, count: 2 },
     { op: 'wait', pid: 'c', status: 0 },
-  ]];
+  );
+  return [prog];
 }
 
 /**
@@ -114,19 +131,22 @@ function cowProgram(mib: number): Program[] {
 export async function benchForkCow(o: ForkCowOptions): Promise<BenchRecord> {
   const programs = cowProgram(o.mib);
   const config = sizeMachine({ cpus: 1, procs: countTasks(programs), sharedBytes: 0, privateBytes: o.mib * MiB + MiB, files: 1, vmasPerProc: 4, mem: BENCH_MEM });
+  config.payloadWords = pageWordsFor(config.frames, FORK_COW_PAGE_DATA);
   const run = await runBench(o.model, 1, config, programs);
   const { i32, layout } = run.machine;
   const forks = sum(run, ST_FORKS);
-  const forkMs = sum(run, ST_FORK_MS);
   const rel = (b: number) => Atomics.load(i32, layout.barriers + b * BARRIER_WORDS + B_RELEASE_US);
-  const child = layout.tasks + 1 * TASK_WORDS;
+  // The timed fork: from the parent's barrier 5 to its barrier 6 (µs clock).
+  const forkMs = (rel(6) - rel(5)) / 1000;
+  // The timed fork's child is the last task record (the warm-up children come first).
+  const child = layout.tasks + (countTasks(programs) - 1) * TASK_WORDS;
   const writeFaults = Atomics.load(i32, child + T_ARRIVE_FAULTS) - Atomics.load(i32, child + T_PREV_ARRIVE_FAULTS);
   const readFaults = Atomics.load(i32, child + T_FAULTS) - writeFaults;
   const pages = (o.mib * MiB) / PAGE;
   const snaps = Atomics.load(i32, G_SNAPS);
   return {
     bench: 'fork-cow', model: o.model, threads: 1, mapped_mib: o.mib,
-    ops: forks, seconds: round(forkMs / 1000, 6), rate_per_s: Math.round(forks / Math.max(1e-9, forkMs / 1000)),
+    ops: 1, seconds: round(forkMs / 1000, 6), rate_per_s: Math.round(1 / Math.max(1e-9, forkMs / 1000)),
     fork_ms: round(forkMs, 3),
     pgtables_after_fork_bytes: snaps > 0 ? Atomics.load(i32, G_PT_SNAP) * 4096 : null,
     pgtables_peak_bytes: Atomics.load(i32, poolsOf(layout).ptps.hdr + PL_PEAK) * 4096,
@@ -137,17 +157,19 @@ export async function benchForkCow(o: ForkCowOptions): Promise<BenchRecord> {
     tables_shared: sum(run, ST_COW_PTE_SHARED),
     tables_copied: sum(run, ST_COW_PTE_COPIED),
     tables_reused: sum(run, ST_COW_PTE_REUSED),
+    page_data_bytes: config.payloadWords * 4,
     cores: cores(),
-    ...(forks === 1 ? {} : { mismatch: `${forks} forks of 1` }),
+    warmup_forks: FORK_COW_WARMUPS,
+    ...(forks === FORK_COW_WARMUPS + 1 ? {} : { mismatch: `${forks} forks of ${FORK_COW_WARMUPS + 1}` }),
   } as BenchRecord;
 }
 
 /** The rows side by side: one line per size, none and cow-pte, and their ratios. */
 export function renderForkCow(records: BenchRecord[]): string {
   const t = new Table({
-    head: ['mapped', 'model', 'fork (ms)', 'page tables after fork', 'peak', 'first read (ns/page, faults)', 'first write (ns/page, faults)', 'tables shared / copied / reused'],
+    head: ['mapped', 'model', 'fork (ms)', 'page tables after fork', 'peak', 'first read (ns/page, faults)', 'first write (ns/page, faults)', 'tables shared / copied / reused (whole run)', 'page data'],
     style: { head: [], border: [] },
-    colAligns: ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+    colAligns: ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   });
   const kib = (b: unknown) => (typeof b === 'number' ? `${(b / 1024).toLocaleString('en-US')} KiB` : 'n/a');
   const sizes = [...new Set(records.map((r) => r.mapped_mib as number))];
@@ -157,7 +179,7 @@ export function renderForkCow(records: BenchRecord[]): string {
     for (const r of rows) {
       t.push([`${mib} MiB`, r.model, String(r.fork_ms), kib(r.pgtables_after_fork_bytes), kib(r.pgtables_peak_bytes),
         `${String(r.first_read_ns_per_page)} (${String(r.first_read_faults)})`, `${String(r.first_write_ns_per_page)} (${String(r.first_write_faults)})`,
-        `${String(r.tables_shared)} / ${String(r.tables_copied)} / ${String(r.tables_reused)}`]);
+        `${String(r.tables_shared)} / ${String(r.tables_copied)} / ${String(r.tables_reused)}`, `${String(r.page_data_bytes)} B`]);
     }
     const none = rows.find((r) => r.model === 'none');
     const cow = rows.find((r) => r.model === 'cow-pte');

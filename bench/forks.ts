@@ -24,5 +24,6 @@ for (const mib of sizes) {
 }
 process.stdout.write(`\ncow-pte against none: fork of N MiB private anonymous memory, every page written first (1 CPU, ${records[0]?.cores ?? '?'} cores)\n`);
 process.stdout.write(`${renderForkCow(records)}\n`);
-process.stdout.write('fork (ms): time inside the fork op (dup_mmap); page tables after fork: both processes, x86-64 bytes, at a barrier both reach;\n' +
-  'first read / first write: the child touching every page once, time per page between two barriers (faults taken in brackets).\n');
+process.stdout.write('fork (ms): the timed fork (after 3 untimed ones), between the parent\'s barriers around it; page tables after fork: both processes, x86-64 bytes, at a barrier both reach;\n' +
+  'first read / first write: the child touching every page once, time per page between two barriers (faults taken in brackets);\n' +
+  'page data: what each simulated page holds, the same at every size (a write fault copies it).\n');

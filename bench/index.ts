@@ -6,7 +6,8 @@
  *   minor_fault.ts         minor faults/s on page-cache pages, model none, 1 and 2 threads
  *   shared_pmd_fault.ts    map-shared-pt guest faults/s that only copy a host PMD entry
  *   tlb_hit.ts             loads/s and stores/s through the software TLB, 1 thread
- *   fork.ts                forks/s of a process with 64 MiB shared + 64 MiB private touched, beside the kernel (kernel_fork.c)
+ *   fork.ts                forks/s of a process with 64 MiB shared + 64 MiB private touched, beside the kernel (kernel_fork.c);
+ *                          and none against cow-pte, 64 MiB private (npm run bench:fork: 64 MiB .. 1 GiB)
  *   kernel_minor_fault.ts  the real kernel's minor fault (kernel_fault.c), the yardstick
  *   sched_point.ts         what a schedule point costs with no scheduler installed
  *
@@ -19,7 +20,7 @@ import { ratios, renderReport } from './report.js';
 import { benchSharedPmdFault, SHARED_PMD_DEFAULTS } from './shared_pmd_fault.js';
 import { benchSchedPoint, SCHED_POINT_DEFAULTS } from './sched_point.js';
 import { benchTlbHit, TLB_HIT_DEFAULTS } from './tlb_hit.js';
-import { benchFork, benchKernelFork, FORK_DEFAULTS } from './fork.js';
+import { benchFork, benchForkCow, benchKernelFork, FORK_COW_MODELS, FORK_DEFAULTS } from './fork.js';
 import { benchPageData } from './page_data.js';
 
 /** Runs per benchmark; the median is kept. */
@@ -49,6 +50,7 @@ keep(await medians(RUNS, [
   () => benchFork(FORK_DEFAULTS),
   () => benchKernelFork(FORK_DEFAULTS),
 ]));
+keep(await medians(RUNS, FORK_COW_MODELS.map((model) => () => benchForkCow({ model, mib: 64 }))));
 keep(await medians(RUNS, [
   () => benchSchedPoint({ installed: false, ...SCHED_POINT_DEFAULTS }),
   () => benchSchedPoint({ installed: true, ...SCHED_POINT_DEFAULTS }),

@@ -51,6 +51,8 @@ export function ratios(records: BenchRecord[]): Ratio[] {
     ratio('minor-fault: ptlab none 1 thread / kernel 1 thread', mf1, kernel, 2, 'kernel-minor-fault was skipped'),
     ratio('shared-pmd-fault: 2 threads (aggregate) / 1 thread', find(records, 'shared-pmd-fault', 2), find(records, 'shared-pmd-fault', 1), null),
     ratio('fork: ptlab none / kernel (64 MiB shared + 64 MiB private, touched)', find(records, 'fork', 1), find(records, 'kernel-fork', 1), null, 'kernel-fork was skipped'),
+    ratio('fork-cow: cow-pte forks/s / none forks/s (64 MiB private, touched; npm run bench:fork for 64 MiB .. 1 GiB)',
+      find(records, 'fork-cow', 1, (r) => r.model === 'cow-pte'), find(records, 'fork-cow', 1, (r) => r.model === 'none'), null),
     ratio('tlb-hit load: rate / 50 M/s target', find(records, 'tlb-hit', 1, (r) => r.access === 'load'), 50e6, 1),
     ratio('tlb-hit store: rate / 50 M/s target', find(records, 'tlb-hit', 1, (r) => r.access === 'store'), 50e6, 1),
     ratio('sched-point: faults/s with no scheduler / with a no-op scheduler (what the points cost when off: at most this)',
@@ -77,6 +79,7 @@ export function renderReport(records: BenchRecord[], rs: Ratio[]): string {
     const all = (r.rate_per_s_runs as number[] | undefined) ?? [r.rate_per_s];
     const what = r.bench === 'tlb-hit' ? `${String(r.access)}s`
       : r.bench === 'shared-pmd-fault' ? `${String(r.guests)} guests, PMD copies`
+      : r.bench === 'fork-cow' ? `forks of ${String(r.mapped_mib)} MiB private`
       : 'page-cache hits';
     t.push([
       r.bench, r.model, what, r.oversubscribed ? `${r.threads} (oversubscribed)` : r.threads, r.cores, r.ops, r.seconds.toFixed(3), rate(r.rate_per_s),

@@ -38,6 +38,7 @@
  * gives VM_FAULT_OOM, munmap, mprotect, mremap, madvise and UFFDIO_WRITEPROTECT -ENOMEM).
  */
 import { FRAME_ANON, M_CPUMASK, M_PGD, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, P_COW_SHARERS, P_COW_SLOTS, P_OWNER, P_SHARE, P_UFFD_WP, PTRS_PER_TABLE, R_GEN, R_STATE } from '../shm/layout.js';
+import { SchedPoint } from '../sync/schedpoint.js';
 import { spin_unlock } from '../sync/spinlock.js';
 import { EINVAL, ENOMEM } from '../mm/errno.js';
 import { AssertSite, guard_cow_pte, guard_pte, guard_rss, guard_upper_cow, guard_upper_populate, Guarded, pte_lockptr } from '../mm/guarded.js';
@@ -223,6 +224,8 @@ export function createCowPteModel(bug = ''): ModelOps {
     // "We don't hold the lock when allocating the new PTE."
     const nt = alloc_ptp(k, mm, PTE_LEVEL);
     if (nt < 0) return -ENOMEM;
+    // Another sharer may break, drop or leave the table meanwhile; another thread may break it.
+    if (k.sched !== null) k.sched.point(k, SchedPoint.CowBreakRelock);
     ptl = pte_lock(k, t);
     if (Atomics.load(i32, off) !== e || Atomics.load(i32, b + P_SHARE) === 1) {
       // Broken by another thread meanwhile, or the other sharers left: "Free the new one and

@@ -34,6 +34,7 @@ export const enum SchedPoint {
   ShareLoad = 21,
   TlbBeforeFlush = 22,
   GupFastLoad = 23,
+  CowBreakRelock = 24,
 }
 
 /**
@@ -68,6 +69,7 @@ export const SCHED_POINT_NAMES: readonly string[] = [
   'share:load', // huge_pmd_share / find_shared_vma: the sibling's or host's entry read, before it is copied
   'tlb:before-flush', // flush_tlb_mm: the entries changed (and their lock perhaps dropped), before the shootdown
   'gup:fast-load', // gup_fast (interrupts off): an entry read, before it is followed, or the page taken, before the recheck
+  'cow:before-relock', // handle_cow_pte_fault: the shared PTE table's lock dropped to allocate the copy, before it is taken again
 ];
 
 /** What controlled mode installs on a CPU (src/sched implements it). */

@@ -256,6 +256,15 @@ describe('cow-pte page tables after fork (ptlab run --json: pgtables_bytes.total
   });
 });
 
+describe('examples/cow_pte_fork.json (three processes at once, free mode, lockset on)', () => {
+  it.each(['none', 'cow-pte'])('passes every checker under %s', async (model) => {
+    const f = 'examples/cow_pte_fork.json';
+    const r = await runScenario(f, parseRunOptions(f, { model, lockset: true, cpus: '2' }));
+    expect(r.violations).toEqual([]);
+    if (model === 'cow-pte') expect(r.cow_pte.tables_shared).toBe(8);
+  });
+});
+
 describe('cow-pte planted bugs', () => {
   it('cow-break-keeps-share: the share count outlives the entries (invariant:pt-share / pt-owner)', async () => {
     const programs = forkProgram(4, [
