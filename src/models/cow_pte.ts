@@ -69,12 +69,22 @@ export const BUG_COW_BREAK_KEEPS_SHARE = 'cow-break-keeps-share';
  */
 export const BUG_COW_FORK_NO_FLUSH = 'cow-fork-no-flush';
 
+/**
+ * --bug cow-break-no-recheck: once the copy is allocated (the table's lock dropped for it) the
+ * break does not look again: it copies even when another thread of its mm has broken the entry
+ * meanwhile (the first copy is orphaned, the share dropped twice) or the other sharers have left
+ * (Lin's pmd_put_pte refuses to drop the last reference: "Free the new one and reuse the old
+ * one"), leaving a table no entry points to.
+ */
+export const BUG_COW_BREAK_NO_RECHECK = 'cow-break-no-recheck';
+
 /** A VMA with any of these keeps its table out of sharing: fork does not copy its PTEs as they are. */
 const NOT_SHAREABLE = VM_SHARED | VM_DONTCOPY | VM_WIPEONFORK | VM_SHARED_PT | VM_UFFD_WP;
 
 export function createCowPteModel(bug = ''): ModelOps {
   const keepsShare = bug === BUG_COW_BREAK_KEEPS_SHARE;
   const forkNoFlush = bug === BUG_COW_FORK_NO_FLUSH;
+  const noRecheck = bug === BUG_COW_BREAK_NO_RECHECK;
 
   /** May fork share `src`'s table `t` for the 2 MiB at `base`? */
   function shareable(k: Kernel, src: number, base: number, t: number): boolean {
@@ -227,7 +237,7 @@ export function createCowPteModel(bug = ''): ModelOps {
     // Another sharer may break, drop or leave the table meanwhile; another thread may break it.
     if (k.sched !== null) k.sched.point(k, SchedPoint.CowBreakRelock);
     ptl = pte_lock(k, t);
-    if (Atomics.load(i32, off) !== e || Atomics.load(i32, b + P_SHARE) === 1) {
+    if (!noRecheck && (Atomics.load(i32, off) !== e || Atomics.load(i32, b + P_SHARE) === 1)) {
       // Broken by another thread meanwhile, or the other sharers left: "Free the new one and
       // reuse the old one" (pmd_put_pte refused to drop the last reference).
       if (Atomics.load(i32, off) === e) reuse(k, off, e, t, AssertSite.HandleCowPteFault);

@@ -2,7 +2,7 @@
 import type { ModelOps } from '../mm/model_ops.js';
 import { BUG_REVOKE_FORGETS_MAPPERS, createAddressSpaceModel } from './address_space.js';
 import { createContainerFdModel } from './container_fd.js';
-import { BUG_COW_BREAK_KEEPS_SHARE, BUG_COW_FORK_NO_FLUSH, createCowPteModel } from './cow_pte.js';
+import { BUG_COW_BREAK_KEEPS_SHARE, BUG_COW_BREAK_NO_RECHECK, BUG_COW_FORK_NO_FLUSH, createCowPteModel } from './cow_pte.js';
 import { BUG_FORGET_SHARERS, BUG_FREE_SHARED_PMD, createMapSharedPtModel } from './map_shared_pt.js';
 import {
   BUG_ATTACH_DROPS_MMAP_LOCK, BUG_PEEK_WITHOUT_HOST_LOCK, BUG_RETRY_UNLOCKS_CURRENT, BUG_V3_DONTNEED_WITHOUT_HOST_LOCK, createMshareModel,
@@ -132,6 +132,7 @@ export const MODELS: Record<string, ModelInfo> = {
       'no program can tell the difference from none, but for memory exhaustion: a copy that finds no memory makes the fault VM_FAULT_OOM and munmap, mprotect, mremap, madvise(MADV_DONTNEED) and UFFDIO_WRITEPROTECT -ENOMEM',
     bugs: {
       [BUG_COW_BREAK_KEEPS_SHARE]: 'the COW break copies the table and swings the PMD entry but keeps the shared table\'s share count (a missing pmd_put_pte): the count outlives the entries, and the table its last user',
+      [BUG_COW_BREAK_NO_RECHECK]: 'the COW break does not look again once it has allocated its copy with the table\'s lock dropped: a break by another thread of the mm, or the other sharers leaving, meanwhile leaves a table (or a first copy) no entry points to (race-cow-break)',
       [BUG_COW_FORK_NO_FLUSH]: 'fork write-protects the parent\'s PMD entries without flushing the parent\'s TLB: a translation cached writable before the fork lets the parent\'s next store land in the page the child sees',
     },
     create: (bug) => createCowPteModel(bug),

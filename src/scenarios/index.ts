@@ -22,6 +22,7 @@ import { raceFirstShare } from './race_first_share.js';
 import { raceTruncateVsFault } from './race_truncate_vs_fault.js';
 import { raceDontneedVsFault } from './race_dontneed_vs_fault.js';
 import { raceGupFastUnshare } from './race_gup_fast_unshare.js';
+import { raceCowBreak } from './race_cow_break.js';
 import { raceFaultUnshare } from './race_fault_unshare.js';
 import { raceDontneedUnshare } from './race_dontneed_unshare.js';
 import { raceReclaimSharer } from './race_reclaim_sharer.js';
@@ -63,6 +64,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-first-share': raceFirstShare,
   'race-owner-exit-vs-share': raceOwnerExit,
   'race-munmap-vs-fault': raceMunmapVsFault,
+  'race-cow-break': raceCowBreak,
   'threads-share-unshare': threadsShareUnshare,
 };
 

@@ -36,6 +36,9 @@ const RACES: Race[] = [
   // Issue "Sharing under fire": CVE-2021-4002 through MADV_DONTNEED, and the 2022 hugetlb race
   // (a fault's PTE pointer used after a DONTNEED unshare and the sibling's free).
   { scenario: 'race-dontneed-unshare', model: 'pt-hint', bug: 'unshare-defers-flush', checkers: ['stale-tlb-write', 'stale-tlb'] },
+  // cow-pte: a COW break that does not look again after allocating its copy (Lin's pmd_put_pte
+  // "Free the new one and reuse the old one") leaves a table no entry points to.
+  { scenario: 'race-cow-break', model: 'cow-pte', bug: 'cow-break-no-recheck', checkers: ['leak', 'invariant:pt-share', 'invariant:pt-owner', 'invariant:pgtables-bytes'], strategy: 'random' },
   {
     scenario: 'race-fault-unshare', model: 'pt-hint', bug: 'fault-without-vma-lock',
     checkers: ['invariant:free-pgtables', 'invariant:mapcount', 'use-after-free', 'invariant:rss', 'leak'], strategy: 'random',
