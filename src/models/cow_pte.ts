@@ -52,6 +52,7 @@ import {
 import { pte_lock } from '../mm/ptlock.js';
 import { frame_add_rmap } from '../mm/rmap.js';
 import { flush_tlb_mm } from '../mm/tlb.js';
+import { vma_start_write } from '../mm/mmap_lock.js';
 import { find_vma, vma_flags, vma_next, vma_start, VM_DONTCOPY, VM_SHARED, VM_SHARED_PT, VM_UFFD_WP, VM_WIPEONFORK } from '../mm/vma.js';
 
 /**
@@ -186,7 +187,12 @@ export function createCowPteModel(bug = ''): ModelOps {
       const de = Atomics.load(i32, doff0);
       if (de !== 0) return entry_table(de) === t ? 1 : 0; // "Skip if the PTE already did COW PTE this time"
     }
-    if (!shareable(k, src, Math.floor(addr / PMD_SIZE) * PMD_SIZE, t)) return 0;
+    const base = Math.floor(addr / PMD_SIZE) * PMD_SIZE;
+    if (!shareable(k, src, base, t)) return 0;
+    // The table carries the PTEs of every VMA in its 2 MiB, not only the one dup_mmap is at:
+    // write-lock them all now ("fork: lock VMAs of the parent process when forking"), or a fault
+    // under a later VMA's lock could still fill the table after it is shared.
+    for (let v = find_vma(k, src, base); v >= 0 && vma_start(k, v) < base + PMD_SIZE; v = vma_next(k, v)) vma_start_write(k, v);
     const dpgd = Atomics.load(i32, k.mmBase(dst) + M_PGD);
     const pud = table_alloc(k, entry_off(k, dpgd, pgd_index(vpn)), dst, PUD_LEVEL);
     if (pud < 0) return -1;
