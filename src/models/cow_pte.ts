@@ -15,7 +15,7 @@
  * - Accounting is deferred, as in ODF and Lin's RFC v1/v2 (v3 moved it back into fork): fork
  *   takes no map count and gives the child no RSS for a shared table; the table stays accounted
  *   (pgtables_bytes, RSS of its PTEs) to one mm, its owner (P_OWNER). Its other sharers are
- *   recorded beside it (P_COW_SHARERS, ten at most: a fork that would make an eleventh copies
+ *   recorded beside it (P_COW_SHARERS, nine at most: a fork that would make a tenth copies
  *   the table), so an owner that leaves hands the table and its accounting to one of them.
  * - The COW break (handle_cow_pte_fault / break_cow_pte), before anything changes a PTE of a
  *   shared table for one mm — a fault (any: ptlab has no shared zero page, so a read fault
@@ -201,7 +201,7 @@ export function createCowPteModel(bug = ''): ModelOps {
     const doff = entry_off(k, pmd, pmd_index(vpn));
     const ptl = pte_lock(k, t);
     try {
-      if (!add_sharer(k, t, dst)) return 0; // ten sharers already: copy it
+      if (!add_sharer(k, t, dst)) return 0; // nine sharers already: copy it
       guard_cow_pte(k, t, Guarded.PtShare, src, AssertSite.CopyCowPteRange);
       Atomics.add(i32, ptpBase(k, t) + P_SHARE, 1); // pmd_get_pte
       guard_upper_populate(k, doff, AssertSite.CopyCowPteRange); // pmd_install in the child, under its mmap_lock

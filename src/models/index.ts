@@ -122,7 +122,7 @@ export const MODELS: Record<string, ModelInfo> = {
     rules: 'every process runs with prctl(PR_SET_COW_PTE) on (Lin\'s opt-in; ptlab has no prctl op); ' +
       'fork shares each PTE table of the parent whose 2 MiB holds only private mappings fork copies (no MAP_SHARED, MADV_DONTFORK, MADV_WIPEONFORK, uffd-wp) instead of copying it: ' +
       'the child\'s PMD entry points to the parent\'s table, both PMD entries are write-protected (R/W clear in the PMD makes every translation below read-only, as on x86) and the parent\'s TLB is flushed; ' +
-      'the table\'s share count goes up, and its other sharers are recorded beside it (ten at most: a fork that would make an eleventh copies the table as none does); ' +
+      'the table\'s share count goes up, and its other sharers are recorded beside it (nine at most: a fork that would make a tenth copies the table as none does); ' +
       'a table with no PTE, or holding uffd-wp markers, is copied as none copies it; ' +
       'accounting is deferred (ODF, Lin\'s RFC v1/v2): fork takes no map counts and gives the child no RSS for a shared table, whose pgtables_bytes and RSS count once, to its owner (the mm that allocated it, or the sharer it was handed to when its owner left); ' +
       'the COW break (handle_cow_pte_fault), before anything changes a PTE of a shared table for one mm — any fault (ptlab has no shared zero page), mprotect, mremap (both ranges), MADV_DONTNEED, UFFDIO_WRITEPROTECT, a munmap that keeps a VMA of the mm in the table\'s 2 MiB: ' +
