@@ -92,7 +92,9 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   }
   // A scenario written for one model (a catalog race, viommu) runs under it unless told otherwise.
   const only = sc.models?.only;
-  if (raw.model === undefined) raw = { ...raw, model: only && !only.includes('none') ? only[0] : 'none' };
+  // --bug without --model: the model (among the scenario's) that knows the bug.
+  const knows = typeof raw.bug === 'string' ? (only ?? Object.keys(MODELS)).find((m) => MODELS[m] !== undefined && (raw.bug as string) in MODELS[m].bugs) : undefined;
+  if (raw.model === undefined) raw = { ...raw, model: knows ?? (only && !only.includes('none') ? only[0] : 'none') };
   if (raw.faultLock === undefined && sc.faultLock) raw = { ...raw, faultLock: sc.faultLock };
   if (raw.tlbFlush === undefined && sc.tlbFlush) raw = { ...raw, tlbFlush: sc.tlbFlush };
   const r = RunOptionsSchema.safeParse(raw);
