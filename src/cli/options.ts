@@ -92,8 +92,8 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   }
   // A scenario written for one model (a catalog race, viommu) runs under it unless told otherwise.
   const only = sc.models?.only;
-  // --bug without --model: the model (among the scenario's) that knows the bug.
-  const knows = typeof raw.bug === 'string' ? (only ?? Object.keys(MODELS)).find((m) => MODELS[m] !== undefined && (raw.bug as string) in MODELS[m].bugs) : undefined;
+  // --bug without --model, on a scenario written for some models: the one of them that knows the bug.
+  const knows = typeof raw.bug === 'string' && only ? only.find((m) => MODELS[m] !== undefined && (raw.bug as string) in MODELS[m].bugs) : undefined;
   if (raw.model === undefined) raw = { ...raw, model: knows ?? (only && !only.includes('none') ? only[0] : 'none') };
   if (raw.faultLock === undefined && sc.faultLock) raw = { ...raw, faultLock: sc.faultLock };
   if (raw.tlbFlush === undefined && sc.tlbFlush) raw = { ...raw, tlbFlush: sc.tlbFlush };

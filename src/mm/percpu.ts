@@ -307,6 +307,14 @@ export class Kernel extends LockCpu {
         return;
       }
     }
+    if (r - this.ipiDone === 1 && Atomics.load(this.i32, this.cpuBase + C_SYNC_REQ) === r) {
+      // Only a sync IPI pending (tlb_remove_table_sync_one's tlb_remove_table_smp_sync does
+      // nothing): being interrupted is the point; the TLB is not flushed.
+      this.ipiDone = r;
+      Atomics.store(this.i32, this.ipiDoneOff, r);
+      Atomics.notify(this.i32, this.ipiDoneOff);
+      return;
+    }
     if (this.tracer !== null) {
       this.tracer.instant(TraceKind.Ipi, r);
       this.tracer.flow(false, (r & 0xfffff) * 64 + this.cpu); // tlb.ts ipi_flow_id
