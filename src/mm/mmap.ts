@@ -198,6 +198,9 @@ export function split_vma(k: Kernel, mm: number, v: number, addr: number): numbe
     i_mmap_insert(k, file, n);
   }
   vma_link_mm(k, mm, n);
+  // __split_vma: new->vm_ops->open(new) — a sharing model's VMA takes what each of its VMAs holds
+  // (a host mm's user, which the detach of each half drops).
+  if ((vma_flags(k, n) & VM_SHARED_PT) !== 0) k.model.vma_open?.(k, n);
   return n;
 }
 

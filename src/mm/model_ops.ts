@@ -99,6 +99,11 @@ export interface ModelOps {
    * PMDs before moving: hugetlb_unshare_all_pmds), or -errno. Without this hook: EINVAL.
    */
   mremap_prepare?(k: Kernel, vma: number): number;
+  /**
+   * vm_ops->open: `vma` is a new VMA split off one of the model's (split_vma: mlock of part of it),
+   * linked already; it takes what each of the model's VMAs holds (host-mm models: a host user).
+   */
+  vma_open?(k: Kernel, vma: number): void;
 
   // ---- copy-on-write PTE tables at fork (cow-pte): a PMD entry without _PAGE_RW points to a
   // PTE table other mms may share. The mm calls these only where it meets such an entry (Lin's

@@ -187,6 +187,7 @@ export function createAddressSpaceModel(bug = ''): ModelOps {
     // Never the host's last user: the space file, held by this VMA until remove_vma, holds one.
     detach: (k, vma) => guest_detach(k, vma, PMD_LEVEL),
     fork_vma: (k, src) => guest_fork(k, src),
+    vma_open: (k, vma) => void guest_fork(k, vma), // a host user per VMA, as fork's copy
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
     // The planted bug: a revoke flushes only the CPUs running the host mm itself.
     flush_mask: (k, mm) => (forgetMappers ? Atomics.load(k.i32, k.mmBase(mm) + M_CPUMASK) : model_flush_mask(k, mm)),

@@ -169,6 +169,7 @@ export function createContainerFdModel(): ModelOps {
     may_munmap: (k, vma, start, end) => (start === vma_start(k, vma) && end === vma_end(k, vma) ? 0 : -EINVAL),
     detach: (k, vma) => guest_detach(k, vma, PMD_LEVEL),
     fork_vma: (k, src) => guest_fork(k, src),
+    vma_open: (k, vma) => void guest_fork(k, vma), // a host user per VMA, as fork's copy
     switch_mm: () => {}, // flush_mask reads the mappers' own cpumasks
     flush_mask: model_flush_mask,
     open: (k, path, create, excl) => device_open(k, CONTAINER_DEV, 'ptcontainer', path, create, excl),

@@ -218,6 +218,7 @@ export function createMapSharedPtModel(bug: string): ModelOps {
      * host_put can see this guest's count as the last.
      */
     fork_vma: (k, src) => guest_fork(k, src),
+    vma_open: (k, vma) => void guest_fork(k, vma), // a host user per VMA, as fork's copy
     may_munmap,
     detach,
     switch_mm: () => {},

@@ -607,6 +607,7 @@ export function createMshareModel(bug = ''): ModelOps {
     // mshare_vm_op_unshare_page_range: the guest's PUD entries go, then the mapping's host user.
     detach: (k, vma) => guest_detach(k, vma, PUD_LEVEL),
     fork_vma: (k, src) => guest_fork(k, src),
+    vma_open: (k, vma) => void guest_fork(k, vma), // a host user per VMA, as fork's copy
     switch_mm: () => {}, // flush_mask reads the guests' own cpumasks
     flush_mask: model_flush_mask,
     open,
