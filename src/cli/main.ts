@@ -2,6 +2,7 @@
  * `ptlab`: run scenarios under sharing models and report what the checkers found.
  * Exit status: 0 every checker passed; 1 a checker found a violation; 2 bad input.
  */
+import Table from 'cli-table3';
 import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
 import { MODELS } from '../models/index.js';
@@ -90,14 +91,18 @@ program
       process.stdout.write(JSON.stringify({ scenarios, models }) + '\n');
       return;
     }
-    const lines = ['Scenarios:'];
-    for (const s of scenarios) lines.push(`  ${s.name.padEnd(18)} ${s.summary}`, `  ${''.padEnd(18)} (${s.details})`);
-    lines.push('', 'Models:');
-    for (const m of models) {
-      lines.push(`  ${m.name.padEnd(18)} ${m.seed}`, `  ${''.padEnd(18)} ${m.rules}`);
-      for (const [b, d] of Object.entries(m.bugs)) lines.push(`  ${''.padEnd(18)} --bug ${b}: ${d}`);
-    }
-    process.stdout.write(lines.join('\n') + '\n');
+    // Two columns, the text wrapped to the terminal (100 columns when not a terminal): cli-table3
+    // with no borders, so no line runs past the screen.
+    const width = Math.max(60, Math.min(process.stdout.columns ?? 100, 160));
+    const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '',
+      left: ' ', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: ' ' };
+    const table = () => new Table({ chars: none, style: { head: [], border: [], 'padding-left': 1, 'padding-right': 0 }, colWidths: [21, width - 24], wordWrap: true });
+    const st = table();
+    for (const s of scenarios) st.push([s.name, `${s.summary}\n(${s.details})`]);
+    const mt = table();
+    for (const m of models) mt.push([m.name, [m.seed, m.rules, ...Object.entries(m.bugs).map(([b, d]) => `--bug ${b}: ${d}`)].join('\n')]);
+    const text = ['Scenarios:', st.toString(), '', 'Models:', mt.toString()].join('\n');
+    process.stdout.write(text.split('\n').map((l) => l.trimEnd()).join('\n') + '\n');
   });
 
 /** --debug turns on the debug checks: the lockset checks (--lockset). */
