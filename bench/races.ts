@@ -40,6 +40,7 @@ export const RACES: Race[] = [
   { name: 'pt-hint fault vs MADV_DONTNEED unshare without the vma_lock (2022)', scenario: 'race-fault-unshare', model: 'pt-hint', bug: 'fault-without-vma-lock', opts: {} },
   { name: 'mshare v3 MADV_DONTNEED on the shared table without the host lock', scenario: 'race-mshare-dontneed', model: 'mshare', bug: 'v3-dontneed-without-host-lock', opts: {} },
   { name: 'pt-hint reclaim (try_to_unmap) flushes one sharer of a shared PTE table', scenario: 'race-reclaim-sharer', model: 'pt-hint', bug: 'reclaim-flushes-one-sharer', opts: {} },
+  { name: 'migration copies the page before the TLB flush (a store after the copy is lost)', scenario: 'race-migrate-store', model: 'pt-hint', bug: 'migrate-copy-before-flush', opts: {} },
   { name: 'cow-pte COW break that does not look again after allocating its copy', scenario: 'race-cow-break', model: 'cow-pte', bug: 'cow-break-no-recheck', opts: {} },
 ];
 

@@ -48,6 +48,9 @@ export function renderRun(r: RunReport): string {
   if (r.reclaim.pages > 0 || r.reclaim.ptes_cleared > 0) {
     t.push(['reclaim: pages / PTEs cleared / accessed bits', `${n(r.reclaim.pages)} / ${n(r.reclaim.ptes_cleared)} / ${n(r.reclaim.accessed_bits)}`]);
   }
+  if (r.migrate.pages > 0 || r.migrate.failed > 0) {
+    t.push(['migrate: pages moved / not moved / faults that waited', `${n(r.migrate.pages)} / ${n(r.migrate.failed)} / ${n(r.migrate.waits)}`]);
+  }
   out.push(t.toString());
   if (r.locks.length > 0) out.push(`lock_stat over ${r.lock_stat_over}:`, renderLockStat(r.locks));
   if (r.scenario_report) out.push(...r.scenario_report.lines);

@@ -16,7 +16,7 @@ import {
   ST_SHOOTDOWNS, ST_STORES, ST_TLB_FLUSHES, ST_WALKS, ST_CTX_SWITCHES,
   ST_AS_GRANTS, ST_AS_GRANT_MS, ST_AS_REVOKES, ST_AS_REVOKE_MS,
   ST_UFFD_SYSCALLS, ST_UFFD_ENTRY_WRITES, ST_UFFD_WAKEUPS, ST_UFFD_EVENTS, ST_VMA_LOCK_ABORT, ST_VMA_LOCK_MISS, ST_VMA_LOCK_SUCCESS,
-  ST_RECLAIM_ACCESSED, ST_RECLAIM_PAGES, ST_RECLAIM_PTES,
+  ST_RECLAIM_ACCESSED, ST_RECLAIM_PAGES, ST_RECLAIM_PTES, ST_MIGRATE_FAILED, ST_MIGRATE_PAGES, ST_MIGRATE_WAITS,
 } from '../mm/percpu.js';
 import { runMachine } from '../proc/orchestrator.js';
 import type { OpResult } from '../proc/program.js';
@@ -113,6 +113,8 @@ export interface RunReport {
    * (page_referenced's count: one PTE shared by N processes is one reference, N unshared PTEs N).
    */
   reclaim: { pages: number; ptes_cleared: number; accessed_bits: number };
+  /** Page migration (the `migrate` op): pages moved, pages that could not be, and faults that waited on a migration entry. */
+  migrate: { pages: number; failed: number; waits: number };
   /** cow-pte: PTE tables fork shared instead of copying, and COW breaks that copied one or gave it back to its last user. */
   cow_pte: { tables_shared: number; breaks_copied: number; breaks_reused: number; forks: number; fork_ms: number };
   /** A scenario's own section (sga-1500: the prediction, the OOM and the 1/1 extrapolation). */
@@ -330,6 +332,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     },
     uffd: { syscalls: st[ST_UFFD_SYSCALLS], entry_writes: st[ST_UFFD_ENTRY_WRITES], wakeups: st[ST_UFFD_WAKEUPS], events: st[ST_UFFD_EVENTS] },
     reclaim: { pages: st[ST_RECLAIM_PAGES], ptes_cleared: st[ST_RECLAIM_PTES], accessed_bits: st[ST_RECLAIM_ACCESSED] },
+    migrate: { pages: st[ST_MIGRATE_PAGES], failed: st[ST_MIGRATE_FAILED], waits: st[ST_MIGRATE_WAITS] },
     cow_pte: { tables_shared: st[ST_COW_PTE_SHARED], breaks_copied: st[ST_COW_PTE_COPIED], breaks_reused: st[ST_COW_PTE_REUSED], forks: st[ST_FORKS], fork_ms: round(st[ST_FORK_MS], 3) },
     ...(sc.scaled ? { scale: so.scale } : {}),
     ...(scenarioReport ? { scenario_report: scenarioReport } : {}),

@@ -4,13 +4,14 @@
  * the height share one word (node << 2 | height), so a reader never sees one without the other.
  * Nodes are freed only when the file is (no reader can be inside then).
  */
-import { FILE_WORDS, FL_NRPAGES, FL_XA, FL_XA_LOCK, XN_HDR, XN_WORDS } from '../shm/layout.js';
-import { LockClass } from '../sync/lockdep.js';
+import { F_FLAGS, FILE_WORDS, R_GEN, FL_NRPAGES, FL_XA, FL_XA_LOCK, XN_HDR, XN_WORDS } from '../shm/layout.js';
+import { LockClass, LockMode } from '../sync/lockdep.js';
 import { spin_lock, spin_unlock } from '../sync/spinlock.js';
 import { PoolId } from './mmdebug.js';
 import type { Kernel } from './percpu.js';
 import { pool_alloc, pool_free } from './slab.js';
 import { AssertSite, guard_page_cache } from './guarded.js';
+import { frameBase } from './page_alloc.js';
 
 export const XA_SHIFT = 9;
 const XA_MASK = 511;
@@ -134,9 +135,84 @@ export function filemap_release(k: Kernel, file: number, fn: (frame: number, ind
   Atomics.store(i32, fb + FL_NRPAGES, 0);
 }
 
+// ---- page flags (include/linux/page-flags.h) ----
+/** PG_locked: the page is being migrated (folio_lock); faults and writers wait for it to clear. */
+export const PG_LOCKED = 1;
+/**
+ * The page left the page cache (__filemap_remove_folio / folio_migrate_mapping: folio->mapping
+ * becomes NULL). A fault that looked the page up before may still hold its number: it checks
+ * this bit under the PTE lock, as filemap_fault rechecks folio->mapping after lock_folio.
+ */
+export const PG_GONE = 2;
+
+/** folio_trylock: true when this CPU took the page's lock. */
+export function folio_trylock(k: Kernel, frame: number): boolean {
+  const w = frameBase(k, frame) + F_FLAGS;
+  for (;;) {
+    const v = Atomics.load(k.i32, w);
+    if ((v & PG_LOCKED) !== 0) return false;
+    if (Atomics.compareExchange(k.i32, w, v, v | PG_LOCKED) === v) return true;
+  }
+}
+
+/** folio_unlock: clears PG_locked and wakes the waiters (folio_wake_bit). */
+export function folio_unlock(k: Kernel, frame: number): void {
+  const w = frameBase(k, frame) + F_FLAGS;
+  Atomics.and(k.i32, w, ~PG_LOCKED);
+  Atomics.notify(k.i32, w);
+}
+
+/** The page left the page cache (PG_GONE). */
+export function folio_busy_gone(k: Kernel, frame: number): boolean {
+  return (Atomics.load(k.i32, frameBase(k, frame) + F_FLAGS) & PG_GONE) !== 0;
+}
+
+/** The page flags that tell a fault its page-cache lookup is no longer good (see finish_fault). */
+export function folio_busy(k: Kernel, frame: number): boolean {
+  return (Atomics.load(k.i32, frameBase(k, frame) + F_FLAGS) & (PG_LOCKED | PG_GONE)) !== 0;
+}
+
+/**
+ * folio_wait_locked (and migration_entry_wait_on_locked, mm/filemap.c): sleep until `frame`'s
+ * PG_locked clears, or its generation moves (freed). Bounded: waitStep takes interrupts, and a
+ * waiter past the deadline stops the machine with a watchdog report naming PG_locked. The
+ * caller holds no spinlock (it may hold mmap_lock, as a fault does).
+ */
+export function folio_wait_locked(k: Kernel, frame: number, gen: number): void {
+  const i32 = k.i32;
+  const b = frameBase(k, frame);
+  const since = performance.now();
+  for (let iter = 0; ; iter++) {
+    const v = Atomics.load(i32, b + F_FLAGS);
+    if ((v & PG_LOCKED) === 0 || Atomics.load(i32, b + R_GEN) !== gen) break;
+    k.waitStep(b + F_FLAGS, v, iter, since, LockClass.FolioLock, LockMode.Read, -1);
+  }
+  k.waitDone();
+}
+
+/**
+ * folio_migrate_mapping's xas_store: the page-cache slot at `index` goes from `from` to `to`
+ * (both locked by the caller), under xa_lock; `from` is marked gone. False when the slot no
+ * longer holds `from` (nothing changed).
+ */
+export function filemap_replace_frame(k: Kernel, file: number, index: number, from: number, to: number): boolean {
+  const fb = fileBase(k, file);
+  spin_lock(k, fb + FL_XA_LOCK, LockClass.XaLock);
+  try {
+    const slot = xa_slot(k, file, index);
+    if (slot < 0) return false;
+    guard_page_cache(k, file, AssertSite.FilemapAdd);
+    if (Atomics.compareExchange(k.i32, slot, from + 1, to + 1) !== from + 1) return false;
+    Atomics.or(k.i32, frameBase(k, from) + F_FLAGS, PG_GONE);
+    return true;
+  } finally {
+    spin_unlock(k, fb + FL_XA_LOCK);
+  }
+}
+
 /**
  * Removes the frame at `index` from the cache (delete_from_page_cache: truncation, hole punch);
- * returns it, or -1 when none was there. Takes xa_lock.
+ * returns it, or -1 when none was there. Takes xa_lock. The frame is marked gone (PG_GONE).
  */
 export function filemap_remove_frame(k: Kernel, file: number, index: number): number {
   const i32 = k.i32;
@@ -147,6 +223,7 @@ export function filemap_remove_frame(k: Kernel, file: number, index: number): nu
     guard_page_cache(k, file, AssertSite.FilemapRemove); // __filemap_remove_folio: under xa_lock
     const e = slot < 0 ? 0 : Atomics.exchange(i32, slot, 0);
     if (e === 0) return -1;
+    Atomics.or(i32, frameBase(k, e - 1) + F_FLAGS, PG_GONE);
     Atomics.sub(i32, fb + FL_NRPAGES, 1);
     return e - 1;
   } finally {

@@ -16,7 +16,7 @@ import { PoolId, report_violation, Violation } from './mmdebug.js';
 import { alloc_ptp, free_ptp } from './page_alloc.js';
 import type { Kernel } from './percpu.js';
 import {
-  _PAGE_RW, entry_off, PGD_LEVEL, pgd_index, PMD_LEVEL, PMD_SIZE, pmd_index, pte_index, PTE_LEVEL, pte_pfn, PUD_LEVEL, pud_index, table_alloc,
+  _PAGE_PRESENT, _PAGE_RW, entry_off, PGD_LEVEL, pgd_index, PMD_LEVEL, PMD_SIZE, pmd_index, pte_index, PTE_LEVEL, pte_pfn, PUD_LEVEL, pud_index, table_alloc,
 } from './pgtable.js';
 import { EINVAL, ENOMEM } from './errno.js';
 import { lookup_table, MmuGather } from './memory.js';
@@ -238,7 +238,11 @@ function copy_page_range(k: Kernel, dst: number, src: number, start: number, end
           tlb.addTable(t);
         }
         const f = pte_pfn(e);
-        frame_add_rmap(k, f);
+        // copy_nonpresent_pte: a migration entry is copied (made readable above, as
+        // make_readable_migration_entry does for a COW mapping) and counted in the child's RSS;
+        // it holds no map count. The child's VMA is in i_mmap already, so remove_migration_ptes
+        // finds the copy.
+        if ((e & _PAGE_PRESENT) !== 0) frame_add_rmap(k, f);
         const anon = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_ANON;
         guard_rss(k, dst, dt, AssertSite.CopyPageRange);
         Atomics.add(i32, k.mmBase(dst) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);

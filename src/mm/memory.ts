@@ -24,9 +24,10 @@ import {
   mk_pte, PGD_LEVEL, pgd_index, PMD_LEVEL, pmd_index, PMD_SIZE, pte_index, PTE_LEVEL, pte_pfn, PUD_LEVEL,
   pud_index, PUD_SIZE, PGDIR_SIZE, table_alloc, table_of, index_at,
 } from './pgtable.js';
-import { ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_SPURIOUS, ST_FAULT_WP, type Kernel, type VmFault, FAULT_FLAG_WRITE } from './percpu.js';
+import { ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_MIGRATE_WAITS, type Kernel, type VmFault, FAULT_FLAG_WRITE } from './percpu.js';
 import { frame_add_rmap, frame_remove_rmap } from './rmap.js';
 import { i_size_read, SHMEM_OOM, shmem_get_frame } from './shmem.js';
+import { folio_busy, folio_wait_locked } from './filemap.js';
 import { flush_tlb_mask, flush_tlb_mm } from './tlb.js';
 import { handle_userfault, uffd_active, uffd_wp_blocked } from './userfaultfd.js';
 import { range_has_vma, V_FILE_GEN, vmaBase, vma_file, vma_pgoff, VM_EXEC, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE } from './vma.js';
@@ -110,11 +111,47 @@ export function handle_pte_fault(k: Kernel, vmf: VmFault): number {
   // vmf->orig_pte is read without the PTE lock: whatever follows rechecks it under the lock.
   if (k.sched !== null) k.sched.point(k, SchedPoint.FaultAfterPteRead);
   if (e === 0) return do_pte_missing(k, vmf);
+  if ((e & _PAGE_PRESENT) === 0) return do_swap_page(k, vmf, e);
   const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
   if (write && (e & _PAGE_RW) === 0) return do_wp_page(k, vmf);
   if ((e & _PAGE_USER) === 0) return fix_pte_prot(k, vmf);
   k.stats[ST_FAULT_SPURIOUS]++; // another CPU installed it first
   return 0;
+}
+
+/**
+ * do_swap_page for the one swap entry ptlab has, a migration entry (is_migration_entry): the page
+ * is being moved. migration_entry_wait: under the PTE lock, if the entry is still there, note
+ * its page; then, the lock dropped, sleep until the page is unlocked (the move ended or gave up).
+ * The access is retried and walks again (mmap_lock stays held, as in Linux).
+ */
+function do_swap_page(k: Kernel, vmf: VmFault, e: number): number {
+  const frame = pte_pfn(e);
+  const ptl = pte_lock(k, vmf.pte_table);
+  const still = Atomics.load(k.i32, vmf.pte) === e;
+  const gen = Atomics.load(k.i32, frameBase(k, frame) + R_GEN);
+  spin_unlock(k, ptl);
+  if (!still) return 0;
+  k.stats[ST_MIGRATE_WAITS]++;
+  folio_wait_locked(k, frame, gen);
+  return 0;
+}
+
+/**
+ * A page-cache page looked up without a reference may have left the cache since (truncation,
+ * migration) or be locked by a migration under way: filemap_fault's lock_folio and
+ * "folio->mapping != mapping" recheck, done here under the PTE lock (the unmap of a truncation
+ * or a migration takes that lock for the same PTE, so it either ran before — and left these
+ * marks — or runs after and finds the PTE). `gen`: the frame's generation at the lookup.
+ */
+function page_cache_stale(k: Kernel, frame: number, gen: number): boolean {
+  return Atomics.load(k.i32, frameBase(k, frame) + R_GEN) !== gen || folio_busy(k, frame);
+}
+
+/** After page_cache_stale, the PTE lock dropped: wait for a migration to end; the fault retries. */
+function page_cache_retry(k: Kernel, frame: number, gen: number): number {
+  if (Atomics.load(k.i32, frameBase(k, frame) + R_GEN) === gen) folio_wait_locked(k, frame, gen);
+  return VM_FAULT_NOPAGE;
 }
 
 function do_pte_missing(k: Kernel, vmf: VmFault): number {
@@ -130,10 +167,11 @@ function do_fault(k: Kernel, vmf: VmFault): number {
   if (pgoff >= Math.ceil(i_size_read(k, file) / 4096)) return VM_FAULT_SIGBUS; // beyond EOF
   const frame = shmem_get_frame(k, file, pgoff, allocated);
   if (frame === SHMEM_OOM) return VM_FAULT_OOM;
+  const gen = Atomics.load(k.i32, frameBase(k, frame) + R_GEN);
   const flags = vmf.vm_flags;
   if ((flags & VM_SHARED) === 0 && (vmf.flags & FAULT_FLAG_WRITE) !== 0) {
     // do_cow_fault: a private write gets its own copy of the page.
-    return wp_page_copy(k, vmf, frame, true);
+    return wp_page_copy(k, vmf, frame, gen);
   }
   // A private read maps the page-cache page read-only (copy on write later).
   let prot = (flags & VM_SHARED) !== 0 ? vm_page_prot(flags) : vm_page_prot(flags) & ~_PAGE_RW;
@@ -146,9 +184,9 @@ function do_fault(k: Kernel, vmf: VmFault): number {
     prot &= ~_PAGE_RW;
   }
   const dirty = (vmf.flags & FAULT_FLAG_WRITE) !== 0 ? _PAGE_DIRTY : 0;
-  const r = finish_fault(k, vmf, frame, prot | dirty, M_RSS_FILE);
+  const r = finish_fault(k, vmf, frame, prot | dirty, M_RSS_FILE, gen);
   if (r === 0) k.stats[allocated.allocated ? ST_FAULT_ALLOC : ST_FAULT_MAP]++;
-  return r;
+  return r === VM_FAULT_NOPAGE && page_cache_stale(k, frame, gen) ? page_cache_retry(k, frame, gen) : r;
 }
 
 /** do_anonymous_page: a fresh private page (ptlab does not model the shared zero page). */
@@ -157,7 +195,7 @@ function do_anonymous_page(k: Kernel, vmf: VmFault): number {
   if (frame < 0) return VM_FAULT_OOM;
   let prot = vm_page_prot(vmf.vm_flags);
   if ((vmf.vm_flags & VM_WRITE) !== 0) prot |= _PAGE_RW | _PAGE_DIRTY; // exclusive: writable
-  const r = finish_fault(k, vmf, frame, prot, M_RSS_ANON);
+  const r = finish_fault(k, vmf, frame, prot, M_RSS_ANON, -1);
   if (r === 0) k.stats[ST_FAULT_ALLOC]++;
   else if (r === VM_FAULT_NOPAGE) free_frame(k, frame);
   return r === VM_FAULT_NOPAGE ? 0 : r;
@@ -167,11 +205,12 @@ function do_anonymous_page(k: Kernel, vmf: VmFault): number {
  * finish_fault / set_pte_range: install the PTE under the table's split lock, unless another CPU
  * did first (then VM_FAULT_NOPAGE, nothing changed). Called with mmap_lock held for read.
  */
-function finish_fault(k: Kernel, vmf: VmFault, frame: number, prot: number, rss: number): number {
+function finish_fault(k: Kernel, vmf: VmFault, frame: number, prot: number, rss: number, gen: number): number {
   const i32 = k.i32;
   if (k.sched !== null) k.sched.point(k, SchedPoint.FaultBeforePteInstall);
   const ptl = pte_lock(k, vmf.pte_table);
-  if (Atomics.load(i32, vmf.pte) !== 0) {
+  // (a page-cache page: still the file's, not being migrated; else the caller retries)
+  if (Atomics.load(i32, vmf.pte) !== 0 || (gen >= 0 && page_cache_stale(k, frame, gen))) {
     spin_unlock(k, ptl);
     k.stats[ST_FAULT_SPURIOUS]++;
     return VM_FAULT_NOPAGE;
@@ -203,7 +242,7 @@ function do_wp_page(k: Kernel, vmf: VmFault): number {
       handle_userfault(k, vmf, frame);
       return VM_FAULT_UFFD;
     }
-    return wp_page_copy(k, vmf, frame, false);
+    return wp_page_copy(k, vmf, frame, -1);
   }
   if (k.sched !== null) k.sched.point(k, SchedPoint.FaultBeforePtl);
   const ptl = pte_lock(k, vmf.pte_table);
@@ -237,11 +276,13 @@ function fix_pte_prot(k: Kernel, vmf: VmFault): number {
 }
 
 /**
- * wp_page_copy: a private copy of `src` (a page-cache page) replaces the mapping. `fresh` when
- * no PTE was there (do_cow_fault), else the read-only PTE in vmf.orig_pte is replaced.
+ * wp_page_copy: a private copy of `src` (a page-cache page) replaces the mapping. `srcGen` >= 0
+ * when no PTE was there (do_cow_fault: `src` was looked up in the page cache, at that
+ * generation), else (-1) the read-only PTE in vmf.orig_pte is replaced.
  */
-function wp_page_copy(k: Kernel, vmf: VmFault, src: number, fresh: boolean): number {
+function wp_page_copy(k: Kernel, vmf: VmFault, src: number, srcGen: number): number {
   const i32 = k.i32;
+  const fresh = srcGen >= 0;
   const copy = alloc_frame(k, FRAME_ANON, vmf.mm, Atomics.load(i32, k.mmBase(vmf.mm) + R_GEN), vmf.vpn);
   if (copy < 0) return VM_FAULT_OOM;
   // cow_user_page: the copy holds the page's data; its ledger starts at 0 (the stores into the
@@ -250,10 +291,10 @@ function wp_page_copy(k: Kernel, vmf: VmFault, src: number, fresh: boolean): num
   if (k.sched !== null) k.sched.point(k, SchedPoint.FaultBeforePtl);
   const ptl = pte_lock(k, vmf.pte_table);
   const cur = Atomics.load(i32, vmf.pte);
-  if (cur !== (fresh ? 0 : vmf.orig_pte)) {
+  if (cur !== (fresh ? 0 : vmf.orig_pte) || (fresh && page_cache_stale(k, src, srcGen))) {
     spin_unlock(k, ptl);
     free_frame(k, copy);
-    return 0;
+    return fresh && cur === 0 ? page_cache_retry(k, src, srcGen) : 0;
   }
   frame_add_rmap(k, copy);
   guard_rss(k, vmf.mm, vmf.pte_table, AssertSite.WpPageCopy);
@@ -391,6 +432,8 @@ export function zap_page_range(k: Kernel, mm: number, start: number, end: number
       const f = pte_pfn(e);
       const anon = Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_ANON;
       Atomics.sub(i32, k.mmBase(acct) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);
+      // A migration entry still counts in RSS but holds no map count (zap_nonpresent_ptes).
+      if ((e & _PAGE_PRESENT) === 0) continue;
       if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);
     }
     tlb.addTable(t);

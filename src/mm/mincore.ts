@@ -11,7 +11,7 @@ import { is_model_file } from './shmem.js';
 import { lookup_table } from './memory.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import type { Kernel } from './percpu.js';
-import { _PAGE_PRESENT, entry_off, PAGE_SIZE, pte_index, PTE_LEVEL } from './pgtable.js';
+import { entry_off, PAGE_SIZE, pte_index, PTE_LEVEL } from './pgtable.js';
 import { find_vma, vma_end, vma_file, vma_pgoff, vma_start } from './vma.js';
 
 export function do_mincore(k: Kernel, mm: number, start: number, len: number): number {
@@ -33,7 +33,8 @@ export function do_mincore(k: Kernel, mm: number, start: number, len: number): n
         const a = start + i * PAGE_SIZE;
         const vpn = a / PAGE_SIZE;
         const t = lookup_table(k, pgd, vpn, PTE_LEVEL, mm);
-        let resident = t >= 0 && (Atomics.load(i32, entry_off(k, t, pte_index(vpn))) & _PAGE_PRESENT) !== 0;
+        // mincore_pte_range: a present PTE, or a migration entry (the page is resident, moving).
+        let resident = t >= 0 && Atomics.load(i32, entry_off(k, t, pte_index(vpn))) !== 0;
         if (!resident && file >= 0 && !is_model_file(k, file)) resident = filemap_get_frame(k, file, vma_pgoff(k, v) + (a - vma_start(k, v)) / PAGE_SIZE) >= 0;
         if (resident) bits |= 1 << i;
       }

@@ -45,6 +45,13 @@ export function change_protection(k: Kernel, mm: number, start: number, end: num
       const off = entry_off(k, t, pte_index(vpn + i));
       const e = Atomics.load(i32, off);
       if (e === 0) continue;
+      if ((e & _PAGE_PRESENT) === 0) {
+        // change_pte_range on a migration entry: a writable one becomes readable when the VMA
+        // loses write (make_readable_migration_entry); remove_migration_pte rebuilds the rest
+        // from the VMA it finds then.
+        if ((vm_flags & VM_WRITE) === 0 && (e & _PAGE_RW) !== 0) Atomics.store(i32, off, e & ~_PAGE_RW);
+        continue;
+      }
       const f = pte_pfn(e);
       let prot = base;
       // A private mapping of a page-cache page stays read-only (copy on write); an exclusive

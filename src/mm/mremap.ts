@@ -6,7 +6,10 @@
  * move_vma: a new VMA, the PTEs moved as move_page_tables moves them (frames, map counts and RSS
  * go along), the old range unmapped (or, with MREMAP_DONTUNMAP, left mapped and empty).
  */
-import { M_MMAP_LOCK, M_PGD, V_PGOFF } from '../shm/layout.js';
+import { FL_IMMAP_RWSEM, M_MMAP_LOCK, M_PGD, V_PGOFF } from '../shm/layout.js';
+import { LockClass } from '../sync/lockdep.js';
+import { down_write, up_write } from '../sync/rwsem.js';
+import { fileBase } from './filemap.js';
 import { EFAULT, EINVAL, ENOMEM } from './errno.js';
 import { break_cow_pte_range, lookup_table, MmuGather, tlb_finish_mmu } from './memory.js';
 import { do_munmap, get_unmapped_area, mmap_region, page_align } from './mmap.js';
@@ -112,7 +115,7 @@ function move_vma(k: Kernel, mm: number, v: number, addr: number, oldLen: number
   if (n < 0) return -ENOMEM;
   guard_vma(k, n, AssertSite.MoveVma);
   Atomics.store(k.i32, vmaBase(k, n) + V_PGOFF, pgoff);
-  if (move_page_tables(k, mm, addr, to, Math.min(oldLen, newLen)) < 0) return -ENOMEM;
+  if (move_page_tables(k, mm, vma_file(k, v), addr, to, Math.min(oldLen, newLen)) < 0) return -ENOMEM;
   if ((flags & MREMAP_DONTUNMAP) === 0 && oldLen > 0) {
     const r = do_munmap(k, mm, addr, oldLen);
     if (r < 0) return r;
@@ -125,15 +128,29 @@ function move_vma(k: Kernel, mm: number, v: number, addr: number, oldLen: number
 }
 
 /**
- * move_page_tables: each present PTE of [from, from + len) moves to the same offset from `to`
- * (its frame, map count and RSS with it); the old PTEs are cleared and flushed before the move
- * is seen.
+ * move_page_tables: each PTE of [from, from + len) moves to the same offset from `to` (its
+ * frame, map count and RSS with it); the old PTEs are cleared and flushed before the move is
+ * seen. A mapping of `file` (or -1) moves under the file's i_mmap_rwsem held for write
+ * (take_rmap_locks): an rmap walk — remove_migration_ptes above all — must not pass the new
+ * place before an entry arrives and the old one after it left. (Linux takes it only when
+ * need_rmap_locks says the walk could meet the two VMAs in that order; ptlab always does.)
  */
-function move_page_tables(k: Kernel, mm: number, from: number, to: number, len: number): number {
-  const i32 = k.i32;
+function move_page_tables(k: Kernel, mm: number, file: number, from: number, to: number, len: number): number {
   // cow-pte: both ranges' COW-shared tables become this mm's own first (Lin's move_page_tables
   // break_cow_pte): the old one loses PTEs, the new one gains them.
   if (break_cow_pte_range(k, mm, from, from + len) < 0 || break_cow_pte_range(k, mm, to, to + len) < 0) return -1;
+  if (file < 0) return move_ptes(k, mm, from, to, len);
+  const sem = fileBase(k, file) + FL_IMMAP_RWSEM;
+  down_write(k, sem, LockClass.IMmapRwsem);
+  try {
+    return move_ptes(k, mm, from, to, len);
+  } finally {
+    up_write(k, sem);
+  }
+}
+
+function move_ptes(k: Kernel, mm: number, from: number, to: number, len: number): number {
+  const i32 = k.i32;
   const pgd = Atomics.load(i32, k.mmBase(mm) + M_PGD);
   const tlb = new MmuGather();
   for (let off = 0; off < len; off += PAGE_SIZE) {

@@ -4,7 +4,7 @@
  * is spent the allocation fails and the fault returns VM_FAULT_OOM.
  */
 import {
-  F_HDR, F_INDEX, F_LEDGER, R_GEN, F_MAPCOUNT, F_OWNER, F_OWNER_GEN, F_UFFD_WP, FRAME_ANON, P_COW_SHARERS, P_COW_SLOTS, P_UFFD_WP, FL_RETIRED, G_MEM_LIMIT, G_MEM_PEAK,
+  F_FLAGS, F_HDR, F_INDEX, F_LEDGER, R_GEN, F_MAPCOUNT, F_OWNER, F_OWNER_GEN, F_UFFD_WP, FRAME_ANON, P_COW_SHARERS, P_COW_SLOTS, P_UFFD_WP, FL_RETIRED, G_MEM_LIMIT, G_MEM_PEAK,
   G_MEM_USED, M_ANON_RETIRED, M_PGTABLES, P_HDR, P_OWNER, P_SHARE, P_WPSEQ, PTP_WORDS,
   PTRS_PER_TABLE, R_STATE,
 } from '../shm/layout.js';
@@ -49,6 +49,7 @@ export function alloc_frame(k: Kernel, kind: number, owner: number, ownerGen: nu
   Atomics.store(i32, b + F_INDEX, index);
   Atomics.store(i32, b + F_UFFD_WP, 0);
   Atomics.store(i32, b + F_LEDGER, 0);
+  Atomics.store(i32, b + F_FLAGS, 0);
   // A new page reads 0 (clear_page): a frame freed before (its generation moved on from the
   // first, 1) kept its data; one never used is still as the machine was made, all zero.
   if (Atomics.load(i32, b + R_GEN) !== 1) for (let w = 0, n = k.layout.config.payloadWords; w < n; w++) Atomics.store(i32, b + F_HDR + w, 0);

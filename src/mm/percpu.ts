@@ -63,7 +63,13 @@ export const ST_RECLAIM_ACCESSED = 39;
 export const ST_COW_PTE_SHARED = 40; // cow-pte: PTE tables fork shared instead of copying
 export const ST_COW_PTE_COPIED = 41; // ... COW breaks that copied a shared table
 export const ST_COW_PTE_REUSED = 42; // ... COW breaks where the last user took the table back
-export const ST_COUNT = 43;
+// Page migration (mm/migrate.c): pages moved to a new frame, pages that could not be (locked by
+// another migration, still mapped after try_to_migrate, no memory), and faults that met a
+// migration entry and waited for the move to end (migration_entry_wait).
+export const ST_MIGRATE_PAGES = 43;
+export const ST_MIGRATE_FAILED = 44;
+export const ST_MIGRATE_WAITS = 45;
+export const ST_COUNT = 46;
 
 export const TLB_ENTRIES = 256; // direct-mapped, like a small L1 dTLB
 export const TLB_MASK = TLB_ENTRIES - 1;

@@ -66,6 +66,25 @@ export function pte_write(e: number): boolean {
   return (e & _PAGE_RW) !== 0;
 }
 
+// ---- migration entries (include/linux/swapops.h) ----
+// A non-present PTE that is not none is a swap entry; ptlab has no swap, so the only kind is the
+// migration entry that try_to_migrate_one leaves while a page moves (make_readable_ /
+// make_writable_migration_entry). It keeps the old frame (pfn_swap_entry_folio), whether the
+// mapping was writable, and the accessed and dirty bits (make_migration_entry_young / _dirty),
+// in the bits the hardware walker ignores while _PAGE_PRESENT is clear. The _PAGE_USER position
+// marks it, so that a migration entry is never 0 (none), whatever its frame.
+const SWP_MIGRATION = _PAGE_USER;
+export function make_migration_entry(pte: number): number {
+  return (pte & ~(_PAGE_PRESENT | _PAGE_USER)) | SWP_MIGRATION;
+}
+/** is_migration_entry(pte_to_swp_entry(e)): every non-none, non-present PTE here. */
+export function is_migration_entry(e: number): boolean {
+  return e !== 0 && (e & _PAGE_PRESENT) === 0;
+}
+export function is_writable_migration_entry(e: number): boolean {
+  return (e & _PAGE_RW) !== 0;
+}
+
 // ---- indices (vpn = address / 4096, up to 2^36: low 32 bits are exact under `>>>`) ----
 export function pte_index(vpn: number): number {
   return vpn & 511;

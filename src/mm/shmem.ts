@@ -13,7 +13,7 @@ import { refcount_dec_and_test, refcount_inc, REFCOUNT_OK, REFCOUNT_UNDERFLOW } 
 import { down_write, up_write } from '../sync/rwsem.js';
 import { PoolId, report_violation, Violation } from './mmdebug.js';
 import { alloc_frame, frameBase, free_frame } from './page_alloc.js';
-import { fileBase, filemap_add_frame, filemap_get_frame, filemap_release } from './filemap.js';
+import { fileBase, filemap_add_frame, filemap_get_frame, filemap_release, folio_busy_gone, folio_trylock, folio_unlock, folio_wait_locked } from './filemap.js';
 import type { Kernel } from './percpu.js';
 import { pool_alloc, pool_free } from './slab.js';
 import { PAGE_SIZE } from './pgtable.js';
@@ -201,6 +201,17 @@ export function shmem_file_write(k: Kernel, f: number, pos: number, len: number,
     const at = pos + done;
     const frame = shmem_get_frame(k, f, Math.floor(at / PAGE_SIZE), out);
     if (frame === SHMEM_OOM) return done > 0 ? done : -12;
+    // shmem_write_begin hands the page back locked: a migration cannot copy it from under the
+    // write. A page that left the cache meanwhile (moved, truncated) is looked up again.
+    const gen = Atomics.load(i32, frameBase(k, frame) + R_GEN);
+    if (!folio_trylock(k, frame)) {
+      folio_wait_locked(k, frame, gen);
+      continue;
+    }
+    if (Atomics.load(i32, frameBase(k, frame) + R_GEN) !== gen || folio_busy_gone(k, frame)) {
+      folio_unlock(k, frame);
+      continue;
+    }
     const d = frameBase(k, frame) + F_HDR;
     const pageEnd = Math.min(len, done + PAGE_SIZE - (at % PAGE_SIZE));
     for (; done < pageEnd; done++) {
@@ -215,6 +226,7 @@ export function shmem_file_write(k: Kernel, f: number, pos: number, len: number,
         if (Atomics.compareExchange(i32, w, old, (old & ~(255 << shift)) | (byte << shift)) === old) break;
       }
     }
+    folio_unlock(k, frame); // shmem_write_end
   }
   // i_size_write under the size lock (shmem: inode lock; here i_mmap_rwsem, as setsize takes it).
   const fb = fileBase(k, f);

@@ -22,22 +22,22 @@
  * _PAGE_ACCESSED, so N processes that reference a page through one shared PTE count once.
  */
 import {
-  F_MAPCOUNT, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_MMAP_LOCK, M_PGD, M_RSS_FILE, P_OWNER, P_SHARE, V_IMMAP_NEXT, V_MM,
+  F_MAPCOUNT, FL_IMMAP_HEAD, FL_IMMAP_RWSEM, M_MMAP_LOCK, M_RSS_FILE, P_OWNER, P_SHARE, V_IMMAP_NEXT, V_MM,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { down_read, up_read } from '../sync/rwsem.js';
 import { spin_unlock } from '../sync/spinlock.js';
 import { EINVAL, ENOMEM } from './errno.js';
-import { fileBase, filemap_get_frame, filemap_indices } from './filemap.js';
+import { fileBase, filemap_get_frame, filemap_indices, folio_trylock, folio_unlock } from './filemap.js';
 import { AssertSite, guard_pte, guard_rss, i_mmap_assert_locked, pte_assert_locked } from './guarded.js';
-import { lookup_table, MmuGather, tlb_finish_mmus } from './memory.js';
+import { MmuGather, tlb_finish_mmus } from './memory.js';
 import { page_align } from './mmap.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { frameBase, ptpBase } from './page_alloc.js';
 import { ST_RECLAIM_ACCESSED, ST_RECLAIM_PAGES, ST_RECLAIM_PTES, type Kernel } from './percpu.js';
-import { _PAGE_ACCESSED, _PAGE_PRESENT, entry_off, PAGE_SIZE, PTE_LEVEL, pte_index, pte_pfn } from './pgtable.js';
+import { _PAGE_ACCESSED, _PAGE_PRESENT, entry_off, PAGE_SIZE, pte_index, pte_pfn } from './pgtable.js';
 import { pte_lock } from './ptlock.js';
-import { frame_remove_rmap } from './rmap.js';
+import { frame_remove_rmap, mm_pte_table, rmap_table_sharers, vma_address } from './rmap.js';
 import { is_model_file } from './shmem.js';
 import { find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_LOCKED } from './vma.js';
 
@@ -54,21 +54,6 @@ const TTU_NOT_MAPPED = 0;
 const TTU_CLEARED = 1;
 /** The VMA is VM_LOCKED and maps the page: mlock_vma_folio, walk_abort (the folio is unevictable). */
 const TTU_MLOCKED = 2;
-
-/**
- * The address at which VMA `v` maps file page `index`, or -1 (vma_address: outside the VMA).
- */
-function vma_address(k: Kernel, v: number, index: number): number {
-  const pgoff = vma_pgoff(k, v);
-  const start = vma_start(k, v);
-  if (index < pgoff || index >= pgoff + (vma_end(k, v) - start) / PAGE_SIZE) return -1;
-  return start + (index - pgoff) * PAGE_SIZE;
-}
-
-/** The PTE table through which `mm` translates `vpn`, or -1 (page_vma_mapped_walk's descent). */
-function mm_pte_table(k: Kernel, mm: number, vpn: number): number {
-  return lookup_table(k, Atomics.load(k.i32, k.mmBase(mm) + M_PGD), vpn, PTE_LEVEL, mm);
-}
 
 /**
  * try_to_unmap_one for VMA `v` of `mm`: under table `t`'s PTE lock (page_vma_mapped_walk takes
@@ -136,18 +121,7 @@ function try_to_unmap(k: Kernel, file: number, index: number, frame: number, tlb
     tlb.addTable(t);
     if (k.bug === BUG_RECLAIM_FLUSHES_ONE_SHARER && !mms.includes(mm)) mms.push(mm); // flush_tlb_page(vma, address): this mm alone
   }
-  if (changed.length > 0 && k.bug !== BUG_RECLAIM_FLUSHES_ONE_SHARER) {
-    // Every mm that maps a changed table: the sharers reach it through their own VMAs of this
-    // file. Looked up after the clear: a sharer that joined before it is found here (no unshare
-    // can run: i_mmap_rwsem is held), one that joins later can only read the cleared entry.
-    for (let v = Atomics.load(i32, head); v >= 0; v = Atomics.load(i32, vmaBase(k, v) + V_IMMAP_NEXT)) {
-      const addr = vma_address(k, v, index);
-      if (addr < 0) continue;
-      const mm = Atomics.load(i32, vmaBase(k, v) + V_MM);
-      if (mms.includes(mm)) continue;
-      if (changed.includes(mm_pte_table(k, mm, addr / PAGE_SIZE))) mms.push(mm);
-    }
-  }
+  if (changed.length > 0 && k.bug !== BUG_RECLAIM_FLUSHES_ONE_SHARER) rmap_table_sharers(k, file, index, changed, mms);
   return !mlocked && Atomics.load(i32, frameBase(k, frame) + F_MAPCOUNT) === 0;
 }
 
@@ -171,7 +145,9 @@ export function reclaim_file_range(k: Kernel, file: number, first: number, last:
       const frame = filemap_get_frame(k, file, index);
       if (frame < 0) continue;
       if (Atomics.load(k.i32, frameBase(k, frame) + F_MAPCOUNT) <= 0) continue; // !folio_mapped: nothing to unmap
+      if (!folio_trylock(k, frame)) continue; // shrink_folio_list: a locked folio (being migrated) is kept
       if (try_to_unmap(k, file, index, frame, tlb, mms)) k.stats[ST_RECLAIM_PAGES]++;
+      folio_unlock(k, frame);
     }
     tlb_finish_mmus(k, mms, tlb); // try_to_unmap_flush
   } finally {
@@ -180,19 +156,15 @@ export function reclaim_file_range(k: Kernel, file: number, first: number, last:
 }
 
 /**
- * The `reclaim` op: the page-cache pages that the caller's mappings of [start, start + len) map
- * are reclaimed as kswapd's shrink_folio_list would take them off the LRU — a MADV_PAGEOUT-like
- * trigger (madvise_pageout's checks and walk, mmap_lock held for read), except that MADV_PAGEOUT
- * skips a folio other processes map too (folio_maybe_mapped_shared), and reclaim does not: the
- * pages are unmapped from every mapping of the file through rmap. Returns 0 or -errno:
+ * madvise_walk_vmas for the rmap ops (`reclaim`, `migrate`): the caller's mappings of
+ * [start, start + len), mmap_lock held for read; `fn(file, first, last)` runs on the page-cache
+ * pages [first, last) of each VMA's file and returns a count, summed into the result. -errno:
  * - EINVAL: an unaligned start, a range that wraps; a VMA with no file (private anonymous memory:
- *   ptlab has no swap, so nothing would reclaim it), a sharing model's own file (msharefs, a
- *   container: its pages are another file's), or VM_LOCKED (can_madv_lru_vma);
- * - ENOMEM: a hole in the range, after the mapped parts were done (madvise_walk_vmas).
- * Shared anonymous memory is a shmem file and is reclaimed like one; a private file mapping's
- * page-cache pages are (its COW copies are anonymous pages, left alone).
+ *   ptlab has no swap and no anon_vma rmap, so neither op reaches it), a sharing model's own file
+ *   (msharefs, a container: its pages are another file's), or VM_LOCKED unless `locked`;
+ * - ENOMEM: a hole in the range, after the mapped parts were done.
  */
-export function do_reclaim(k: Kernel, mm: number, start: number, len: number): number {
+export function walk_file_vmas(k: Kernel, mm: number, start: number, len: number, locked: boolean, fn: (file: number, first: number, last: number) => number): number {
   if (start % PAGE_SIZE !== 0) return -EINVAL;
   const alen = page_align(len);
   // A start in the kernel half (negative here, 2^64 + start to Linux): past every VMA (ENOMEM),
@@ -203,24 +175,42 @@ export function do_reclaim(k: Kernel, mm: number, start: number, len: number): n
   const lock = k.mmBase(mm) + M_MMAP_LOCK;
   mmap_read_lock(k, lock);
   try {
-    let unmapped = 0;
+    let sum = 0;
+    let hole = false;
     let at = start;
     for (let v = find_vma(k, mm, start); at < end; v = vma_next(k, v)) {
       if (v < 0 || vma_start(k, v) >= end) {
-        unmapped = -ENOMEM;
+        hole = true;
         break;
       }
-      if (vma_start(k, v) > at) unmapped = -ENOMEM;
+      if (vma_start(k, v) > at) hole = true;
       const s = Math.max(at, vma_start(k, v));
       const e = Math.min(end, vma_end(k, v));
       const file = vma_file(k, v);
-      if (file < 0 || is_model_file(k, file) || (vma_flags(k, v) & VM_LOCKED) !== 0) return -EINVAL;
+      if (file < 0 || is_model_file(k, file) || (!locked && (vma_flags(k, v) & VM_LOCKED) !== 0)) return -EINVAL;
       const first = vma_pgoff(k, v) + (s - vma_start(k, v)) / PAGE_SIZE;
-      reclaim_file_range(k, file, first, first + (e - s) / PAGE_SIZE);
+      sum += fn(file, first, first + (e - s) / PAGE_SIZE);
       at = e;
     }
-    return unmapped;
+    return hole ? -ENOMEM : sum;
   } finally {
     mmap_read_unlock(k, lock);
   }
+}
+
+/**
+ * The `reclaim` op: the page-cache pages that the caller's mappings of [start, start + len) map
+ * are reclaimed as kswapd's shrink_folio_list would take them off the LRU — a MADV_PAGEOUT-like
+ * trigger (madvise_pageout's checks and walk, mmap_lock held for read), except that MADV_PAGEOUT
+ * skips a folio other processes map too (folio_maybe_mapped_shared), and reclaim does not: the
+ * pages are unmapped from every mapping of the file through rmap. Returns 0 or -errno (see
+ * walk_file_vmas; VM_LOCKED is EINVAL: can_madv_lru_vma). Shared anonymous memory is a shmem
+ * file and is reclaimed like one; a private file mapping's page-cache pages are (its COW copies
+ * are anonymous pages, left alone).
+ */
+export function do_reclaim(k: Kernel, mm: number, start: number, len: number): number {
+  return walk_file_vmas(k, mm, start, len, false, (file, first, last) => {
+    reclaim_file_range(k, file, first, last);
+    return 0;
+  });
 }

@@ -47,7 +47,7 @@ import { MODEL_DEFAULT, type ModelOps } from '../mm/model_ops.js';
 import { alloc_ptp, frameBase, free_ptp, ptpBase } from '../mm/page_alloc.js';
 import { ST_COW_PTE_COPIED, ST_COW_PTE_REUSED, ST_COW_PTE_SHARED, type Kernel } from '../mm/percpu.js';
 import {
-  _PAGE_RW, entry_off, entry_table, mk_table_entry, pgd_index, PMD_LEVEL, pmd_index, PMD_SIZE, pte_pfn, PTE_LEVEL, PUD_LEVEL, pud_index, table_alloc, table_of,
+  _PAGE_PRESENT, _PAGE_RW, entry_off, entry_table, mk_table_entry, pgd_index, PMD_LEVEL, pmd_index, PMD_SIZE, pte_pfn, PTE_LEVEL, PUD_LEVEL, pud_index, table_alloc, table_of,
 } from '../mm/pgtable.js';
 import { pte_lock } from '../mm/ptlock.js';
 import { frame_add_rmap } from '../mm/rmap.js';
@@ -270,7 +270,7 @@ export function createCowPteModel(bug = ''): ModelOps {
         Atomics.store(i32, so, pe);
       }
       const f = pte_pfn(pe);
-      frame_add_rmap(k, f);
+      if ((pe & _PAGE_PRESENT) !== 0) frame_add_rmap(k, f); // (a migration entry holds no map count)
       if (Atomics.load(i32, frameBase(k, f) + R_STATE) === FRAME_ANON) na++;
       else nf++;
       Atomics.store(i32, entry_off(k, nt, i), pe);

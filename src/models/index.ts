@@ -10,6 +10,7 @@ import {
 import { createNoneModel } from './none.js';
 import { BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK } from '../mm/mmap.js';
 import { BUG_RECLAIM_FLUSHES_ONE_SHARER } from '../mm/vmscan.js';
+import { BUG_MIGRATE_COPY_BEFORE_FLUSH } from '../mm/migrate.js';
 import { BUG_FAULT_WITHOUT_VMA_LOCK, BUG_SHARE_COUNT_FROM_REFCOUNT, BUG_SPLIT_UNSHARES_EARLY, BUG_UNSHARE_DEFERS_FLUSH, BUG_UNSHARE_SKIPS_GUP_SYNC, createPtHintModel } from './pt_hint.js';
 
 export interface ModelInfo {
@@ -20,6 +21,8 @@ export interface ModelInfo {
   create(bug: string): ModelOps;
 }
 
+const MIGRATE_BUG = 'migration copies the page after its PTEs became migration entries but before the TLB flush: a CPU that still holds the old page writable stores into it after the copy, and the store is lost';
+
 export const MODELS: Record<string, ModelInfo> = {
   none: {
     name: 'none',
@@ -27,6 +30,7 @@ export const MODELS: Record<string, ModelInfo> = {
     rules: 'every process has its own PTEs for every mapping; MAP_SHARED_PT is ignored like any unknown mmap flag',
     bugs: {
       [BUG_MUNMAP_SKIPS_VMA_WRITE_LOCK]: 'munmap detaches VMAs without vma_start_write: with --fault-lock per-vma, a fault under the VMA\'s read lock runs on while munmap zaps and frees its page tables',
+      [BUG_MIGRATE_COPY_BEFORE_FLUSH]: MIGRATE_BUG,
     },
     create: () => createNoneModel(),
   },
@@ -60,6 +64,7 @@ export const MODELS: Record<string, ModelInfo> = {
       [BUG_SHARE_COUNT_FROM_REFCOUNT]: 'huge_pmd_unshare reads sharing from the table page\'s refcount, which a speculative reference (compaction\'s pfn scanner) inflates: an unshared table is "unshared" and goes with the pages it maps (CVE-2024-57883)',
       [BUG_UNSHARE_SKIPS_GUP_SYNC]: 'huge_pmd_unshare gives a table away without waiting for gup_fast walkers (tlb_remove_table_sync_one); under --tlb-flush broadcast nothing else waits, and the last user frees the table under a lockless walker (CVE-2025-38085)',
       [BUG_FAULT_WITHOUT_VMA_LOCK]: 'the fault does not take the VMA\'s share lock, so a MADV_DONTNEED unshare between its walk and its PTE lock leaves it filling a table its mm no longer maps, which the sibling may free (the 2022 hugetlb race fixed by the vma_lock)',
+      [BUG_MIGRATE_COPY_BEFORE_FLUSH]: MIGRATE_BUG,
       [BUG_RECLAIM_FLUSHES_ONE_SHARER]: 'reclaim\'s try_to_unmap_one flushes only the mm of the VMA it walked through, not every mm that maps the shared PTE table it cleared (the other sharers\' CPUs keep the translation)',
     },
     create: (bug) => createPtHintModel(bug),

@@ -42,7 +42,7 @@ import { names_release_all } from '../mm/namei.js';
 import { encodeLockHistograms } from '../sync/lock_hist.js';
 import {
   sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
-  sys_mshare, sys_mshare_unlink, sys_shm_open, sys_shm_unlink, sys_unlink, sys_pread, sys_pwrite, sys_mlock, sys_munlock, sys_msync, sys_mincore, sys_mremap, sys_reclaim,
+  sys_mshare, sys_mshare_unlink, sys_shm_open, sys_shm_unlink, sys_unlink, sys_pread, sys_pwrite, sys_mlock, sys_munlock, sys_msync, sys_mincore, sys_mremap, sys_reclaim, sys_migrate,
 } from './syscalls.js';
 
 /** pread's first word read (a CPU-local out parameter: no allocation per op). */
@@ -620,6 +620,7 @@ export class Cpu {
       case OpCode.Munlock: return this.result(op, sys_munlock(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.Msync: return this.result(op, sys_msync(k, this.slotGet(op.slot) + op.a, op.b, op.d));
       case OpCode.Reclaim: return this.result(op, sys_reclaim(k, this.slotGet(op.slot) + op.a, op.b));
+      case OpCode.Migrate: return this.result(op, sys_migrate(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.Mincore: {
         const r = sys_mincore(k, this.slotGet(op.slot) + op.a, op.b);
         if (r >= 0) this.lastValue = r >>> 0;

@@ -94,6 +94,11 @@ const OPS = [
   // (try_to_unmap), kept in the page cache (no swap), so the next access faults them back in. A
   // MADV_PAGEOUT-like trigger with madvise's errnos (EINVAL for private anonymous memory).
   op('reclaim', { region: name, offset, len: size, expect }),
+  // migrate: the page-cache pages this mapping maps in [offset, offset + len) move to new frames
+  // (mm/migrate.c, as move_pages(2) would ask): migration entries in every mapping through rmap,
+  // faults on them wait, then PTEs of the new frames. Returns the pages not moved; the reclaim
+  // op's errnos (EINVAL for private anonymous memory).
+  op('migrate', { region: name, offset, len: size, expect }),
   // fork: the child runs `child` (with every name the parent has so far) and exits at its end;
   // `as` names the child (the parent's result, for wait).
   op('fork', { child: z.array(z.unknown()).max(100_000), as: name.optional() }).superRefine((o, ctx) => {
@@ -288,12 +293,13 @@ export const enum OpCode {
   GupFast,
   Compact,
   Reclaim,
+  Migrate,
 }
 
 /** Op names by OpCode (traces and reports). */
 export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch',
   'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle',
-  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait', 'gup_fast', 'compact', 'reclaim'];
+  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait', 'gup_fast', 'compact', 'reclaim', 'migrate'];
 
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
 export const EXPECT_OK = 0;
@@ -499,6 +505,7 @@ function compileInto(parsed: ParsedOp[], slots: Map<string, number>, maxSlots: n
       case 'gup_fast': c.code = OpCode.GupFast; region(o.region); c.a = o.offset; c.write = o.write; break;
       case 'msync': c.code = OpCode.Msync; region(o.region); c.a = o.offset; c.b = o.len; c.d = bits(o.flags, MS_BITS); break;
       case 'reclaim': c.code = OpCode.Reclaim; region(o.region); c.a = o.offset; c.b = o.len; break;
+      case 'migrate': c.code = OpCode.Migrate; region(o.region); c.a = o.offset; c.b = o.len; break;
       case 'fork': {
         c.code = OpCode.Fork;
         if (o.as !== undefined) c.out = def(o.as);

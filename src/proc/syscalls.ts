@@ -11,6 +11,7 @@ import { do_mlock, do_munlock, mm_populate } from '../mm/mlock.js';
 import { do_mremap } from '../mm/mremap.js';
 import { do_msync } from '../mm/msync.js';
 import { do_reclaim } from '../mm/vmscan.js';
+import { do_migrate } from '../mm/migrate.js';
 import { EBADF, EINVAL, EISDIR, ENOENT, ENOMEM, ENOSYS, ENOTTY } from '../mm/errno.js';
 import { do_mprotect } from '../mm/mprotect.js';
 import type { IoctlArgs, MmapArgs } from '../mm/model_ops.js';
@@ -128,6 +129,11 @@ export function sys_madvise(k: Kernel, addr: number, len: number, advice: string
  */
 export function sys_reclaim(k: Kernel, addr: number, len: number): number {
   return do_reclaim(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len);
+}
+
+/** ptlab's migration trigger (mm/migrate.c, see do_migrate): returns the pages not moved, or -errno. */
+export function sys_migrate(k: Kernel, addr: number, len: number): number {
+  return do_migrate(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len);
 }
 
 /** pread64 (ksys_pread64): EBADF unless open for reading; ret the bytes read; the first word read in out.value. */

@@ -26,6 +26,7 @@ import { raceCowBreak } from './race_cow_break.js';
 import { raceFaultUnshare } from './race_fault_unshare.js';
 import { raceDontneedUnshare } from './race_dontneed_unshare.js';
 import { raceReclaimSharer } from './race_reclaim_sharer.js';
+import { raceMigrateStore } from './race_migrate_store.js';
 import { raceVmaDetach } from './race_vma_detach.js';
 import { raceVmaLock } from './race_vma_lock.js';
 import { sga } from './sga.js';
@@ -61,6 +62,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'race-share-count': raceShareCount,
   'race-mshare-dontneed': raceMshareDontneed,
   'race-reclaim-sharer': raceReclaimSharer,
+  'race-migrate-store': raceMigrateStore,
   'race-first-share': raceFirstShare,
   'race-owner-exit-vs-share': raceOwnerExit,
   'race-munmap-vs-fault': raceMunmapVsFault,

@@ -148,8 +148,9 @@ export const F_OWNER = 3; // file index (file pages) or mm index (anon)
 export const F_INDEX = 4; // page index in the file
 export const F_OWNER_GEN = 5;
 export const F_UFFD_WP = 6; // file-level uffd-wp (flavour 2): the page is write-protected in the page cache
-export const F_LEDGER = 7; // the sum of every value stored into the frame (the lost-write and snapshot checks' ledger)
-export const F_HDR = 8; // page data starts here
+export const F_FLAGS = 7; // page flags (PG_locked, and "removed from the page cache": folio->mapping = NULL); see filemap.ts
+export const F_LEDGER = 8; // the sum of every value stored into the frame (the lost-write and snapshot checks' ledger)
+export const F_HDR = 9; // page data starts here (F_LEDGER = F_HDR - 1: the TLB writes its ledger back there)
 /** Words of page data in a whole 4 KiB page. */
 export const PAGE_WORDS = 1024;
 export const FRAME_FILE = 1;

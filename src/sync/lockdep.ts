@@ -25,8 +25,9 @@ export const enum LockClass {
   MmapLockNested = 18, // a host mm's mmap_lock taken inside a task's (mmap_read_lock_nested, SINGLE_DEPTH_NESTING)
   VmaLock = 19, // a VMA's own lock (per-VMA locks, Linux 6.4+: vma->vm_lock->lock)
   ShareVmaLock = 20, // pt-hint's hugetlb_vma_lock (vma->vm_private_data's rw_sema): faults vs huge_pmd_unshare
+  FolioLock = 21, // a wait for a page's PG_locked bit (folio_lock, migration_entry_wait): a page being migrated
 }
-export const LOCK_CLASS_COUNT = 21;
+export const LOCK_CLASS_COUNT = 22;
 
 export const LOCK_CLASS_NAMES: readonly string[] = [
   '&mm->mmap_lock',
@@ -50,6 +51,7 @@ export const LOCK_CLASS_NAMES: readonly string[] = [
   '&mm->mmap_lock/1',
   '&vma->vm_lock->lock',
   '&vma_lock->rw_sema',
+  'PG_locked (folio_lock)',
 ];
 
 export const enum LockMode {

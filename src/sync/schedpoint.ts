@@ -35,6 +35,7 @@ export const enum SchedPoint {
   TlbBeforeFlush = 22,
   GupFastLoad = 23,
   CowBreakRelock = 24,
+  MigrateUnmapped = 25,
 }
 
 /**
@@ -70,6 +71,7 @@ export const SCHED_POINT_NAMES: readonly string[] = [
   'tlb:before-flush', // flush_tlb_mm: the entries changed (and their lock perhaps dropped), before the shootdown
   'gup:fast-load', // gup_fast (interrupts off): an entry read, before it is followed, or the page taken, before the recheck
   'cow:before-relock', // handle_cow_pte_fault: the shared PTE table's lock dropped to allocate the copy, before it is taken again
+  'migrate:unmapped', // migrate_folio_unmap: migration entries in place (the flush done, or not yet under a planted bug), before the copy
 ];
 
 /** What controlled mode installs on a CPU (src/sched implements it). */

@@ -302,3 +302,14 @@ describe('race-reclaim-sharer (reclaim through rmap)', () => {
     expect(['stale-tlb', 'stale-tlb-write']).toContain(bug.violations[0]?.checker);
   });
 });
+
+describe('race-migrate-store (migration through rmap)', () => {
+  it('none and pt-hint pass on real threads: every page moves, no store is lost (the planted bug: test/sched/catalog.test.ts)', async () => {
+    for (const model of ['none', 'pt-hint']) {
+      const r = await run('race-migrate-store', { model });
+      // The loads after the move assert process 1's last stores (the expectation checker).
+      expect(r.violations).toEqual([]);
+      expect(r.migrate.pages + r.migrate.failed).toBe(8); // 2 rounds x 4 hot pages
+    }
+  });
+});

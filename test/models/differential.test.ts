@@ -71,6 +71,8 @@ const procOps = fc.array(
     fc.record({ kind: fc.constant('touch' as const), r: fc.nat(5), pages: fc.integer({ min: 1, max: 1200 }), write: fc.boolean() }),
     // Reclaim through rmap: shared tables cleared once, every sharer flushed, the data kept.
     fc.record({ kind: fc.constant('reclaim' as const), r: fc.nat(5), page: fc.nat(1024), pages: fc.integer({ min: 1, max: 1024 }) }),
+    // Migration through rmap: migration entries, faults waiting on them, the data moved.
+    fc.record({ kind: fc.constant('migrate' as const), r: fc.nat(5), page: fc.nat(1024), pages: fc.integer({ min: 1, max: 1024 }) }),
   ),
   { minLength: 1, maxLength: 24 },
 );
@@ -109,6 +111,7 @@ function build(procs: (typeof procOps extends fc.Arbitrary<infer T> ? T : never)
         case 'store': prog.push({ op: 'store', region: r, offset: o.page * 4096 + 8, value: o.value, expect: any }); break;
         case 'touch': prog.push({ op: 'touch', region: r, len: o.pages * 4096, write: o.write, expect: any }); break;
         case 'reclaim': prog.push({ op: 'reclaim', region: r, offset: o.page * 4096, len: o.pages * 4096, expect: any }); break;
+        case 'migrate': prog.push({ op: 'migrate', region: r, offset: o.page * 4096, len: o.pages * 4096, expect: any }); break;
       }
     }
     // Everyone's mappings live until all are done, so sharers overlap in time.

@@ -53,6 +53,9 @@ const RACES: Race[] = [
   // Reclaim through rmap (Pedro Falcato, Feb 2026): try_to_unmap_one clears a shared PTE table's
   // entry once and must flush every mm that maps the table, not only the one it walked through.
   { scenario: 'race-reclaim-sharer', model: 'pt-hint', bug: 'reclaim-flushes-one-sharer', checkers: ['stale-tlb-write', 'stale-tlb'] },
+  // Migration: the copy made before the flush that turns the PTEs into migration entries for
+  // every CPU; a store through a TLB that still holds the old page lands after the copy.
+  { scenario: 'race-migrate-store', model: 'pt-hint', bug: 'migrate-copy-before-flush', checkers: ['expectation', 'lost-write'] },
 ];
 
 const raw = { lockStat: false };

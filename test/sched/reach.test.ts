@@ -13,7 +13,7 @@ const raw = { lockStat: false };
 
 describe('window schedule points', () => {
   it('every point has a name, the window points from FIRST_WINDOW_POINT on', () => {
-    expect(SCHED_POINT_NAMES.length).toBe(SchedPoint.CowBreakRelock + 1);
+    expect(SCHED_POINT_NAMES.length).toBe(SchedPoint.MigrateUnmapped + 1);
     expect(new Set(SCHED_POINT_NAMES).size).toBe(SCHED_POINT_NAMES.length);
     expect(SCHED_POINT_NAMES[FIRST_WINDOW_POINT]).toBe('vma:after-lookup');
   });
