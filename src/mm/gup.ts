@@ -148,6 +148,10 @@ export function gup_fast(k: Kernel, addr: number, write: boolean): number {
 }
 
 /**
+ * (The remote path, fault_remote, does not use gup_fast, as in Linux: get_user_pages_remote and
+ * fixup_user_fault walk another mm under its mmap_lock; the lockless walk is only for
+ * current->mm, whose tables this CPU's interrupts-off state protects.)
+ *
  * get_user_pages_fast for one page, as O_DIRECT or a device pin uses it: gup_fast, and when it
  * finds nothing to take, the slow path (gup_fast_fallback -> get_user_pages_unlocked: a fault
  * under mmap_lock, then the walk again). Returns 0 or -EFAULT (nothing mapped there that allows

@@ -32,7 +32,7 @@
  */
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import {
-  B_ARRIVED, BARRIER_WORDS, F_INDEX, F_LEDGER, F_OWNER, F_UFFD_WP, FILE_SHMEM, FL_ID, FL_KIND, FL_IMMAP_HEAD,
+  B_ARRIVED, BARRIER_WORDS, F_INDEX, F_MAPCOUNT, F_LEDGER, F_OWNER, F_UFFD_WP, FILE_SHMEM, FL_ID, FL_KIND, FL_IMMAP_HEAD,
   FL_IMMAP_RWSEM, FRAME_ANON, FRAME_FILE, G_PROGRESS, M_MMAP_LOCK, MAX_UFFD_MMS, P_HDR, P_OWNER,
   P_UFFD_WP, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE, T_MM, U_ACTIVE, U_EVENTS, U_FILE, U_FILE_GEN, U_HEAD, U_LOCK,
   U_MMS, U_NMM, U_SNAP_FILE, U_SNAP_FILE_GEN, U_TAIL, U_WAKE, UE_FILE, UE_FILE_ID, UE_FLAVOUR, UE_INDEX, UE_MM,
@@ -363,8 +363,12 @@ function change_uffd_wp(k: Kernel, mm: number, start: number, end: number, vm_fl
         if (!marked) continue;
         guard_pte(k, t, AssertSite.ChangeUffdWp);
         Atomics.and(i32, mw, ~bit);
-        const anon = Atomics.load(i32, frameBase(k, pte_pfn(e)) + R_STATE) === FRAME_ANON;
-        if ((vm_flags & VM_WRITE) !== 0 && ((vm_flags & VM_SHARED) !== 0 || anon)) Atomics.store(i32, off, e | _PAGE_RW | _PAGE_DIRTY);
+        // MM_CP_TRY_CHANGE_WRITABLE's can_change_pte_writable: a private anonymous page only if
+        // this mapping alone holds it (PageAnonExclusive): after fork both sides map it
+        // read-only until a write fault copies it.
+        const fb = frameBase(k, pte_pfn(e));
+        const exclusiveAnon = Atomics.load(i32, fb + R_STATE) === FRAME_ANON && Atomics.load(i32, fb + F_MAPCOUNT) === 1;
+        if ((vm_flags & VM_WRITE) !== 0 && ((vm_flags & VM_SHARED) !== 0 || exclusiveAnon)) Atomics.store(i32, off, e | _PAGE_RW | _PAGE_DIRTY);
       }
       k.stats[ST_UFFD_ENTRY_WRITES]++;
     }

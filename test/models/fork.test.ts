@@ -49,3 +49,31 @@ describe('fork under every model', () => {
     });
   }
 });
+
+describe('uffd-wp after fork (can_change_pte_writable)', () => {
+  it('resolving a marker leaves an anonymous page the child still maps read-only: the parent\'s store is its own', async () => {
+    const prog: Op[] = [
+      { op: 'mmap', len: 4096, prot: ['PROT_READ', 'PROT_WRITE'], flags: ['MAP_PRIVATE', 'MAP_ANONYMOUS'], as: 'a' },
+      { op: 'store', region: 'a', value: 7 },
+      { op: 'uffd_register', region: 'a', len: 4096 },
+      { op: 'uffd_wp', region: 'a', len: 4096, protect: true },
+      {
+        op: 'fork', as: 'kid', child: [
+          { op: 'barrier', id: 1, count: 2 },
+          { op: 'load', region: 'a', value: 7 },
+          { op: 'exit', code: 0 },
+        ],
+      },
+      // The page is shared copy-on-write with the child now: unprotecting must not make it writable.
+      { op: 'uffd_wp', region: 'a', len: 4096, protect: false },
+      { op: 'store', region: 'a', value: 9 },
+      { op: 'barrier', id: 1, count: 2 },
+      { op: 'wait', pid: 'kid', status: 0 },
+      { op: 'load', region: 'a', value: 9 },
+    ];
+    const file = join(dir, 'uffd-fork.json');
+    writeFileSync(file, JSON.stringify({ summary: 'uffd-wp unprotect after fork', programs: [prog] }));
+    const r = await runScenario(file, parseRunOptions(file, { model: 'none', lockStat: false }));
+    expect(r.violations).toEqual([]);
+  });
+});
