@@ -16,7 +16,7 @@ import { ST_COW_PTE_COPIED, ST_COW_PTE_REUSED, ST_COW_PTE_SHARED, ST_FORK_MS, ST
 import { B_RELEASE_US, BARRIER_WORDS, G_PT_SNAP, G_SNAPS, PL_PEAK, T_ARRIVE_FAULTS, T_FAULTS, T_PREV_ARRIVE_FAULTS, TASK_WORDS } from '../src/shm/layout.js';
 import { poolsOf } from '../src/shm/machine.js';
 import { countTasks } from '../src/proc/program.js';
-import { pageWordsFor, sizeMachine } from '../src/scenarios/common.js';
+import { cowPteOptIn, pageWordsFor, sizeMachine } from '../src/scenarios/common.js';
 import { BENCH_MEM, cores, MiB, PAGE, round, runBench, sum, type BenchRecord } from './common.js';
 
 export const FORK_DEFAULTS = { rounds: 20, sharedMiB: 64, privateMiB: 64 };
@@ -93,9 +93,9 @@ export const FORK_COW_WARMUPS = 3;
 export const FORK_COW_PAGE_DATA = 256;
 export interface ForkCowOptions { model: string; mib: number }
 
-function cowProgram(mib: number): Program[] {
+function cowProgram(model: string, mib: number): Program[] {
   const len = mib * MiB;
-  const prog: Op[] = [{ op: 'mmap', len, flags: ['MAP_PRIVATE', 'MAP_ANONYMOUS', 'MAP_POPULATE'], as: 'm' }];
+  const prog: Op[] = [...cowPteOptIn(model), { op: 'mmap', len, flags: ['MAP_PRIVATE', 'MAP_ANONYMOUS', 'MAP_POPULATE'], as: 'm' }];
   for (let i = 0; i < FORK_COW_WARMUPS; i++) {
     prog.push(
       { op: 'fork', as: 'w', child: [{ op: 'exit', code: 0 }] },
@@ -129,7 +129,7 @@ function cowProgram(mib: number): Program[] {
  * and at their peak, and the cost per page of the child's first read and first write.
  */
 export async function benchForkCow(o: ForkCowOptions): Promise<BenchRecord> {
-  const programs = cowProgram(o.mib);
+  const programs = cowProgram(o.model, o.mib);
   const config = sizeMachine({ cpus: 1, procs: countTasks(programs), sharedBytes: 0, privateBytes: o.mib * MiB + MiB, files: 1, vmasPerProc: 4, mem: BENCH_MEM });
   config.payloadWords = pageWordsFor(config.frames, FORK_COW_PAGE_DATA);
   const run = await runBench(o.model, 1, config, programs);

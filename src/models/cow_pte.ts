@@ -37,7 +37,7 @@
  * op); the one place a program can tell is memory exhaustion, where a copy can fail (a fault then
  * gives VM_FAULT_OOM, munmap, mprotect, mremap, madvise and UFFDIO_WRITEPROTECT -ENOMEM).
  */
-import { FRAME_ANON, M_CPUMASK, M_PGD, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, P_COW_SHARERS, P_COW_SLOTS, P_OWNER, P_SHARE, P_UFFD_WP, PTRS_PER_TABLE, R_GEN, R_STATE } from '../shm/layout.js';
+import { FRAME_ANON, M_CPUMASK, M_FLAGS, MMF_COW_PTE, M_PGD, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, P_COW_SHARERS, P_COW_SLOTS, P_OWNER, P_SHARE, P_UFFD_WP, PTRS_PER_TABLE, R_GEN, R_STATE } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { spin_unlock } from '../sync/spinlock.js';
 import { EINVAL, ENOMEM } from '../mm/errno.js';
@@ -182,6 +182,8 @@ export function createCowPteModel(bug = ''): ModelOps {
     if (se === 0) return 0;
     const t = table_of(k, se, PTE_LEVEL, src);
     if (t < 0) return 0;
+    // Only a process that asked (prctl(PR_SET_COW_PTE): MMF_COW_PTE) forks with shared tables.
+    if ((Atomics.load(i32, k.mmBase(src) + M_FLAGS) & MMF_COW_PTE) === 0) return 0;
     const doff0 = lookup_entry(k, dst, vpn, PMD_LEVEL);
     if (doff0 >= 0) {
       const de = Atomics.load(i32, doff0);

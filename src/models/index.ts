@@ -124,8 +124,8 @@ export const MODELS: Record<string, ModelInfo> = {
   'cow-pte': {
     name: 'cow-pte',
     seed: "On-Demand-Fork (Zhao, Bergman, Fonseca, EuroSys 2021) and Chih-En Lin's \"Introduce Copy-On-Write to Page Table\" v4 (Feb 2023)",
-    rules: 'every process runs with prctl(PR_SET_COW_PTE) on (Lin\'s opt-in; ptlab has no prctl op); ' +
-      'fork shares each PTE table of the parent whose 2 MiB holds only private mappings fork copies (no MAP_SHARED, MADV_DONTFORK, MADV_WIPEONFORK, uffd-wp) instead of copying it: ' +
+    rules: 'a process opts in with prctl(PR_SET_COW_PTE) (the `prctl` op; Lin\'s opt-in, kept by its children; EINVAL under every other model); ' +
+      'only an opted-in process\'s fork shares; it shares each PTE table of the parent whose 2 MiB holds only private mappings fork copies (no MAP_SHARED, MADV_DONTFORK, MADV_WIPEONFORK, uffd-wp) instead of copying it: ' +
       'the child\'s PMD entry points to the parent\'s table, both PMD entries are write-protected (R/W clear in the PMD makes every translation below read-only, as on x86) and the parent\'s TLB is flushed; ' +
       'the table\'s share count goes up, and its other sharers are recorded beside it (nine at most: a fork that would make a tenth copies the table as none does); ' +
       'a table with no PTE, or holding uffd-wp markers, is copied as none copies it; ' +

@@ -6,7 +6,7 @@
  */
 import { current_pte, STALE_TLB_VIOLATION, switch_mm, tlb_audit, tlb_audit_all } from '../mm/tlb.js';
 import {
-  B_ARRIVED, B_COUNT, F_HDR, M_MMAP_LOCK, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FL_ID, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
+  B_ARRIVED, B_COUNT, F_HDR, M_FLAGS, M_MMAP_LOCK, MMF_COW_PTE, B_GEN, B_RELEASE_US, T_ARRIVE_FAULTS, T_ARRIVE_US, T_FAULTS, T_PREV_ARRIVE_FAULTS, BARRIER_WORDS, PL_INUSE, FL_ID, T_UNTRACKED_STORES, G_LIVE_TASKS, G_PROGRESS, G_RQ_COUNT, G_STOP, MAX_FDS,
   MAX_SLOTS, StopReason, T_ANON_STORES, T_BARRIER, T_BARRIER_GEN, T_EXIT, T_FD, T_FILE_STORES, T_KILLED,
   T_LAST_ERRNO, T_MM, T_MM_GEN, T_OPS, T_PC, T_SIG_ADDR_HI, T_SIG_ADDR_LO, T_SIG_CODE, T_SIGNALS, T_SLOT,
   T_STATE, TASK_BLOCKED, T_FD_MODE, T_SLOT_FILE, T_SLOT_SEQ, M_LOCK_SEQ, T_SLOT_PAGES, G_OP_SEQ, G_UNMET, G_NEXT_PID, T_PID, T_PARENT, T_WAIT_FOR, T_REAPED, TASK_NEW, TASK_EXITED, TASK_RUNNABLE, TASK_RUNNING, type MachineConfig,
@@ -42,7 +42,7 @@ import { names_release_all } from '../mm/namei.js';
 import { encodeLockHistograms } from '../sync/lock_hist.js';
 import {
   sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
-  sys_mshare, sys_mshare_unlink, sys_shm_open, sys_shm_unlink, sys_unlink, sys_pread, sys_pwrite, sys_mlock, sys_munlock, sys_msync, sys_mincore, sys_mremap, sys_reclaim, sys_migrate,
+  sys_mshare, sys_mshare_unlink, sys_shm_open, sys_shm_unlink, sys_unlink, sys_pread, sys_pwrite, sys_mlock, sys_munlock, sys_msync, sys_mincore, sys_mremap, sys_reclaim, sys_migrate, sys_prctl_set_cow_pte,
 } from './syscalls.js';
 
 /** pread's first word read (a CPU-local out parameter: no allocation per op). */
@@ -398,7 +398,9 @@ export class Cpu {
     const c = op.child;
     const cb = k.taskBase(c);
     if (c < 0 || Atomics.load(i32, cb + T_STATE) !== TASK_NEW) return -11; // EAGAIN: that child ran already
-    const mm = mm_alloc(k, c, 0);
+    // The child keeps a COW PTE opt-in (MMF_COW_PTE is in MMF_INIT_MASK's spirit: a prctl
+    // setting of the process, inherited by what it forks).
+    const mm = mm_alloc(k, c, Atomics.load(i32, k.mmBase(k.mm) + M_FLAGS) & MMF_COW_PTE);
     if (mm < 0) return -ENOMEM;
     const r = dup_mmap(k, k.mm, mm);
     if (r < 0) {
@@ -621,6 +623,7 @@ export class Cpu {
       case OpCode.Msync: return this.result(op, sys_msync(k, this.slotGet(op.slot) + op.a, op.b, op.d));
       case OpCode.Reclaim: return this.result(op, sys_reclaim(k, this.slotGet(op.slot) + op.a, op.b));
       case OpCode.Migrate: return this.result(op, sys_migrate(k, this.slotGet(op.slot) + op.a, op.b));
+      case OpCode.Prctl: return this.result(op, sys_prctl_set_cow_pte(k));
       case OpCode.Mincore: {
         const r = sys_mincore(k, this.slotGet(op.slot) + op.a, op.b);
         if (r >= 0) this.lastValue = r >>> 0;

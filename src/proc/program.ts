@@ -99,6 +99,9 @@ const OPS = [
   // faults on them wait, then PTEs of the new frames. Returns the pages not moved; the reclaim
   // op's errnos (EINVAL for private anonymous memory).
   op('migrate', { region: name, offset, len: size, expect }),
+  // prctl: PR_SET_COW_PTE opts the caller's process in to COW page tables at fork (Lin's COW PTE
+  // v4); EINVAL under every model but cow-pte (an option this kernel does not know).
+  op('prctl', { option: z.enum(['PR_SET_COW_PTE']), expect }),
   // fork: the child runs `child` (with every name the parent has so far) and exits at its end;
   // `as` names the child (the parent's result, for wait).
   op('fork', { child: z.array(z.unknown()).max(100_000), as: name.optional() }).superRefine((o, ctx) => {
@@ -294,12 +297,13 @@ export const enum OpCode {
   Compact,
   Reclaim,
   Migrate,
+  Prctl,
 }
 
 /** Op names by OpCode (traces and reports). */
 export const OP_NAMES: readonly string[] = ['', 'memfd_create', 'shm_open', 'shm_unlink', 'ftruncate', 'close', 'mmap', 'munmap', 'mprotect', 'load', 'store', 'touch',
   'barrier', 'exit', 'open', 'unlink', 'ioctl', 'madvise', 'mshare', 'mshare_unlink', 'uffd_register', 'uffd_wp', 'uffd_register_file', 'uffd_wp_file', 'uffd_handle',
-  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait', 'gup_fast', 'compact', 'reclaim', 'migrate'];
+  'uffd_snapshot_end', 'join_mm', 'let', 'fault_remote', 'pread', 'pwrite', 'mremap', 'mlock', 'munlock', 'mincore', 'msync', 'fork', 'wait', 'gup_fast', 'compact', 'reclaim', 'migrate', 'prctl'];
 
 /** Expected outcome: EXPECT_OK, EXPECT_ANY, a positive errno, or -signal. */
 export const EXPECT_OK = 0;
@@ -506,6 +510,7 @@ function compileInto(parsed: ParsedOp[], slots: Map<string, number>, maxSlots: n
       case 'msync': c.code = OpCode.Msync; region(o.region); c.a = o.offset; c.b = o.len; c.d = bits(o.flags, MS_BITS); break;
       case 'reclaim': c.code = OpCode.Reclaim; region(o.region); c.a = o.offset; c.b = o.len; break;
       case 'migrate': c.code = OpCode.Migrate; region(o.region); c.a = o.offset; c.b = o.len; break;
+      case 'prctl': c.code = OpCode.Prctl; c.a = 0; break; // PR_SET_COW_PTE, the one option
       case 'fork': {
         c.code = OpCode.Fork;
         if (o.as !== undefined) c.out = def(o.as);

@@ -2,7 +2,7 @@
  * The system calls a scenario program makes, with Linux's argument checks and errnos. Each takes
  * the CPU's kernel context (current task in k.task) and returns a result >= 0 or -errno.
  */
-import { FL_ID, FL_KIND, FILE_MODEL, T_FD, T_MM } from '../shm/layout.js';
+import { FL_ID, FL_KIND, FILE_MODEL, M_FLAGS, MMF_COW_PTE, T_FD, T_MM } from '../shm/layout.js';
 import { fileBase } from '../mm/filemap.js';
 import { FMODE_READ, FMODE_WRITE, MAP_ANONYMOUS, vm_mmap, vm_munmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
@@ -129,6 +129,17 @@ export function sys_madvise(k: Kernel, addr: number, len: number, advice: string
  */
 export function sys_reclaim(k: Kernel, addr: number, len: number): number {
   return do_reclaim(k, Atomics.load(k.i32, k.taskOff + T_MM), addr, len);
+}
+
+/**
+ * prctl(PR_SET_COW_PTE): the caller's mm opts in to COW page tables (cow-pte: its forks share
+ * PTE tables; the children inherit the setting). Any other model: EINVAL, as a kernel without the
+ * series answers an unknown option.
+ */
+export function sys_prctl_set_cow_pte(k: Kernel): number {
+  if (k.model.break_cow_pte === undefined) return -EINVAL;
+  Atomics.or(k.i32, k.mmBase(Atomics.load(k.i32, k.taskOff + T_MM)) + M_FLAGS, MMF_COW_PTE);
+  return 0;
 }
 
 /** ptlab's migration trigger (mm/migrate.c, see do_migrate): returns the pages not moved, or -errno. */

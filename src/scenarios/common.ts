@@ -143,6 +143,14 @@ export function sizeMachine(s: SizingInput): MachineConfig {
 }
 
 /**
+ * cow-pte is opt-in per process (Lin's prctl(PR_SET_COW_PTE)): the op that opts a process in,
+ * for programs run under cow-pte; nothing under the other models (where it would be EINVAL).
+ */
+export function cowPteOptIn(model: string): Op[] {
+  return model === 'cow-pte' ? [{ op: 'prctl', option: 'PR_SET_COW_PTE' }] : [];
+}
+
+/**
  * The set-up every shared-segment scenario starts with: process 0 creates /dev/shm `name` and
  * sizes it, everyone meets at barrier 0, the others open it, and each maps all of it as `region`
  * the way `model` shares page tables (see segments.ts), and closes its fds. The name stays until

@@ -17,7 +17,7 @@
  */
 import type { Op, Program } from '../proc/program.js';
 import { countTasks } from '../proc/program.js';
-import { mapSharedSegment, MiB, PMD, sizeMachine, type Scenario } from './common.js';
+import { cowPteOptIn, mapSharedSegment, MiB, PMD, sizeMachine, type Scenario } from './common.js';
 
 const RW = ['PROT_READ', 'PROT_WRITE'] as const;
 const STRIDE = 64 * 1024;
@@ -33,7 +33,7 @@ export const forkStorm: Scenario = {
     const priv = Math.max(PMD, Math.floor(o.size / 4 / PMD) * PMD);
     const programs: Program[] = [];
     for (let p = 0; p < o.procs; p++) {
-      const prog: Op[] = mapSharedSegment(p, '/fork-storm', o.size, 'm', o.model);
+      const prog: Op[] = [...cowPteOptIn(o.model), ...mapSharedSegment(p, '/fork-storm', o.size, 'm', o.model)];
       prog.push(
         { op: 'mmap', len: priv, prot: [...RW], flags: ['MAP_PRIVATE', 'MAP_ANONYMOUS'], as: 'a' },
         { op: 'touch', region: 'a', len: priv, stride: STRIDE, write: true, value: p + 1 },

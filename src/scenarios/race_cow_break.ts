@@ -14,7 +14,7 @@
  * invariant:rss, expectation (each process reads back only its own stores).
  */
 import type { Op, Program } from '../proc/program.js';
-import { MiB, sizeMachine, type Scenario } from './common.js';
+import { cowPteOptIn, MiB, sizeMachine, type Scenario } from './common.js';
 
 const AT = 16 * 1024 * MiB;
 const LEN = 2 * MiB;
@@ -29,7 +29,7 @@ export const raceCowBreak: Scenario = {
   explore: { strategy: 'random', why: 'a break must be held in its allocation window (cow:before-relock) while another sharer breaks and leaves, a few placed switches the random walk finds at once and PCT at depth 3 missed in 300 runs' },
   build(o) {
     const map: Op = { op: 'mmap', addr: AT, len: LEN, prot: [...RW], flags: ['MAP_PRIVATE', 'MAP_ANONYMOUS', 'MAP_FIXED'], as: 'm' };
-    const parent: Op[] = [map, { op: 'touch', region: 'm', len: LEN, write: true, value: 1 }, { op: 'barrier', id: 0 }];
+    const parent: Op[] = [...cowPteOptIn(o.model), map, { op: 'touch', region: 'm', len: LEN, write: true, value: 1 }, { op: 'barrier', id: 0 }];
     const thread: Op[] = [{ op: 'barrier', id: 0 }, { op: 'join_mm', task: 0 }, { op: 'let', as: 'm', addr: AT }];
     for (let i = 0; i < o.ops; i++) {
       const page = (n: number) => (n * 97 + i * 13) % 512 * 4096;

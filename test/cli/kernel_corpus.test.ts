@@ -14,7 +14,12 @@ import { kernelAvailable } from '../../src/cli/native.js';
 const DIR = 'examples/kernel';
 const MODELS = ['none', 'pt-hint'] as const;
 const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
-/** cow-pte changes only what fork does: the programs that fork (their names say so) run under it too. */
+/**
+ * cow-pte changes only what fork does: the programs that fork (their names say so) run under it
+ * too. They do not opt in (a real kernel has no PR_SET_COW_PTE), so these rows check that a
+ * process that did not ask forks as under none; the opted-in path is checked against none by
+ * test/models/cow_pte.test.ts.
+ */
 const forkFiles = files.filter((f) => f.includes('fork'));
 const avail = kernelAvailable();
 

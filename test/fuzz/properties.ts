@@ -72,6 +72,7 @@ const linuxOpArb: fc.Arbitrary<JsonOp> = fc.oneof(
   fc.record({ op: fc.constant('msync'), region, offset: nastyOffset, len: nastyLen, flags: fc.subarray(['MS_ASYNC', 'MS_SYNC', 'MS_INVALIDATE']), expect }),
   fc.record({ op: fc.constant('reclaim'), region, offset: nastyOffset, len: nastyLen, expect }),
   fc.record({ op: fc.constant('migrate'), region, offset: nastyOffset, len: nastyLen, expect }),
+  fc.record({ op: fc.constant('prctl'), option: fc.constant('PR_SET_COW_PTE'), expect }),
   fc.record({ op: fc.constant('wait'), expect }),
   fc.record({ op: fc.constant('gup_fast'), region, offset: nastyOffset, write: fc.boolean(), expect }),
   fc.record({ op: fc.constant('compact'), expect }),
