@@ -14,13 +14,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** [name, class, linux, [[file, find, replace], ...]] */
 const MUTANTS = [
   ['finish-fault-no-recheck', 'recheck', 'finish_fault: set_pte_range only if the PTE is still none under the PTL (else VM_FAULT_NOPAGE)', [
-    ['src/mm/memory.ts', '  if (Atomics.load(i32, vmf.pte) !== 0) {\n    spin_unlock(k, ptl);\n    k.stats[ST_FAULT_SPURIOUS]++;', '  if (false) {\n    spin_unlock(k, ptl);\n    k.stats[ST_FAULT_SPURIOUS]++;'],
+    ['src/mm/memory.ts', '  if (Atomics.load(i32, vmf.pte) !== 0 || (gen >= 0 && page_cache_stale(k, frame, gen))) {', '  if (gen >= 0 && page_cache_stale(k, frame, gen)) {'],
   ]],
   ['finish-fault-rss-always-file', 'accounting', 'set_pte_range: add_mm_counter(vma->vm_mm, mm_counter(folio), nr) counts anon pages as MM_ANONPAGES', [
     ['src/mm/memory.ts', 'Atomics.add(i32, k.mmBase(vmf.mm) + rss, 1);', 'Atomics.add(i32, k.mmBase(vmf.mm) + M_RSS_FILE, 1);'],
   ]],
   ['zap-rss-skips-file', 'accounting', 'zap_present_ptes: add_mm_counter(mm, mm_counter(folio), -nr) for every kind ("BUG: Bad rss-counter state")', [
-    ['src/mm/memory.ts', 'Atomics.sub(i32, k.mmBase(acct) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);\n      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);', 'if (anon) Atomics.sub(i32, k.mmBase(acct) + M_RSS_ANON, 1);\n      if (frame_remove_rmap(k, f) === 0 && anon) tlb.addFrame(f);'],
+    ['src/mm/memory.ts', 'Atomics.sub(i32, k.mmBase(acct) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);\n      // A migration entry', 'if (anon) Atomics.sub(i32, k.mmBase(acct) + M_RSS_ANON, 1);\n      // A migration entry'],
   ]],
   ['tlb-finish-no-flush', 'flush', 'tlb_finish_mmu -> tlb_flush_mmu: zapped entries are flushed from every CPU of the mm', [
     ['src/mm/memory.ts', '  if (tlb.ntables === 0 && tlb.nframes === 0) return;\n  flush_tlb_mm(k, mm);\n', '  if (tlb.ntables === 0 && tlb.nframes === 0) return;\n'],
