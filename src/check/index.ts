@@ -20,6 +20,8 @@ import { checkInvariants, describeInvariant, RSS_FOLLOWS_FAULTER } from './invar
 export interface ViolationReport {
   checker: string;
   message: string;
+  /** The CPU that found it, for violations found while the machine ran (the trace marks it there). */
+  cpu?: number;
 }
 
 const hex = (hi: number, lo: number) => '0x' + (hi * 2 ** 32 + (lo >>> 0)).toString(16);
@@ -181,7 +183,7 @@ export function verdict(run: MachineRun): { violations: ViolationReport[]; notes
   const { i32, layout } = run.machine;
   const violations: ViolationReport[] = [];
   const notes: string[] = [];
-  for (const v of read_violations(i32, layout)) violations.push(describeViolation(run, v.kind, v.cpu, v.args));
+  for (const v of read_violations(i32, layout)) violations.push({ ...describeViolation(run, v.kind, v.cpu, v.args), cpu: v.cpu });
   // Unmet expectations: every one is reported (none stops the run), in the order they ran.
   const unmet = run.cpus.flatMap((c) => c.unmet ?? []).sort((a, b) => a.seq - b.seq);
   for (const u of unmet.slice(0, UNMET_SHOWN)) violations.push({ checker: 'expectation', message: `process ${u.proc} op #${u.index} ${u.text} ${u.why}` });

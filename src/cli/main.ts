@@ -277,14 +277,15 @@ program
     const fd = openOutput(String(raw.output), '-o');
     let cpus: number[][] = [];
     const r = await runToken(t, false, undefined, (c) => (cpus = c));
-    const trace = toChromeTrace(cpus, OP_NAMES, `ptlab ${t.scenario} --model ${t.model}${t.bug ? ` --bug ${t.bug}` : ''}`);
+    const trace = toChromeTrace(cpus, OP_NAMES, `ptlab ${t.scenario} --model ${t.model}${t.bug ? ` --bug ${t.bug}` : ''}`, r.violations);
     try {
       writeSync(fd, JSON.stringify(trace));
       closeSync(fd);
     } catch (e) {
       fail(`-o ${String(raw.output)}: writing failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-    process.stdout.write(`${trace.traceEvents.length} events on ${cpus.length} CPU tracks written to ${String(raw.output)} ` +
+    const mms = new Set(trace.traceEvents.filter((e) => e.pid > 1).map((e) => e.pid)).size;
+    process.stdout.write(`${trace.traceEvents.length} events on ${cpus.length} CPU tracks and ${mms} address spaces' process tracks written to ${String(raw.output)} ` +
       `(open it in https://ui.perfetto.dev); the run ${r.ok ? 'passed every checker' : `failed: [${r.violations[0].checker}] ${r.violations[0].message}`}\n`);
     // The trace is written either way; the exit status is the traced run's verdict, as replay's.
     process.exitCode = r.ok ? 0 : 1;

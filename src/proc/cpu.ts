@@ -300,6 +300,7 @@ export class Cpu {
       switch_mm(k, mm);
       k.stats[ST_CTX_SWITCHES]++;
     }
+    if (k.tracer !== null) k.tracer.instant(TraceKind.Task, t * 65536 + mm);
     const r = this.interpret(t);
     if (r === RUN_YIELD) {
       Atomics.store(i32, to + T_STATE, TASK_RUNNABLE);

@@ -11,6 +11,8 @@ export const enum TraceKind {
   Ipi = 5,
   Point = 6,
   PtPages = 7,
+  /** A task starts running on this CPU: arg = task * 65536 + its mm (the trace's process tracks). */
+  Task = 8,
 }
 
 export interface Tracer {
