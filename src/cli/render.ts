@@ -4,6 +4,18 @@ import type { LockClassStats } from '../sync/lock_stat.js';
 import type { RunReport } from './run.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
+/**
+ * cli-table3 borders in ASCII: a table's width is the same in characters and bytes, so it fits a
+ * 120-column terminal whatever the locale of the tool that measures it (awk, less -S, a log).
+ */
+export const ASCII_TABLE = {
+  chars: {
+    top: '-', 'top-mid': '+', 'top-left': '+', 'top-right': '+', bottom: '-', 'bottom-mid': '+', 'bottom-left': '+', 'bottom-right': '+',
+    left: '|', 'left-mid': '+', mid: '-', 'mid-mid': '+', right: '|', 'right-mid': '+', middle: '|',
+  },
+  style: { head: [] as string[], border: [] as string[], compact: true },
+};
+
 export const bytes = (b: number): string => {
   const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
@@ -19,7 +31,7 @@ export function renderRun(r: RunReport): string {
   out.push(`ptlab run ${r.scenario} --model ${r.model}${r.bug ? ` --bug ${r.bug}` : ''}${r.mmap_lock !== 'rwsem' ? ` --mmap-lock ${r.mmap_lock}` : ''} --seed ${r.seed}: ` +
     // A scenario file's programs say what they map: --size means nothing there.
     `${r.procs} processes on ${r.cpus} CPUs (${r.cores} cores), ${r.scenario.endsWith('.json') ? 'a scenario file' : `${bytes(r.size)} shared`}, ${r.seconds} s`);
-  const t = new Table({ head: ['figure', 'value'], style: { head: [], border: [], compact: true } });
+  const t = new Table({ head: ['figure', 'value'], ...ASCII_TABLE });
   t.push(
     ['faults', `${n(r.faults.total)} (${n(r.faults_per_s)}/s)`],
     ['  PTE from page cache / new page', `${n(r.faults.pte_from_page_cache)} / ${n(r.faults.page_allocated)}`],

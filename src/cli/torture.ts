@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import Table from 'cli-table3';
+import { ASCII_TABLE } from './render.js';
 import { Piscina } from 'piscina';
 import { createMachine } from '../shm/machine.js';
 import { M_MMAP_LOCK, M_PAGE_TABLE_LOCK, MM_WORDS } from '../shm/layout.js';
@@ -144,7 +145,7 @@ export function renderTorture(r: TortureReport): string {
   if (r.writers) out.push(line('Writes', r.writes));
   if (r.reads) out.push(line('Reads ', r.reads));
   if (r.handoffs > 0) out.push(`Handoffs: ${r.handoffs} (waiters past RWSEM_WAIT_TIMEOUT took the lock's next turn)`);
-  const t = new Table({ head: ['thread', 'role', 'acquisitions'], style: { head: [], border: [], compact: true } });
+  const t = new Table({ head: ['thread', 'role', 'acquisitions'], ...ASCII_TABLE });
   (r.reads?.per_thread ?? []).forEach((n, i) => t.push([String(i), 'reader', n.toLocaleString('en-US')]));
   if (r.writers) r.writes.per_thread.forEach((n, i) => t.push([String(r.readers + i), 'writer', n.toLocaleString('en-US')]));
   out.push(t.toString());

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { decodeToken } from '../../src/sched/token.js';
 
@@ -66,6 +67,28 @@ describe('ptlab', () => {
     // same range at once may each build one. At best one set of PTE tables serves everyone.
     expect(hint).toBeGreaterThanOrEqual((7 + 7 * 3) * 4096);
     expect(hint).toBeLessThan(none);
+  });
+
+  it('compare sweeps --procs 1,2,4 (CSV: one row per point, will-it-scale\'s linear column); the table fits 120 columns', () => {
+    const r = ptlab('compare', 'sga', '--models', 'none,map-shared-pt', '--procs', '1,2,4', '--size', '8M', '--ops', '2', '--csv');
+    expect(r.code).toBe(0);
+    const rows = parse(r.out, { columns: true, cast: true }) as Record<string, string | number>[];
+    expect(rows.map((x) => `${x.model}:${x.procs}`)).toEqual(['none:1', 'none:2', 'none:4', 'map-shared-pt:1', 'map-shared-pt:2', 'map-shared-pt:4']);
+    for (const x of rows) {
+      const base = rows.find((y) => y.model === x.model && y.procs === 1)!;
+      expect(x.linear_faults_per_s).toBe(Math.round((Number(base.faults_per_s) * Number(x.procs)) / 1));
+      expect(x.ok).toBe(1);
+    }
+    // page tables grow with the task count under none (each its own), far less under the model
+    expect(rows[2].pgtables_bytes).toBe(4 * 7 * 4096);
+    const t = ptlab('compare', 'sga', '--models', 'none,map-shared-pt,pt-hint', '--procs', '8', '--size', '8M', '--ops', '2');
+    expect(t.code).toBe(0);
+    expect(Math.max(...t.out.split('\n').map((l) => Buffer.byteLength(l)))).toBeLessThanOrEqual(120);
+    expect(t.out).toMatch(/\| none +\| ok +\|.*\| 1\.0x +\|/);
+    const wide = ptlab('compare', 'sga', '--models', 'none', '--procs', '2', '--size', '8M', '--ops', '2', '--wide', '--repeat', '2');
+    expect(wide.out).toMatch(/median of 2 runs per point/);
+    expect(wide.out).toMatch(/new page \/ from cache/);
+    expect(ptlab('compare', 'sga', '--procs', '2,x').code).toBe(2);
   });
 
   it('compare refuses an unknown model in the list: exit 2', () => {
