@@ -9,6 +9,7 @@ import { MODELS } from '../models/index.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { compareCsv, type CompareReport, renderCompare } from './compare.js';
+import { compareHtml } from './html.js';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { PTLAB_VERSION } from './version.js';
 import { z } from 'zod';
@@ -65,6 +66,16 @@ process.on('uncaughtException', internalError);
 process.on('unhandledRejection', internalError);
 
 /** Opens `path` for writing before a long run, so that an unwritable path fails first (exit 2). */
+/** --html FILE: the self-contained report page (opened first, so a bad path is bad input before any run). */
+function writeHtml(fd: number, path: string, html: string): void {
+  try {
+    writeSync(fd, html);
+    closeSync(fd);
+  } catch (e) {
+    fail(`--html ${path}: writing failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
 function openOutput(path: string, option: string): number {
   try {
     return openSync(path, 'w');
@@ -140,17 +151,20 @@ workloadOptions(program
   .option('--unshare-flush <how>', 'the GUP-fast sync after a shared page table is unshared: per-unshare (an IPI broadcast per table, the 2025 fix) or batched (one per mmu_gather, only when a table stopped being shared; Linux since Dec 2025)', 'batched'))
   .option('--lockset', 'check each kernel write against the lock that guards it (lockdep __guarded_by); slower')
   .option('--debug', 'the debug checks: --lockset')
+  .option('--html <file>', 'also write a self-contained HTML report with charts (no network needed to view it)')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let o;
     try {
-      o = parseRunOptions(scenario, debugOptions(raw));
+      o = parseRunOptions(scenario, { ...debugOptions(raw), html: undefined });
     } catch (e) {
       if (e instanceof UsageError) fail(e.message);
       throw e;
     }
     log.info({ scenario, options: o }, 'run start');
+    const htmlFd = raw.html === undefined ? -1 : openOutput(String(raw.html), '--html');
     const r = await runScenario(scenario, o);
+    if (htmlFd >= 0) writeHtml(htmlFd, String(raw.html), compareHtml({ scenario, seed: r.seed, cores: r.cores, runs: [r] }));
     log.info({ ok: r.ok, seconds: r.seconds, violations: r.violations.length }, 'run end');
     if (!r.ok) log.info({ violations: r.violations.slice(0, 5), seed: r.seed }, 'checker found a violation'); // the report says it: no raw log line on the terminal
     process.stdout.write((o.json ? JSON.stringify(r) : renderRun(r)) + '\n');
@@ -171,6 +185,7 @@ workloadOptions(program
   .option('--repeat <n>', 'runs per point: the table shows each point\'s median faults/s and its spread', '1')
   .option('--wide', 'every column (the default table fits 120 columns)')
   .option('--csv', 'one CSV row per run on stdout (a sweep: one per point)')
+  .option('--html <file>', 'also write a self-contained HTML report with charts (no network needed to view it)')
   .option('--json', 'one JSON object {runs: [...]} on stdout')
   .addHelpText('after', '\n--procs, --cpus and --size take comma-separated lists (--procs 1,2,4): every model runs at every point (a sweep);\n' +
     'the table then has will-it-scale\'s linear column (the smallest task count\'s rate, scaled).')
@@ -188,11 +203,12 @@ workloadOptions(program
       const hostLocks = raw.hostLock === undefined ? [undefined] : list(raw.hostLock, '--host-lock');
       const sweep = points('size').flatMap((size) => points('cpus').flatMap((cpus) => points('procs').map((procs) => ({ size, cpus, procs }))));
       opts = models.flatMap((model) => protocols.flatMap((mmapLock) => hostLocks.flatMap((hostLock) => faultLocks.flatMap((faultLock) => ptls.flatMap((ptl) =>
-        sweep.map((pt) => parseRunOptions(scenario, { ...debugOptions(raw), models: undefined, repeat: undefined, wide: undefined, csv: undefined, model, mmapLock, hostLock, faultLock, ptl, ...pt })))))));
+        sweep.map((pt) => parseRunOptions(scenario, { ...debugOptions(raw), models: undefined, repeat: undefined, wide: undefined, csv: undefined, html: undefined, model, mmapLock, hostLock, faultLock, ptl, ...pt })))))));
     } catch (e) {
       if (e instanceof UsageError) fail(e.message.replace('--model ', '--models: each '));
       throw e;
     }
+    const htmlFd = raw.html === undefined ? -1 : openOutput(String(raw.html), '--html');
     const runs = [];
     const rates: number[][] = [];
     for (const o of opts) {
@@ -205,6 +221,7 @@ workloadOptions(program
       rates.push(reps.map((r) => r.faults_per_s));
     }
     const report: CompareReport = { scenario, seed: runs[0].seed, cores: runs[0].cores, runs, ...(repeat > 1 ? { repeats: repeat, rates } : {}) };
+    if (htmlFd >= 0) writeHtml(htmlFd, String(raw.html), compareHtml(report));
     process.stdout.write(raw.json ? JSON.stringify(report) + '\n' : raw.csv ? compareCsv(report) : renderCompare(report, raw.wide === true) + '\n');
     process.exitCode = runs.every((r) => r.ok) ? 0 : 1;
   });
