@@ -15,6 +15,8 @@ const entryPoints = {
   locks: 'bench/locks.ts',
   forks: 'bench/forks.ts',
   torture: 'workers/torture.ts',
+  // package.json exports './model': the API a model plugin needs (src/models/plugin.ts hands the same object to a plugin's factory).
+  'model-api': 'src/models/api.ts',
 };
 // The worker the lock tests start on their own threads (test/sync), when the tests are here.
 if (existsSync(join(root, 'test/helpers/lock_worker.ts'))) entryPoints['test/lock_worker'] = 'test/helpers/lock_worker.ts';

@@ -10,6 +10,7 @@ import { SCENARIOS } from '../scenarios/index.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { compareCsv, type CompareReport, renderCompare } from './compare.js';
 import { compareHtml } from './html.js';
+import { isPluginSpec, loadModelPlugin, PluginError } from '../models/plugin.js';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { PTLAB_VERSION } from './version.js';
 import { z } from 'zod';
@@ -66,6 +67,17 @@ process.on('uncaughtException', internalError);
 process.on('unhandledRejection', internalError);
 
 /** Opens `path` for writing before a long run, so that an unwritable path fails first (exit 2). */
+/** A --model that names a plugin (a path or a package): loaded and registered; its key replaces it. */
+async function useModel(spec: unknown): Promise<unknown> {
+  if (typeof spec !== 'string' || !isPluginSpec(spec)) return spec;
+  try {
+    return await loadModelPlugin(spec);
+  } catch (e) {
+    if (e instanceof PluginError) fail(e.message);
+    throw e;
+  }
+}
+
 /** --html FILE: the self-contained report page (opened first, so a bad path is bad input before any run). */
 function writeHtml(fd: number, path: string, html: string): void {
   try {
@@ -155,6 +167,7 @@ workloadOptions(program
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let o;
+    raw.model = await useModel(raw.model);
     try {
       o = parseRunOptions(scenario, { ...debugOptions(raw), html: undefined });
     } catch (e) {
@@ -192,6 +205,7 @@ workloadOptions(program
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let opts;
     let repeat = 1;
+    if (raw.models !== undefined) raw.models = (await Promise.all(String(raw.models).split(',').map((m) => useModel(m.trim())))).join(',');
     try {
       repeat = checked(intString('--repeat', 1, 100), raw.repeat);
       const points = (k: 'procs' | 'cpus' | 'size') => (raw[k] === undefined ? [undefined] : list(raw[k], `--${k}`));
@@ -249,6 +263,7 @@ program
   .option('--unshare-flush <how>', 'GUP-fast sync after an unshare: per-unshare or batched')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
+    raw.model = await useModel(raw.model);
     const hint = SCENARIOS[scenario]?.explore;
     const strategy = raw.strategy === undefined ? (hint?.strategy ?? 'pct') : String(raw.strategy);
     if (strategy !== 'random' && strategy !== 'pct' && strategy !== 'mix') fail('--strategy must be random, pct or mix');
@@ -292,6 +307,7 @@ program
   .argument('<token>', 'a token printed by ptlab explore')
   .option('--json', 'one JSON object on stdout')
   .action(async (token: string, raw: Record<string, unknown>) => {
+    await useModel(decodeToken(token).model);
     const r = await replay(token);
     // A replay is replayed by its token, never by --seed (that would be a free-mode run).
     process.stdout.write((raw.json ? JSON.stringify(r) : renderRun(r) + (r.ok ? '' : `\nreplay: ptlab replay ${token}`)) + '\n');
@@ -305,6 +321,7 @@ program
   .option('-o, --output <file>', 'where to write it', 'trace.json')
   .action(async (token: string, raw: Record<string, unknown>) => {
     const t = decodeToken(token);
+    await useModel(t.model);
     tokenRunOptions(t); // every check before the output is touched
     const fd = openOutput(String(raw.output), '-o');
     let cpus: number[][] = [];
@@ -331,7 +348,9 @@ program
   .option('--json', 'one JSON object on stdout')
   .action(async (token: string, raw: Record<string, unknown>) => {
     const budget = checked(intString('--budget', 1, 1_000_000), raw.budget);
-    const r = await shrink(decodeToken(token), budget);
+    const t = decodeToken(token);
+    await useModel(t.model);
+    const r = await shrink(t, budget);
     if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(`shrunk ${r.from} decisions to ${r.to} in ${r.tries} replays (${r.seconds} s), still failing [${r.checker}]:\nptlab replay ${r.token}\n`);
   });

@@ -100,7 +100,8 @@ export function parseRunOptions(scenario: string, raw: Record<string, unknown>):
   const r = RunOptionsSchema.safeParse(raw);
   if (!r.success) throw new UsageError(r.error.issues[0].message);
   const o = r.data;
-  if (only && !only.includes(o.model)) {
+  // (a plugin built on a catalog model runs wherever that model does)
+  if (only && !only.includes(o.model) && !only.includes(MODELS[o.model]?.basedOn ?? '')) {
     throw new UsageError(`scenario '${scenario}' does not apply to --model ${o.model}: ${sc.models!.why}`);
   }
   if (o.ptl === 'mm' && o.model === 'pt-hint') {

@@ -9,6 +9,7 @@ import { poolsOf } from '../shm/machine.js';
 import { type LockHistogram, mergeLockHistograms } from '../sync/lock_hist.js';
 import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
 import { LOCK_CLASS_COUNT } from '../sync/lockdep.js';
+import { MODELS } from '../models/index.js';
 import {
   ST_ACCESSES, ST_COUNT, ST_COW_PTE_COPIED, ST_COW_PTE_REUSED, ST_COW_PTE_SHARED, ST_FAULTS, ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_OOM,
   ST_FAULT_RETRY, ST_FAULT_SHARED_PMD, ST_FAULT_SIGSEGV, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_FORKS, ST_FORK_MS, ST_GUP_FAST, ST_GUP_SLOW,
@@ -168,7 +169,9 @@ export const SCHED_LOG_DECISIONS = 1 << 18;
 export async function runScenario(scenario: string, o: RunOptions, control?: RunControl): Promise<RunReport> {
   const so = scenarioOptions(scenario, o);
   const sc = resolveScenario(scenario);
-  const { programs, config } = sc.build(so);
+  // A plugin built on a catalog model gets the programs written for that model (its mmap flags,
+  // its madvise hints, its recipes for the shared segment).
+  const { programs, config } = sc.build({ ...so, model: MODELS[so.model]?.basedOn ?? so.model });
   // Page data: whole pages unless the machine is too big for them (or --page-data says).
   config.payloadWords = o.pageData !== undefined ? pageWordsFor(config.frames, o.pageData) : pageWordsFor(config.frames);
   const words = computeLayout(config).words;

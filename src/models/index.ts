@@ -19,6 +19,8 @@ export interface ModelInfo {
   rules: string;
   bugs: Record<string, string>;
   create(bug: string): ModelOps;
+  /** A plugin built on a catalog model: scenarios written for that model run under it too. */
+  basedOn?: string;
 }
 
 const MIGRATE_BUG = 'migration copies the page after its PTEs became migration entries but before the TLB flush: a CPU that still holds the old page writable stores into it after the copy, and the store is lost';
