@@ -149,7 +149,7 @@ const OPS = [
   // The handler: until `writers` tasks arrived at barrier `until_barrier` (and no event is left), or `count` events.
   op('uffd_handle', { until_barrier: count.optional(), writers: count.default(0), count: count.default(0), expect }),
   op('uffd_snapshot_end', { expect }),
-  op('barrier', { id: count, count: int(1, 4096).optional() }),
+  op('barrier', { id: count.default(0), count: int(1, 4096).optional() }), // (no id: barrier 0)
   z.strictObject({ op: z.literal('exit'), code: int(0, 255).default(0) }), // (its `code` is the exit status, not a si_code)
   // clone(CLONE_VM) seen from the child: this task becomes a thread of `task`'s process — its own
   // (empty) address space goes and `task`'s is used from now on (EAGAIN if that has none yet).

@@ -6,7 +6,7 @@
  * (the page marks both on <body>), and a PNG screenshot is saved for people to look at.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,5 +68,21 @@ describe('the HTML report', () => {
       expect(r.png).toBeGreaterThan(20_000);
       console.log(`the ${name} report's screenshot: ${png}`);
     }
+  });
+});
+
+describe('scenario files as people write them', () => {
+  it('a barrier without an id is barrier 0; explore on the file gives a token that replays after the file is gone', () => {
+    const f = join(dir, 'two.json');
+    writeFileSync(f, JSON.stringify({ programs: [
+      [{ op: 'shm_open', name: '/tok', create: true, as: 'f' }, { op: 'ftruncate', fd: 'f', size: 2097152 }, { op: 'mmap', len: 2097152, flags: ['MAP_SHARED'], fd: 'f', as: 'm' },
+        { op: 'store', region: 'm', offset: 0, value: 1 }, { op: 'barrier' }, { op: 'shm_unlink', name: '/tok' }],
+      [{ op: 'barrier' }],
+    ] }));
+    const e = ptlab('explore', f, '--runs', '3', '--json');
+    expect(e.code).toBe(0);
+    const { token } = JSON.parse(e.out);
+    rmSync(f);
+    expect(ptlab('replay', token).code).toBe(0);
   });
 });
