@@ -3,6 +3,7 @@
  * Exit status: 0 every checker passed; 1 a checker found a violation; 2 bad input.
  */
 import Table from 'cli-table3';
+import { availableParallelism } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
 import { MODELS } from '../models/index.js';
@@ -14,7 +15,8 @@ import { isPluginSpec, loadModelPlugin, PluginError } from '../models/plugin.js'
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { PTLAB_VERSION } from './version.js';
 import { z } from 'zod';
-import { explore, replay, runToken, tokenRunOptions } from './explore.js';
+import { exploreShard, mergeShardFiles, mergeShards, replay, runToken, tokenRunOptions } from './explore.js';
+import { parseShard } from './shard.js';
 import { diffKernel, renderDiff } from './diff_kernel.js';
 import { OP_NAMES } from '../proc/program.js';
 import { toChromeTrace } from '../trace/chrome.js';
@@ -79,12 +81,12 @@ async function useModel(spec: unknown): Promise<unknown> {
 }
 
 /** --html FILE: the self-contained report page (opened first, so a bad path is bad input before any run). */
-function writeHtml(fd: number, path: string, html: string): void {
+function writeOutput(fd: number, path: string, html: string, option = '--html'): void {
   try {
     writeSync(fd, html);
     closeSync(fd);
   } catch (e) {
-    fail(`--html ${path}: writing failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    fail(`${option} ${path}: writing failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
 }
 
@@ -177,7 +179,7 @@ workloadOptions(program
     log.info({ scenario, options: o }, 'run start');
     const htmlFd = raw.html === undefined ? -1 : openOutput(String(raw.html), '--html');
     const r = await runScenario(scenario, o);
-    if (htmlFd >= 0) writeHtml(htmlFd, String(raw.html), compareHtml({ scenario, seed: r.seed, cores: r.cores, runs: [r] }));
+    if (htmlFd >= 0) writeOutput(htmlFd, String(raw.html), compareHtml({ scenario, seed: r.seed, cores: r.cores, runs: [r] }));
     log.info({ ok: r.ok, seconds: r.seconds, violations: r.violations.length }, 'run end');
     if (!r.ok) log.info({ violations: r.violations.slice(0, 5), seed: r.seed }, 'checker found a violation'); // the report says it: no raw log line on the terminal
     process.stdout.write((o.json ? JSON.stringify(r) : renderRun(r)) + '\n');
@@ -235,7 +237,7 @@ workloadOptions(program
       rates.push(reps.map((r) => r.faults_per_s));
     }
     const report: CompareReport = { scenario, seed: runs[0].seed, cores: runs[0].cores, runs, ...(repeat > 1 ? { repeats: repeat, rates } : {}) };
-    if (htmlFd >= 0) writeHtml(htmlFd, String(raw.html), compareHtml(report));
+    if (htmlFd >= 0) writeOutput(htmlFd, String(raw.html), compareHtml(report));
     process.stdout.write(raw.json ? JSON.stringify(report) + '\n' : raw.csv ? compareCsv(report) : renderCompare(report, raw.wide === true) + '\n');
     process.exitCode = runs.every((r) => r.ok) ? 0 : 1;
   });
@@ -261,9 +263,24 @@ program
   .option('--ptl <locks>', 'PTE-table locks: split or mm')
   .option('--tlb-flush <how>', 'remote TLB flushes: ipi or broadcast (default: ipi, or the scenario\'s)')
   .option('--unshare-flush <how>', 'GUP-fast sync after an unshare: per-unshare or batched')
+  .option('--jobs <n>', 'controlled runs at once, each on its own machine (default: the core count); the answer does not depend on it')
+  .option('--shard <i/n>', 'run only shard i of n (runs i, i+n, ...); auto: from Slurm, Kubernetes, GitLab or PTLAB_SHARD_INDEX/COUNT')
+  .option('--out <file>', 'write this shard\'s result for ptlab merge')
+  .option('--checkpoint <file>', 'keep progress in FILE as runs complete')
+  .option('--resume', 'continue from --checkpoint FILE (the same command)')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     raw.model = await useModel(raw.model);
+    const jobs = raw.jobs === undefined ? availableParallelism() : checked(intString('--jobs', 1, 256), raw.jobs);
+    let shard: { index: number; count: number } | undefined;
+    try {
+      shard = raw.shard === undefined ? undefined : parseShard(String(raw.shard), process.env);
+    } catch (e) {
+      if (e instanceof UsageError) fail(e.message);
+      throw e;
+    }
+    if (raw.resume === true && raw.checkpoint === undefined) fail('--resume needs --checkpoint FILE');
+    const outFd = raw.out === undefined ? -1 : openOutput(String(raw.out), '--out');
     const hint = SCENARIOS[scenario]?.explore;
     const strategy = raw.strategy === undefined ? (hint?.strategy ?? 'pct') : String(raw.strategy);
     if (strategy !== 'random' && strategy !== 'pct' && strategy !== 'mix') fail('--strategy must be random, pct or mix');
@@ -284,7 +301,25 @@ program
     }
     const bar = raw.json || !process.stderr.isTTY ? null : new SingleBar({ format: 'explore {bar} {value}/{total} runs', hideCursor: true }, Presets.shades_classic);
     bar?.start(runs, 0);
-    const r = await explore(scenario, o, { strategy, depth, runs, seed, raw: { ...kept, lockStat: false }, onRun: (i) => bar?.update(i) });
+    let r;
+    try {
+      const sh = await exploreShard(scenario, o, {
+        strategy, depth, runs, seed, raw: { ...kept, lockStat: false }, onRun: (i) => bar?.update(i), jobs, shard,
+        ...(raw.checkpoint !== undefined ? { checkpoint: String(raw.checkpoint), resume: raw.resume === true } : {}),
+      });
+      if (outFd >= 0) writeOutput(outFd, String(raw.out), JSON.stringify(sh) + '\n', '--out');
+      r = mergeShards([sh]);
+      if (shard !== undefined && shard.count > 1 && !raw.json) {
+        bar?.stop();
+        process.stdout.write(`shard ${shard.index}/${shard.count}: ${sh.executed} run(s), ${sh.failure ? `first failure at run ${sh.failure.run}` : 'no failure'}` +
+          `${raw.out !== undefined ? `; written to ${String(raw.out)} (ptlab merge gives the hunt's answer)` : ''}\n`);
+        process.exitCode = sh.failure ? 1 : 0;
+        return;
+      }
+    } catch (e) {
+      if (e instanceof UsageError) fail(e.message);
+      throw e;
+    }
     bar?.stop();
     if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
     else {
@@ -353,6 +388,33 @@ program
     const r = await shrink(t, budget);
     if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(`shrunk ${r.from} decisions to ${r.to} in ${r.tries} replays (${r.seconds} s), still failing [${r.checker}]:\nptlab replay ${r.token}\n`);
+  });
+
+program
+  .command('merge')
+  .description('merge the shards of one explore hunt (explore --shard i/n --out FILE): the answer the unsharded hunt gives')
+  .argument('<files...>', 'every shard\'s --out file')
+  .option('--json', 'one JSON object on stdout, as explore --json')
+  .action((files: string[], raw: Record<string, unknown>) => {
+    let r;
+    try {
+      r = mergeShardFiles(files);
+    } catch (e) {
+      if (e instanceof UsageError) fail(e.message);
+      throw e;
+    }
+    if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
+    else {
+      const lines = [`ptlab merge: ${files.length} shard(s) of explore ${r.scenario} --model ${r.model} --strategy ${r.strategy}`];
+      if (r.ok) lines.push(`OK: no checker failed in ${r.runs} runs`, `last run: ptlab replay ${r.token}`);
+      else {
+        lines.push(`FAILED on run ${r.runs}:`);
+        for (const v of r.violations.slice(0, 5)) lines.push(`  [${v.checker}] ${v.message}`);
+        lines.push(`replay: ptlab replay ${r.token}`);
+      }
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+    process.exitCode = r.ok ? 0 : 1;
   });
 
 program
