@@ -10,6 +10,7 @@
  *                          and none against cow-pte, 64 MiB private (npm run bench:fork: 64 MiB .. 1 GiB)
  *   kernel_minor_fault.ts  the real kernel's minor fault (kernel_fault.c), the yardstick
  *   sched_point.ts         what a schedule point costs with no scheduler installed
+ *   explore_jobs.ts        explore's controlled runs/s at --jobs 1 .. cores, and 2 shards merged vs unsharded
  *
  * No timing assertions: targets are reported, never enforced. Never part of `npm test`.
  */
@@ -22,6 +23,7 @@ import { benchSchedPoint, SCHED_POINT_DEFAULTS } from './sched_point.js';
 import { benchTlbHit, TLB_HIT_DEFAULTS } from './tlb_hit.js';
 import { benchFork, benchForkCow, benchKernelFork, FORK_COW_MODELS, FORK_DEFAULTS } from './fork.js';
 import { benchPageData } from './page_data.js';
+import { benchExploreJobs, benchShardedCheck, EXPLORE_JOBS_DEFAULTS } from './explore_jobs.js';
 
 /** Runs per benchmark; the median is kept. */
 const RUNS = 5;
@@ -55,6 +57,11 @@ keep(await medians(RUNS, [
   () => benchSchedPoint({ installed: false, ...SCHED_POINT_DEFAULTS }),
   () => benchSchedPoint({ installed: true, ...SCHED_POINT_DEFAULTS }),
 ]));
+
+// explore across cores: --jobs 1, 2, ... cores, interleaved; then the sharded-vs-unsharded check.
+const jobCounts = Array.from({ length: Math.max(2, cores()) }, (_, i) => i + 1);
+keep(await medians(3, jobCounts.map((jobs) => () => benchExploreJobs({ jobs, ...EXPLORE_JOBS_DEFAULTS }))));
+keep([await benchShardedCheck(EXPLORE_JOBS_DEFAULTS)]);
 
 const pageData = benchPageData();
 for (const r of pageData) process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -4,6 +4,7 @@
  * ({"ratio": ...}) for machines. Nothing here asserts: a missed target is reported, not fatal.
  */
 import Table from 'cli-table3';
+import { cores } from './common.js';
 import { LOCK_STAT_TIMING, round, type BenchRecord } from './common.js';
 
 export interface Ratio {
@@ -55,6 +56,7 @@ export function ratios(records: BenchRecord[]): Ratio[] {
       find(records, 'fork-cow', 1, (r) => r.model === 'cow-pte'), find(records, 'fork-cow', 1, (r) => r.model === 'none'), null),
     ratio('tlb-hit load: rate / 50 M/s target', find(records, 'tlb-hit', 1, (r) => r.access === 'load'), 50e6, 1),
     ratio('tlb-hit store: rate / 50 M/s target', find(records, 'tlb-hit', 1, (r) => r.access === 'store'), 50e6, 1),
+    ratio(`explore: controlled runs/s at --jobs ${Math.max(2, cores())} / --jobs 1 (${cores()} cores)`, find(records, 'explore-jobs', Math.max(2, cores())), find(records, 'explore-jobs', 1), null),
     ratio('sched-point: faults/s with no scheduler / with a no-op scheduler (what the points cost when off: at most this)',
       find(records, 'sched-point', 1, (r) => String(r.scheduler).startsWith('none')), find(records, 'sched-point', 1, (r) => String(r.scheduler).startsWith('a no-op')), null),
   ];
