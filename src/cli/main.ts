@@ -15,7 +15,7 @@ import { isPluginSpec, loadModelPlugin, PluginError } from '../models/plugin.js'
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { PTLAB_VERSION } from './version.js';
 import { z } from 'zod';
-import { exploreShard, mergeShardFiles, mergeShards, replay, runToken, tokenRunOptions } from './explore.js';
+import { type ExploreResult, exploreShard, mergeShardFiles, mergeShards, replay, runToken, tokenRunOptions } from './explore.js';
 import { parseShard } from './shard.js';
 import { diffKernel, renderDiff } from './diff_kernel.js';
 import { OP_NAMES } from '../proc/program.js';
@@ -69,6 +69,22 @@ process.on('uncaughtException', internalError);
 process.on('unhandledRejection', internalError);
 
 /** Opens `path` for writing before a long run, so that an unwritable path fails first (exit 2). */
+/** An explore answer (explore's own, or merged shards'): JSON, or the header and the verdict; the exit status. */
+function printExplore(r: ExploreResult, json: boolean, header: string): void {
+  if (json) process.stdout.write(JSON.stringify(r) + '\n');
+  else {
+    const lines = [header];
+    if (r.ok) lines.push(`OK: no checker failed in ${r.runs} runs`, `last run: ptlab replay ${r.token} (ptlab trace TOKEN draws it)`);
+    else {
+      lines.push(`FAILED on run ${r.runs}:`);
+      for (const v of r.violations.slice(0, 5)) lines.push(`  [${v.checker}] ${v.message}`);
+      lines.push(`replay: ptlab replay ${r.token}`);
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  process.exitCode = r.ok ? 0 : 1;
+}
+
 /** A --model that names a plugin (a path or a package): loaded and registered; its key replaces it. */
 async function useModel(spec: unknown): Promise<unknown> {
   if (typeof spec !== 'string' || !isPluginSpec(spec)) return spec;
@@ -321,19 +337,8 @@ program
       throw e;
     }
     bar?.stop();
-    if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
-    else {
-      const lines = [`ptlab explore ${scenario} --model ${o.model}${o.bug ? ` --bug ${o.bug}` : ''} --strategy ${strategy}${strategy !== 'random' ? ` --depth ${depth}` : ''}: ` +
-        `${r.runs} run(s) in ${r.seconds} s (${r.runs_per_s} runs/s, ${r.cores} cores)`];
-      if (r.ok) lines.push(`OK: no checker failed in ${r.runs} runs`, `last run: ptlab replay ${r.token} (ptlab trace TOKEN draws it)`);
-      else {
-        lines.push(`FAILED on run ${r.runs}:`);
-        for (const v of r.violations.slice(0, 5)) lines.push(`  [${v.checker}] ${v.message}`);
-        lines.push(`replay: ptlab replay ${r.token}`);
-      }
-      process.stdout.write(lines.join('\n') + '\n');
-    }
-    process.exitCode = r.ok ? 0 : 1;
+    printExplore(r, raw.json === true, `ptlab explore ${scenario} --model ${o.model}${o.bug ? ` --bug ${o.bug}` : ''} --strategy ${strategy}${strategy !== 'random' ? ` --depth ${depth}` : ''}: ` +
+      `${r.runs} run(s) in ${r.seconds} s (${r.runs_per_s} runs/s, ${r.cores} cores)`);
   });
 
 program
@@ -403,18 +408,7 @@ program
       if (e instanceof UsageError) fail(e.message);
       throw e;
     }
-    if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
-    else {
-      const lines = [`ptlab merge: ${files.length} shard(s) of explore ${r.scenario} --model ${r.model} --strategy ${r.strategy}`];
-      if (r.ok) lines.push(`OK: no checker failed in ${r.runs} runs`, `last run: ptlab replay ${r.token}`);
-      else {
-        lines.push(`FAILED on run ${r.runs}:`);
-        for (const v of r.violations.slice(0, 5)) lines.push(`  [${v.checker}] ${v.message}`);
-        lines.push(`replay: ptlab replay ${r.token}`);
-      }
-      process.stdout.write(lines.join('\n') + '\n');
-    }
-    process.exitCode = r.ok ? 0 : 1;
+    printExplore(r, raw.json === true, `ptlab merge: ${files.length} shard(s) of explore ${r.scenario} --model ${r.model} --strategy ${r.strategy}`);
   });
 
 program

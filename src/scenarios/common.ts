@@ -143,6 +143,22 @@ export function sizeMachine(s: SizingInput): MachineConfig {
 }
 
 /**
+ * Process `p`'s set-up in the three-process rmap races (reclaim, migration): process 0 creates the
+ * shmem file `name` (2 MiB, `size`) and lets the others in at barrier 0; every process maps it
+ * MAP_SHARED at the same address `at` (MAP_FIXED: pt-hint shares a table only between mappings of
+ * the same file offset at the same offset within a PMD), with MADV_SHARE_PT when `hint`.
+ */
+export function sharedFileAt(p: number, name: string, at: number, size: number, hint: boolean): Op[] {
+  return [
+    ...(p === 0
+      ? [{ op: 'shm_open', name, create: true, excl: true, as: 'fd' }, { op: 'ftruncate', fd: 'fd', size }, { op: 'barrier', id: 0 }] as Op[]
+      : [{ op: 'barrier', id: 0 }, { op: 'shm_open', name, as: 'fd' }] as Op[]),
+    { op: 'mmap', addr: at, len: size, prot: ['PROT_READ', 'PROT_WRITE'], flags: ['MAP_SHARED', 'MAP_FIXED'], fd: 'fd', as: 'm' },
+    ...(hint ? [{ op: 'madvise', region: 'm', len: size, advice: 'MADV_SHARE_PT' }] as Op[] : []),
+  ];
+}
+
+/**
  * cow-pte is opt-in per process (Lin's prctl(PR_SET_COW_PTE)): the op that opts a process in,
  * for programs run under cow-pte; nothing under the other models (where it would be EINVAL).
  */

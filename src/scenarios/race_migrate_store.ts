@@ -16,11 +16,10 @@
  * shared table is changed once and every sharer flushed.
  */
 import type { Op, Program } from '../proc/program.js';
-import { MiB, PMD, sizeMachine, type Scenario } from './common.js';
+import { MiB, PMD, sharedFileAt, sizeMachine, type Scenario } from './common.js';
 
 const AT = 22 * 1024 * MiB;
 const HOT = 4;
-const RW = ['PROT_READ', 'PROT_WRITE'] as const;
 
 export const raceMigrateStore: Scenario = {
   name: 'race-migrate-store',
@@ -34,13 +33,7 @@ export const raceMigrateStore: Scenario = {
     const size = PMD;
     const hint = o.model === 'pt-hint';
     const rounds = Math.max(1, o.ops);
-    const setup = (p: number): Op[] => [
-      ...(p === 0
-        ? [{ op: 'shm_open', name: '/rms', create: true, excl: true, as: 'fd' }, { op: 'ftruncate', fd: 'fd', size }, { op: 'barrier', id: 0 }] as Op[]
-        : [{ op: 'barrier', id: 0 }, { op: 'shm_open', name: '/rms', as: 'fd' }] as Op[]),
-      { op: 'mmap', addr: AT, len: size, prot: [...RW], flags: ['MAP_SHARED', 'MAP_FIXED'], fd: 'fd', as: 'm' },
-      ...(hint ? [{ op: 'madvise', region: 'm', len: size, advice: 'MADV_SHARE_PT' }] as Op[] : []),
-    ];
+    const setup = (p: number): Op[] => sharedFileAt(p, '/rms', AT, size, hint);
     const progs: Op[][] = [setup(0), setup(1), setup(2)];
     const all = (op: Op) => progs.forEach((p) => p.push(op));
     for (let i = 0; i < rounds; i++) {

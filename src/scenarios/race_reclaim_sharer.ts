@@ -25,11 +25,10 @@
  * PTE for three processes), three under none.
  */
 import type { Op, Program } from '../proc/program.js';
-import { MiB, PMD, sizeMachine, type Scenario } from './common.js';
+import { MiB, PMD, sharedFileAt, sizeMachine, type Scenario } from './common.js';
 
 const AT = 20 * 1024 * MiB;
 const HOT = 4;
-const RW = ['PROT_READ', 'PROT_WRITE'] as const;
 
 export const raceReclaimSharer: Scenario = {
   name: 'race-reclaim-sharer',
@@ -43,15 +42,7 @@ export const raceReclaimSharer: Scenario = {
     const size = PMD;
     const hint = o.model === 'pt-hint';
     const rounds = Math.max(1, o.ops);
-    const setup = (p: number): Op[] => [
-      ...(p === 0
-        ? [{ op: 'shm_open', name: '/rrs', create: true, excl: true, as: 'fd' }, { op: 'ftruncate', fd: 'fd', size }, { op: 'barrier', id: 0 }] as Op[]
-        : [{ op: 'barrier', id: 0 }, { op: 'shm_open', name: '/rrs', as: 'fd' }] as Op[]),
-      // The same address in every process (MAP_FIXED): pt-hint shares a table only between
-      // mappings of the same file offset at the same offset within a PMD.
-      { op: 'mmap', addr: AT, len: size, prot: [...RW], flags: ['MAP_SHARED', 'MAP_FIXED'], fd: 'fd', as: 'm' },
-      ...(hint ? [{ op: 'madvise', region: 'm', len: size, advice: 'MADV_SHARE_PT' }] as Op[] : []),
-    ];
+    const setup = (p: number): Op[] => sharedFileAt(p, '/rrs', AT, size, hint);
     const progs: Op[][] = [setup(0), setup(1), setup(2)];
     const all = (op: Op) => progs.forEach((p) => p.push(op));
     for (let i = 0; i < rounds; i++) {
