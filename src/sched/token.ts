@@ -127,8 +127,13 @@ export function scenarioPath(t: ReplayToken): string {
   const name = basename(t.scenario).replace(/[^\w.-]/g, '_');
   const path = join(dir, `${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}-${name}${name.endsWith('.json') ? '' : '.json'}`);
   if (!existsSync(path)) {
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(path, bytes);
+    try {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path, bytes);
+    } catch (e) {
+      // (bad input to the user: one line, exit 2, not an internal error)
+      throw new TokenError(`the token's scenario file cannot be written to ${dir} (${(e as NodeJS.ErrnoException).code ?? 'error'}): set TMPDIR to a writable directory`);
+    }
   }
   return path;
 }
