@@ -182,6 +182,7 @@ workloadOptions(program
   .option('--lockset', 'check each kernel write against the lock that guards it (lockdep __guarded_by); slower')
   .option('--debug', 'the debug checks: --lockset')
   .option('--html <file>', 'also write a self-contained HTML report with charts (no network needed to view it)')
+  .option('--wide', 'lock_stat in /proc/lock_stat\'s own widths, every column (the default fits 120 columns)')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let o;
@@ -198,7 +199,7 @@ workloadOptions(program
     if (htmlFd >= 0) writeOutput(htmlFd, String(raw.html), compareHtml({ scenario, seed: r.seed, cores: r.cores, runs: [r] }));
     log.info({ ok: r.ok, seconds: r.seconds, violations: r.violations.length }, 'run end');
     if (!r.ok) log.info({ violations: r.violations.slice(0, 5), seed: r.seed }, 'checker found a violation'); // the report says it: no raw log line on the terminal
-    process.stdout.write((o.json ? JSON.stringify(r) : renderRun(r)) + '\n');
+    process.stdout.write((o.json ? JSON.stringify(r) : renderRun(r, raw.wide === true)) + '\n');
     process.exitCode = r.ok ? 0 : 1;
   });
 

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { B_RELEASE_US, BARRIER_WORDS, computeLayout, MAX_MACHINE_WORDS, G_DECISIONS, G_SCHED_NREC, T_ARRIVE_FAULTS, T_ARRIVE_US, T_PREV_ARRIVE_FAULTS, type Layout, G_MEM_PEAK, G_NAMES_LEFT, G_OP_SEQ, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_OOM_FIRST_USED, G_SNAP_TASKS, G_PT_SNAP, G_PT_SNAP_HOST, G_SNAPS, PL_PEAK, T_KILLED, T_SIGNALS, TASK_WORDS } from '../shm/layout.js';
 import { poolsOf } from '../shm/machine.js';
 import { type LockHistogram, mergeLockHistograms } from '../sync/lock_hist.js';
-import { lockStatRows, mergeLockStats, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
+import { lockStatRows, mergeLockPoints, mergeLockStats, newLockPointMerge, newLockStats, type LockClassStats } from '../sync/lock_stat.js';
 import { LOCK_CLASS_COUNT } from '../sync/lockdep.js';
 import { MODELS } from '../models/index.js';
 import {
@@ -211,9 +211,11 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
   const ls = newLockStats();
   const waitHist: (LockHistogram | null)[] = new Array<LockHistogram | null>(LOCK_CLASS_COUNT * 2).fill(null);
   const holdHist: (LockHistogram | null)[] = new Array<LockHistogram | null>(LOCK_CLASS_COUNT * 2).fill(null);
+  const points = newLockPointMerge();
   for (const c of run.cpus) {
     for (let i = 0; i < ST_COUNT; i++) st[i] += c.stats[i];
     mergeLockStats(ls, c.lockStats);
+    if (c.lockPoints) mergeLockPoints(points, c.lockPoints);
     if (c.lockHist) {
       mergeLockHistograms(waitHist, c.lockHist.wait);
       mergeLockHistograms(holdHist, c.lockHist.hold);
@@ -321,7 +323,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
     op_results: opResults,
     op_results_total: opTotal,
     page_data_bytes: config.payloadWords * 4,
-    locks: lockStatRows(ls, waitHist, holdHist),
+    locks: lockStatRows(ls, waitHist, holdHist, points),
     lock_stat_over: sc.phase ? sc.phase.what : 'the whole run',
     violations,
     notes,

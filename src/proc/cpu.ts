@@ -40,6 +40,7 @@ import { sys_fault_remote, sys_gup_fast } from '../mm/gup.js';
 import { compact_scan_pgtables } from '../mm/compaction.js';
 import { names_release_all } from '../mm/namei.js';
 import { encodeLockHistograms } from '../sync/lock_hist.js';
+import type { LockPointTables } from '../sync/lock_stat.js';
 import {
   sys_close, sys_ftruncate, sys_ioctl, sys_madvise, sys_memfd_create, sys_mmap, sys_mprotect, sys_munmap, sys_open,
   sys_mshare, sys_mshare_unlink, sys_shm_open, sys_shm_unlink, sys_unlink, sys_pread, sys_pwrite, sys_mlock, sys_munlock, sys_msync, sys_mincore, sys_mremap, sys_reclaim, sys_migrate, sys_prctl_set_cow_pte,
@@ -94,6 +95,8 @@ export interface CpuResult {
   lockStats: number[];
   /** lock_stat's wait and hold histograms per class and mode, encoded (sync/lock_hist.ts). */
   lockHist: { wait: (string | null)[]; hold: (string | null)[] };
+  /** lock_stat's contention and contending points (sync/lock_stat.ts LockPointTables). */
+  lockPoints?: LockPointTables;
   seconds: number;
   stopped: boolean;
   error?: string;
@@ -148,7 +151,7 @@ export class Cpu {
   private readonly lockStatToPc: number[];
   private lockStatCleared = false;
   /** lock_stat as the phase ended on this CPU (what run() reports), or null. */
-  private lockStatKept: Pick<CpuResult, 'lockStats' | 'lockHist'> | null = null;
+  private lockStatKept: Pick<CpuResult, 'lockStats' | 'lockHist' | 'lockPoints'> | null = null;
   /**
    * With no more processes than CPUs, each process has its own CPU (task i on CPU i), as a
    * machine with idle CPUs would run them; otherwise CPUs share one run queue.
@@ -270,9 +273,9 @@ export class Cpu {
   }
 
   /** This CPU's lock_stat for the orchestrator (the histograms encoded, and freed). */
-  private lockStatNow(): Pick<CpuResult, 'lockStats' | 'lockHist'> {
+  private lockStatNow(): Pick<CpuResult, 'lockStats' | 'lockHist' | 'lockPoints'> {
     const k = this.k;
-    return { lockStats: Array.from(k.lockStats), lockHist: { wait: encodeLockHistograms(k.waitHist), hold: encodeLockHistograms(k.holdHist) } };
+    return { lockStats: Array.from(k.lockStats), lockHist: { wait: encodeLockHistograms(k.waitHist), hold: encodeLockHistograms(k.holdHist) }, lockPoints: k.lockPoints() };
   }
 
   private runTask(t: number): void {

@@ -59,12 +59,68 @@ export interface LockClassStats {
   waittime_p99: number;
   holdtime_p50: number;
   holdtime_p99: number;
+  /**
+   * lock_stat's contention points (lockdep.c __lock_contended: class->contention_point[]): the
+   * ptlab functions whose waits for this class and mode were contended, with counts, at most
+   * LOCKSTAT_POINTS, most counted first. Recorded only when lock_stat timing is on.
+   */
+  contention_points?: LockPoint[];
+  /**
+   * Contending points (class->contending_point[]: where the lock's holder took it when a waiter
+   * came): here, the ptlab functions that released this class with a waiter announced on the
+   * lock (a sleeper, a waiting writer, a queued ticket) — the holds that made others wait.
+   */
+  contending_points?: LockPoint[];
+}
+
+/** One call site of a lock_stat point table and how often it was counted. */
+export interface LockPoint {
+  site: string;
+  count: number;
+}
+
+/** LOCKSTAT_POINTS (include/linux/lockdep_types.h): call sites a class keeps. */
+export const LOCKSTAT_POINTS = 4;
+
+/**
+ * A CPU's point tables, for the orchestrator: per slot (class * 2 + mode), [site, count] pairs —
+ * `contention` where this CPU waited, `contending` where it released with waiters.
+ */
+export interface LockPointTables {
+  contention: [number, string, number][];
+  contending: [number, string, number][];
+}
+
+/**
+ * Merges CPUs' point tables (orchestrator side): per slot, every site's counts summed. Each CPU
+ * kept its first LOCKSTAT_POINTS sites per slot (lock_point); the report keeps the slot's
+ * LOCKSTAT_POINTS most counted (the kernel's table is class-wide and first-come).
+ */
+export function mergeLockPoints(into: Map<number, Map<string, number>>[], from: LockPointTables): void {
+  const sides = [from.contention, from.contending];
+  for (let i = 0; i < 2; i++) {
+    for (const [slot, site, count] of sides[i]) {
+      let m = into[i].get(slot);
+      if (m === undefined) into[i].set(slot, (m = new Map()));
+      m.set(site, (m.get(site) ?? 0) + count);
+    }
+  }
+}
+
+export function newLockPointMerge(): Map<number, Map<string, number>>[] {
+  return [new Map(), new Map()];
+}
+
+function topPoints(m: Map<string, number> | undefined): LockPoint[] | undefined {
+  if (m === undefined) return undefined;
+  return [...m].map(([site, count]) => ({ site, count })).sort((a, b) => b.count - a.count || (a.site < b.site ? -1 : 1)).slice(0, LOCKSTAT_POINTS);
 }
 
 const us = (ms: number) => Math.round(ms * 1000 * 100) / 100;
 
 /** Rows for every class and mode that was acquired at least once (`wait`/`hold`: merged histograms by slot). */
-export function lockStatRows(s: ArrayLike<number>, wait: readonly (LockHistogram | null)[] = [], hold: readonly (LockHistogram | null)[] = []): LockClassStats[] {
+export function lockStatRows(s: ArrayLike<number>, wait: readonly (LockHistogram | null)[] = [], hold: readonly (LockHistogram | null)[] = [],
+  points: Map<number, Map<string, number>>[] = newLockPointMerge()): LockClassStats[] {
   const rows: LockClassStats[] = [];
   for (let c = 0; c < LOCK_CLASS_COUNT; c++) {
     for (let m = 0; m < 2; m++) {
@@ -90,6 +146,10 @@ export function lockStatRows(s: ArrayLike<number>, wait: readonly (LockHistogram
         holdtime_p50: percentileUs(hold[c * 2 + m] ?? null, 50),
         holdtime_p99: percentileUs(hold[c * 2 + m] ?? null, 99),
       });
+      const contention = topPoints(points[0].get(c * 2 + m));
+      const contending = topPoints(points[1].get(c * 2 + m));
+      if (contention) rows[rows.length - 1].contention_points = contention;
+      if (contending) rows[rows.length - 1].contending_points = contending;
     }
   }
   return rows;

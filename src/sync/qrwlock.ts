@@ -85,7 +85,8 @@ function queued_write_lock_slowpath(c: LockCpu, lock: number, cls: LockClass): v
 /** queued_read_unlock */
 export function queued_read_unlock(c: LockCpu, lock: number): void {
   c.released(lock);
-  Atomics.sub(c.i32, lock + QR_CNTS, _QR_BIAS);
+  // A writer waits (_QW_WAITING) for this reader: lock_stat's contending point.
+  if ((Atomics.sub(c.i32, lock + QR_CNTS, _QR_BIAS) & _QW_WMASK) !== 0) c.contendedRelease();
   wake(c.i32, lock);
   if (c.sched !== null) c.sched.point(c, SchedPoint.LockRelease);
 }
@@ -93,7 +94,8 @@ export function queued_read_unlock(c: LockCpu, lock: number): void {
 /** queued_write_unlock: clear the writer byte (smp_store_release(&lock->wlocked, 0)). */
 export function queued_write_unlock(c: LockCpu, lock: number): void {
   c.released(lock);
-  Atomics.and(c.i32, lock + QR_CNTS, ~_QW_LOCKED);
+  // Readers waiting for this writer hold their bias in cnts, a writer sets _QW_WAITING: lock_stat's contending point.
+  if ((Atomics.and(c.i32, lock + QR_CNTS, ~_QW_LOCKED) & ~_QW_LOCKED) !== 0) c.contendedRelease();
   wake(c.i32, lock);
   if (c.sched !== null) c.sched.point(c, SchedPoint.LockRelease);
 }

@@ -98,6 +98,8 @@ export function up_read(c: LockCpu, sem: number): void {
   const i32 = c.i32;
   const v = Atomics.sub(i32, sem, 1) - 1;
   if ((v & RWSEM_READER_MASK) === 0 && Atomics.load(i32, sem + RW_SLEEPERS) !== 0) Atomics.notify(i32, sem);
+  // A writer waits (or a waiter claimed the handoff): lock_stat's contending point.
+  if ((v & (RWSEM_WRITER_WAITING | RWSEM_HANDOFF_MASK)) !== 0) c.contendedRelease();
   if (c.sched !== null) c.sched.point(c, SchedPoint.LockRelease);
 }
 
@@ -165,8 +167,11 @@ export function up_write(c: LockCpu, sem: number): void {
   c.released(sem);
   const i32 = c.i32;
   Atomics.store(i32, sem + RW_OWNER, 0);
-  Atomics.and(i32, sem, ~RWSEM_WRITER_LOCKED);
-  if (Atomics.load(i32, sem + RW_SLEEPERS) !== 0) Atomics.notify(i32, sem);
+  const v = Atomics.and(i32, sem, ~RWSEM_WRITER_LOCKED);
+  if (Atomics.load(i32, sem + RW_SLEEPERS) !== 0) {
+    Atomics.notify(i32, sem);
+    c.contendedRelease(); // lock_stat's contending point: a waiter slept through this hold
+  } else if ((v & (RWSEM_WRITER_WAITING | RWSEM_HANDOFF_MASK)) !== 0) c.contendedRelease();
   if (c.sched !== null) c.sched.point(c, SchedPoint.LockRelease);
 }
 

@@ -48,7 +48,10 @@ export function spin_trylock(c: LockCpu, word: number, cls: LockClass): boolean 
 
 export function spin_unlock(c: LockCpu, word: number): void {
   c.released(word);
-  if ((Atomics.exchange(c.i32, word, 0) & SPIN_SLEEPER) !== 0) Atomics.notify(c.i32, word);
+  if ((Atomics.exchange(c.i32, word, 0) & SPIN_SLEEPER) !== 0) {
+    Atomics.notify(c.i32, word);
+    c.contendedRelease(); // a sleeper waited for this hold: lock_stat's contending point
+  }
   if (c.sched !== null) c.sched.point(c, SchedPoint.LockRelease);
 }
 

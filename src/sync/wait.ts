@@ -16,9 +16,61 @@ import { type LockHistogram, newLockHistogram, recordMs } from './lock_hist.js';
 import type { Scheduler } from './schedpoint.js';
 import { TraceKind, type Tracer } from './tracer.js';
 import {
-  LS_ACQ, LS_CON, LS_FIELDS, LS_HOLD_MAX, LS_HOLD_MIN, LS_HOLD_TOTAL, LS_WAIT_MAX, LS_WAIT_MIN,
+  LOCKSTAT_POINTS, type LockPointTables, LS_ACQ, LS_CON, LS_FIELDS, LS_HOLD_MAX, LS_HOLD_MIN, LS_HOLD_TOTAL, LS_WAIT_MAX, LS_WAIT_MIN,
   LS_WAIT_TOTAL, newLockStats,
 } from './lock_stat.js';
+
+/**
+ * Frames of the lock layer itself, skipped when a lock_stat point names its site: the site is the
+ * first function outside it — what lockdep's _RET_IP_ names, the caller of down_read() or
+ * spin_lock() (mmap_read_lock, pte_lock and the plugin wrappers are inline wrappers of those).
+ * esbuild may suffix a name with digits when two modules define it (qrwlock's wake -> wake2).
+ */
+const LOCK_FRAME = /^(?:acquired|contendedRelease|released|lockSite|down_(?:read|write)\w*|up_(?:read|write)|queued_\w+|spin_(?:lock|unlock|trylock)\w*|mmap_(?:read|write)_(?:lock|unlock)\w*|host_mmap_\w+|pte_lock|plugin_(?:read|write)_\w+|wake|wait_lock|wait_unlock|sleep|sleepStep|waitStep)\d*$/;
+/** Frames captured for a site: the lock layer is at most this deep above its caller. */
+const SITE_FRAMES = 10;
+
+/** The first frame outside the lock layer (Error.prepareStackTrace's structured frames: no text formatting). */
+function pickSite(_e: Error, frames: NodeJS.CallSite[]): string {
+  for (const f of frames) {
+    const name = f.getFunctionName() ?? f.getMethodName();
+    if (name !== null && !LOCK_FRAME.test(name)) return name;
+  }
+  return '(lock layer)';
+}
+
+/**
+ * The ptlab function that called into the lock layer (lockdep's `ip`, named). Only on a
+ * contended path with lock_stat timing on: capturing a stack allocates and costs microseconds,
+ * which the fast path (every uncontended acquisition) never pays.
+ */
+function lockSite(): string {
+  const limit = Error.stackTraceLimit;
+  const prepare = Error.prepareStackTrace;
+  Error.stackTraceLimit = SITE_FRAMES;
+  Error.prepareStackTrace = pickSite;
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, lockSite);
+  const site = holder.stack as string;
+  Error.prepareStackTrace = prepare;
+  Error.stackTraceLimit = limit;
+  return site;
+}
+
+/**
+ * lock_point (kernel/locking/lockdep.c): the index of `site` in a slot's LOCKSTAT_POINTS table,
+ * the first free one taking it; LOCKSTAT_POINTS when the table is full (not counted, as Linux).
+ */
+function lock_point(sites: (string | null)[], counts: Float64Array, slot: number, site: string): void {
+  const b = slot * LOCKSTAT_POINTS;
+  for (let i = 0; i < LOCKSTAT_POINTS; i++) {
+    const s = sites[b + i];
+    if (s === null) sites[b + i] = site;
+    else if (s !== site) continue;
+    counts[b + i]++;
+    return;
+  }
+}
 
 /** Thrown out of kernel code when the machine stops (watchdog, a fatal error elsewhere). */
 export class MachineStop extends Error {
@@ -54,6 +106,17 @@ export class LockCpu {
   readonly heldMode = new Int32Array(MAX_HELD);
   readonly heldSince = new Float64Array(MAX_HELD);
   heldDepth = 0;
+  /**
+   * lock_stat's point tables per slot (class * 2 + mode), LOCKSTAT_POINTS sites each: where this
+   * CPU waited (contention points) and where it released a lock a waiter was announced on
+   * (contending points). CPU-local, merged by the orchestrator; filled only with lock_stat timing.
+   */
+  readonly contentionSites: (string | null)[] = new Array<string | null>(LOCK_CLASS_COUNT * 2 * LOCKSTAT_POINTS).fill(null);
+  readonly contentionCounts = new Float64Array(LOCK_CLASS_COUNT * 2 * LOCKSTAT_POINTS);
+  readonly contendingSites: (string | null)[] = new Array<string | null>(LOCK_CLASS_COUNT * 2 * LOCKSTAT_POINTS).fill(null);
+  readonly contendingCounts = new Float64Array(LOCK_CLASS_COUNT * 2 * LOCKSTAT_POINTS);
+  /** The slot of the lock released last (released()), for contendedRelease; -1 when unknown. */
+  private releasedSlot = -1;
   /** rwsem handoffs this CPU claimed (RWSEM_FLAG_HANDOFF after RWSEM_WAIT_TIMEOUT). */
   handoffs = 0;
   private waitPublished = false;
@@ -99,6 +162,31 @@ export class LockCpu {
     }
     const now = this.lockStatTiming ? performance.now() : 0;
     for (let d = 0; d < Math.min(this.heldDepth, MAX_HELD); d++) this.heldSince[d] = now;
+    this.contentionSites.fill(null);
+    this.contendingSites.fill(null);
+    this.contentionCounts.fill(0);
+    this.contendingCounts.fill(0);
+  }
+
+  /** This CPU's point tables for the orchestrator (lock_stat.ts mergeLockPoints). */
+  lockPoints(): LockPointTables {
+    const side = (sites: (string | null)[], counts: Float64Array) => {
+      const out: [number, string, number][] = [];
+      for (let i = 0; i < sites.length; i++) if (sites[i] !== null && counts[i] > 0) out.push([Math.floor(i / LOCKSTAT_POINTS), sites[i]!, counts[i]]);
+      return out;
+    };
+    return { contention: side(this.contentionSites, this.contentionCounts), contending: side(this.contendingSites, this.contendingCounts) };
+  }
+
+  /**
+   * An unlock that saw a waiter announced on the lock (a sleeper, a waiting writer, a queued
+   * ticket): counts the releasing function as a contending point of the class just released —
+   * lockdep's lock->ip, the holder's site, which Linux records at every acquisition; ptlab names
+   * it only here, so the fast path never captures a stack. lock_stat timing only.
+   */
+  contendedRelease(): void {
+    if (!this.lockStatTiming || this.releasedSlot < 0) return;
+    lock_point(this.contendingSites, this.contendingCounts, this.releasedSlot, lockSite());
   }
 
   /**
@@ -119,6 +207,8 @@ export class LockCpu {
         s[b + LS_WAIT_TOTAL] += w;
         if (w < s[b + LS_WAIT_MIN]) s[b + LS_WAIT_MIN] = w;
         if (w > s[b + LS_WAIT_MAX]) s[b + LS_WAIT_MAX] = w;
+        // __lock_contended's contention_point: where this wait was (the contended path only).
+        lock_point(this.contentionSites, this.contentionCounts, cls * 2 + mode, lockSite());
       }
     }
     if (this.tracer !== null) this.tracer.begin(TraceKind.Lock, cls);
@@ -168,12 +258,14 @@ export class LockCpu {
 
   released(word: number): void {
     let d = this.heldDepth - 1;
+    this.releasedSlot = -1;
     if (d >= MAX_HELD) {
       this.heldDepth--;
       return;
     }
     while (d >= 0 && this.heldWord[d] !== word) d--;
     if (d < 0) return; // released a lock this CPU did not record (tests that hand a lock over)
+    this.releasedSlot = this.heldClass[d] * 2 + this.heldMode[d];
     if (this.tracer !== null) this.tracer.end(TraceKind.Lock, this.heldClass[d]);
     if (this.lockStatTiming) {
       const h = performance.now() - this.heldSince[d];

@@ -237,8 +237,8 @@ describe('ptlab', () => {
     expect(wrong.code).toBe(2);
   });
 
-  it('run prints lock_stat in /proc/lock_stat\'s layout, with p50 / p99 columns', () => {
-    const r = ptlab('run', 'sga', '--procs', '2', '--size', '2M');
+  it('run --wide prints lock_stat in /proc/lock_stat\'s layout, with p50 / p99 columns', () => {
+    const r = ptlab('run', 'sga', '--procs', '2', '--size', '2M', '--wide');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/lock_stat version 0\.4/);
     expect(r.out).toMatch(/class name +contentions +waittime-min/);
