@@ -11,7 +11,10 @@ import { stringify } from 'csv-stringify/sync';
 import { median } from 'simple-statistics';
 import { ASCII_TABLE, bytes } from './render.js';
 import type { LockClassStats } from '../sync/lock_stat.js';
-import type { RunReport } from './run.js';
+import { runScenario, type RunReport } from './run.js';
+import { type RunOptions, UsageError } from './options.js';
+import { inLanes, readShardSet, type Shard, shardTasks } from './shard.js';
+import { PTLAB_VERSION } from './version.js';
 
 export interface CompareReport {
   scenario: string;
@@ -61,7 +64,7 @@ function spread(rates: number[] | undefined): string {
  * ratio to none, shootdowns, contentions, mmap_lock's p99 wait); `wide` adds the fault kinds,
  * host/guest split, both wait columns with counts and fairness.
  */
-export function renderCompare(c: CompareReport, wide = false): string {
+export function renderCompare(c: CompareReport, wide = false, command: 'compare' | 'run' = 'compare'): string {
   const out: string[] = [];
   const first = c.runs[0];
   const sweep = (['procs', 'cpus', 'size'] as const).filter((k) => varies(c, (r) => r[k]));
@@ -69,7 +72,7 @@ export function renderCompare(c: CompareReport, wide = false): string {
     sweep.includes('procs') ? '' : `${first.procs} processes`,
     sweep.includes('cpus') ? '' : `${first.cpus} CPUs`,
   ].filter((x) => x !== '').join(' on ');
-  out.push(`ptlab compare ${c.scenario} --seed ${c.seed}${fixed ? `: ${fixed}` : ''} (${c.cores} cores)` +
+  out.push(`ptlab ${command} ${c.scenario} --seed ${c.seed}${fixed ? `: ${fixed}` : ''} (${c.cores} cores)` +
     (sweep.includes('size') || first.scenario.endsWith('.json') ? '' : `, ${bytes(first.size)} shared`) +
     (c.repeats && c.repeats > 1 ? `; median of ${c.repeats} runs per point` : ''));
   if (first.phase) out.push(`faults/s over ${first.phase.what}`);
@@ -158,4 +161,75 @@ function waits(rows: LockClassStats[]): string {
 function ratioText(x: number): string {
   if (x > 0.95 && x < 1.05) return 'same';
   return x >= 1 ? `${x.toFixed(1)}x less` : `${(1 / x).toFixed(1)}x more`;
+}
+
+/**
+ * A sweep: the runs `compare` (and `run` given lists) makes — every point of the grid, in grid
+ * order, `repeat` times. Its identity in a shard file: the command, the scenario, every point's
+ * options and the repeat count (a merge refuses shards that differ in any of them).
+ */
+export interface Sweep {
+  command: 'compare' | 'run';
+  scenario: string;
+  points: RunOptions[];
+  repeat: number;
+}
+
+/** One shard of a sweep (the whole sweep: shard 0/1): its runs, for `ptlab merge`. */
+export interface CompareShard {
+  kind: 'ptlab-compare-shard';
+  version: string;
+  sweep: Sweep;
+  shard: Shard;
+  /** This shard's runs: task t = point x repeat + the repeat's index, t % count === index. */
+  results: { point: number; repeat: number; report: RunReport }[];
+  seconds: number;
+}
+
+/** A sweep's inputs as a shard records them (the output format, --json, is not one of them). */
+export function sweepOf(command: Sweep['command'], scenario: string, points: RunOptions[], repeat: number): Sweep {
+  return { command, scenario, points: points.map(({ json: _json, ...o }) => o), repeat };
+}
+
+/**
+ * Runs this shard's runs of the sweep, `jobs` at once (each its own machine and worker pool;
+ * parallel runs share the host's cores, so their faults/s are lower), started in task order.
+ */
+export async function sweepShard(s: Sweep, opts: { jobs?: number; shard?: Shard; onRun?: (done: number) => void } = {}): Promise<CompareShard> {
+  const t0 = performance.now();
+  const shard = opts.shard ?? { index: 0, count: 1 };
+  const tasks = shardTasks(s.points.length * s.repeat, shard);
+  const reports = await inLanes(tasks, opts.jobs ?? 1, (t) => runScenario(s.scenario, s.points[Math.floor(t / s.repeat)]), opts.onRun);
+  return {
+    kind: 'ptlab-compare-shard', version: PTLAB_VERSION, sweep: s, shard,
+    results: tasks.map((t, k) => ({ point: Math.floor(t / s.repeat), repeat: t % s.repeat, report: reports[k] })),
+    seconds: Math.round(performance.now() - t0) / 1000,
+  };
+}
+
+/**
+ * The sweep's report from all its shards (one shard: the unsharded sweep): rows in grid order;
+ * each point's run is its first failing repeat, else the one with the median faults/s, and its
+ * rates are every repeat's — computed here, after the merge, exactly as for one shard.
+ */
+export function mergeSweep(shards: CompareShard[]): CompareReport {
+  const s = shards[0].sweep;
+  const byPoint: RunReport[][] = s.points.map(() => new Array<RunReport>(s.repeat));
+  for (const sh of shards) for (const r of sh.results) byPoint[r.point][r.repeat] = r.report;
+  const runs: RunReport[] = [];
+  const rates: number[][] = [];
+  byPoint.forEach((reps, p) => {
+    const have = reps.filter((r) => r !== undefined);
+    if (have.length !== s.repeat) throw new UsageError(`merge: point ${p} has ${have.length} of ${s.repeat} runs (a shard is unfinished)`);
+    const sorted = [...have].sort((a, b) => a.faults_per_s - b.faults_per_s);
+    runs.push(sorted.find((r) => !r.ok) ?? sorted[Math.floor((sorted.length - 1) / 2)]);
+    rates.push(sorted.map((r) => r.faults_per_s));
+  });
+  return { scenario: s.scenario, seed: runs[0].seed, cores: runs[0].cores, runs, ...(s.repeat > 1 ? { repeats: s.repeat, rates } : {}) };
+}
+
+/** `ptlab merge` of compare (or run) shards: the sweep and its report, or a UsageError naming what is wrong. */
+export function mergeCompareFiles(files: string[]): { sweep: Sweep; report: CompareReport } {
+  const shards = readShardSet<CompareShard>(files, 'ptlab-compare-shard', (x) => x.sweep, 'sweep (command, scenario, options or --repeat)');
+  return { sweep: shards[0].sweep, report: mergeSweep(shards) };
 }

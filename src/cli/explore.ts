@@ -10,6 +10,7 @@ import { SchedMode } from '../sched/strategy.js';
 import { checkScheduleCpus, decodeSchedule, decodeToken, encodeToken, packScenarioFile, scenarioPath, type ReplayToken } from '../sched/token.js';
 import { PTLAB_VERSION } from './version.js';
 import { parseRunOptions, type RunOptions, UsageError } from './options.js';
+import { readShardSet } from './shard.js';
 import type { Piscina } from 'piscina';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createCpuPool } from '../proc/orchestrator.js';
@@ -228,26 +229,8 @@ export async function explore(scenario: string, o: RunOptions, e: ExploreOptions
  * the unsharded hunt gives. UsageError for anything else (naming what is wrong).
  */
 export function mergeShardFiles(files: string[]): ExploreResult {
-  const shards: ExploreShard[] = files.map((f) => {
-    let s: ExploreShard;
-    try {
-      s = JSON.parse(readFileSync(f, 'utf8')) as ExploreShard;
-    } catch (err) {
-      throw new UsageError(`merge: ${f}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not JSON'}`);
-    }
-    if (s?.kind !== 'ptlab-explore-shard') throw new UsageError(`merge: ${f}: not a shard written by ptlab explore --out`);
-    return s;
-  });
+  const shards = readShardSet<ExploreShard>(files, 'ptlab-explore-shard', (s) => s.hunt, 'hunt');
   const first = shards[0];
-  for (const [i, s] of shards.entries()) {
-    if (s.version !== first.version) throw new UsageError(`merge: ${files[i]} was written by ptlab ${s.version}, ${files[0]} by ${first.version}`);
-    if (JSON.stringify(s.hunt) !== JSON.stringify(first.hunt)) throw new UsageError(`merge: ${files[i]} is a shard of another hunt than ${files[0]}`);
-    if (s.shard.count !== first.shard.count) throw new UsageError(`merge: ${files[i]} is one of ${s.shard.count} shards, ${files[0]} one of ${first.shard.count}`);
-  }
-  const have = new Set(shards.map((s) => s.shard.index));
-  if (have.size !== shards.length) throw new UsageError('merge: a shard is given twice');
-  const missing = Array.from({ length: first.shard.count }, (_, i) => i).filter((i) => !have.has(i));
-  if (missing.length > 0) throw new UsageError(`merge: shard ${missing.map((i) => `${i}/${first.shard.count}`).join(', ')} missing`);
   // A shard that stopped early (a checkpoint, a killed job) must have reached the first failure.
   const failAt = Math.min(...shards.map((s) => s.failure?.run ?? Infinity));
   for (const [i, s] of shards.entries()) {

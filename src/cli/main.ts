@@ -9,14 +9,14 @@ import { pino } from 'pino';
 import { MODELS } from '../models/index.js';
 import { SCENARIOS } from '../scenarios/index.js';
 import { Presets, SingleBar } from 'cli-progress';
-import { compareCsv, type CompareReport, renderCompare } from './compare.js';
+import { compareCsv, type CompareReport, mergeCompareFiles, mergeSweep, renderCompare, type Sweep, sweepOf, sweepShard } from './compare.js';
 import { compareHtml } from './html.js';
 import { isPluginSpec, loadModelPlugin, PluginError } from '../models/plugin.js';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { PTLAB_VERSION } from './version.js';
 import { z } from 'zod';
 import { type ExploreResult, exploreShard, mergeShardFiles, mergeShards, replay, runToken, tokenRunOptions } from './explore.js';
-import { parseShard } from './shard.js';
+import { parseShard, progressBar, shardKind, shardTasks } from './shard.js';
 import { diffKernel, renderDiff } from './diff_kernel.js';
 import { OP_NAMES } from '../proc/program.js';
 import { toChromeTrace } from '../trace/chrome.js';
@@ -167,6 +167,81 @@ function workloadOptions(c: Command): Command {
     .option('--no-lock-stat', 'do not time lock waits and holds');
 }
 
+/** A sweep's output, as its command prints it: compare's table (or CSV, JSON); run's reports, then the table. */
+function printSweep(command: Sweep['command'], report: CompareReport, f: Record<string, unknown>): void {
+  const table = () => renderCompare(report, f.wide === true, command) + '\n';
+  process.stdout.write(f.json ? JSON.stringify(report) + '\n' : f.csv ? compareCsv(report)
+    : command === 'run' ? report.runs.map((r) => renderRun(r) + '\n\n').join('') + table() : table());
+  process.exitCode = report.runs.every((r) => r.ok) ? 0 : 1;
+}
+
+/**
+ * compare, and run given lists: the sweep's runs (--jobs at once, --shard's slice), its --out
+ * shard, its output. A shard of several prints one line (or, with --json, the shard itself).
+ */
+async function runSweep(sweep: Sweep, raw: Record<string, unknown>): Promise<void> {
+  const jobs = raw.jobs === undefined ? 1 : checked(intString('--jobs', 1, 256), raw.jobs);
+  let shard: { index: number; count: number } | undefined;
+  try {
+    shard = raw.shard === undefined ? undefined : parseShard(String(raw.shard), process.env);
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message);
+    throw e;
+  }
+  const sharded = shard !== undefined && shard.count > 1;
+  if (sharded && raw.html !== undefined) fail('--html needs the whole sweep: run ptlab merge --html FILE on the shards');
+  const outFd = raw.out === undefined ? -1 : openOutput(String(raw.out), '--out');
+  const htmlFd = raw.html === undefined ? -1 : openOutput(String(raw.html), '--html');
+  const total = sweep.points.length * sweep.repeat;
+  const bar = progressBar(`${sweep.command} ${sweep.scenario}`, shardTasks(total, shard).length, !raw.json && !raw.csv);
+  let sh;
+  try {
+    sh = await sweepShard(sweep, { jobs, shard, onRun: (d) => bar.update(d) });
+  } finally {
+    bar.stop();
+  }
+  if (outFd >= 0) writeOutput(outFd, String(raw.out), JSON.stringify(sh) + '\n', '--out');
+  if (sharded) {
+    const failed = sh.results.filter((r) => !r.report.ok).length;
+    process.stdout.write(raw.json ? JSON.stringify(sh) + '\n' : `shard ${shard!.index}/${shard!.count}: ${sh.results.length} of ${total} run(s) (points x repeats), ` +
+      `${failed > 0 ? `${failed} failed a checker` : 'every checker passed'}${raw.out !== undefined ? `; written to ${String(raw.out)} (ptlab merge gives the sweep's table)` : ''}\n`);
+    process.exitCode = failed > 0 ? 1 : 0;
+    return;
+  }
+  const report = mergeSweep([sh]);
+  if (htmlFd >= 0) writeOutput(htmlFd, String(raw.html), compareHtml(report));
+  printSweep(sweep.command, report, raw);
+}
+
+/** `run` given lists: its grid (--size, then --cpus, then --procs, as compare's) as a sweep. */
+function runPoints(scenario: string, raw: Record<string, unknown>): Sweep {
+  const repeat = checked(intString('--repeat', 1, 100), raw.repeat);
+  const axis = (k: 'procs' | 'cpus' | 'size') => (raw[k] === undefined ? [undefined] : list(raw[k], `--${k}`));
+  try {
+    const points = axis('size').flatMap((size) => axis('cpus').flatMap((cpus) => axis('procs').map((procs) =>
+      parseRunOptions(scenario, { ...debugOptions(raw), html: undefined, size, cpus, procs }))));
+    return sweepOf('run', scenario, points, repeat);
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message);
+    throw e;
+  }
+}
+
+/** The sweep options compare and run share: --repeat, --jobs, --shard, --out, --csv. */
+function sweepOptions(c: Command, jobsHelp: string): Command {
+  return c
+    .option('--repeat <n>', 'runs per point: the table shows each point\'s median faults/s and its spread', '1')
+    .option('--jobs <n>', jobsHelp)
+    .option('--shard <i/n>', 'run only shard i of n of the points x repeats (task t = point x repeat + its repeat; shard t mod n); auto: from Slurm, Kubernetes, GitLab or PTLAB_SHARD_INDEX/COUNT')
+    .option('--out <file>', 'write this shard\'s runs for ptlab merge (which prints the unsharded table)')
+    .option('--csv', 'one CSV row per point on stdout');
+}
+
+const SWEEP_HELP = '\n--procs, --cpus and --size take comma-separated lists (--procs 1,2,4) and sweep them, one row per point, with\n' +
+  'will-it-scale\'s linear column (the smallest task count\'s rate, scaled). --jobs N runs N points (or repeats) at once, each on\n' +
+  'its own machine: parallel runs share the host\'s cores and slow each other, so faults/s fall; rows, order, page-table\n' +
+  'bytes and verdicts do not depend on N. --shard i/n with --out FILE runs a slice; ptlab merge FILE... prints the whole table.';
+
 workloadOptions(program
   .command('run')
   .description('run a scenario and check it')
@@ -183,10 +258,14 @@ workloadOptions(program
   .option('--debug', 'the debug checks: --lockset')
   .option('--html <file>', 'also write a self-contained HTML report with charts (no network needed to view it)')
   .option('--wide', 'lock_stat in /proc/lock_stat\'s own widths, every column (the default fits 120 columns)')
-  .option('--json', 'one JSON object on stdout')
+  .option('--json', 'one JSON object on stdout (a sweep: {runs: [...]})');
+sweepOptions(program.commands[program.commands.length - 1], 'runs at once, each on its own machine (default 1): see below')
+  .addHelpText('after', SWEEP_HELP + '\nA sweep (a list, --repeat, --csv, --jobs, --shard or --out) prints each point\'s report, then the table.')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let o;
     raw.model = await useModel(raw.model);
+    if (['procs', 'cpus', 'size'].some((k) => String(raw[k] ?? '').includes(',')) || String(raw.repeat) !== '1' ||
+      ['csv', 'jobs', 'shard', 'out'].some((k) => raw[k] !== undefined)) return runSweep(runPoints(scenario, raw), raw);
     try {
       o = parseRunOptions(scenario, { ...debugOptions(raw), html: undefined });
     } catch (e) {
@@ -214,13 +293,12 @@ workloadOptions(program
   .option('--ptl <list>', 'comma-separated PTE-table locks (split, mm): each of the above runs under each', 'split'))
   .option('--lockset', 'check each kernel write against the lock that guards it (lockdep __guarded_by); slower')
   .option('--debug', 'the debug checks: --lockset')
-  .option('--repeat <n>', 'runs per point: the table shows each point\'s median faults/s and its spread', '1')
   .option('--wide', 'every column (the default table fits 120 columns)')
-  .option('--csv', 'one CSV row per run on stdout (a sweep: one per point)')
   .option('--html <file>', 'also write a self-contained HTML report with charts (no network needed to view it)')
-  .option('--json', 'one JSON object {runs: [...]} on stdout')
-  .addHelpText('after', '\n--procs, --cpus and --size take comma-separated lists (--procs 1,2,4): every model runs at every point (a sweep);\n' +
-    'the table then has will-it-scale\'s linear column (the smallest task count\'s rate, scaled).')
+  .option('--json', 'one JSON object {runs: [...]} on stdout');
+sweepOptions(program.commands[program.commands.length - 1], 'grid points x repeats run at once, each on its own machine (default 1: compare measures throughput, ' +
+  'and parallel points share the cores and slow each other; the rows, their order, page-table bytes and verdicts do not depend on N)')
+  .addHelpText('after', SWEEP_HELP.replace('one row per point', 'every model at every point, one row per point'))
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let opts;
     let repeat = 1;
@@ -236,27 +314,14 @@ workloadOptions(program
       const hostLocks = raw.hostLock === undefined ? [undefined] : list(raw.hostLock, '--host-lock');
       const sweep = points('size').flatMap((size) => points('cpus').flatMap((cpus) => points('procs').map((procs) => ({ size, cpus, procs }))));
       opts = models.flatMap((model) => protocols.flatMap((mmapLock) => hostLocks.flatMap((hostLock) => faultLocks.flatMap((faultLock) => ptls.flatMap((ptl) =>
-        sweep.map((pt) => parseRunOptions(scenario, { ...debugOptions(raw), models: undefined, repeat: undefined, wide: undefined, csv: undefined, html: undefined, model, mmapLock, hostLock, faultLock, ptl, ...pt })))))));
+        sweep.map((pt) => parseRunOptions(scenario, { ...debugOptions(raw), models: undefined, repeat: undefined, wide: undefined, csv: undefined, html: undefined, out: undefined, model, mmapLock, hostLock, faultLock, ptl, ...pt })))))));
     } catch (e) {
       if (e instanceof UsageError) fail(e.message.replace('--model ', '--models: each '));
       throw e;
     }
-    const htmlFd = raw.html === undefined ? -1 : openOutput(String(raw.html), '--html');
-    const runs = [];
-    const rates: number[][] = [];
-    for (const o of opts) {
-      log.info({ scenario, model: o.model, mmapLock: o.mmapLock, faultLock: o.faultLock, ptl: o.ptl }, 'compare run');
-      // --repeat: the point's runs, same seed; the one with the median faults/s stands for it.
-      const reps = [];
-      for (let i = 0; i < repeat; i++) reps.push(await runScenario(scenario, o));
-      reps.sort((a, b) => a.faults_per_s - b.faults_per_s);
-      runs.push(reps.find((r) => !r.ok) ?? reps[Math.floor((reps.length - 1) / 2)]);
-      rates.push(reps.map((r) => r.faults_per_s));
-    }
-    const report: CompareReport = { scenario, seed: runs[0].seed, cores: runs[0].cores, runs, ...(repeat > 1 ? { repeats: repeat, rates } : {}) };
-    if (htmlFd >= 0) writeOutput(htmlFd, String(raw.html), compareHtml(report));
-    process.stdout.write(raw.json ? JSON.stringify(report) + '\n' : raw.csv ? compareCsv(report) : renderCompare(report, raw.wide === true) + '\n');
-    process.exitCode = runs.every((r) => r.ok) ? 0 : 1;
+    // --repeat: each point's runs, same seed; the one with the median faults/s stands for it (src/cli/compare.ts mergeSweep).
+    log.info({ scenario, points: opts.length, repeat }, 'compare sweep');
+    await runSweep(sweepOf('compare', scenario, opts, repeat), raw);
   });
 
 program
@@ -398,12 +463,22 @@ program
 
 program
   .command('merge')
-  .description('merge the shards of one explore hunt (explore --shard i/n --out FILE): the answer the unsharded hunt gives')
+  .description('merge the shards of one explore hunt, compare sweep or run sweep (--shard i/n --out FILE): what the unsharded command prints')
   .argument('<files...>', 'every shard\'s --out file')
-  .option('--json', 'one JSON object on stdout, as explore --json')
+  .option('--json', 'one JSON object on stdout, as the command\'s --json')
+  .option('--csv', 'compare and run shards: CSV, as the command\'s --csv')
+  .option('--wide', 'compare and run shards: every column')
+  .option('--html <file>', 'compare and run shards: also write the HTML report')
   .action((files: string[], raw: Record<string, unknown>) => {
     let r;
     try {
+      if (shardKind(files[0]) === 'ptlab-compare-shard') {
+        const m = mergeCompareFiles(files);
+        const htmlFd = raw.html === undefined ? -1 : openOutput(String(raw.html), '--html');
+        if (htmlFd >= 0) writeOutput(htmlFd, String(raw.html), compareHtml(m.report));
+        printSweep(m.sweep.command, m.report, raw);
+        return;
+      }
       r = mergeShardFiles(files);
     } catch (e) {
       if (e instanceof UsageError) fail(e.message);
