@@ -25,7 +25,7 @@ import { decodeToken, TokenError } from '../sched/token.js';
 import { intString, parseRunOptions, RUNS_MAX, seedString, UsageError } from './options.js';
 import { renderRun } from './render.js';
 import { runScenario } from './run.js';
-import { checkTortureOptions, renderTorture, torture, TORTURE_BUGS, TORTURE_LOCKS, type TortureOptions } from './torture.js';
+import { checkTortureOptions, renderTorture, STAT_INTERVAL_DEFAULT, torture, TORTURE_BUGS, TORTURE_LOCKS, type TortureOptions } from './torture.js';
 
 const log = pino({ level: process.env.PTLAB_LOG ?? 'warn', base: undefined }, pino.destination({ fd: 2, sync: true }));
 
@@ -508,12 +508,15 @@ program
   .option('--seconds <s>', 'how long', '2')
   .option('--bug <name>', `a planted broken lock: ${TORTURE_BUGS.join(', ')}`)
   .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
+  .option('--stat-interval <s>', 'seconds between locktorture\'s periodic Writes/Reads lines (0: none)', String(STAT_INTERVAL_DEFAULT))
   .option('--json', 'one JSON object on stdout')
   .action(async (raw: Record<string, unknown>) => {
     const num = (k: string) => (/^\d+(\.\d+)?$/.test(String(raw[k])) ? Number(raw[k]) : NaN);
     const o: TortureOptions = {
       lock: String(raw.lock), readers: num('readers'), writers: num('writers'), seconds: num('seconds'),
-      bug: raw.bug === undefined ? '' : String(raw.bug), deadlineMs: num('deadline'),
+      bug: raw.bug === undefined ? '' : String(raw.bug), deadlineMs: num('deadline'), statInterval: num('statInterval'),
+      // lock_torture_stats prints as the run goes (JSON: in the report's `periodic`).
+      onStats: raw.json ? undefined : (lines) => process.stdout.write(lines.join('\n') + '\n'),
     };
     const bad = checkTortureOptions(o) ?? (o.deadlineMs >= 10 ? null : '--deadline must be at least 10 ms');
     if (bad) fail(bad);

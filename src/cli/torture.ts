@@ -14,7 +14,9 @@ import { M_MMAP_LOCK, M_PAGE_TABLE_LOCK, MM_WORDS } from '../shm/layout.js';
 import { LOCK_CLASS_NAMES, LockClass } from '../sync/lockdep.js';
 import { sizeMachine } from '../scenarios/common.js';
 import { workerPath } from '../proc/orchestrator.js';
-import { TS_FAILS, TS_STARTED, TS_LOCKDEP, TS_LOCKDEP_FROM, TS_LOCKDEP_TO, TS_STOP, TS_WORDS, type TortureParams, type TortureResult } from '../sync/locktorture.js';
+import {
+  TP_ACQUIRED, TP_FAILS, TP_SLOTS, TS_FAILS, TS_STARTED, TS_LOCKDEP, TS_LOCKDEP_FROM, TS_LOCKDEP_TO, TS_STOP, TS_WORDS, type TortureParams, type TortureResult,
+} from '../sync/locktorture.js';
 
 /** The locks torture can take: `<class>/<protocol>` (issue 6 adds protocols). */
 export const TORTURE_LOCKS: Record<string, { protocol: 'rwsem' | 'qrwlock' | 'spinlock'; cls: LockClass; word: number; readers: boolean }> = {
@@ -32,7 +34,17 @@ export interface TortureOptions {
   seconds: number;
   bug: string;
   deadlineMs: number;
+  /**
+   * locktorture's stat_interval: seconds between the lock_torture_stats thread's lines (0: no
+   * periodic lines); the kernel's default is 60. Absent: 60.
+   */
+  statInterval?: number;
+  /** Called with each interval's lines as they are made (the CLI prints them at once). */
+  onStats?: (lines: string[]) => void;
 }
+
+/** locktorture's stat_interval default (module parameter), seconds. */
+export const STAT_INTERVAL_DEFAULT = 60;
 
 interface Side { total: number; max: number; min: number; unfair: boolean; fails: number; per_thread: number[] }
 
@@ -56,6 +68,27 @@ export interface TortureReport {
   idle: boolean;
   /** Threads that had started when the clock started. */
   started: number;
+  /** The periodic statistics (lock_torture_stats): each interval's time and its lines. */
+  periodic: { seconds: number; lines: string[] }[];
+}
+
+/**
+ * __torture_print_stats' line, byte for byte: "%s:  Total: %lld  Max/Min: %ld/%ld %s  Fail: %d %s"
+ * with "Writes" or "Reads ", "???" when max / 2 > min (integer division, as the kernel's longs),
+ * and "!!!" when a thread failed — so a line without either ends in a space, as the kernel's does.
+ */
+export function tortureStatsLine(write: boolean, counts: readonly number[], fails: readonly number[]): string {
+  let sum = 0;
+  let max = 0;
+  let min = counts.length > 0 ? counts[0] : 0;
+  let fail = false;
+  for (let i = 0; i < counts.length; i++) {
+    if (fails[i] > 0) fail = true;
+    sum += counts[i];
+    if (max < counts[i]) max = counts[i];
+    if (min > counts[i]) min = counts[i];
+  }
+  return `${write ? 'Writes' : 'Reads '}:  Total: ${sum}  Max/Min: ${max}/${min} ${Math.floor(max / 2) > min ? '???' : ''}  Fail: ${fail ? 1 : 0} ${fail ? '!!!' : ''}`;
 }
 
 /** How long the worker threads may take to start (not a lock wait: --deadline does not bound it). */
@@ -70,6 +103,7 @@ export function checkTortureOptions(o: TortureOptions): string | null {
   if (!Number.isInteger(o.writers) || o.writers < 0 || o.writers > 64) return '--writers must be an integer from 0 to 64';
   if (o.readers + o.writers === 0) return '--readers and --writers: at least one thread';
   if (!(o.seconds > 0 && o.seconds <= 3600)) return '--seconds must be a number from 0 to 3600';
+  if (o.statInterval !== undefined && !(o.statInterval >= 0 && o.statInterval <= 3600)) return '--stat-interval must be a number of seconds from 0 to 3600 (0: no periodic statistics)';
   if (o.bug !== '' && !TORTURE_BUGS.includes(o.bug)) return `--bug must be one of ${TORTURE_BUGS.join(', ')}`;
   if (o.bug === 'broken-rwsem' && l.protocol !== 'rwsem') return '--bug broken-rwsem needs an rwsem --lock';
   if (o.bug === 'lock-inversion' && (o.writers < 2 || l.cls === LockClass.PageTableLock)) return '--bug lock-inversion needs --writers 2 or more and a lock other than page_table_lock';
@@ -89,6 +123,8 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   const m = createMachine(config);
   const stats = new SharedArrayBuffer(TS_WORDS * 4);
   const s = new Int32Array(stats);
+  const progress = new SharedArrayBuffer(threads * TP_SLOTS * 8);
+  const prog = new Float64Array(progress);
   const lockWord = m.layout.mms + l.word; // mm 0's lock (no mm runs: the lock alone is tortured)
   const pool = new Piscina({ filename: workerPath('torture.mjs'), minThreads: threads, maxThreads: threads, idleTimeout: Infinity });
   const runs: Promise<TortureResult>[] = [];
@@ -96,7 +132,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   for (let t = 0; t < threads; t++) {
     const writer = t >= o.readers;
     const p: TortureParams = {
-      sab: m.sab, config, stats, cpu: t, writer, protocol: l.protocol, broken: o.bug === 'broken-rwsem', spinLimit, lockWord, cls: l.cls, deadlineMs: o.deadlineMs,
+      sab: m.sab, config, stats, progress, cpu: t, writer, protocol: l.protocol, broken: o.bug === 'broken-rwsem', spinLimit, lockWord, cls: l.cls, deadlineMs: o.deadlineMs,
       inversion: o.bug === 'lock-inversion', gateWord: m.layout.mms + M_MMAP_LOCK + MM_WORDS, secondWord: m.layout.mms + M_PAGE_TABLE_LOCK + MM_WORDS, // mm 1's
     };
     runs.push(pool.run(p));
@@ -106,7 +142,23 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   const t0 = performance.now();
   while (Atomics.load(s, TS_STARTED) < threads && performance.now() - t0 < STARTUP_MS) await new Promise((r) => setTimeout(r, 5));
   const started = Atomics.load(s, TS_STARTED);
-  await new Promise((r) => setTimeout(r, o.seconds * 1000));
+  // lock_torture_stats: every stat_interval seconds, lock_torture_stats_print's lines (Writes,
+  // then Reads if the lock has readers), from the counts so far. Only inside the run: the final
+  // summary (lock_torture_cleanup's print) is the report's.
+  const begin = performance.now();
+  const end = begin + o.seconds * 1000;
+  const interval = (o.statInterval ?? STAT_INTERVAL_DEFAULT) * 1000;
+  const periodic: TortureReport['periodic'] = [];
+  const slots = (from: number, to: number, slot: number) => Array.from({ length: to - from }, (_, i) => prog[(from + i) * TP_SLOTS + slot]);
+  for (let k = 1; interval > 0 && begin + k * interval < end; k++) {
+    await new Promise((r) => setTimeout(r, Math.max(0, begin + k * interval - performance.now())));
+    const lines: string[] = [];
+    if (o.writers > 0) lines.push(tortureStatsLine(true, slots(o.readers, threads, TP_ACQUIRED), slots(o.readers, threads, TP_FAILS)));
+    if (o.readers > 0) lines.push(tortureStatsLine(false, slots(0, o.readers, TP_ACQUIRED), slots(0, o.readers, TP_FAILS)));
+    periodic.push({ seconds: Math.round(k * interval) / 1000, lines });
+    o.onStats?.(lines);
+  }
+  await new Promise((r) => setTimeout(r, Math.max(0, end - performance.now())));
   Atomics.store(s, TS_STOP, 1);
   const results = await Promise.all(runs);
   await pool.destroy();
@@ -130,6 +182,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
     stuck,
     idle,
     started,
+    periodic,
   };
 }
 

@@ -26,10 +26,22 @@ export const TS_LOCKDEP_TO = 7;
 export const TS_STARTED = 8;
 export const TS_WORDS = 16;
 
+/**
+ * Per-thread progress for lock_torture_stats (the periodic lines): Float64 slots
+ * [thread * TP_SLOTS + TP_ACQUIRED] and [... + TP_FAILS], written by their thread alone with
+ * plain stores and read while the run goes on — lock_stress_stats' n_lock_acquired and
+ * n_lock_fail, which the kernel reads under data_race() as well.
+ */
+export const TP_ACQUIRED = 0;
+export const TP_FAILS = 1;
+export const TP_SLOTS = 2;
+
 export interface TortureParams {
   sab: SharedArrayBuffer;
   config: MachineConfig;
   stats: SharedArrayBuffer;
+  /** Float64Array(threads * TP_SLOTS): this thread's acquisitions and failures so far. */
+  progress: SharedArrayBuffer;
   cpu: number;
   writer: boolean;
   protocol: 'rwsem' | 'qrwlock' | 'spinlock';
@@ -73,6 +85,8 @@ export default function tortureThread(p: TortureParams): TortureResult {
   const second = p.inversion && p.writer;
   let acquisitions = 0;
   let fails = 0;
+  const progress = new Float64Array(p.progress);
+  const mine = p.cpu * TP_SLOTS;
   Atomics.add(s, TS_STARTED, 1);
   try {
     while (Atomics.load(s, TS_STOP) === 0) {
@@ -113,6 +127,8 @@ export default function tortureThread(p: TortureParams): TortureResult {
         spin_unlock(c, p.gateWord);
       }
       acquisitions++;
+      progress[mine + TP_ACQUIRED] = acquisitions;
+      progress[mine + TP_FAILS] = fails;
     }
   } catch (e) {
     if (!(e instanceof MachineStop)) throw e;

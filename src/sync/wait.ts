@@ -28,7 +28,7 @@ import {
  */
 const LOCK_FRAME = /^(?:acquired|contendedRelease|released|lockSite|down_(?:read|write)\w*|up_(?:read|write)|queued_\w+|spin_(?:lock|unlock|trylock)\w*|mmap_(?:read|write)_(?:lock|unlock)\w*|host_mmap_\w+|pte_lock|plugin_(?:read|write)_\w+|wake|wait_lock|wait_unlock|sleep|sleepStep|waitStep)\d*$/;
 /** Frames captured for a site: the lock layer is at most this deep above its caller. */
-const SITE_FRAMES = 10;
+const SITE_FRAMES = 6;
 
 /** The first frame outside the lock layer (Error.prepareStackTrace's structured frames: no text formatting). */
 function pickSite(_e: Error, frames: NodeJS.CallSite[]): string {
