@@ -12,6 +12,8 @@
  *   sched_point.ts         what a schedule point costs with no scheduler installed
  *   explore_jobs.ts        explore's controlled runs/s at --jobs 1 .. cores, and 2 shards merged vs unsharded
  *
+ * `--html FILE` also writes the results as one self-contained HTML page (src/cli/html_bench.ts).
+ *
  * No timing assertions: targets are reported, never enforced. Never part of `npm test`.
  */
 import { cores, emit, medians, type BenchRecord } from './common.js';
@@ -24,6 +26,12 @@ import { benchTlbHit, TLB_HIT_DEFAULTS } from './tlb_hit.js';
 import { benchFork, benchForkCow, benchKernelFork, FORK_COW_MODELS, FORK_DEFAULTS } from './fork.js';
 import { benchPageData } from './page_data.js';
 import { benchExploreJobs, benchShardedCheck, EXPLORE_JOBS_DEFAULTS } from './explore_jobs.js';
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { benchHtml } from '../src/cli/html_bench.js';
+
+// `npm run bench -- --html FILE`: also the page of the results (ptlab report draws saved lines too).
+const args = parseArgs({ options: { html: { type: 'string' } } }).values;
 
 /** Runs per benchmark; the median is kept. */
 const RUNS = 5;
@@ -69,3 +77,7 @@ const rs = ratios(records);
 for (const r of rs) process.stdout.write(`${JSON.stringify(r)}\n`);
 process.stdout.write(`\nptlab benchmarks on ${cores()} cores\n${renderReport(records, rs)}\n`);
 process.stdout.write(`\nmachine memory per GiB of simulated memory: ${pageData.map((r) => `${r.page_data_bytes} B of page data: ${(r.machine_bytes_per_simulated_gib / 2 ** 20).toFixed(1)} MiB`).join('; ')}\n`);
+if (args.html !== undefined) {
+  writeFileSync(args.html, benchHtml([...records, ...pageData, ...rs] as unknown as Record<string, unknown>[]));
+  process.stdout.write(`the page: ${args.html}\n`);
+}

@@ -75,10 +75,49 @@ function pageData(c: CompareReport) {
       waitP50: l.waittime_p50, waitP99: l.waittime_p99, holdP50: l.holdtime_p50, holdP99: l.holdtime_p99,
     }))),
     violations: c.runs.flatMap((r) => r.violations.slice(0, 5).map((v) => ({ run: label(c, r), checker: v.checker, message: v.message }))),
+    forks: c.runs.filter((r) => r.forks !== undefined && r.fork_latency_us !== undefined).map((r) => ({
+      run: `${label(c, r)}${swept ? ` @${r.procs}` : ''}`, ipisPerFork: r.ipis_per_fork ?? 0, p50: r.fork_latency_us!.p50, p99: r.fork_latency_us!.p99,
+    })),
+    sga: c.runs.flatMap((r) => (r.scenario_report?.key === 'sga_1500' ? [sgaCurve(label(c, r), r)] : [])),
   };
 }
 
-const SCRIPT = String.raw`
+interface SgaJson {
+  sga_bytes: number;
+  budget_bytes: number;
+  predicted: { per_process_bytes: number; clients_fit: number };
+  oom: { first: { clients_worth: number; pt_pages: number } | null };
+  clients_alive_at_end: number;
+}
+
+/**
+ * sga-1500's memory over clients: the SGA plus each client's page tables — the unshared formula
+ * (each client maps the whole SGA through its own tables) beside this run's measured tables per
+ * client — the budget, and the measured points: where VM_FAULT_OOM first struck (everything
+ * charged then) and the clients alive at the end.
+ */
+function sgaCurve(name: string, r: RunReport) {
+  const j = r.scenario_report!.json as SgaJson;
+  const alive = Math.max(1, j.clients_alive_at_end);
+  const n = [0, r.procs];
+  return {
+    name,
+    procs: r.procs,
+    budget: j.budget_bytes,
+    unshared: n.map((x) => ({ x, y: j.sga_bytes + x * j.predicted.per_process_bytes })),
+    measured: n.map((x) => ({ x, y: j.sga_bytes + r.pgtables_bytes.host + x * (r.pgtables_bytes.guests / alive) })),
+    oom: j.oom.first === null ? null : { x: j.oom.first.clients_worth, y: j.sga_bytes + j.oom.first.pt_pages * PAGE },
+    end: { x: j.clients_alive_at_end, y: r.memory.peak_bytes },
+  };
+}
+
+/**
+ * Every page's script runs as pageScript(body): D is the page's data; chart(id, config) draws a
+ * Chart.js chart into canvas #id and counts it when every dataset has points; the page then marks
+ * <body> with data-rendered (charts drawn with data) and data-errors (errors thrown).
+ */
+export function pageScript(body: string): string {
+  return String.raw`
 (function () {
   var errors = 0;
   window.addEventListener('error', function () { errors++; document.body.dataset.errors = String(errors); });
@@ -89,30 +128,58 @@ const SCRIPT = String.raw`
     if (c.data.datasets.every(function (d) { return d.data.length > 0; })) made++;
     return c;
   }
-  var anim = { animation: false, responsive: false };
+  // A fresh options object per chart: Chart.js writes its resolved scales into the one it is given.
+  function opts(o) { return Object.assign({ animation: false, responsive: false }, o || {}); }
+  try {
+` + body + String.raw`
+  } catch (e) {
+    errors++;
+    document.body.dataset.failure = String(e && e.message);
+  }
+  document.body.dataset.rendered = String(made);
+  document.body.dataset.errors = String(errors);
+})();
+`;
+}
+
+const SCRIPT = pageScript(String.raw`
   if (D.swept) {
     var pg = D.series.map(function (s) { return { label: s.name, data: s.points.map(function (p) { return { x: p.procs, y: p.pgtables / 1024 }; }) }; });
     if (D.formula) pg.push({ label: D.formula.name, borderDash: [6, 4], pointRadius: 0, data: D.formula.points.map(function (p) { return { x: p.procs, y: p.pgtables / 1024 }; }) });
-    chart('pgtables', { type: 'line', data: { datasets: pg }, options: Object.assign({ scales: { x: { type: 'linear', title: { display: true, text: 'processes' } }, y: { title: { display: true, text: 'page tables (KiB, x86-64)' } } } }, anim) });
+    chart('pgtables', { type: 'line', data: { datasets: pg }, options: opts({ scales: { x: { type: 'linear', title: { display: true, text: 'processes' } }, y: { title: { display: true, text: 'page tables (KiB, x86-64)' } } } }) });
     var fr = [];
     D.series.forEach(function (s) {
       fr.push({ label: s.name, data: s.points.map(function (p) { return { x: p.procs, y: p.faultsPerS }; }) });
       var b = s.points[0];
       fr.push({ label: s.name + ' linear', borderDash: [3, 3], pointRadius: 0, data: s.points.map(function (p) { return { x: p.procs, y: b.faultsPerS * p.procs / b.procs }; }) });
     });
-    chart('faults', { type: 'line', data: { datasets: fr }, options: Object.assign({ scales: { x: { type: 'linear', title: { display: true, text: 'processes' } }, y: { title: { display: true, text: 'faults/s' } } } }, anim) });
+    chart('faults', { type: 'line', data: { datasets: fr }, options: opts({ scales: { x: { type: 'linear', title: { display: true, text: 'processes' } }, y: { title: { display: true, text: 'faults/s' } } } }) });
   } else {
     var names = D.series.map(function (s) { return s.name; });
     var pgd = [{ label: 'page tables (KiB, x86-64)', data: D.series.map(function (s) { return s.points[0].pgtables / 1024; }) }];
     if (D.formula) pgd.push({ label: D.formula.name, data: D.series.map(function () { return D.formula.points[0].pgtables / 1024; }) });
-    chart('pgtables', { type: 'bar', data: { labels: names, datasets: pgd }, options: anim });
-    chart('faults', { type: 'bar', data: { labels: names, datasets: [{ label: 'faults/s', data: D.series.map(function (s) { return s.points[0].faultsPerS; }) }] }, options: anim });
+    chart('pgtables', { type: 'bar', data: { labels: names, datasets: pgd }, options: opts() });
+    chart('faults', { type: 'bar', data: { labels: names, datasets: [{ label: 'faults/s', data: D.series.map(function (s) { return s.points[0].faultsPerS; }) }] }, options: opts() });
   }
+  if (D.forks.length > 0) {
+    chart('forks', { type: 'bar', data: { labels: D.forks.map(function (f) { return f.run; }), datasets: [{ label: 'IPIs per fork', data: D.forks.map(function (f) { return f.ipisPerFork; }) }] }, options: opts() });
+  }
+  D.sga.forEach(function (g, i) {
+    var GiB = 1024 * 1024 * 1024, xy = function (p) { return { x: p.x, y: p.y / GiB }; };
+    var ds = [
+      { label: 'budget (simulated memory)', data: [{ x: 0, y: g.budget / GiB }, { x: g.procs, y: g.budget / GiB }], borderDash: [6, 4], pointRadius: 0 },
+      { label: 'SGA + unshared tables (formula)', data: g.unshared.map(xy), borderDash: [3, 3], pointRadius: 0 },
+      { label: 'SGA + ' + g.name + ' tables per client (measured)', data: g.measured.map(xy), pointRadius: 0 },
+      { label: 'clients alive at the end (peak memory)', data: [xy(g.end)], showLine: false, pointRadius: 6 },
+    ];
+    if (g.oom) ds.push({ label: 'first VM_FAULT_OOM (charged then)', data: [xy(g.oom)], showLine: false, pointRadius: 8, pointStyle: 'crossRot' });
+    chart('sga' + i, { type: 'line', data: { datasets: ds }, options: opts({ scales: { x: { type: 'linear', title: { display: true, text: 'clients (processes)' } }, y: { title: { display: true, text: 'GiB' } } } }) });
+  });
   var contended = D.locks.filter(function (l) { return l.contentions > 0; });
   var lockRows = contended.length > 0 ? contended : D.locks.slice(0, 12);
   chart('waits', { type: 'bar', data: { labels: lockRows.map(function (l) { return l.run + ': ' + l.class + '-' + l.mode; }),
     datasets: [{ label: 'wait p50 (us)', data: lockRows.map(function (l) { return l.waitP50; }) }, { label: 'wait p99 (us)', data: lockRows.map(function (l) { return l.waitP99; }) }] },
-    options: Object.assign({ scales: { y: { type: 'logarithmic', title: { display: true, text: 'µs (log)' } } } }, anim) });
+    options: opts({ scales: { y: { type: 'logarithmic', title: { display: true, text: 'µs (log)' } } } }) });
   // lock_stat, sortable: click a column's head (contentions first, as /proc/lock_stat sorts).
   var cols = ['run', 'class', 'mode', 'contentions', 'acquisitions', 'waitP50', 'waitP99', 'holdP50', 'holdP99'];
   var rows = D.locks.slice().sort(function (a, b) { return b.contentions - a.contentions; });
@@ -134,10 +201,7 @@ const SCRIPT = String.raw`
     });
   });
   fill();
-  document.body.dataset.rendered = String(made);
-  document.body.dataset.errors = String(errors);
-})();
-`;
+`);
 
 /** The self-contained page for a compare report. */
 export function compareHtml(c: CompareReport): string {
@@ -145,8 +209,39 @@ export function compareHtml(c: CompareReport): string {
   const violations = d.violations.length === 0
     ? '<p class="ok">Every checker passed in every run.</p>'
     : `<ul class="bad">${d.violations.map((v) => `<li>${esc(v.run)}: [${esc(v.checker)}] ${esc(v.message)}</li>`).join('')}</ul>`;
+  return htmlPage({
+    title: d.title,
+    subtitle: d.subtitle,
+    charts: 3 + (d.forks.length > 0 ? 1 : 0) + d.sga.length,
+    data: d,
+    script: SCRIPT,
+    body: `<h2>Checkers</h2>${violations}
+<h2>Page-table bytes${d.swept ? ' over the process count' : ' per run'}</h2><canvas id="pgtables" width="900" height="360"></canvas>
+<h2>Faults per second${d.swept ? ' (dashed: linear from the smallest process count)' : ''}</h2><canvas id="faults" width="900" height="360"></canvas>
+${d.forks.length > 0 ? '<h2>fork: IPIs per fork</h2><canvas id="forks" width="900" height="320"></canvas>' : ''}
+${d.sga.map((g, i) => `<h2>sga-1500: memory over clients, ${esc(g.name)}</h2><canvas id="sga${i}" width="900" height="380"></canvas>`).join('\n')}
+<h2>Lock waits of the contended classes (lock_stat p50 / p99, µs)</h2><canvas id="waits" width="900" height="420"></canvas>
+<h2>lock_stat (click a column to sort)</h2>
+<table id="lockstat"><thead><tr><th>run</th><th>class</th><th>mode</th><th>contentions</th><th>acquisitions</th><th>wait p50 µs</th><th>wait p99 µs</th><th>hold p50 µs</th><th>hold p99 µs</th></tr></thead><tbody></tbody></table>`,
+  });
+}
+
+export interface HtmlPage {
+  title: string;
+  subtitle: string;
+  /** Charts the page's script draws: <body data-charts>, beside data-rendered (those drawn with data). */
+  charts: number;
+  /** The page's data, as JSON in <script id="ptlab-data"> (the script reads it from there). */
+  data: unknown;
+  /** The page's script: it draws with chart() and sets data-rendered / data-errors on <body> (see SCRIPT). */
+  script: string;
+  body: string;
+}
+
+/** One self-contained page: the style, the data, Chart.js and the page's script inlined. */
+export function htmlPage(p: HtmlPage): string {
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${esc(d.title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(p.title)}</title>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
 h1 { font-size: 20px; margin: 0; } h2 { font-size: 16px; margin: 28px 0 8px; }
@@ -155,17 +250,14 @@ canvas { border: 1px solid #eee; }
 table { border-collapse: collapse; font-size: 12px; } th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; }
 th { cursor: pointer; background: #f6f6f6; } td:nth-child(-n+3) { text-align: left; }
 </style></head>
-<body data-rendered="0" data-errors="0">
-<h1>${esc(d.title)}</h1><div class="sub">${esc(d.subtitle)}</div>
-<h2>Checkers</h2>${violations}
-<h2>Page-table bytes${d.swept ? ' over the process count' : ' per run'}</h2><canvas id="pgtables" width="900" height="360"></canvas>
-<h2>Faults per second${d.swept ? ' (dashed: linear from the smallest process count)' : ''}</h2><canvas id="faults" width="900" height="360"></canvas>
-<h2>Lock waits of the contended classes (lock_stat p50 / p99, µs)</h2><canvas id="waits" width="900" height="420"></canvas>
-<h2>lock_stat (click a column to sort)</h2>
-<table id="lockstat"><thead><tr><th>run</th><th>class</th><th>mode</th><th>contentions</th><th>acquisitions</th><th>wait p50 µs</th><th>wait p99 µs</th><th>hold p50 µs</th><th>hold p99 µs</th></tr></thead><tbody></tbody></table>
-<script id="ptlab-data" type="application/json">${scriptJson(d)}</script>
+<body data-rendered="0" data-errors="0" data-charts="${p.charts}">
+<h1>${esc(p.title)}</h1><div class="sub">${esc(p.subtitle)}</div>
+${p.body}
+<script id="ptlab-data" type="application/json">${scriptJson(p.data)}</script>
 <script>${chartLibrary().replace(/<\/script/gi, '<\\/script')}</script>
-<script>${SCRIPT}</script>
+<script>${p.script}</script>
 </body></html>
 `;
 }
+
+export { esc };

@@ -11,6 +11,7 @@ import { SCENARIOS } from '../scenarios/index.js';
 import { Presets, SingleBar } from 'cli-progress';
 import { compareCsv, type CompareReport, mergeCompareFiles, mergeSweep, renderCompare, type Sweep, sweepOf, sweepShard } from './compare.js';
 import { compareHtml } from './html.js';
+import { reportHtml } from './report.js';
 import { isPluginSpec, loadModelPlugin, PluginError } from '../models/plugin.js';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { PTLAB_VERSION } from './version.js';
@@ -485,6 +486,23 @@ program
       throw e;
     }
     printExplore(r, raw.json === true, `ptlab merge: ${files.length} shard(s) of explore ${r.scenario} --model ${r.model} --strategy ${r.strategy}`);
+  });
+
+program
+  .command('report')
+  .description('draw saved results as one self-contained HTML page: a run\'s or compare\'s --json, or benchmark JSON lines (npm run bench, bench:races, bench:locks)')
+  .argument('<files...>', 'JSON files: run --json, compare --json, or a benchmark\'s stdout')
+  .requiredOption('--html <file>', 'where to write the page (no network needed to view it)')
+  .action((files: string[], raw: Record<string, unknown>) => {
+    let html: string;
+    try {
+      html = reportHtml(files);
+    } catch (e) {
+      if (e instanceof UsageError) fail(e.message);
+      throw e;
+    }
+    writeOutput(openOutput(String(raw.html), '--html'), String(raw.html), html);
+    process.stdout.write(`${String(raw.html)} written (${(html.length / 1024).toFixed(0)} KiB, self-contained)\n`);
   });
 
 program

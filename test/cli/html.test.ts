@@ -6,33 +6,17 @@
  * (the page marks both on <body>), and a PNG screenshot is saved for people to look at.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { chromium, openInChromium } from '../helpers/chromium.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ptlab-html-'));
 
 function ptlab(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/ptlab.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-const chromium = ['chromium', 'chromium-browser', 'google-chrome'].find((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0);
-const HEADLESS = ['--headless', '--no-sandbox', '--disable-gpu', '--virtual-time-budget=5000'];
-
-/** The page's own marks once its script ran: charts rendered with data, errors thrown. */
-function openInChromium(file: string, png: string): { rendered: number; errors: number; png: number } {
-  const dom = spawnSync(chromium!, [...HEADLESS, '--dump-dom', `file://${file}`], { encoding: 'utf8', timeout: 60_000 });
-  const body = /<body[^>]*data-rendered="(\d+)"[^>]*data-errors="(\d+)"/.exec(dom.stdout ?? '');
-  spawnSync(chromium!, [...HEADLESS, '--window-size=1280,1700', `--screenshot=${png}`, `file://${file}`], { timeout: 60_000 });
-  let size = 0;
-  try {
-    size = statSync(png).size;
-  } catch {
-    size = 0;
-  }
-  return { rendered: body ? Number(body[1]) : -1, errors: body ? Number(body[2]) : -1, png: size };
 }
 
 describe('the HTML report', () => {
@@ -64,7 +48,7 @@ describe('the HTML report', () => {
     for (const [f, name] of [[sweep, 'compare-sweep'], [single, 'run']] as const) {
       const png = join(dir, `${name}.png`);
       const r = openInChromium(f, png);
-      expect(r).toMatchObject({ rendered: 3, errors: 0 });
+      expect(r).toMatchObject({ rendered: 3, charts: 3, errors: 0 });
       expect(r.png).toBeGreaterThan(20_000);
       console.log(`the ${name} report's screenshot: ${png}`);
     }
