@@ -4,13 +4,26 @@
  * a seed that finds nothing in MAX_RUNS counts as MAX_RUNS + 1 and the record says how many did),
  * runs per second (of the fixed variant, MAX_RUNS runs on one pool of workers: the failing runs
  * stop too early to measure a rate), and the switches of the first failure's schedule before and after shrinking.
- * Arguments: scenario names to measure only those races.
  * Targets: PCT finds each race in at most 100 runs (median); a fixed variant survives.
+ *
+ *   npm run bench:races -- [scenario...] [--seeds N] [--runs N] [--jobs N] [--shard i/n|auto --out FILE] [--csv]
+ *   npm run bench:races -- --merge FILE...
+ *
+ * The work is a list of tasks — one explore per race, strategy and seed, one fixed-variant hunt
+ * per race and strategy, then one shrink per race and strategy (of the lowest seed's failure) —
+ * each decided by its inputs alone: --jobs N runs N at once, --shard i/n the tasks t with
+ * t % n === i, and --merge gives exactly the unsharded records and table (runs/s aside: a rate).
  */
 import Table from 'cli-table3';
-import { explore } from '../src/cli/explore.js';
-import { parseRunOptions } from '../src/cli/options.js';
+import { stringify } from 'csv-stringify/sync';
+import { writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { explore, type ExploreResult } from '../src/cli/explore.js';
+import { parseRunOptions, UsageError } from '../src/cli/options.js';
+import { inLanes, parseShard, progressBar, readShardSet, type Shard, shardTasks } from '../src/cli/shard.js';
 import { shrink } from '../src/cli/shrink.js';
+import { PTLAB_VERSION } from '../src/cli/version.js';
 import { decodeToken } from '../src/sched/token.js';
 import { cores } from './common.js';
 
@@ -46,42 +59,211 @@ export const RACES: Race[] = [
 
 const SEEDS = 20;
 const MAX_RUNS = 100;
+const STRATEGIES = ['pct', 'random'] as const;
+const SHRINK_BUDGET = 200;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-// `npm run bench:races -- <scenario>...` measures only those races.
-const only = process.argv.slice(2);
-const rows: string[][] = [];
-for (const race of RACES.filter((r) => only.length === 0 || only.includes(r.scenario))) {
-  for (const strategy of ['pct', 'random'] as const) {
-    const o = parseRunOptions(race.scenario, { ...race.opts, model: race.model, bug: race.bug, lockStat: false });
-    const runsToFail: number[] = [];
-    let found = 0;
-    let firstToken: string | undefined;
-    for (let seed = 1; seed <= SEEDS; seed++) {
-      const r = await explore(race.scenario, o, { strategy, depth: 3, runs: MAX_RUNS, seed, raw: { ...race.opts, lockStat: false } });
-      if (!r.ok) {
-        found++;
-        runsToFail.push(r.runs);
-        firstToken ??= r.token;
-      } else runsToFail.push(MAX_RUNS + 1);
+/** What decides the answer: the races (by scenario), the seeds and the runs per seed. */
+export interface RacesConfig { races: string[]; seeds: number; maxRuns: number }
+
+type Task =
+  | { kind: 'seed'; race: number; strategy: 'pct' | 'random'; seed: number }
+  | { kind: 'fixed'; race: number; strategy: 'pct' | 'random' }
+  | { kind: 'shrink'; race: number; strategy: 'pct' | 'random' };
+
+type TaskResult =
+  | { kind: 'seed'; runs: number; found: boolean }
+  | { kind: 'fixed'; ok: boolean; runs_per_s: number }
+  | { kind: 'shrink'; from: number; to: number } | { kind: 'shrink'; from: null; to: null };
+
+/** One shard of the catalog's tasks (the whole catalog: shard 0/1), for --merge. */
+export interface RacesShard {
+  kind: 'ptlab-races-shard';
+  version: string;
+  config: RacesConfig;
+  shard: Shard;
+  results: { task: number; result: TaskResult }[];
+  seconds: number;
+  cores: number;
+}
+
+export interface RaceRecord {
+  bench: 'race'; race: string; scenario: string; model: string; bug: string; strategy: string;
+  seeds: number; found: number; median_runs_to_failure: number; runs_to_failure: number[]; runs_per_s: number; fixed_ok: boolean;
+  shrunk_decisions: number | null; failing_run_decisions: number | null; cores: number; meets_target: boolean | null;
+}
+
+const racesOf = (c: RacesConfig) => c.races.map((s) => RACES.find((r) => r.scenario === s)!);
+
+/** Every task, in order: per race and strategy its seeds and its fixed variant; then the shrinks. */
+function tasksOf(c: RacesConfig): Task[] {
+  const out: Task[] = [];
+  racesOf(c).forEach((_, race) => {
+    for (const strategy of STRATEGIES) {
+      for (let seed = 1; seed <= c.seeds; seed++) out.push({ kind: 'seed', race, strategy, seed });
+      out.push({ kind: 'fixed', race, strategy });
     }
-    const shrunk = firstToken ? await shrink(decodeToken(firstToken), 200) : undefined;
-    const fixedOpts = parseRunOptions(race.scenario, { ...race.opts, model: race.model, lockStat: false });
-    const fixed = await explore(race.scenario, fixedOpts, { strategy, depth: 3, runs: MAX_RUNS, seed: 1, raw: { ...race.opts, lockStat: false } });
-    const rec = {
-      bench: 'race', race: race.name, scenario: race.scenario, model: race.model, bug: race.bug, strategy,
-      seeds: SEEDS, found, median_runs_to_failure: median(runsToFail), runs_per_s: fixed.runs_per_s, fixed_ok: fixed.ok,
-      shrunk_decisions: shrunk?.to ?? null, failing_run_decisions: shrunk?.from ?? null, cores: cores(),
-      meets_target: strategy === 'pct' ? median(runsToFail) <= 100 : null,
-    };
-    process.stdout.write(`${JSON.stringify(rec)}\n`);
-    rows.push([race.name, strategy, `${found}/${SEEDS}`, String(rec.median_runs_to_failure), `${rec.runs_per_s}${fixed.ok ? '' : ' (FIXED VARIANT FAILED)'}`, shrunk ? `${shrunk.from} -> ${shrunk.to}` : '-']);
+  });
+  racesOf(c).forEach((_, race) => {
+    for (const strategy of STRATEGIES) out.push({ kind: 'shrink', race, strategy });
+  });
+  return out;
+}
+
+/**
+ * Runs this shard's tasks, `jobs` at once. A shrink needs the lowest seed that found its race:
+ * it explores the seeds from 1 until one fails (reusing those this process ran already), so a
+ * shard needs no other shard's results.
+ */
+export async function racesShard(c: RacesConfig, o: { jobs?: number; shard?: Shard; onTask?: (done: number) => void } = {}): Promise<RacesShard> {
+  const t0 = performance.now();
+  const races = racesOf(c);
+  const shard = o.shard ?? { index: 0, count: 1 };
+  const all = tasksOf(c);
+  const mine = shardTasks(all.length, shard);
+  const hunts = new Map<string, Promise<ExploreResult>>();
+  const hunt = (race: number, strategy: 'pct' | 'random', seed: number): Promise<ExploreResult> => {
+    const key = `${race}/${strategy}/${seed}`;
+    let p = hunts.get(key);
+    if (p === undefined) {
+      const r = races[race];
+      const opts = parseRunOptions(r.scenario, { ...r.opts, model: r.model, bug: r.bug, lockStat: false });
+      p = explore(r.scenario, opts, { strategy, depth: 3, runs: c.maxRuns, seed, raw: { ...r.opts, lockStat: false } });
+      hunts.set(key, p);
+    }
+    return p;
+  };
+  const run = async (t: Task): Promise<TaskResult> => {
+    const r = races[t.race];
+    if (t.kind === 'seed') {
+      const e = await hunt(t.race, t.strategy, t.seed);
+      return { kind: 'seed', runs: e.ok ? c.maxRuns + 1 : e.runs, found: !e.ok };
+    }
+    if (t.kind === 'fixed') {
+      const opts = parseRunOptions(r.scenario, { ...r.opts, model: r.model, lockStat: false });
+      const e = await explore(r.scenario, opts, { strategy: t.strategy, depth: 3, runs: c.maxRuns, seed: 1, raw: { ...r.opts, lockStat: false } });
+      return { kind: 'fixed', ok: e.ok, runs_per_s: e.runs_per_s };
+    }
+    for (let seed = 1; seed <= c.seeds; seed++) {
+      const e = await hunt(t.race, t.strategy, seed);
+      if (!e.ok && e.token !== undefined) {
+        const s = await shrink(decodeToken(e.token), SHRINK_BUDGET);
+        return { kind: 'shrink', from: s.from, to: s.to };
+      }
+    }
+    return { kind: 'shrink', from: null, to: null };
+  };
+  const results = await inLanes(mine, o.jobs ?? 1, (t) => run(all[t]), o.onTask);
+  return {
+    kind: 'ptlab-races-shard', version: PTLAB_VERSION, config: c, shard,
+    results: mine.map((task, k) => ({ task, result: results[k] })),
+    seconds: Math.round(performance.now() - t0) / 1000, cores: cores(),
+  };
+}
+
+/** The records from every shard (one shard: the unsharded bench), in the catalog's order. */
+export function mergeRaces(shards: RacesShard[]): RaceRecord[] {
+  const c = shards[0].config;
+  const all = tasksOf(c);
+  const got = new Array<TaskResult | undefined>(all.length);
+  for (const s of shards) for (const r of s.results) got[r.task] = r.result;
+  const missing = got.findIndex((r) => r === undefined);
+  if (missing >= 0) throw new UsageError(`merge: task ${missing} has no result (a shard is unfinished)`);
+  const n = Math.max(...shards.map((s) => s.cores));
+  const recs: RaceRecord[] = [];
+  racesOf(c).forEach((race, i) => {
+    for (const strategy of STRATEGIES) {
+      const of = <K extends TaskResult['kind']>(kind: K) => all.map((t, k) => [t, got[k]!] as const)
+        .filter(([t]) => t.race === i && t.strategy === strategy && t.kind === kind).map(([, r]) => r as Extract<TaskResult, { kind: K }>);
+      const seeds = of('seed');
+      const fixed = of('fixed')[0];
+      const shrunk = of('shrink')[0];
+      const runs = seeds.map((s) => s.runs);
+      recs.push({
+        bench: 'race', race: race.name, scenario: race.scenario, model: race.model, bug: race.bug, strategy,
+        seeds: c.seeds, found: seeds.filter((s) => s.found).length, median_runs_to_failure: median(runs), runs_to_failure: runs,
+        runs_per_s: fixed.runs_per_s, fixed_ok: fixed.ok, shrunk_decisions: shrunk.to, failing_run_decisions: shrunk.from, cores: n,
+        meets_target: strategy === 'pct' ? median(runs) <= Math.min(100, c.maxRuns) : null,
+      });
+    }
+  });
+  return recs;
+}
+
+/** --merge: the shards of one bench:races, every index once, one ptlab version. */
+export function mergeRacesFiles(files: string[]): { config: RacesConfig; records: RaceRecord[] } {
+  const shards = readShardSet<RacesShard>(files, 'ptlab-races-shard', (s) => s.config, 'bench:races (races, --seeds or --runs)');
+  return { config: shards[0].config, records: mergeRaces(shards) };
+}
+
+/** The JSON lines and the table, as the bench has always printed them; or, with csv, one CSV row per race and strategy. */
+export function renderRaces(recs: RaceRecord[], c: Pick<RacesConfig, 'seeds' | 'maxRuns'>, csv = false): string {
+  if (csv) return stringify(recs.map(({ runs_to_failure, ...r }) => ({ ...r, runs_to_failure: runs_to_failure.join(' ') })), { header: true });
+  const t = new Table({ head: ['race', 'strategy', 'found', 'median runs to failure', 'runs/s (fixed)', 'shrunk switches'], style: { head: [], border: [], compact: true } });
+  for (const r of recs) {
+    t.push([r.race, r.strategy, `${r.found}/${r.seeds}`, String(r.median_runs_to_failure), `${r.runs_per_s}${r.fixed_ok ? '' : ' (FIXED VARIANT FAILED)'}`,
+      r.failing_run_decisions !== null ? `${r.failing_run_decisions} -> ${r.shrunk_decisions}` : '-']);
+  }
+  const n = recs[0]?.cores ?? cores();
+  return recs.map((r) => `${JSON.stringify(r)}\n`).join('') +
+    `\nthe race catalog on ${n} cores (${c.seeds} seeds, at most ${c.maxRuns} runs each; not found counts as ${c.maxRuns + 1})\n${t.toString()}\n`;
+}
+
+async function main(): Promise<void> {
+  const { values: v, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      seeds: { type: 'string' }, runs: { type: 'string' }, jobs: { type: 'string' }, shard: { type: 'string' }, out: { type: 'string' },
+      csv: { type: 'boolean' }, merge: { type: 'boolean' },
+    },
+  });
+  const nat = (x: string | undefined, what: string, dflt: number) => {
+    if (x === undefined) return dflt;
+    if (!/^\d+$/.test(x) || Number(x) < 1) throw new UsageError(`${what} must be a positive integer`);
+    return Number(x);
+  };
+  if (v.merge) {
+    const m = mergeRacesFiles(positionals);
+    process.stdout.write(renderRaces(m.records, m.config, v.csv === true));
+    return;
+  }
+  // `npm run bench:races -- <scenario>...` measures only those races.
+  for (const p of positionals) if (!RACES.some((r) => r.scenario === p)) throw new UsageError(`no race '${p}' in the catalog: ${RACES.map((r) => r.scenario).join(', ')}`);
+  const config: RacesConfig = {
+    races: RACES.filter((r) => positionals.length === 0 || positionals.includes(r.scenario)).map((r) => r.scenario),
+    seeds: nat(v.seeds, '--seeds', SEEDS), maxRuns: nat(v.runs, '--runs', MAX_RUNS),
+  };
+  const shard = v.shard === undefined ? undefined : parseShard(v.shard, process.env);
+  const jobs = nat(v.jobs, '--jobs', 1);
+  const total = shardTasks(tasksOf(config).length, shard).length;
+  const bar = progressBar('bench:races', total, v.csv !== true);
+  let s: RacesShard;
+  try {
+    s = await racesShard(config, { jobs, shard, onTask: (d) => bar.update(d) });
+  } finally {
+    bar.stop();
+  }
+  if (v.out !== undefined) writeFileSync(v.out, JSON.stringify(s) + '\n');
+  if (shard !== undefined && shard.count > 1) {
+    process.stdout.write(`shard ${shard.index}/${shard.count}: ${s.results.length} of ${tasksOf(config).length} task(s) in ${s.seconds} s` +
+      `${v.out !== undefined ? `; written to ${v.out} (npm run bench:races -- --merge FILE... gives the table)` : ''}\n`);
+    return;
+  }
+  process.stdout.write(renderRaces(mergeRaces([s]), config, v.csv === true));
+}
+
+// Run as a program (dist/races.mjs), not when a test imports the module.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  try {
+    await main();
+  } catch (e) {
+    const parseError = typeof (e as { code?: unknown }).code === 'string' && (e as { code: string }).code.startsWith('ERR_PARSE_ARGS');
+    if (!(e instanceof UsageError) && !parseError) throw e;
+    process.stderr.write(`bench:races: ${(e as Error).message}\n`);
+    process.exitCode = 2;
   }
 }
-const t = new Table({ head: ['race', 'strategy', 'found', 'median runs to failure', 'runs/s (fixed)', 'shrunk switches'], style: { head: [], border: [], compact: true } });
-t.push(...rows);
-process.stdout.write(`\nthe race catalog on ${cores()} cores (${SEEDS} seeds, at most ${MAX_RUNS} runs each; not found counts as ${MAX_RUNS + 1})\n${t.toString()}\n`);
