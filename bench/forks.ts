@@ -5,6 +5,7 @@
  * `--runs N` repeats each (interleaved; the median fork time is kept). Never part of `npm test`.
  */
 import { emit, medians, type BenchRecord } from './common.js';
+import { progressBar } from '../src/cli/shard.js';
 import { benchForkCow, FORK_COW_MODELS, FORK_COW_SIZES_MIB, renderForkCow } from './fork.js';
 
 function arg(name: string): string | undefined {
@@ -15,13 +16,17 @@ const sizes = (arg('--sizes') ?? FORK_COW_SIZES_MIB.join(',')).split(',').map(Nu
 const runs = Math.max(1, Number(arg('--runs') ?? 1) | 1);
 
 const records: BenchRecord[] = [];
+// A progress bar on a terminal (stderr; nothing on a pipe): a step per size.
+const bar = progressBar('bench:fork', sizes.length, true, 0);
 for (const mib of sizes) {
   // Median by rate (forks/s): the run with the median fork time; the others' rates stay beside it.
   let rs: BenchRecord[] = [];
   if (runs === 1) for (const model of FORK_COW_MODELS) rs.push(await benchForkCow({ model, mib }));
   else rs = await medians(runs, FORK_COW_MODELS.map((model) => () => benchForkCow({ model, mib })));
   for (const r of rs) records.push(emit(r));
+  bar.update(records.length / FORK_COW_MODELS.length);
 }
+bar.stop();
 process.stdout.write(`\ncow-pte against none: fork of N MiB private anonymous memory, every page written first (1 CPU, ${records[0]?.cores ?? '?'} cores)\n`);
 process.stdout.write(`${renderForkCow(records)}\n`);
 process.stdout.write('fork (ms): the timed fork (after 3 untimed ones), between the parent\'s barriers around it; page tables after fork: both processes, x86-64 bytes, at a barrier both reach;\n' +

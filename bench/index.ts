@@ -29,6 +29,7 @@ import { benchExploreJobs, benchShardedCheck, EXPLORE_JOBS_DEFAULTS } from './ex
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { benchHtml } from '../src/cli/html_bench.js';
+import { progressBar } from '../src/cli/shard.js';
 
 // `npm run bench -- --html FILE`: also the page of the results (ptlab report draws saved lines too).
 const args = parseArgs({ options: { html: { type: 'string' } } }).values;
@@ -37,39 +38,50 @@ const args = parseArgs({ options: { html: { type: 'string' } } }).values;
 const RUNS = 5;
 
 const records: BenchRecord[] = [];
+// A progress bar on a terminal (stderr; nothing on a pipe): one step per benchmark run.
+const jobCounts = Array.from({ length: Math.max(2, cores()) }, (_, i) => i + 1);
+const bar = progressBar('bench', RUNS * (3 + 2 + 2 + 2 + FORK_COW_MODELS.length + 2) + 3 * jobCounts.length + 1, true, 0);
+let done = 0;
+/** `f`, counted on the progress bar when it completes. */
+const step = (f: () => Promise<BenchRecord> | BenchRecord) => async () => {
+  const r = await f();
+  bar.update(++done);
+  return r;
+};
+const timed = (n: number, benches: Array<() => Promise<BenchRecord> | BenchRecord>) => medians(n, benches.map(step));
 const keep = (rs: BenchRecord[]) => {
   for (const r of rs) records.push(emit(r));
 };
 
 // Two threads even on a 1-core machine: the record then says oversubscribed: true. The kernel's
 // figure is interleaved with ptlab's, since the two are compared.
-keep(await medians(RUNS, [
+keep(await timed(RUNS, [
   () => benchMinorFault({ threads: 1, ...MINOR_FAULT_DEFAULTS }),
   () => benchMinorFault({ threads: 2, ...MINOR_FAULT_DEFAULTS }),
   () => benchKernelMinorFault(KERNEL_FAULT_DEFAULTS),
 ]));
-keep(await medians(RUNS, [
+keep(await timed(RUNS, [
   () => benchSharedPmdFault({ cpus: 1, ...SHARED_PMD_DEFAULTS }),
   () => benchSharedPmdFault({ cpus: 2, ...SHARED_PMD_DEFAULTS }),
 ]));
-keep(await medians(RUNS, [
+keep(await timed(RUNS, [
   () => benchTlbHit({ write: false, ...TLB_HIT_DEFAULTS }),
   () => benchTlbHit({ write: true, ...TLB_HIT_DEFAULTS }),
 ]));
-keep(await medians(RUNS, [
+keep(await timed(RUNS, [
   () => benchFork(FORK_DEFAULTS),
   () => benchKernelFork(FORK_DEFAULTS),
 ]));
-keep(await medians(RUNS, FORK_COW_MODELS.map((model) => () => benchForkCow({ model, mib: 64 }))));
-keep(await medians(RUNS, [
+keep(await timed(RUNS, FORK_COW_MODELS.map((model) => () => benchForkCow({ model, mib: 64 }))));
+keep(await timed(RUNS, [
   () => benchSchedPoint({ installed: false, ...SCHED_POINT_DEFAULTS }),
   () => benchSchedPoint({ installed: true, ...SCHED_POINT_DEFAULTS }),
 ]));
 
 // explore across cores: --jobs 1, 2, ... cores, interleaved; then the sharded-vs-unsharded check.
-const jobCounts = Array.from({ length: Math.max(2, cores()) }, (_, i) => i + 1);
-keep(await medians(3, jobCounts.map((jobs) => () => benchExploreJobs({ jobs, ...EXPLORE_JOBS_DEFAULTS }))));
-keep([await benchShardedCheck(EXPLORE_JOBS_DEFAULTS)]);
+keep(await timed(3, jobCounts.map((jobs) => () => benchExploreJobs({ jobs, ...EXPLORE_JOBS_DEFAULTS }))));
+keep([await step(() => benchShardedCheck(EXPLORE_JOBS_DEFAULTS))()]);
+bar.stop();
 
 const pageData = benchPageData();
 for (const r of pageData) process.stdout.write(`${JSON.stringify(r)}\n`);

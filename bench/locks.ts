@@ -27,6 +27,7 @@ import Table from 'cli-table3';
 import { parseRunOptions } from '../src/cli/options.js';
 import { runScenario, type RunReport } from '../src/cli/run.js';
 import { cores, GiB, KiB, LOCK_STAT_TIMING, MiB, round, type BenchRecord } from './common.js';
+import { progressBar } from '../src/cli/shard.js';
 
 /** Runs per cell; the median is kept (odd, so the median is a run that happened). */
 const RUNS = 3;
@@ -93,6 +94,7 @@ async function measure(n: number, benches: Bench[]): Promise<Cell[]> {
       } catch (e) {
         runs[b].push(message(e));
       }
+      bar.update(++runsDone);
     }
   }
   return runs.map((rs, b): Cell => {
@@ -105,6 +107,13 @@ async function measure(n: number, benches: Bench[]): Promise<Cell[]> {
 }
 
 /** Where a task count stands against the host's cores and the 2 simulated CPUs. */
+// On a terminal a progress bar over every run (stderr); on a pipe, a line per phase instead.
+const bar = progressBar('bench:locks', THREADS.length * (MMAP_LOCKS.length * FAULT_LOCKS.length + MODELS.length) * RUNS + 4, true, 0);
+let runsDone = 0;
+const phase = (line: string) => {
+  if (!process.stderr.isTTY) process.stderr.write(`${line}\n`);
+};
+
 const placement = (tasks: number) => ({ oversubscribed: tasks > META.cores, time_sliced: tasks > CPUS });
 
 // ---------------------------------------------------------------- A. fault-storm, lock protocols
@@ -168,7 +177,7 @@ const stormCells: Cell[] = [];
 const stormRatios: StormRatio[] = [];
 for (const threads of THREADS) {
   for (const mmapLock of MMAP_LOCKS) {
-    process.stderr.write(`fault-storm: ${threads} thread(s), --mmap-lock ${mmapLock}\n`);
+    phase(`fault-storm: ${threads} thread(s), --mmap-lock ${mmapLock}`);
     const [mmap, perVma] = await measure(RUNS, FAULT_LOCKS.map((f) => stormBench(threads, mmapLock, f)));
     stormCells.push(mmap, perVma);
     stormRatios.push(stormRatio(mmapLock, threads, mmap, perVma));
@@ -215,7 +224,7 @@ function sgaBench(model: string, procs: number): Bench {
 // The models are interleaved at each process count: one slow spell of the host hits them alike.
 const sgaCells: Cell[] = [];
 for (const procs of THREADS) {
-  process.stderr.write(`sga: ${procs} process(es), ${MODELS.length} models\n`);
+  phase(`sga: ${procs} process(es), ${MODELS.length} models`);
   sgaCells.push(...await measure(RUNS, MODELS.map((m) => sgaBench(m, procs))));
 }
 
@@ -243,9 +252,10 @@ interface MemoryCell {
 
 async function memoryRun(model: string, scale: string, judge: boolean): Promise<MemoryCell> {
   const cell: MemoryCell = { bench: 'sga-1500', model, scale, ...META };
-  process.stderr.write(`sga-1500: ${model} at scale ${scale}\n`);
+  phase(`sga-1500: ${model} at scale ${scale}`);
   try {
     const t0 = performance.now();
+    bar.update(++runsDone);
     const r = await runOnce('sga-1500', { model, scale, lockStat: LOCK_STAT_TIMING });
     Object.assign(cell, {
       procs: r.procs,
@@ -269,6 +279,7 @@ const memoryCells = [
   await memoryRun('none', '1/100', true),
   await memoryRun('map-shared-pt', '1/100', true),
 ];
+bar.stop();
 
 // ---------------------------------------------------------------- output
 
