@@ -10,7 +10,8 @@ import { expect } from 'vitest';
 import { FD_BASE, fdget } from '../../src/mm/fdtable.js';
 import { fileBase } from '../../src/mm/filemap.js';
 import { ACCESS_OK, mmu_load, mmu_store } from '../../src/mm/mmu.js';
-import { sys_close, sys_ftruncate, sys_memfd_create } from '../../src/proc/syscalls.js';
+import { sys_close, sys_ftruncate, sys_madvise, sys_memfd_create, sys_mmap, sys_shm_open } from '../../src/proc/syscalls.js';
+import { MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
 import { createMachine, type Machine } from '../../src/shm/machine.js';
 import { mm_alloc, mm_gen, mmput } from '../../src/mm/fork.js';
 import { Kernel, type KernelOptions } from '../../src/mm/percpu.js';
@@ -81,4 +82,25 @@ export function exitTask(k: Kernel): void {
   const mm = Atomics.load(k.i32, k.taskOff + T_MM);
   switch_mm(k, -1);
   mmput(k, mm);
+}
+
+/** Task `t` maps the 2 MiB shmem file `name` MAP_SHARED at `addr` (task 0 creates it), with pt-hint's MADV_SHARE_PT when `hint`; returns the fd. */
+export function mapSharedFile(k: Kernel, t: number, name: string, addr: number, hint: boolean): number {
+  runOn(k, t);
+  const fd = sys_shm_open(k, name, t === 0, false);
+  if (t === 0) expect(sys_ftruncate(k, fd, 2 * 1024 * 1024)).toBe(0);
+  expect(sys_mmap(k, addr, 2 * 1024 * 1024, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0)).toBe(addr);
+  if (hint) expect(sys_madvise(k, addr, 2 * 1024 * 1024, 'MADV_SHARE_PT')).toBe(0);
+  return fd;
+}
+
+/** Three tasks map `name` at `addr`; task 0 stores 10 + page into the first `pages` pages, tasks 1 and 2 load them. */
+export function threeSharers(k: Kernel, name: string, addr: number, pages: number, hint: boolean): void {
+  for (let p = 0; p < 3; p++) {
+    mapSharedFile(k, p, name, addr, hint);
+    for (let i = 0; i < pages; i++) {
+      if (p === 0) expect(mmu_store(k, addr + i * 4096, 10 + i)).toBe(ACCESS_OK);
+      else expect(mmu_load(k, addr + i * 4096)).toBe(ACCESS_OK);
+    }
+  }
 }

@@ -10,30 +10,23 @@ import { describe, expect, it } from 'vitest';
 import { checkInvariants } from '../../src/check/invariants.js';
 import { EINVAL, ENOMEM } from '../../src/mm/errno.js';
 import { filemap_get_frame } from '../../src/mm/filemap.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
 import { ACCESS_OK, mmu_load, mmu_store, mmuResult } from '../../src/mm/mmu.js';
 import { read_violations } from '../../src/mm/mmdebug.js';
 import { frameBase } from '../../src/mm/page_alloc.js';
 import { ST_FAULT_SHARED_PMD, ST_MIGRATE_FAILED, ST_MIGRATE_PAGES, type Kernel } from '../../src/mm/percpu.js';
 import { _PAGE_RW, pte_pfn } from '../../src/mm/pgtable.js';
 import { current_pte } from '../../src/mm/tlb.js';
-import { sys_ftruncate, sys_madvise, sys_migrate, sys_mlock, sys_mmap, sys_mprotect, sys_shm_open } from '../../src/proc/syscalls.js';
+import { sys_migrate, sys_mlock, sys_mmap, sys_mprotect } from '../../src/proc/syscalls.js';
 import { F_MAPCOUNT, R_GEN, T_MM } from '../../src/shm/layout.js';
-import { runOn, testMachine, touchPages } from '../helpers/kernel.js';
+import { mapSharedFile, runOn, testMachine, threeSharers, touchPages } from '../helpers/kernel.js';
 
 const RW = PROT_READ | PROT_WRITE;
 const MiB = 1024 * 1024;
 const A = 0x40000000;
 const PAGES = 8;
 
-function map(k: Kernel, t: number, hint: boolean): number {
-  runOn(k, t);
-  const fd = sys_shm_open(k, '/g', t === 0, false);
-  if (t === 0) expect(sys_ftruncate(k, fd, 2 * MiB)).toBe(0);
-  expect(sys_mmap(k, A, 2 * MiB, RW, MAP_SHARED | MAP_FIXED, fd, 0)).toBe(A);
-  if (hint) expect(sys_madvise(k, A, 2 * MiB, 'MADV_SHARE_PT')).toBe(0);
-  return fd;
-}
+const map = (k: Kernel, t: number, hint: boolean) => mapSharedFile(k, t, '/g', A, hint);
 
 const mmOf = (k: Kernel, t: number) => Atomics.load(k.i32, k.taskBase(t) + T_MM);
 const frameAt = (k: Kernel, t: number, addr: number) => pte_pfn(current_pte(k, mmOf(k, t), addr / 4096));
@@ -43,13 +36,7 @@ describe('migration (migrate_pages -> try_to_migrate, remove_migration_ptes)', (
     it(`${model}: every mapping moves to the new frame with its data; the page cache follows; the old frame is freed`, () => {
       const { m, cpus: [k] } = testMachine(model, '', { tasks: 3 });
       const hint = model === 'pt-hint';
-      for (let p = 0; p < 3; p++) {
-        map(k, p, hint);
-        for (let i = 0; i < PAGES; i++) {
-          if (p === 0) expect(mmu_store(k, A + i * 4096, 10 + i)).toBe(ACCESS_OK);
-          else expect(mmu_load(k, A + i * 4096)).toBe(ACCESS_OK);
-        }
-      }
+      threeSharers(k, '/g', A, PAGES, hint);
       if (hint) expect(k.stats[ST_FAULT_SHARED_PMD]).toBe(2);
       const file = 0;
       const before = Array.from({ length: PAGES }, (_, i) => filemap_get_frame(k, file, i));

@@ -7,28 +7,20 @@
 import { describe, expect, it } from 'vitest';
 import { checkInvariants } from '../../src/check/invariants.js';
 import { EINVAL, ENOMEM } from '../../src/mm/errno.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/mmap.js';
 import { ACCESS_OK, mmu_load, mmu_store, mmuResult } from '../../src/mm/mmu.js';
 import { read_violations, Violation } from '../../src/mm/mmdebug.js';
 import { ST_FAULT_SHARED_PMD, ST_FAULTS, ST_RECLAIM_ACCESSED, ST_RECLAIM_PAGES, ST_RECLAIM_PTES, type Kernel } from '../../src/mm/percpu.js';
 import { BUG_RECLAIM_FLUSHES_ONE_SHARER } from '../../src/mm/vmscan.js';
-import { sys_ftruncate, sys_madvise, sys_mlock, sys_mmap, sys_reclaim, sys_shm_open } from '../../src/proc/syscalls.js';
-import { runOn, testMachine, touchPages } from '../helpers/kernel.js';
+import { sys_mlock, sys_mmap, sys_reclaim } from '../../src/proc/syscalls.js';
+import { mapSharedFile, runOn, testMachine, threeSharers, touchPages } from '../helpers/kernel.js';
 
 const RW = PROT_READ | PROT_WRITE;
 const MiB = 1024 * 1024;
 const A = 0x40000000;
 const PAGES = 8;
 
-/** Task `t` maps the 2 MiB file /r at A (creating it for task 0), with the pt-hint hint when asked. */
-function map(k: Kernel, t: number, hint: boolean): number {
-  runOn(k, t);
-  const fd = sys_shm_open(k, '/r', t === 0, false);
-  if (t === 0) expect(sys_ftruncate(k, fd, 2 * MiB)).toBe(0);
-  expect(sys_mmap(k, A, 2 * MiB, RW, MAP_SHARED | MAP_FIXED, fd, 0)).toBe(A);
-  if (hint) expect(sys_madvise(k, A, 2 * MiB, 'MADV_SHARE_PT')).toBe(0);
-  return fd;
-}
+const map = (k: Kernel, t: number, hint: boolean) => mapSharedFile(k, t, '/r', A, hint);
 
 /**
  * Three processes on one CPU map the file; process 0 stores 10 + page into its first PAGES
@@ -38,13 +30,7 @@ function workload(model: string) {
   const t = testMachine(model, '', { tasks: 3 });
   const k = t.cpus[0];
   const hint = model === 'pt-hint';
-  for (let p = 0; p < 3; p++) {
-    map(k, p, hint);
-    for (let i = 0; i < PAGES; i++) {
-      if (p === 0) expect(mmu_store(k, A + i * 4096, 10 + i)).toBe(ACCESS_OK);
-      else expect(mmu_load(k, A + i * 4096)).toBe(ACCESS_OK);
-    }
-  }
+  threeSharers(k, '/r', A, PAGES, hint);
   expect(sys_reclaim(k, A, PAGES * 4096)).toBe(0);
   return { ...t, k };
 }
