@@ -21,6 +21,7 @@ import { parseShard, progressBar, shardKind, shardTasks } from './shard.js';
 import { diffKernel, renderDiff } from './diff_kernel.js';
 import { OP_NAMES } from '../proc/program.js';
 import { toChromeTrace } from '../trace/chrome.js';
+import { traceHtml } from './trace_html.js';
 import { shrink } from './shrink.js';
 import { decodeToken, TokenError } from '../sched/token.js';
 import { intString, parseRunOptions, RUNS_MAX, seedString, UsageError } from './options.js';
@@ -423,26 +424,36 @@ program
 
 program
   .command('trace')
-  .description('run a replay token with tracing on and write the Chrome trace JSON that Perfetto opens')
+  .description('run a replay token with tracing on and write the Chrome trace JSON that Perfetto opens, or (--html) an offline timeline page')
   .argument('<token>', 'a token printed by ptlab explore or shrink')
-  .option('-o, --output <file>', 'where to write it', 'trace.json')
-  .action(async (token: string, raw: Record<string, unknown>) => {
+  .option('-o, --output <file>', 'where to write the JSON (with --html: only when given)', 'trace.json')
+  .option('--html <file>', 'write the run as one self-contained HTML timeline (no network to view it)')
+  .action(async (token: string, raw: Record<string, unknown>, cmd: Command) => {
     const t = decodeToken(token);
     await useModel(t.model);
+    await useLocks({ ...t });
     tokenRunOptions(t); // every check before the output is touched
-    const fd = openOutput(String(raw.output), '-o');
+    const json = raw.html === undefined || cmd.getOptionValueSource('output') !== 'default';
+    const fd = json ? openOutput(String(raw.output), '-o') : -1;
+    const hfd = raw.html === undefined ? -1 : openOutput(String(raw.html), '--html');
     let cpus: number[][] = [];
     const r = await runToken(t, false, undefined, (c) => (cpus = c));
-    const trace = toChromeTrace(cpus, OP_NAMES, `ptlab ${t.scenario} --model ${t.model}${t.bug ? ` --bug ${t.bug}` : ''}`, r.violations);
-    try {
-      writeSync(fd, JSON.stringify(trace));
-      closeSync(fd);
-    } catch (e) {
-      fail(`-o ${String(raw.output)}: writing failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
+    const title = `ptlab ${t.scenario} --model ${t.model}${t.bug ? ` --bug ${t.bug}` : ''}`;
+    const trace = toChromeTrace(cpus, OP_NAMES, title, r.violations);
+    const verdict = r.ok ? 'passed every checker' : `failed: [${r.violations[0].checker}] ${r.violations[0].message}`;
+    const write = (f: number, text: string, option: string, path: string) => {
+      try {
+        writeSync(f, text);
+        closeSync(f);
+      } catch (e) {
+        fail(`${option} ${path}: writing failed (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    };
+    if (fd >= 0) write(fd, JSON.stringify(trace), '-o', String(raw.output));
+    if (hfd >= 0) write(hfd, traceHtml(trace.traceEvents, { title, token, ok: r.ok, verdict: `the run ${verdict}` }), '--html', String(raw.html));
     const mms = new Set(trace.traceEvents.filter((e) => e.pid > 1).map((e) => e.pid)).size;
-    process.stdout.write(`${trace.traceEvents.length} events on ${cpus.length} CPU tracks and ${mms} address spaces' process tracks written to ${String(raw.output)} ` +
-      `(open it in https://ui.perfetto.dev); the run ${r.ok ? 'passed every checker' : `failed: [${r.violations[0].checker}] ${r.violations[0].message}`}\n`);
+    const where = [fd >= 0 ? `${String(raw.output)} (open it in https://ui.perfetto.dev or chrome://tracing)` : '', hfd >= 0 ? `${String(raw.html)} (a timeline any browser opens offline)` : ''].filter((w) => w !== '').join(' and ');
+    process.stdout.write(`${trace.traceEvents.length} events on ${cpus.length} CPU tracks and ${mms} address spaces' process tracks written to ${where}; the run ${verdict}\n`);
     // The trace is written either way; the exit status is the traced run's verdict, as replay's.
     process.exitCode = r.ok ? 0 : 1;
   });
