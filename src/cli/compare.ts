@@ -9,7 +9,7 @@
 import Table from 'cli-table3';
 import { stringify } from 'csv-stringify/sync';
 import { median } from 'simple-statistics';
-import { ASCII_TABLE, bytes } from './render.js';
+import { ASCII_TABLE, bytes, count } from './render.js';
 import type { LockClassStats } from '../sync/lock_stat.js';
 import { runScenario, type RunReport } from './run.js';
 import { type RunOptions, UsageError } from './options.js';
@@ -69,10 +69,10 @@ export function renderCompare(c: CompareReport, wide = false, command: 'compare'
   const first = c.runs[0];
   const sweep = (['procs', 'cpus', 'size'] as const).filter((k) => varies(c, (r) => r[k]));
   const fixed = [
-    sweep.includes('procs') ? '' : `${first.procs} processes`,
-    sweep.includes('cpus') ? '' : `${first.cpus} CPUs`,
+    sweep.includes('procs') ? '' : count(first.procs, 'process', 'processes'),
+    sweep.includes('cpus') ? '' : count(first.cpus, 'CPU', 'CPUs'),
   ].filter((x) => x !== '').join(' on ');
-  out.push(`ptlab ${command} ${c.scenario} --seed ${c.seed}${fixed ? `: ${fixed}` : ''} (${c.cores} cores)` +
+  out.push(`ptlab ${command} ${c.scenario} --seed ${c.seed}${fixed ? `: ${fixed}` : ''} (${count(c.cores, 'core', 'cores')})` +
     (sweep.includes('size') || first.scenario.endsWith('.json') ? '' : `, ${bytes(first.size)} shared`) +
     (c.repeats && c.repeats > 1 ? `; median of ${c.repeats} runs per point` : ''));
   if (first.phase) out.push(`faults/s over ${first.phase.what}`);

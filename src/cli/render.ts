@@ -1,5 +1,6 @@
 /** Reports for people: cli-table3 tables, lock_stat columns, the checkers' verdict. */
 import Table from 'cli-table3';
+import prettyBytes from 'pretty-bytes';
 import { type LockClassStats, type LockPoint, LOCKSTAT_POINTS } from '../sync/lock_stat.js';
 import type { RunReport } from './run.js';
 
@@ -16,21 +17,19 @@ export const ASCII_TABLE = {
   style: { head: [] as string[], border: [] as string[], compact: true },
 };
 
-export const bytes = (b: number): string => {
-  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (b >= 1024 && i < u.length - 1) {
-    b /= 1024;
-    i++;
-  }
-  return `${i === 0 ? b : b.toFixed(2)} ${u[i]}`;
-};
+/** Bytes in binary units as the kernel's tools print them: "512 B", "64.00 MiB" (pretty-bytes). */
+export const bytes = (b: number): string =>
+  prettyBytes(b, { binary: true, ...(Math.abs(b) >= 1024 ? { minimumFractionDigits: 2, maximumFractionDigits: 2 } : {}) });
+
+const plural = new Intl.PluralRules('en-US');
+/** "1 process", "8 processes" (Intl.PluralRules). */
+export const count = (n: number, one: string, many: string): string => `${n} ${plural.select(n) === 'one' ? one : many}`;
 
 export function renderRun(r: RunReport, wide = false): string {
   const out: string[] = [];
   out.push(`ptlab run ${r.scenario} --model ${r.model}${r.bug ? ` --bug ${r.bug}` : ''}${r.mmap_lock !== 'rwsem' ? ` --mmap-lock ${r.mmap_lock}` : ''} --seed ${r.seed}: ` +
     // A scenario file's programs say what they map: --size means nothing there.
-    `${r.procs} processes on ${r.cpus} CPUs (${r.cores} cores), ${r.scenario.endsWith('.json') ? 'a scenario file' : `${bytes(r.size)} shared`}, ${r.seconds} s`);
+    `${count(r.procs, 'process', 'processes')} on ${count(r.cpus, 'CPU', 'CPUs')} (${count(r.cores, 'core', 'cores')}), ${r.scenario.endsWith('.json') ? 'a scenario file' : `${bytes(r.size)} shared`}, ${r.seconds} s`);
   const t = new Table({ head: ['figure', 'value'], ...ASCII_TABLE });
   t.push(
     ['faults', `${n(r.faults.total)} (${n(r.faults_per_s)}/s)`],

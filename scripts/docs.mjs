@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/**
+ * `npm run docs`: regenerates README.md's output blocks from real runs on this machine.
+ *
+ * A block to generate is an indented (4-space) block right after a marker line
+ *
+ *     <!-- docs -->                 every `$ ` line is run; its output replaces what follows it
+ *     <!-- docs head=12 -->         keep each output's first 12 lines, then "..."
+ *     <!-- docs tail=4 -->          keep the last 4 lines, "..." before them
+ *     <!-- docs cut=160 -->         cut lines longer than 160 characters ("...")
+ *     <!-- docs token -->           shorten replay tokens (ptlab1.xxxx...) to their first 24 characters
+ *     <!-- docs quiet -->           run the commands but show no output (set-up steps)
+ *
+ * Options combine (`<!-- docs head=12 token -->`). `npx ptlab` runs this tree's bin/ptlab.mjs;
+ * `$ echo $?` prints the previous command's exit status. Commands run with bash in a scratch
+ * directory (examples/ linked in), one block's commands in order, so a block can write a file
+ * and the next command read it. The block's first line says when and where it was made:
+ * `# npm run docs, <date>, <cores> cores, Node <version>`. `--only ID` regenerates the blocks
+ * whose first command contains ID; `--list` prints the blocks without running anything.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const readme = join(root, 'README.md');
+
+const MARKER = /^<!-- docs((?:\s+[a-z]+(?:=\d+)?)*)\s*-->\s*$/;
+
+/** The marked blocks: [markerLine, firstLine, endLine) of each, with its options. */
+export function findBlocks(lines) {
+  const blocks = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = MARKER.exec(lines[i]);
+    if (!m) continue;
+    const opts = {};
+    for (const w of m[1].trim().split(/\s+/).filter(Boolean)) {
+      const [k, v] = w.split('=');
+      opts[k] = v === undefined ? true : Number(v);
+    }
+    let start = i + 1;
+    while (start < lines.length && lines[start].trim() === '') start++;
+    let end = start;
+    while (end < lines.length && (lines[end].startsWith('    ') || lines[end].trim() === '')) end++;
+    while (end > start && lines[end - 1].trim() === '') end--;
+    const commands = lines.slice(start, end).filter((l) => l.startsWith('    $ ')).map((l) => l.slice(6));
+    if (commands.length === 0) throw new Error(`README.md:${i + 1}: a docs marker with no "    $ " command after it`);
+    blocks.push({ marker: i, start, end, opts, commands });
+  }
+  return blocks;
+}
+
+function shape(out, opts) {
+  let lines = out.replace(/\n$/, '').split('\n');
+  if (out.trim() === '') lines = [];
+  if (opts.token) lines = lines.map((l) => l.replace(/(ptlab1\.[A-Za-z0-9_-]{17})[A-Za-z0-9_-]+/g, '$1...'));
+  if (typeof opts.cut === 'number') lines = lines.map((l) => (l.length > opts.cut ? `${l.slice(0, opts.cut - 3)}...` : l));
+  if (typeof opts.head === 'number' && lines.length > opts.head) lines = [...lines.slice(0, opts.head), '...'];
+  if (typeof opts.tail === 'number' && lines.length > opts.tail) lines = ['...', ...lines.slice(-opts.tail)];
+  if (opts.quiet) lines = [];
+  return lines;
+}
+
+function runBlock(block, scratch) {
+  const out = [`    # npm run docs, ${new Date().toISOString().slice(0, 10)}, ${availableParallelism()} cores, Node ${process.versions.node}`];
+  let status = 0;
+  for (const cmd of block.commands) {
+    out.push(`    $ ${cmd}`);
+    let text;
+    if (cmd.trim() === 'echo $?') text = `${status}\n`;
+    else {
+      const real = cmd.replace(/\bnpx ptlab\b/g, `node ${JSON.stringify(join(root, 'bin/ptlab.mjs'))}`);
+      const r = spawnSync('bash', ['-o', 'pipefail', '-c', `${real} 2>&1`], { cwd: scratch, encoding: 'utf8', timeout: 15 * 60_000, env: { ...process.env, FORCE_COLOR: '0' } });
+      status = r.status ?? 1;
+      text = r.stdout ?? '';
+    }
+    out.push(...shape(text, block.opts).map((l) => `    ${l}`.trimEnd()));
+  }
+  return out;
+}
+
+/** `npm run docs`: regenerate the marked blocks (or, with --list, name them). */
+function main() {
+  const { values: args } = parseArgs({ options: { only: { type: 'string', multiple: true }, list: { type: 'boolean' } } });
+  const lines = readFileSync(readme, 'utf8').split('\n');
+  const blocks = findBlocks(lines);
+  if (args.list) {
+    for (const b of blocks) process.stdout.write(`README.md:${b.marker + 1}: ${b.commands.join(' ; ')}\n`);
+    return;
+  }
+  const scratch = mkdtempSync(join(tmpdir(), 'ptlab-docs-'));
+  symlinkSync(join(root, 'examples'), join(scratch, 'examples'));
+  try {
+    // From the last block up, so the earlier blocks' line numbers stay right.
+    for (const b of [...blocks].reverse()) {
+      if (args.only && !args.only.some((id) => b.commands[0].includes(id))) continue;
+      const t0 = Date.now();
+      const made = runBlock(b, scratch);
+      lines.splice(b.start, b.end - b.start, ...made);
+      process.stderr.write(`docs: README.md:${b.marker + 1} ${b.commands[0]} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  writeFileSync(readme, lines.join('\n'));
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main();
