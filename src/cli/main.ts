@@ -13,6 +13,7 @@ import { compareCsv, type CompareReport, mergeCompareFiles, mergeSweep, renderCo
 import { compareHtml } from './html.js';
 import { reportHtml } from './report.js';
 import { isPluginSpec, loadModelPlugin, PluginError } from '../models/plugin.js';
+import { isLockPluginSpec, loadLockPlugin, LockPluginError } from '../sync/lock_plugin.js';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { PTLAB_VERSION } from './version.js';
 import { z } from 'zod';
@@ -95,6 +96,27 @@ async function useModel(spec: unknown): Promise<unknown> {
   } catch (e) {
     if (e instanceof PluginError) fail(e.message);
     throw e;
+  }
+}
+
+/**
+ * --mmap-lock / --host-lock values that name lock plugins (a path or a package; in a list, each
+ * item): loaded and checked (a plugin that cannot be used is bad input), each replaced by its key.
+ */
+async function useLocks(raw: Record<string, unknown>): Promise<void> {
+  for (const [k, option] of [['mmapLock', '--mmap-lock'], ['hostLock', '--host-lock']] as const) {
+    if (typeof raw[k] !== 'string') continue;
+    const items: string[] = [];
+    for (const item of String(raw[k]).split(',')) {
+      const spec = item.trim();
+      try {
+        items.push(isLockPluginSpec(spec) ? await loadLockPlugin(spec, option) : spec);
+      } catch (e) {
+        if (e instanceof LockPluginError) fail(e.message);
+        throw e;
+      }
+    }
+    raw[k] = items.join(',');
   }
 }
 
@@ -266,6 +288,7 @@ sweepOptions(program.commands[program.commands.length - 1], 'runs at once, each 
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let o;
     raw.model = await useModel(raw.model);
+    await useLocks(raw);
     if (['procs', 'cpus', 'size'].some((k) => String(raw[k] ?? '').includes(',')) || String(raw.repeat) !== '1' ||
       ['csv', 'jobs', 'shard', 'out'].some((k) => raw[k] !== undefined)) return runSweep(runPoints(scenario, raw), raw);
     try {
@@ -305,6 +328,7 @@ sweepOptions(program.commands[program.commands.length - 1], 'grid points x repea
     let opts;
     let repeat = 1;
     if (raw.models !== undefined) raw.models = (await Promise.all(String(raw.models).split(',').map((m) => useModel(m.trim())))).join(',');
+    await useLocks(raw);
     try {
       repeat = checked(intString('--repeat', 1, 100), raw.repeat);
       const points = (k: 'procs' | 'cpus' | 'size') => (raw[k] === undefined ? [undefined] : list(raw[k], `--${k}`));
@@ -355,6 +379,7 @@ program
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     raw.model = await useModel(raw.model);
+    await useLocks(raw);
     const jobs = raw.jobs === undefined ? availableParallelism() : checked(intString('--jobs', 1, 256), raw.jobs);
     let shard: { index: number; count: number } | undefined;
     try {
@@ -416,6 +441,7 @@ program
   .option('--json', 'one JSON object on stdout')
   .action(async (token: string, raw: Record<string, unknown>) => {
     await useModel(decodeToken(token).model);
+    await useLocks({ ...decodeToken(token).opts });
     const r = await replay(token);
     // A replay is replayed by its token, never by --seed (that would be a free-mode run).
     process.stdout.write((raw.json ? JSON.stringify(r) : renderRun(r) + (r.ok ? '' : `\nreplay: ptlab replay ${token}`)) + '\n');
@@ -431,6 +457,7 @@ program
   .action(async (token: string, raw: Record<string, unknown>, cmd: Command) => {
     const t = decodeToken(token);
     await useModel(t.model);
+    await useLocks({ ...t.opts });
     await useLocks({ ...t });
     tokenRunOptions(t); // every check before the output is touched
     const json = raw.html === undefined || cmd.getOptionValueSource('output') !== 'default';
@@ -468,6 +495,7 @@ program
     const budget = checked(intString('--budget', 1, 1_000_000), raw.budget);
     const t = decodeToken(token);
     await useModel(t.model);
+    await useLocks({ ...t.opts });
     const r = await shrink(t, budget);
     if (raw.json) process.stdout.write(JSON.stringify(r) + '\n');
     else process.stdout.write(`shrunk ${r.from} decisions to ${r.to} in ${r.tries} replays (${r.seconds} s), still failing [${r.checker}]:\nptlab replay ${r.token}\n`);
@@ -547,6 +575,16 @@ program
       // lock_torture_stats prints as the run goes (JSON: in the report's `periodic`).
       onStats: raw.json ? undefined : (lines) => process.stdout.write(lines.join('\n') + '\n'),
     };
+    // --lock mmap_lock/./my_lock.mjs: a lock plugin (sync/lock_plugin.ts) on an mm's mmap_lock word.
+    const spec = o.lock.startsWith('mmap_lock/') ? o.lock.slice('mmap_lock/'.length) : '';
+    if (!(o.lock in TORTURE_LOCKS) && isLockPluginSpec(spec)) {
+      try {
+        o.lock = `mmap_lock/${await loadLockPlugin(spec, '--lock')}`;
+      } catch (e) {
+        if (e instanceof LockPluginError) fail(e.message);
+        throw e;
+      }
+    }
     const bad = checkTortureOptions(o) ?? (o.deadlineMs >= 10 ? null : '--deadline must be at least 10 ms');
     if (bad) fail(bad);
     const r = await torture(o);

@@ -8,6 +8,7 @@ import { MODELS } from '../models/index.js';
 import { parseScale } from '../scenarios/common.js';
 import { resolveScenario } from '../scenarios/index.js';
 import { MAX_CPUS } from '../shm/layout.js';
+import { isMmapLockProtocol } from '../sync/lock_plugin.js';
 
 export class UsageError extends Error {}
 
@@ -62,8 +63,9 @@ export const RunOptionsSchema = z.object({
   deadline: intString('--deadline', 1, DEADLINE_MAX).optional(),
   lockStat: z.boolean().optional(),
   scale: z.string().refine((s) => !Number.isNaN(parseScale(s)), { message: '--scale must be a fraction in (0, 1], e.g. 1/100 or 0.01' }).transform(parseScale).optional(),
-  mmapLock: z.enum(['rwsem', 'qrwlock'], { message: '--mmap-lock must be rwsem or qrwlock' }).optional(),
-  hostLock: z.enum(['rwsem', 'qrwlock'], { message: '--host-lock must be rwsem or qrwlock' }).optional(),
+  // rwsem, qrwlock, or a lock plugin the CLI loaded (sync/lock_plugin.ts; its key is its absolute path).
+  mmapLock: z.string().refine(isMmapLockProtocol, { message: '--mmap-lock must be rwsem or qrwlock' }).optional(),
+  hostLock: z.string().refine(isMmapLockProtocol, { message: '--host-lock must be rwsem or qrwlock' }).optional(),
   faultLock: z.enum(['mmap', 'per-vma'], { message: '--fault-lock must be mmap or per-vma' }).optional(),
   ptl: z.enum(['split', 'mm'], { message: '--ptl must be split or mm' }).optional(),
   tlbFlush: z.enum(['ipi', 'broadcast'], { message: '--tlb-flush must be ipi or broadcast' }).optional(),

@@ -33,10 +33,10 @@ export interface RunReport {
   scenario: string;
   model: string;
   bug: string | null;
-  /** The mmap_lock protocol (--mmap-lock). */
-  mmap_lock: 'rwsem' | 'qrwlock';
+  /** The mmap_lock protocol (--mmap-lock): rwsem, qrwlock, or a lock plugin's path. */
+  mmap_lock: string;
   /** The host mms' mmap_lock protocol (--host-lock; sharing models), the fault path's lock (--fault-lock) and the PTE-table locks (--ptl). */
-  host_lock: 'rwsem' | 'qrwlock';
+  host_lock: string;
   fault_lock: 'mmap' | 'per-vma';
   tlb_flush: 'ipi' | 'broadcast';
   unshare_flush: 'per-unshare' | 'batched';

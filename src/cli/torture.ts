@@ -12,20 +12,33 @@ import { Piscina } from 'piscina';
 import { createMachine } from '../shm/machine.js';
 import { M_MMAP_LOCK, M_PAGE_TABLE_LOCK, MM_WORDS } from '../shm/layout.js';
 import { LOCK_CLASS_NAMES, LockClass } from '../sync/lockdep.js';
+import { lockPlugin } from '../sync/lock_plugin.js';
 import { sizeMachine } from '../scenarios/common.js';
 import { workerPath } from '../proc/orchestrator.js';
 import {
   TP_ACQUIRED, TP_FAILS, TP_SLOTS, TS_FAILS, TS_STARTED, TS_LOCKDEP, TS_LOCKDEP_FROM, TS_LOCKDEP_TO, TS_STOP, TS_WORDS, type TortureParams, type TortureResult,
 } from '../sync/locktorture.js';
 
+interface TortureLock { protocol: 'rwsem' | 'qrwlock' | 'spinlock' | 'plugin'; cls: LockClass; word: number; readers: boolean; plugin?: string }
+
 /** The locks torture can take: `<class>/<protocol>` (issue 6 adds protocols). */
-export const TORTURE_LOCKS: Record<string, { protocol: 'rwsem' | 'qrwlock' | 'spinlock'; cls: LockClass; word: number; readers: boolean }> = {
+export const TORTURE_LOCKS: Record<string, TortureLock> = {
   'mmap_lock/rwsem': { protocol: 'rwsem', cls: LockClass.MmapLock, word: M_MMAP_LOCK, readers: true },
   'mmap_lock/qrwlock': { protocol: 'qrwlock', cls: LockClass.MmapLock, word: M_MMAP_LOCK, readers: true },
   'page_table_lock/spinlock': { protocol: 'spinlock', cls: LockClass.PageTableLock, word: M_PAGE_TABLE_LOCK, readers: false },
 };
 
 export const TORTURE_BUGS = ['broken-rwsem', 'lock-inversion'];
+
+/**
+ * The lock `name` names: one of TORTURE_LOCKS, or `mmap_lock/<key>` for a lock plugin the CLI
+ * loaded (sync/lock_plugin.ts) on an mm's mmap_lock word.
+ */
+function tortureLock(name: string): TortureLock | undefined {
+  if (TORTURE_LOCKS[name] !== undefined) return TORTURE_LOCKS[name];
+  const key = name.startsWith('mmap_lock/') ? name.slice('mmap_lock/'.length) : '';
+  return lockPlugin(key) === undefined ? undefined : { protocol: 'plugin', cls: LockClass.MmapLock, word: M_MMAP_LOCK, readers: true, plugin: key };
+}
 
 export interface TortureOptions {
   lock: string;
@@ -96,8 +109,8 @@ const STARTUP_MS = 30_000;
 
 /** Checks the options; returns a one-line message naming the bad one, or null. */
 export function checkTortureOptions(o: TortureOptions): string | null {
-  const l = TORTURE_LOCKS[o.lock];
-  if (!l) return `--lock must be one of ${Object.keys(TORTURE_LOCKS).join(', ')}`;
+  const l = tortureLock(o.lock);
+  if (!l) return `--lock must be one of ${Object.keys(TORTURE_LOCKS).join(', ')}, or mmap_lock/<lock plugin>`;
   if (!Number.isInteger(o.readers) || o.readers < 0 || o.readers > 64) return '--readers must be an integer from 0 to 64';
   if (!l.readers && o.readers > 0) return `--readers: ${o.lock} has no readers`;
   if (!Number.isInteger(o.writers) || o.writers < 0 || o.writers > 64) return '--writers must be an integer from 0 to 64';
@@ -117,7 +130,7 @@ function side(counts: number[], fails: number): Side {
 }
 
 export async function torture(o: TortureOptions): Promise<TortureReport> {
-  const l = TORTURE_LOCKS[o.lock];
+  const l = tortureLock(o.lock)!;
   const threads = o.readers + o.writers;
   const config = sizeMachine({ cpus: threads, procs: 1, sharedBytes: 4096, privateBytes: 0, files: 1, vmasPerProc: 1, mem: 2 ** 30 });
   const m = createMachine(config);
@@ -132,7 +145,7 @@ export async function torture(o: TortureOptions): Promise<TortureReport> {
   for (let t = 0; t < threads; t++) {
     const writer = t >= o.readers;
     const p: TortureParams = {
-      sab: m.sab, config, stats, progress, cpu: t, writer, protocol: l.protocol, broken: o.bug === 'broken-rwsem', spinLimit, lockWord, cls: l.cls, deadlineMs: o.deadlineMs,
+      sab: m.sab, config, stats, progress, cpu: t, writer, protocol: l.protocol, plugin: l.plugin, broken: o.bug === 'broken-rwsem', spinLimit, lockWord, cls: l.cls, deadlineMs: o.deadlineMs,
       inversion: o.bug === 'lock-inversion', gateWord: m.layout.mms + M_MMAP_LOCK + MM_WORDS, secondWord: m.layout.mms + M_PAGE_TABLE_LOCK + MM_WORDS, // mm 1's
     };
     runs.push(pool.run(p));

@@ -6,8 +6,8 @@
 import {
   M_ANON_RETIRED, M_COUNT, M_CPUMASK, M_FLAGS, M_HOST_FILE, M_HOST_FILE_GEN, M_MMAP_LOCK, M_NR_VMAS,
   M_PAGE_TABLE_LOCK, M_PGD, M_PGTABLES, M_RSS_ANON, M_RSS_FILE, M_TASK, M_TLB_GEN, M_USERS, M_VMA_HEAD,
-  MMAP_LOCK_WORDS, MMF_HOST, G_BADMM_ANON, G_BADMM_FILE, G_BADMM_FILE_MM, G_BADMM_FILE_TASK, G_BADMM_MM, G_BADMM_PGTABLES,
-  G_BADMM_TASK, G_RETIRED_PGTABLES, G_RETIRED_RSS_ANON, G_RETIRED_RSS_FILE, MMF_QRWLOCK, R_GEN, T_ANON_RETIRED, V_MM, V_FLAGS, FRAME_ANON, R_STATE,
+  G_BADMM_ANON, G_BADMM_FILE, G_BADMM_FILE_MM, G_BADMM_FILE_TASK, G_BADMM_MM, G_BADMM_PGTABLES,
+  G_BADMM_TASK, G_RETIRED_PGTABLES, G_RETIRED_RSS_ANON, G_RETIRED_RSS_FILE, R_GEN, T_ANON_RETIRED, V_MM, V_FLAGS, FRAME_ANON, R_STATE,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { refcount_dec_and_test, refcount_inc, REFCOUNT_OK, REFCOUNT_UNDERFLOW, REFCOUNT_ZERO } from '../sync/refcount.js';
@@ -21,7 +21,7 @@ import {
 import { EINVAL, ENOMEM } from './errno.js';
 import { lookup_table, MmuGather } from './memory.js';
 import { flush_protection } from './mprotect.js';
-import { host_mmap_write_lock, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
+import { host_mmap_write_lock, mmap_init_lock, mmap_lock_flags, mmap_write_lock, mmap_write_unlock, vma_start_write } from './mmap_lock.js';
 import { AssertSite, guard_pte, guard_rss, guard_vma, mmap_assert_write_locked, pte_assert_locked, pte_lockptr } from './guarded.js';
 import { frameBase } from './page_alloc.js';
 import { pte_lock } from './ptlock.js';
@@ -38,12 +38,11 @@ export function mm_alloc(k: Kernel, task: number, flags: number): number {
   if (mm < 0) return -1;
   const b = k.mmBase(mm);
   for (const w of [M_PGTABLES, M_RSS_FILE, M_RSS_ANON, M_NR_VMAS, M_ANON_RETIRED, M_TLB_GEN, M_CPUMASK, M_PAGE_TABLE_LOCK]) Atomics.store(i32, b + w, 0);
-  for (let w = 0; w < MMAP_LOCK_WORDS; w++) Atomics.store(i32, b + M_MMAP_LOCK + w, 0);
+  mmap_init_lock(k, b + M_MMAP_LOCK);
   Atomics.store(i32, b + M_USERS, 1);
   Atomics.store(i32, b + M_COUNT, 1);
   // The lock's protocol is the mm's for its whole life: a host mm's is --host-lock's, a task's --mmap-lock's.
-  const qrw = (flags & MMF_HOST) !== 0 ? k.hostQrwlock : k.mmapQrwlock;
-  Atomics.store(i32, b + M_FLAGS, qrw ? flags | MMF_QRWLOCK : flags & ~MMF_QRWLOCK);
+  Atomics.store(i32, b + M_FLAGS, mmap_lock_flags(k, flags));
   Atomics.store(i32, b + M_TASK, task + 1);
   Atomics.store(i32, b + M_VMA_HEAD, -1);
   Atomics.store(i32, b + M_HOST_FILE, -1);

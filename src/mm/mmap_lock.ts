@@ -2,8 +2,10 @@
  * include/linux/mmap_lock.h and mm/mmap_lock.c: mmap_read_lock and friends, over the protocol the
  * machine was built with (`--mmap-lock`): the rwsem (kernel/locking/rwsem.c, writer-preferring,
  * as Linux) or the queued rwlock (kernel/locking/qrwlock.c, fair FIFO) — to compare the two under
- * the same load. Each mm's lock keeps the protocol it was made with (MMF_QRWLOCK): a task's is
- * `--mmap-lock`'s, a sharing model's host mm's is `--host-lock`'s; the choice is one branch.
+ * the same load, or a lock plugin's protocol (`--mmap-lock ./file.mjs`, sync/lock_plugin.ts). Each
+ * mm's lock keeps the protocol it was made with (MMF_QRWLOCK, MMF_LOCK_PLUGIN): a task's is
+ * `--mmap-lock`'s, a sharing model's host mm's is `--host-lock`'s; for the rwsem the choice is one
+ * branch, as before plugins.
  *
  * And the per-VMA locks of Linux 6.4+ (`--fault-lock per-vma`, CONFIG_PER_VMA_LOCK): a user fault
  * first looks its VMA up without mmap_lock and read-locks the VMA alone (lock_vma_under_rcu);
@@ -11,43 +13,81 @@
  * (vma_start_write), which stays locked until mmap_write_unlock bumps mm_lock_seq.
  */
 import { AssertSite, mmap_assert_write_locked } from './guarded.js';
-import { M_FLAGS, M_LOCK_SEQ, M_MMAP_LOCK, MMF_QRWLOCK, M_VMA_HEAD, V_DETACHED, V_LOCK, V_LOCK_SEQ, V_MM, V_NEXT } from '../shm/layout.js';
+import { M_FLAGS, M_LOCK_SEQ, M_MMAP_LOCK, MMF_HOST, MMF_QRWLOCK, M_VMA_HEAD, V_DETACHED, V_LOCK, V_LOCK_SEQ, V_MM, V_NEXT } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { queued_read_lock, queued_read_unlock, queued_write_lock, queued_write_unlock } from '../sync/qrwlock.js';
 import { down_read, down_read_trylock, down_write, up_read, up_write } from '../sync/rwsem.js';
+import {
+  LOCK_PLUGIN_SLOTS, LOCK_PLUGIN_WORDS_MAX, type LockProtocol, plugin_read_lock, plugin_read_unlock, plugin_write_lock, plugin_write_unlock,
+} from '../sync/lock_plugin.js';
 import { ST_VMA_LOCK_ABORT, ST_VMA_LOCK_MISS, type Kernel } from './percpu.js';
 import { vma_end, vma_flags, vma_start, vmaBase, VM_SHARED_PT, VM_UFFD_WP } from './vma.js';
 
 export const MMAP_LOCK_PROTOCOLS = ['rwsem', 'qrwlock'] as const;
-export type MmapLockProtocol = (typeof MMAP_LOCK_PROTOCOLS)[number];
+/** rwsem, qrwlock, or a lock plugin's key (sync/lock_plugin.ts). */
+export type MmapLockProtocol = string;
 
-/** Is the mmap_lock at word `lock` (an mm's M_MMAP_LOCK) a queued rwlock? */
-function qrw(k: Kernel, lock: number): boolean {
-  return (Atomics.load(k.i32, lock - M_MMAP_LOCK + M_FLAGS) & MMF_QRWLOCK) !== 0;
+/**
+ * A lock plugin's slot in M_FLAGS (2 bits: 1 --mmap-lock's plugin, 2 --host-lock's), set only
+ * with MMF_QRWLOCK: the rwsem's test stays the one bit it was, and only a non-rwsem lock looks
+ * further (MMF_QRWLOCK alone: the queued rwlock).
+ */
+export const MMF_LOCK_PLUGIN_SHIFT = 8;
+export const MMF_LOCK_PLUGIN = 3 << MMF_LOCK_PLUGIN_SHIFT;
+
+/** The M_FLAGS of a new mm, given `flags`: its lock protocol's bits (a host mm's is --host-lock's, a task's --mmap-lock's). */
+export function mmap_lock_flags(k: Kernel, flags: number): number {
+  const host = (flags & MMF_HOST) !== 0;
+  const plugin = host ? k.hostLockPlugin : k.mmapLockPlugin;
+  flags &= ~(MMF_QRWLOCK | MMF_LOCK_PLUGIN);
+  if (plugin !== 0) return flags | MMF_QRWLOCK | (plugin << MMF_LOCK_PLUGIN_SHIFT);
+  return (host ? k.hostQrwlock : k.mmapQrwlock) ? flags | MMF_QRWLOCK : flags;
+}
+
+/** init_rwsem(&mm->mmap_lock): every word any protocol may use, zero (free). */
+export function mmap_init_lock(k: Kernel, lock: number): void {
+  for (let w = 0; w < LOCK_PLUGIN_WORDS_MAX; w++) Atomics.store(k.i32, lock + w, 0);
+}
+
+/** The mm's flags, from the word `lock` of its M_MMAP_LOCK. */
+function lockFlags(k: Kernel, lock: number): number {
+  return Atomics.load(k.i32, lock - M_MMAP_LOCK + M_FLAGS);
+}
+
+function plugin(f: number): LockProtocol {
+  return LOCK_PLUGIN_SLOTS[(f & MMF_LOCK_PLUGIN) >>> MMF_LOCK_PLUGIN_SHIFT]!;
 }
 
 /** `lock` is the word offset of an mm's M_MMAP_LOCK. */
 export function mmap_read_lock(k: Kernel, lock: number): void {
-  if (qrw(k, lock)) queued_read_lock(k, lock, LockClass.MmapLock);
-  else down_read(k, lock, LockClass.MmapLock);
+  const f = lockFlags(k, lock);
+  if ((f & MMF_QRWLOCK) === 0) down_read(k, lock, LockClass.MmapLock);
+  else if ((f & MMF_LOCK_PLUGIN) === 0) queued_read_lock(k, lock, LockClass.MmapLock);
+  else plugin_read_lock(k, plugin(f), lock, LockClass.MmapLock);
 }
 
 export function mmap_read_unlock(k: Kernel, lock: number): void {
-  if (qrw(k, lock)) queued_read_unlock(k, lock);
-  else up_read(k, lock);
+  const f = lockFlags(k, lock);
+  if ((f & MMF_QRWLOCK) === 0) up_read(k, lock);
+  else if ((f & MMF_LOCK_PLUGIN) === 0) queued_read_unlock(k, lock);
+  else plugin_read_unlock(k, plugin(f), lock);
 }
 
 export function mmap_write_lock(k: Kernel, lock: number): void {
-  if (qrw(k, lock)) queued_write_lock(k, lock, LockClass.MmapLock);
-  else down_write(k, lock, LockClass.MmapLock);
+  const f = lockFlags(k, lock);
+  if ((f & MMF_QRWLOCK) === 0) down_write(k, lock, LockClass.MmapLock);
+  else if ((f & MMF_LOCK_PLUGIN) === 0) queued_write_lock(k, lock, LockClass.MmapLock);
+  else plugin_write_lock(k, plugin(f), lock, LockClass.MmapLock);
 }
 
 export function mmap_write_unlock(k: Kernel, lock: number): void {
   // vma_end_write_all: every VMA write-locked under this hold is unlocked at once.
   Atomics.add(k.i32, lock - M_MMAP_LOCK + M_LOCK_SEQ, 1);
-  if (qrw(k, lock)) queued_write_unlock(k, lock);
-  else up_write(k, lock);
+  const f = lockFlags(k, lock);
+  if ((f & MMF_QRWLOCK) === 0) up_write(k, lock);
+  else if ((f & MMF_LOCK_PLUGIN) === 0) queued_write_unlock(k, lock);
+  else plugin_write_unlock(k, plugin(f), lock);
 }
 
 /**
@@ -56,13 +96,17 @@ export function mmap_write_unlock(k: Kernel, lock: number): void {
  * the two are ordered apart.
  */
 export function host_mmap_read_lock(k: Kernel, lock: number): void {
-  if (qrw(k, lock)) queued_read_lock(k, lock, LockClass.MmapLockNested);
-  else down_read(k, lock, LockClass.MmapLockNested);
+  const f = lockFlags(k, lock);
+  if ((f & MMF_QRWLOCK) === 0) down_read(k, lock, LockClass.MmapLockNested);
+  else if ((f & MMF_LOCK_PLUGIN) === 0) queued_read_lock(k, lock, LockClass.MmapLockNested);
+  else plugin_read_lock(k, plugin(f), lock, LockClass.MmapLockNested);
 }
 
 export function host_mmap_write_lock(k: Kernel, lock: number): void {
-  if (qrw(k, lock)) queued_write_lock(k, lock, LockClass.MmapLockNested);
-  else down_write(k, lock, LockClass.MmapLockNested);
+  const f = lockFlags(k, lock);
+  if ((f & MMF_QRWLOCK) === 0) down_write(k, lock, LockClass.MmapLockNested);
+  else if ((f & MMF_LOCK_PLUGIN) === 0) queued_write_lock(k, lock, LockClass.MmapLockNested);
+  else plugin_write_lock(k, plugin(f), lock, LockClass.MmapLockNested);
 }
 
 // ---- per-VMA locks (Linux 6.4+) ----

@@ -32,3 +32,7 @@ export const MODEL_API = Object.freeze({
 });
 
 export type ModelApi = typeof MODEL_API;
+
+// What a lock plugin needs (`--mmap-lock ./my_lock.mjs`, src/sync/lock_plugin.ts): its factory is
+// called with LOCK_API (the bounded wait and the wake); the types of the protocol it returns.
+export { LOCK_API, type LockApi, type LockProtocol } from '../sync/lock_plugin.js';

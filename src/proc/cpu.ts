@@ -58,8 +58,9 @@ export interface CpuParams {
   bug: string;
   deadlineMs: number;
   lockStatTiming: boolean;
-  mmapLock?: 'rwsem' | 'qrwlock';
-  hostLock?: 'rwsem' | 'qrwlock';
+  /** rwsem, qrwlock or a lock plugin's key: the worker loads the plugin (workers/cpu.ts). */
+  mmapLock?: string;
+  hostLock?: string;
   faultLock?: 'mmap' | 'per-vma';
   ptl?: 'split' | 'mm';
   tlbFlush?: 'ipi' | 'broadcast';

@@ -28,9 +28,9 @@ export interface MachineSpec {
   deadlineMs: number;
   lockStatTiming: boolean;
   /** The mmap_lock protocol (mm/mmap_lock.ts); rwsem when absent. */
-  mmapLock?: 'rwsem' | 'qrwlock';
-  /** The host mms' mmap_lock protocol (sharing models); mmapLock's when absent. */
-  hostLock?: 'rwsem' | 'qrwlock';
+  mmapLock?: string;
+  /** The host mms' mmap_lock protocol (sharing models); mmapLock's when absent. Either may be a lock plugin's key (sync/lock_plugin.ts). */
+  hostLock?: string;
   /** The fault path's lock: mmap_lock, or per-VMA locks first (mm/mmap_lock.ts); mmap when absent. */
   faultLock?: 'mmap' | 'per-vma';
   /** PTE-table locks: split (one per table) or the mm's page_table_lock (mm/ptlock.ts); split when absent. */

@@ -10,6 +10,7 @@ import { LockClass } from './lockdep.js';
 import { down_read, down_write, down_write_broken, up_read, up_write } from './rwsem.js';
 import { queued_read_lock, queued_read_unlock, queued_write_lock, queued_write_unlock } from './qrwlock.js';
 import { spin_lock, spin_unlock } from './spinlock.js';
+import { type LockProtocol, loadLockPlugin, lockPlugin, plugin_read_lock, plugin_read_unlock, plugin_write_lock, plugin_write_unlock } from './lock_plugin.js';
 import { LockCpu, MachineStop } from './wait.js';
 
 /** Words of the torture's own bookkeeping array (not machine memory: the harness's view). */
@@ -44,7 +45,9 @@ export interface TortureParams {
   progress: SharedArrayBuffer;
   cpu: number;
   writer: boolean;
-  protocol: 'rwsem' | 'qrwlock' | 'spinlock';
+  protocol: 'rwsem' | 'qrwlock' | 'spinlock' | 'plugin';
+  /** protocol 'plugin': the lock plugin's key (sync/lock_plugin.ts), loaded here as in a CPU worker. */
+  plugin?: string;
   broken: boolean;
   /** Spins before sleeping: 0 when the threads outnumber the cores (never spin then). */
   spinLimit: number;
@@ -70,7 +73,12 @@ export interface TortureResult {
   stopped: boolean;
 }
 
-export default function tortureThread(p: TortureParams): TortureResult {
+export default async function tortureThread(p: TortureParams): Promise<TortureResult> {
+  const proto = p.protocol === 'plugin' ? lockPlugin(await loadLockPlugin(p.plugin!)) ?? null : null;
+  return tortureLoop(p, proto);
+}
+
+function tortureLoop(p: TortureParams, proto: LockProtocol | null): TortureResult {
   const m = attachMachine(p.sab, p.config);
   const c = new LockCpu(m.i32, m.layout, p.cpu, { spinLimit: p.spinLimit, deadlineMs: p.deadlineMs, lockStatTiming: false });
   const s = new Int32Array(p.stats);
@@ -95,7 +103,10 @@ export default function tortureThread(p: TortureParams): TortureResult {
         if (invert) spin_lock(c, p.secondWord, LockClass.PageTableLock);
       }
       if (p.protocol === 'spinlock') spin_lock(c, w, p.cls);
-      else if (p.protocol === 'qrwlock') {
+      else if (proto !== null) {
+        if (p.writer) plugin_write_lock(c, proto, w, p.cls);
+        else plugin_read_lock(c, proto, w, p.cls);
+      } else if (p.protocol === 'qrwlock') {
         if (p.writer) queued_write_lock(c, w, p.cls);
         else queued_read_lock(c, w, p.cls);
       } else if (!p.writer) down_read(c, w, p.cls);
@@ -117,7 +128,10 @@ export default function tortureThread(p: TortureParams): TortureResult {
         Atomics.sub(s, TS_IN_READERS, 1);
       }
       if (p.protocol === 'spinlock') spin_unlock(c, w);
-      else if (p.protocol === 'qrwlock') {
+      else if (proto !== null) {
+        if (p.writer) plugin_write_unlock(c, proto, w);
+        else plugin_read_unlock(c, proto, w);
+      } else if (p.protocol === 'qrwlock') {
         if (p.writer) queued_write_unlock(c, w);
         else queued_read_unlock(c, w);
       } else if (p.writer) up_write(c, w);

@@ -117,6 +117,16 @@ export class LockCpu {
   readonly contendingCounts = new Float64Array(LOCK_CLASS_COUNT * 2 * LOCKSTAT_POINTS);
   /** The slot of the lock released last (released()), for contendedRelease; -1 when unknown. */
   private releasedSlot = -1;
+  /**
+   * Lock plugins (sync/lock_plugin.ts): the MMF_LOCK_PLUGIN slot this CPU's new mms get for their
+   * mmap_lock (0: none, the rwsem or qrwlock), and a host mm's; then, while a plugin's lock
+   * function runs, its class and mode and the clock at its first wait (-1: none yet).
+   */
+  mmapLockPlugin = 0;
+  hostLockPlugin = 0;
+  pluginSince = -1;
+  pluginClass: LockClass = 0 as LockClass;
+  pluginMode: LockMode = LockMode.Write;
   /** rwsem handoffs this CPU claimed (RWSEM_FLAG_HANDOFF after RWSEM_WAIT_TIMEOUT). */
   handoffs = 0;
   private waitPublished = false;
