@@ -129,12 +129,12 @@ describe('traces against the format and the DevTools trace engine', () => {
 
   it.each([
     ['race-stale-tlb', { cpus: '3' }],
-    ['fork-storm', { cpus: '3', procs: '4', ops: '2' }],
+    ['fork-storm', { cpus: '3', procs: '3', ops: '1' }],
     ['race-unshare-flush', {}],
   ])('%s under explore: its traces are valid too', async (scenario, opts) => {
     const o = parseRunOptions(scenario, { lockStat: false, ...opts });
     const found = await explore(scenario, o, { strategy: 'pct', depth: 3, runs: 2, seed: 3, raw: { lockStat: false, ...opts } });
     const { ev } = await traceOf(decodeToken(found.token!));
     await validate(ev);
-  });
+  }, 180_000); // a budget for a loaded machine, not a timing assertion
 });
