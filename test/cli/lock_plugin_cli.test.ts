@@ -2,8 +2,8 @@
  * Lock plugins on the command line: examples/plugins/ticket_rwlock.mjs, copied to a directory of
  * its own as a user's would be, is the mmap_lock of `run`, `compare`, `explore` (and its replay)
  * and `torture --lock mmap_lock/<plugin>`, every checker passing; its planted broken variant
- * (readers that do not exclude writers) fails torture (exit 1); a plugin that cannot be used is
- * bad input (one line naming the option, exit 2).
+ * (readers that do not exclude writers) fails torture and explore (exit 1); a plugin that cannot
+ * be used is bad input (one line naming the option, exit 2).
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -75,6 +75,23 @@ describe('torture --lock mmap_lock/<plugin>', () => {
     const o = JSON.parse(r.out) as { ok: boolean; writes: { fails: number }; reads: { fails: number } };
     expect(o.ok).toBe(false);
     expect(o.writes.fails + o.reads.fails).toBeGreaterThan(0);
+  });
+});
+
+describe('explore with the plugin as mmap_lock', () => {
+  it('race-munmap-vs-fault: the ticket rwlock passes the hunt; the broken variant lets a fault run beside munmap, and a checker fails (exit 1)', () => {
+    const hunt = (plugin: string) => ptlab('explore', 'race-munmap-vs-fault', '--model', 'none', '--mmap-lock', plugin, '--runs', '20', '--jobs', '1', '--json');
+    const good = hunt('./ticket_rwlock.mjs');
+    expect(good.code).toBe(0);
+    expect(JSON.parse(good.out).ok).toBe(true);
+    const bad = hunt('./ticket_rwlock_broken.mjs');
+    expect(bad.code).toBe(1);
+    const o = JSON.parse(bad.out) as { ok: boolean; violations: { checker: string }[]; token: string };
+    expect(o.violations.length).toBeGreaterThan(0);
+    // The token replays it, the plugin loaded from the token's path.
+    const again = ptlab('replay', o.token, '--json');
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.out).violations[0].checker).toBe(o.violations[0].checker);
   });
 });
 
