@@ -74,6 +74,13 @@ export const SHARD_KINDS: Record<string, string> = {
   'ptlab-races-shard': 'npm run bench:races',
 };
 
+/** What merges each kind. */
+const MERGED_BY: Record<string, string> = {
+  'ptlab-explore-shard': 'ptlab merge',
+  'ptlab-compare-shard': 'ptlab merge',
+  'ptlab-races-shard': 'npm run bench:races -- --merge',
+};
+
 /**
  * Reads shard files and checks that they are one whole set: one kind, one ptlab version, the same
  * command (`identity` of each: its inputs), one count, every index once (in the order given). UsageError
@@ -91,6 +98,9 @@ export function readShardSet<S extends ShardHeader>(files: string[], kind: strin
     if (typeof s?.kind !== 'string' || !(s.kind in SHARD_KINDS)) throw new UsageError(`merge: ${f}: not a shard written by ptlab (explore, compare or run --out, bench:races --out)`);
     return s;
   });
+  if (shards[0].kind !== kind && MERGED_BY[shards[0].kind] !== MERGED_BY[kind]) {
+    throw new UsageError(`merge: ${files[0]} is a shard of ${SHARD_KINDS[shards[0].kind]}: ${MERGED_BY[shards[0].kind]} FILE... merges those`);
+  }
   for (const [i, s] of shards.entries()) {
     if (s.kind !== kind) throw new UsageError(`merge: ${files[i]} is a shard of ${SHARD_KINDS[s.kind]}, ${files[0]} of ${SHARD_KINDS[kind]}: they do not merge`);
   }

@@ -19,7 +19,11 @@ const dir = mkdtempSync(join(tmpdir(), 'ptlab-sweep-'));
 const small = { size: '4M', ops: '1', lockStat: false };
 
 function ptlab(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/ptlab.mjs', ...args], { encoding: 'utf8', timeout: 120_000 });
+  return ptlabEnv({}, ...args);
+}
+
+function ptlabEnv(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/ptlab.mjs', ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -31,7 +35,7 @@ describe('compare sweeps across jobs and shards', () => {
   const points = [['none', '1'], ['none', '2'], ['map-shared-pt', '2']].map(([model, procs]) => parseRunOptions('sga', { ...small, model, procs }));
   const sweep = sweepOf('compare', 'sga', points, 2);
 
-  it('--jobs 2 and 3 shards merged give the rows of --jobs 1, in grid order, each point with all its repeats', async () => {
+  it('--jobs 2 and 3 shards merged give the rows of --jobs 1, in grid order, each point with all its repeats', { timeout: 240_000 }, async () => {
     const one = mergeSweep([await sweepShard(sweep, { jobs: 1 })]);
     expect(one.runs.map((r) => [r.model, r.procs])).toEqual([['none', 1], ['none', 2], ['map-shared-pt', 2]]);
     expect(one.repeats).toBe(2);
@@ -55,11 +59,13 @@ describe('compare sweeps across jobs and shards', () => {
 describe('the CLI: compare --shard/--out, run lists, ptlab merge', () => {
   const args = ['compare', 'sga', '--models', 'none,map-shared-pt', '--procs', '1,2', '--size', '4M', '--ops', '1', '--no-lock-stat'];
 
-  it('shards merged print what the unsharded compare prints; nothing on stderr on a pipe', () => {
+  it('shards merged print what the unsharded compare prints; nothing on stderr on a pipe', { timeout: 240_000 }, () => {
     const whole = ptlab(...args, '--json');
     expect([whole.code, whole.err]).toEqual([0, '']);
     for (const i of [0, 1]) {
-      const s = ptlab(...args, '--shard', `${i}/2`, '--out', join(dir, `c${i}.json`));
+      // Shard 1 as a GitHub Actions matrix job would run it: --shard auto from PTLAB_SHARD_INDEX/COUNT.
+      const s = i === 0 ? ptlab(...args, '--shard', '0/2', '--out', join(dir, 'c0.json'))
+        : ptlabEnv({ PTLAB_SHARD_INDEX: '1', PTLAB_SHARD_COUNT: '2' }, ...args, '--shard', 'auto', '--out', join(dir, 'c1.json'));
       expect([s.code, s.err]).toEqual([0, '']);
       expect(s.out).toMatch(new RegExp(`^shard ${i}/2: 2 of 4 run\\(s\\) \\(points x repeats\\), every checker passed; written to `));
     }
@@ -71,9 +77,13 @@ describe('the CLI: compare --shard/--out, run lists, ptlab merge', () => {
     expect(table.out).toMatch(/\| map-shared-pt \| 2 {5}\| ok \|/);
     const csv = parse(ptlab('merge', join(dir, 'c0.json'), join(dir, 'c1.json'), '--csv').out, { columns: true }) as Record<string, string>[];
     expect(csv.map((r) => [r.model, r.procs, r.pgtables_bytes])).toEqual((JSON.parse(whole.out) as CompareReport).runs.map((r) => [r.model, String(r.procs), String(r.pgtables_bytes.total)]));
+    // The HTML report is the whole sweep's: from the merge, not from a shard.
+    expect(ptlab('merge', join(dir, 'c0.json'), join(dir, 'c1.json'), '--html', join(dir, 'm.html')).code).toBe(0);
+    expect(readFileSync(join(dir, 'm.html'), 'utf8')).toMatch(/^<!doctype html>/i);
+    expect(ptlab(...args, '--shard', '0/2', '--html', join(dir, 'x.html')).err).toBe('ptlab: --html needs the whole sweep: run ptlab merge --html FILE on the shards\n');
   });
 
-  it('merge refuses a missing shard (naming it), other options, another version, explore shards mixed in', () => {
+  it('merge refuses a missing shard (naming it), other options, another version, explore shards mixed in', { timeout: 240_000 }, () => {
     expect(ptlab('merge', join(dir, 'c0.json')).err).toBe('ptlab: merge: shard 1/2 missing\n');
     const other = ptlab(...args.map((a) => (a === '1,2' ? '1,3' : a)), '--shard', '1/2', '--out', join(dir, 'other.json'));
     expect(other.code).toBe(0);
@@ -87,6 +97,9 @@ describe('the CLI: compare --shard/--out, run lists, ptlab merge', () => {
     const mix = ptlab('merge', join(dir, 'c0.json'), join(dir, 'ex.json'));
     expect([mix.code, mix.err]).toEqual([2, `ptlab: merge: ${join(dir, 'ex.json')} is a shard of ptlab explore, ${join(dir, 'c0.json')} of ptlab compare / run: they do not merge\n`]);
     expect(ptlab('merge', join(dir, 'ex.json'), join(dir, 'c0.json')).err).toMatch(/c0\.json is a shard of ptlab compare \/ run, .*ex\.json of ptlab explore/);
+    const races = join(dir, 'races.json');
+    writeFileSync(races, JSON.stringify({ kind: 'ptlab-races-shard', version: old.version, shard: { index: 0, count: 1 }, config: {}, results: [] }));
+    expect(ptlab('merge', races).err).toBe(`ptlab: merge: ${races} is a shard of npm run bench:races: npm run bench:races -- --merge FILE... merges those\n`);
     // A run shard is not a compare shard of the same points either.
     const run = ptlab('run', 'sga', '--procs', '1,2', '--size', '4M', '--ops', '1', '--no-lock-stat', '--shard', '1/2', '--out', join(dir, 'run1.json'));
     expect(run.code).toBe(0);
@@ -95,7 +108,7 @@ describe('the CLI: compare --shard/--out, run lists, ptlab merge', () => {
     expect(ptlab(...args, '--shard', '2/2').err).toBe('ptlab: --shard must be i/n (0 <= i < n) or auto\n');
   });
 
-  it('run takes lists: one report per point and the table (will-it-scale\'s linear column); --json {runs}; --csv; one value prints as before', () => {
+  it('run takes lists: one report per point and the table (will-it-scale\'s linear column); --json {runs}; --csv; one value prints as before', { timeout: 240_000 }, () => {
     const base = ['run', 'sga', '--size', '4M', '--ops', '1', '--no-lock-stat'];
     const text = ptlab(...base, '--procs', '1,2');
     expect([text.code, text.err]).toEqual([0, '']);
