@@ -261,10 +261,11 @@ function sweepOptions(c: Command, jobsHelp: string): Command {
     .option('--csv', 'one CSV row per point on stdout');
 }
 
-const SWEEP_HELP = '\n--procs, --cpus and --size take comma-separated lists (--procs 1,2,4) and sweep them, one row per point, with\n' +
-  'will-it-scale\'s linear column (the smallest task count\'s rate, scaled). --jobs N runs N points (or repeats) at once, each on\n' +
-  'its own machine: parallel runs share the host\'s cores and slow each other, so faults/s fall; rows, order, page-table\n' +
-  'bytes and verdicts do not depend on N. --shard i/n with --out FILE runs a slice; ptlab merge FILE... prints the whole table.';
+const SWEEP_HELP = '\n--procs, --cpus and --size take comma-separated lists (--procs 1,2,4) and sweep them, one row\n' +
+  'per point, with will-it-scale\'s linear column (the smallest task count\'s rate, scaled). --jobs N runs N\n' +
+  'points (or repeats) at once, each on its own machine: parallel runs share the host\'s cores and slow\n' +
+  'each other, so faults/s fall; rows, their order, page-table bytes and verdicts do not depend on N.\n' +
+  '--shard i/n with --out FILE runs a slice; ptlab merge FILE... prints the whole table.';
 
 workloadOptions(program
   .command('run')
@@ -323,7 +324,7 @@ workloadOptions(program
   .option('--json', 'one JSON object {runs: [...]} on stdout');
 sweepOptions(program.commands[program.commands.length - 1], 'grid points x repeats run at once, each on its own machine (default 1: compare measures throughput, ' +
   'and parallel points share the cores and slow each other; the rows, their order, page-table bytes and verdicts do not depend on N)')
-  .addHelpText('after', SWEEP_HELP.replace('one row per point', 'every model at every point, one row per point'))
+  .addHelpText('after', SWEEP_HELP + '\nEvery model, under every lock choice given, runs at every point.')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     let opts;
     let repeat = 1;
