@@ -199,6 +199,7 @@ export const MM_WORDS = 96;
 export const MMF_HOST = 1; // a host mm: holds shared page tables, attached to no task
 export const MMF_QRWLOCK = 2; // its mmap_lock is a queued rwlock, not an rwsem (--mmap-lock / --host-lock)
 export const MMF_COW_PTE = 4; // cow-pte: prctl(PR_SET_COW_PTE) opted this mm in (its forks share PTE tables); inherited at fork
+// Bits 8-9 of M_FLAGS: MMF_LOCK_PLUGIN, a lock plugin's slot (with MMF_QRWLOCK; mm/mmap_lock.ts).
 export const MMAP_LOCK_WORDS = 4; // enough for either protocol (RWSEM_WORDS, the qrwlock's QR_* words)
 
 // ---- vm_area_struct ----
