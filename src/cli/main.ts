@@ -88,6 +88,16 @@ function printExplore(r: ExploreResult, json: boolean, header: string): void {
   process.exitCode = r.ok ? 0 : 1;
 }
 
+/** A token's run again with tracing on: its Chrome trace, the run's report, a title and the verdict in words. */
+async function tracedRun(token: string, t: ReturnType<typeof decodeToken>) {
+  let cpus: number[][] = [];
+  const r = await runToken(t, false, undefined, (c) => (cpus = c));
+  const title = `ptlab ${t.scenario} --model ${t.model}${t.bug ? ` --bug ${t.bug}` : ''}`;
+  const trace = toChromeTrace(cpus, OP_NAMES, title, r.violations);
+  const verdict = r.ok ? 'passed every checker' : `failed: [${r.violations[0].checker}] ${r.violations[0].message}`;
+  return { r, cpus, trace, title, verdict, html: () => traceHtml(trace.traceEvents, { title, token, ok: r.ok, verdict: `the run ${verdict}` }) };
+}
+
 /** A --model that names a plugin (a path or a package): loaded and registered; its key replaces it. */
 async function useModel(spec: unknown): Promise<unknown> {
   if (typeof spec !== 'string' || !isPluginSpec(spec)) return spec;
@@ -273,8 +283,8 @@ workloadOptions(program
   .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}, or a scenario file (*.json)`)
   .option('--model <model>', `sharing model: ${Object.keys(MODELS).join(', ')} (default: none, or the scenario's only model)`)
   .option('--bug <name>', 'reintroduce a known bug of the model')
-  .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem (as Linux) or qrwlock (fair, queued)', 'rwsem')
-  .option('--host-lock <protocol>', 'a sharing model\'s host mm\'s mmap_lock: rwsem or qrwlock (default: --mmap-lock\'s)')
+  .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem (as Linux), qrwlock (fair, queued) or a lock plugin (./my_lock.mjs)', 'rwsem')
+  .option('--host-lock <protocol>', 'a sharing model\'s host mm\'s mmap_lock: rwsem, qrwlock or a lock plugin (default: --mmap-lock\'s)')
   .option('--fault-lock <lock>', 'the fault path\'s lock: mmap (mmap_lock) or per-vma (the VMA\'s own lock first, Linux 6.4+) (default: mmap, or the scenario\'s)')
   .option('--ptl <locks>', 'PTE-table locks: split (one per table, x86-64\'s) or mm (the mm\'s page_table_lock)', 'split')
   .option('--tlb-flush <how>', 'remote TLB flushes: ipi (x86: an interrupt each CPU takes, so a CPU with interrupts off delays it) or broadcast (arm64 TLBI, x86 INVLPGB: no interrupt) (default: ipi, or the scenario\'s)')
@@ -313,8 +323,8 @@ workloadOptions(program
   .description('run one scenario under several models, same options and seed, and compare them')
   .argument('<scenario>', `one of: ${Object.keys(SCENARIOS).join(', ')}, or a scenario file (*.json)`)
   .option('--models <list>', 'comma-separated models (default: every model the scenario applies to)')
-  .option('--mmap-lock <list>', 'comma-separated mmap_lock protocols (rwsem, qrwlock): each model runs under each', 'rwsem')
-  .option('--host-lock <list>', 'comma-separated host-mm lock protocols (rwsem, qrwlock) (default: each run\'s --mmap-lock)')
+  .option('--mmap-lock <list>', 'comma-separated mmap_lock protocols (rwsem, qrwlock, ./my_lock.mjs): each model runs under each', 'rwsem')
+  .option('--host-lock <list>', 'comma-separated host-mm lock protocols (rwsem, qrwlock, ./my_lock.mjs) (default: each run\'s --mmap-lock)')
   .option('--fault-lock <list>', 'comma-separated fault-path locks (mmap, per-vma): each of the above runs under each', 'mmap')
   .option('--ptl <list>', 'comma-separated PTE-table locks (split, mm): each of the above runs under each', 'split'))
   .option('--lockset', 'check each kernel write against the lock that guards it (lockdep __guarded_by); slower')
@@ -366,8 +376,8 @@ program
   .option('--size <bytes>', 'size of the shared mapping')
   .option('--ops <n>', 'operations per process after set-up')
   .option('--deadline <ms>', 'watchdog deadline of every wait', '20000')
-  .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem or qrwlock')
-  .option('--host-lock <protocol>', 'a host mm\'s mmap_lock: rwsem or qrwlock')
+  .option('--mmap-lock <protocol>', 'mmap_lock protocol: rwsem, qrwlock or a lock plugin (./my_lock.mjs)')
+  .option('--host-lock <protocol>', 'a host mm\'s mmap_lock: rwsem, qrwlock or a lock plugin')
   .option('--fault-lock <lock>', 'the fault path\'s lock: mmap or per-vma (default: mmap, or the scenario\'s)')
   .option('--ptl <locks>', 'PTE-table locks: split or mm')
   .option('--tlb-flush <how>', 'remote TLB flushes: ipi or broadcast (default: ipi, or the scenario\'s)')
@@ -377,6 +387,7 @@ program
   .option('--out <file>', 'write this shard\'s result for ptlab merge')
   .option('--checkpoint <file>', 'keep progress in FILE as runs complete')
   .option('--resume', 'continue from --checkpoint FILE (the same command)')
+  .option('--html <file>', 'also write the timeline of the failing run (or, when every run passed, the last) as one self-contained page')
   .option('--json', 'one JSON object on stdout')
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     raw.model = await useModel(raw.model);
@@ -390,7 +401,9 @@ program
       throw e;
     }
     if (raw.resume === true && raw.checkpoint === undefined) fail('--resume needs --checkpoint FILE');
+    if (raw.html !== undefined && shard !== undefined && shard.count > 1) fail('--html needs the whole hunt: run ptlab trace --html on the merged token');
     const outFd = raw.out === undefined ? -1 : openOutput(String(raw.out), '--out');
+    const htmlFd = raw.html === undefined ? -1 : openOutput(String(raw.html), '--html');
     const hint = SCENARIOS[scenario]?.explore;
     const strategy = raw.strategy === undefined ? (hint?.strategy ?? 'pct') : String(raw.strategy);
     if (strategy !== 'random' && strategy !== 'pct' && strategy !== 'mix') fail('--strategy must be random, pct or mix');
@@ -431,6 +444,8 @@ program
       throw e;
     }
     bar?.stop();
+    // The hunt's answer as a timeline: its token traced (a replay is event for event the same run).
+    if (htmlFd >= 0 && r.token) writeOutput(htmlFd, String(raw.html), (await tracedRun(r.token, decodeToken(r.token))).html());
     printExplore(r, raw.json === true, `ptlab explore ${scenario} --model ${o.model}${o.bug ? ` --bug ${o.bug}` : ''} --strategy ${strategy}${strategy !== 'random' ? ` --depth ${depth}` : ''}: ` +
       `${r.runs} run(s) in ${r.seconds} s (${r.runs_per_s} runs/s, ${r.cores} cores)`);
   });
@@ -459,16 +474,11 @@ program
     const t = decodeToken(token);
     await useModel(t.model);
     await useLocks({ ...t.opts });
-    await useLocks({ ...t });
     tokenRunOptions(t); // every check before the output is touched
     const json = raw.html === undefined || cmd.getOptionValueSource('output') !== 'default';
     const fd = json ? openOutput(String(raw.output), '-o') : -1;
     const hfd = raw.html === undefined ? -1 : openOutput(String(raw.html), '--html');
-    let cpus: number[][] = [];
-    const r = await runToken(t, false, undefined, (c) => (cpus = c));
-    const title = `ptlab ${t.scenario} --model ${t.model}${t.bug ? ` --bug ${t.bug}` : ''}`;
-    const trace = toChromeTrace(cpus, OP_NAMES, title, r.violations);
-    const verdict = r.ok ? 'passed every checker' : `failed: [${r.violations[0].checker}] ${r.violations[0].message}`;
+    const { r, cpus, trace, verdict, html } = await tracedRun(token, t);
     const write = (f: number, text: string, option: string, path: string) => {
       try {
         writeSync(f, text);
@@ -478,7 +488,7 @@ program
       }
     };
     if (fd >= 0) write(fd, JSON.stringify(trace), '-o', String(raw.output));
-    if (hfd >= 0) write(hfd, traceHtml(trace.traceEvents, { title, token, ok: r.ok, verdict: `the run ${verdict}` }), '--html', String(raw.html));
+    if (hfd >= 0) write(hfd, html(), '--html', String(raw.html));
     const mms = new Set(trace.traceEvents.filter((e) => e.pid > 1).map((e) => e.pid)).size;
     const where = [fd >= 0 ? `${String(raw.output)} (open it in https://ui.perfetto.dev or chrome://tracing)` : '', hfd >= 0 ? `${String(raw.html)} (a timeline any browser opens offline)` : ''].filter((w) => w !== '').join(' and ');
     process.stdout.write(`${trace.traceEvents.length} events on ${cpus.length} CPU tracks and ${mms} address spaces' process tracks written to ${where}; the run ${verdict}\n`);
@@ -560,7 +570,7 @@ program
 program
   .command('torture')
   .description('locktorture for ptlab\'s locks: readers and writers hammer one lock, mutual exclusion checked')
-  .option('--lock <class/protocol>', `the lock: ${Object.keys(TORTURE_LOCKS).join(', ')}`, 'mmap_lock/rwsem')
+  .option('--lock <class/protocol>', `the lock: ${Object.keys(TORTURE_LOCKS).join(', ')}, or mmap_lock/./my_lock.mjs (a lock plugin)`, 'mmap_lock/rwsem')
   .option('--readers <n>', 'reader threads', '1')
   .option('--writers <n>', 'writer threads', '1')
   .option('--seconds <s>', 'how long', '2')

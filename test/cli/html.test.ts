@@ -52,7 +52,7 @@ describe('the HTML report', () => {
       expect(r.png).toBeGreaterThan(20_000);
       console.log(`the ${name} report's screenshot: ${png}`);
     }
-  });
+  }, 240_000); // four Chromium launches: minutes on a loaded 2-core machine
 });
 
 describe('scenario files as people write them', () => {

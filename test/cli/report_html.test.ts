@@ -3,7 +3,8 @@
  * memory over clients with the OOM point), a compare's --json (fork-storm's IPIs per fork), and
  * the race catalog's benchmark lines (test/fixtures: the raw stdout of a real `npm run bench:races`
  * run of two races on 2026-12-04; text lines are skipped). Each page is opened in headless
- * Chromium where one is installed: every chart it meant to draw drawn with data, no error.
+ * Chromium where one is installed: every chart it meant to draw drawn with data, no error. And
+ * `explore --html`: the hunt's failing run as a timeline (src/cli/trace_html.ts), the violation on it.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -53,7 +54,17 @@ describe('ptlab report', () => {
     const lines = readFileSync(RACES, 'utf8').split('\n').filter((l) => l.startsWith('{'));
     expect(d.races).toHaveLength(lines.length);
     expect(d.races.map((x: { median: number }) => x.median)).toEqual(lines.map((l) => JSON.parse(l).median_runs_to_failure));
-  });
+  }, 300_000);
+
+  const hunt = join(dir, 'explore.html');
+  it('explore --html: the failing run as a timeline, the violation on it', () => {
+    const e = ptlab('explore', 'exit-vs-fault', '--model', 'map-shared-pt', '--bug', 'rfc-v2-free-shared-pmd', '--size', '4M', '--runs', '50', '--html', hunt);
+    expect(e.code).toBe(1);
+    const html = readFileSync(hunt, 'utf8');
+    expect(html).toMatch(/use-after-free/);
+    expect(html).not.toMatch(/<script[^>]+src=/);
+    expect(ptlab('explore', 'exit-vs-fault', '--runs', '2', '--shard', '0/2', '--html', join(dir, 'y.html')).code).toBe(2);
+  }, 180_000);
 
   it('bad input is one line and exit 2', () => {
     const none = ptlab('report', join(dir, 'no-such.json'), '--html', join(dir, 'x.html'));
@@ -72,5 +83,11 @@ describe('ptlab report', () => {
       expect(r.png).toBeGreaterThan(20_000);
       console.log(`the ${name} report's screenshot: ${png}`);
     }
-  });
+    const png = join(dir, 'explore.png');
+    const t = openInChromium(hunt, png, 900);
+    expect(t.attrs).toMatchObject({ rendered: 1, errors: 0 });
+    expect(t.attrs.violations).toBeGreaterThanOrEqual(1); // on the CPU that found it and on its process
+    expect(t.png).toBeGreaterThan(20_000);
+    console.log(`explore --html's screenshot: ${png}`);
+  }, 300_000); // eight Chromium launches: minutes on a loaded 2-core machine
 });
