@@ -310,7 +310,7 @@ sweepOptions(program.commands[program.commands.length - 1], 'runs at once, each 
     }
     log.info({ scenario, options: o }, 'run start');
     const htmlFd = raw.html === undefined ? -1 : openOutput(String(raw.html), '--html');
-    const r = await runScenario(scenario, o);
+    const r = await runScenario(scenario, o, undefined, !o.json);
     if (htmlFd >= 0) writeOutput(htmlFd, String(raw.html), compareHtml({ scenario, seed: r.seed, cores: r.cores, runs: [r] }));
     log.info({ ok: r.ok, seconds: r.seconds, violations: r.violations.length }, 'run end');
     if (!r.ok) log.info({ violations: r.violations.slice(0, 5), seed: r.seed }, 'checker found a violation'); // the report says it: no raw log line on the terminal

@@ -20,6 +20,8 @@ import {
   ST_RECLAIM_ACCESSED, ST_RECLAIM_PAGES, ST_RECLAIM_PTES, ST_MIGRATE_FAILED, ST_MIGRATE_PAGES, ST_MIGRATE_WAITS,
 } from '../mm/percpu.js';
 import { runMachine } from '../proc/orchestrator.js';
+import type { Machine } from '../shm/machine.js';
+import { progressBar } from './shard.js';
 import type { OpResult } from '../proc/program.js';
 import type { Piscina } from 'piscina';
 import { verdict, type ViolationReport } from '../check/index.js';
@@ -156,6 +158,23 @@ export interface RunControl {
   onTrace?: (cpus: number[][]) => void;
 }
 
+/**
+ * A progress bar for a free run on a terminal (stderr), shown after 2 s: the programs' ops
+ * completed (G_OP_SEQ, polled from machine memory four times a second) over the ops the programs
+ * hold (a fork's child runs its own: the count is capped). Nothing on a pipe.
+ */
+function progressWatch(ops: number): (m: Machine) => () => void {
+  return (m) => {
+    const bar = progressBar('run (ops)', ops, true);
+    const poll = setInterval(() => bar.update(Math.min(ops, Atomics.load(m.i32, G_OP_SEQ))), 250);
+    poll.unref();
+    return () => {
+      clearInterval(poll);
+      bar.stop();
+    };
+  };
+}
+
 function scheduleOf(i32: Int32Array, l: Layout, keepLog: boolean): { decisions: number; switches: number; log?: number[] } {
   const decisions = Atomics.load(i32, G_DECISIONS);
   const switches = Atomics.load(i32, G_SCHED_NREC);
@@ -166,7 +185,8 @@ function scheduleOf(i32: Int32Array, l: Layout, keepLog: boolean): { decisions: 
 
 export const SCHED_LOG_DECISIONS = 1 << 18;
 
-export async function runScenario(scenario: string, o: RunOptions, control?: RunControl): Promise<RunReport> {
+/** `progress`: a progress bar on a terminal for a free run (the CLI's run; never under --json). */
+export async function runScenario(scenario: string, o: RunOptions, control?: RunControl, progress = false): Promise<RunReport> {
   const so = scenarioOptions(scenario, o);
   const sc = resolveScenario(scenario);
   // A plugin built on a catalog model gets the programs written for that model (its mmap flags,
@@ -183,6 +203,7 @@ export async function runScenario(scenario: string, o: RunOptions, control?: Run
   if (control) config.schedLog = SCHED_LOG_DECISIONS;
   const run = await runMachine({
     controlled: control ? (m) => setupSchedule(m.i32, m.layout, control.sched) : undefined,
+    watch: control === undefined && progress ? progressWatch(programs.reduce((n, p) => n + p.length, 0)) : undefined,
     trace: control?.onTrace !== undefined,
     cooperative: o.cooperative,
     cpus: so.cpus,

@@ -52,6 +52,8 @@ export interface MachineSpec {
    * state (src/sched sets it up; the orchestrator does not know strategies).
    */
   controlled?: (m: Machine) => void;
+  /** Called with the machine before the CPUs start; what it returns is called when they are done (a progress bar's poll). */
+  watch?: (m: Machine) => () => void;
   /** Record a trace on every CPU (CpuResult.trace). */
   trace?: boolean;
   /** Each task runs until it blocks or exits (diff-kernel's deterministic order). */
@@ -120,6 +122,7 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
   const machine = createMachine(spec.config);
   initTasks(machine, spec.programs.length);
   spec.controlled?.(machine);
+  const unwatch = spec.watch?.(machine);
   const cores = availableParallelism();
   const pool = shared ?? createCpuPool(spec.cpus);
   const t0 = performance.now();
@@ -162,6 +165,7 @@ export async function runMachine(spec: MachineSpec, shared?: Piscina): Promise<M
     }),
   );
   clearTimeout(timer);
+  unwatch?.();
   const seconds = (performance.now() - t0) / 1000;
   if (!shared || timedOut) await pool.destroy();
   const cpus: CpuResult[] = [];
