@@ -65,7 +65,7 @@ export function renderRun(r: RunReport, wide = false): string {
   out.push(t.toString());
   if (r.locks.length > 0) out.push(`lock_stat over ${r.lock_stat_over}:`, renderLockStat(r.locks, wide));
   if (r.scenario_report) out.push(...r.scenario_report.lines);
-  for (const note of r.notes) out.push(`note: ${note}`);
+  for (const note of r.notes) out.push(...wrap(`note: ${note}`, 120, '      '));
   if (r.ok) out.push(`OK: every checker passed (seed ${r.seed})`);
   else {
     // Seed only: a free-mode run is not replayed exactly (`ptlab explore` gives a token that is).
@@ -73,6 +73,20 @@ export function renderRun(r: RunReport, wide = false): string {
     for (const v of r.violations.slice(0, 20)) out.push(`  [${v.checker}] ${v.message}`);
   }
   return out.join('\n');
+}
+
+/** `text` in lines of at most `width` columns, broken at spaces; the lines after the first start with `indent`. */
+function wrap(text: string, width: number, indent: string): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = indent + word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  lines.push(line);
+  return lines;
 }
 
 /** The class names in lock_stat_cmp's order (contentions, read and write together, most first) and each row's printed name. */

@@ -96,7 +96,7 @@ describe('renderLockStat', () => {
 describe('ptlab run', () => {
   const ptlab = (...args: string[]) => spawnSync(process.execPath, ['bin/ptlab.mjs', ...args], { encoding: 'utf8', timeout: 180_000 });
 
-  it('sga --procs 8 fits 120 columns; --wide prints the kernel\'s widths; --json has each class\'s contention points', () => {
+  it('sga --procs 8 and fault-storm fit 120 columns; --wide prints the kernel\'s widths; --json has each class\'s contention points', () => {
     const r = ptlab('run', 'sga', '--procs', '8', '--size', '16M');
     expect(r.status).toBe(0);
     for (const l of r.stdout.split('\n')) expect(l.length).toBeLessThanOrEqual(120);
@@ -111,6 +111,11 @@ describe('ptlab run', () => {
     expect(wide.status).toBe(0);
     expect(wide.stdout).toMatch(/class name +contentions +waittime-min/);
     expect(wide.stdout).toMatch(/^ {24}&mm->mmap_lock-R: +\d+ /m);
+    // fault-storm's report has a long note (page data folded): wrapped, like every other line.
+    const storm = ptlab('run', 'fault-storm');
+    expect(storm.status).toBe(0);
+    expect(storm.stdout).toMatch(/^note: page data: /m);
+    for (const l of storm.stdout.split('\n')) expect(l.length).toBeLessThanOrEqual(120);
     const json = ptlab('run', 'sga', '--procs', '8', '--size', '16M', '--json');
     const o = JSON.parse(json.stdout) as { locks: LockClassStats[] };
     for (const l of o.locks) {
