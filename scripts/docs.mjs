@@ -11,10 +11,11 @@
  *     <!-- docs token -->           shorten replay tokens (ptlab1.xxxx...) to their first 24 characters
  *     <!-- docs quiet -->           run the commands but show no output (set-up steps)
  *
- * Options combine (`<!-- docs head=12 token -->`). `npx ptlab` runs this tree's bin/ptlab.mjs;
- * `$ echo $?` prints the previous command's exit status. Commands run with bash in a scratch
- * directory (examples/ linked in), one block's commands in order, so a block can write a file
- * and the next command read it. The block's first line says when and where it was made:
+ * Options combine (`<!-- docs head=12 token -->`). `npx ptlab` runs this tree's bin/ptlab.mjs,
+ * `npm run` this tree's scripts.
+ * A block's commands run in order in one bash (pipefail) in a scratch directory (examples/ linked
+ * in), so a command can use a variable an earlier one set or a file it wrote, and `echo $?` prints
+ * the previous command's exit status. The block's first line says when and where it was made:
  * `# npm run docs, <date>, <cores> cores, Node <version>`. `--only ID` regenerates the blocks
  * whose first command contains ID; `--list` prints the blocks without running anything.
  */
@@ -65,20 +66,20 @@ function shape(out, opts) {
 }
 
 function runBlock(block, scratch) {
+  // One bash for the block, so a command can use what an earlier one set ($tok) or wrote; a mark
+  // line after each command splits the output and carries its exit status ($? for `echo $?`).
+  const mark = `@@ptlab-docs-${process.pid}@@`;
+  const script = block.commands
+    .map((c) => c.replace(/\bnpx ptlab\b/g, `node ${JSON.stringify(join(root, 'bin/ptlab.mjs'))}`).replace(/\bnpm run\b/g, `npm --silent --prefix ${JSON.stringify(root)} run`))
+    .map((c) => `{ ${c}\n} 2>&1\n__s=$?\necho "${mark} $__s"\n(exit $__s)`)
+    .join('\n');
+  const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], { cwd: scratch, encoding: 'utf8', timeout: 30 * 60_000, env: { ...process.env, FORCE_COLOR: '0' } });
+  const parts = (r.stdout ?? '').split(new RegExp(`^${mark} \\d+\\n?`, 'm'));
   const out = [`    # npm run docs, ${new Date().toISOString().slice(0, 10)}, ${availableParallelism()} cores, Node ${process.versions.node}`];
-  let status = 0;
-  for (const cmd of block.commands) {
+  block.commands.forEach((cmd, i) => {
     out.push(`    $ ${cmd}`);
-    let text;
-    if (cmd.trim() === 'echo $?') text = `${status}\n`;
-    else {
-      const real = cmd.replace(/\bnpx ptlab\b/g, `node ${JSON.stringify(join(root, 'bin/ptlab.mjs'))}`);
-      const r = spawnSync('bash', ['-o', 'pipefail', '-c', `${real} 2>&1`], { cwd: scratch, encoding: 'utf8', timeout: 15 * 60_000, env: { ...process.env, FORCE_COLOR: '0' } });
-      status = r.status ?? 1;
-      text = r.stdout ?? '';
-    }
-    out.push(...shape(text, block.opts).map((l) => `    ${l}`.trimEnd()));
-  }
+    out.push(...shape(parts[i] ?? '', block.opts).map((l) => `    ${l}`.trimEnd()));
+  });
   return out;
 }
 
