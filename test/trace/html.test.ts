@@ -5,11 +5,12 @@
  * IPI arrows and violation marks drawn, errors thrown), and a PNG screenshot is kept for people.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeToken } from '../../src/sched/token.js';
+import { bodyMarks, chromium, dumpDom, screenshot } from '../helpers/chromium.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ptlab-trace-html-'));
 const bin = resolve('bin/ptlab.mjs');
@@ -19,30 +20,19 @@ function ptlab(args: string[], cwd = process.cwd()) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-const chromium = ['chromium', 'chromium-browser', 'google-chrome'].find((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0);
-const HEADLESS = ['--headless', '--no-sandbox', '--disable-gpu', '--virtual-time-budget=5000'];
-
 interface Marks { rendered: number; errors: number; slices: number; flows: number; violations: number; canvas: boolean; status: string }
 
 /** The page's own marks once its script ran, from the DOM Chromium dumps. */
 function dumpMarks(url: string): Marks {
-  const dom = spawnSync(chromium!, [...HEADLESS, '--dump-dom', url], { encoding: 'utf8', timeout: 90_000 }).stdout ?? '';
-  const body = /<body([^>]*)>/.exec(dom)?.[1] ?? '';
-  const attr = (n: string) => Number(new RegExp(`data-${n}="(\\d+)"`).exec(body)?.[1] ?? -1);
+  const dom = dumpDom(url);
+  const { mark } = bodyMarks(dom);
   return {
-    rendered: attr('rendered'), errors: attr('errors'), slices: attr('slices'), flows: attr('flows'), violations: attr('violations'),
+    rendered: mark('rendered'), errors: mark('errors'), slices: mark('slices'), flows: mark('flows'), violations: mark('violations'),
     canvas: /<div id="timeline"[^>]*>[\s\S]*?<canvas/.test(dom), status: /<span id="status"[^>]*>([^<]*)</.exec(dom)?.[1] ?? '',
   };
 }
 
-function screenshot(url: string, png: string): number {
-  spawnSync(chromium!, [...HEADLESS, '--window-size=1400,900', `--screenshot=${png}`, url], { timeout: 90_000 });
-  try {
-    return statSync(png).size;
-  } catch {
-    return 0;
-  }
-}
+const shot = (url: string, png: string) => screenshot(url, png, 1400, 900);
 
 interface PageData { rows: { label: string; group: string; depth: number }[]; slices: number[][]; flows: number[][]; violations: [number, number, string, string][]; end: number }
 const pageData = (html: string) => JSON.parse(/<script id="ptlab-trace" type="application\/json">(.*?)<\/script>/s.exec(html)![1]) as PageData;
@@ -106,7 +96,7 @@ describe('trace --html', () => {
     expect(pass.flows).toBe(pageData(readFileSync(passHtml, 'utf8')).flows.length);
     for (const [url, name] of [[`file://${failHtml}#violation`, 'trace-failing-at-violation'], [`file://${failHtml}`, 'trace-failing'], [`file://${passHtml}`, 'trace-passing']] as const) {
       const png = join(dir, `${name}.png`);
-      expect(screenshot(url, png)).toBeGreaterThan(20_000);
+      expect(shot(url, png)).toBeGreaterThan(20_000);
       console.log(`the ${name} view's screenshot: ${png}`);
     }
     // A page whose script fails says so: the marks are not set by default.
