@@ -48,7 +48,10 @@ export const LOCK_API = Object.freeze({
    * Every loop that waits calls it once a turn, with the loop's count as `iter`.
    */
   wait(cpu: LockCpu, word: number, expected: number, iter: number): void {
-    if (cpu.pluginSince < 0) cpu.pluginSince = performance.now();
+    if (cpu.pluginSince < 0) {
+      cpu.contended(cpu.pluginClass, cpu.pluginMode, true); // the first wait: __lock_contended
+      cpu.pluginSince = performance.now();
+    }
     cpu.waitStep(word, expected, iter, cpu.pluginSince, cpu.pluginClass, cpu.pluginMode, -1);
   },
   /** Wakes the CPUs asleep in wait() on `word` (a wait also wakes by itself every millisecond). */
@@ -103,6 +106,7 @@ function probe(p: LockProtocol): string | null {
   const cpu = {
     i32: new Int32Array(new SharedArrayBuffer(LOCK_PLUGIN_WORDS_MAX * 4 * 2)), cpu: 0, ownerTag: 1, spinLimit: 0, sched: null,
     pluginSince: -1, pluginClass: 0, pluginMode: 0,
+    contended() {},
     waitStep() {
       throw new ProbeWait();
     },

@@ -39,6 +39,7 @@ export function queued_read_lock(c: LockCpu, lock: number, cls: LockClass): void
 /** queued_read_lock_slowpath: give the bias back, queue, then wait for the writer to leave. */
 function queued_read_lock_slowpath(c: LockCpu, lock: number, cls: LockClass): void {
   const i32 = c.i32;
+  c.contended(cls, LockMode.Read);
   const since = performance.now();
   Atomics.sub(i32, lock + QR_CNTS, _QR_BIAS);
   wait_lock(c, lock, cls, LockMode.Read, since);
@@ -67,6 +68,7 @@ export function queued_write_lock(c: LockCpu, lock: number, cls: LockClass): voi
 /** queued_write_lock_slowpath: queue, announce _QW_WAITING, wait for the readers to drain. */
 function queued_write_lock_slowpath(c: LockCpu, lock: number, cls: LockClass): void {
   const i32 = c.i32;
+  c.contended(cls, LockMode.Write);
   const since = performance.now();
   wait_lock(c, lock, cls, LockMode.Write, since);
   if (Atomics.compareExchange(i32, lock + QR_CNTS, 0, _QW_LOCKED) !== 0) {

@@ -51,6 +51,7 @@ export function down_read(c: LockCpu, sem: number, cls: LockClass): void {
 
 function down_read_slow(c: LockCpu, sem: number, cls: LockClass): void {
   const i32 = c.i32;
+  c.contended(cls, LockMode.Read);
   const since = performance.now();
   const mine = (c.cpu + 1) << RWSEM_HANDOFF_SHIFT;
   for (let iter = 0; ; iter++) {
@@ -111,6 +112,7 @@ export function down_write(c: LockCpu, sem: number, cls: LockClass): void {
     c.acquired(sem, cls, LockMode.Write, -1);
     return;
   }
+  c.contended(cls, LockMode.Write);
   const since = performance.now();
   const mine = (c.cpu + 1) << RWSEM_HANDOFF_SHIFT;
   for (let iter = 0; ; iter++) {
@@ -142,6 +144,7 @@ export function down_write(c: LockCpu, sem: number, cls: LockClass): void {
  */
 export function down_write_broken(c: LockCpu, sem: number, cls: LockClass): void {
   const i32 = c.i32;
+  c.contended(cls, LockMode.Write);
   const since = performance.now();
   for (let iter = 0; ; iter++) {
     const v = Atomics.load(i32, sem);

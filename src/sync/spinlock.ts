@@ -21,6 +21,7 @@ export function spin_lock(c: LockCpu, word: number, cls: LockClass): void {
 
 function spin_lock_slow(c: LockCpu, word: number, cls: LockClass): void {
   const i32 = c.i32;
+  c.contended(cls, LockMode.Write);
   const since = performance.now();
   for (let iter = 0; ; iter++) {
     const v = Atomics.load(i32, word);

@@ -26,14 +26,26 @@ import {
  * spin_lock() (mmap_read_lock, pte_lock and the plugin wrappers are inline wrappers of those).
  * esbuild may suffix a name with digits when two modules define it (qrwlock's wake -> wake2).
  */
-const LOCK_FRAME = /^(?:acquired|contendedRelease|released|lockSite|down_(?:read|write)\w*|up_(?:read|write)|queued_\w+|spin_(?:lock|unlock|trylock)\w*|mmap_(?:read|write)_(?:lock|unlock)\w*|host_mmap_\w+|pte_lock|plugin_(?:read|write)_\w+|wake|wait_lock|wait_unlock|sleep|sleepStep|waitStep)\d*$/;
-/** Frames captured for a site: the lock layer is at most this deep above its caller. */
+const LOCK_FRAME = /^(?:acquired|contended|contendedRelease|released|lockSite|down_(?:read|write)\w*|up_(?:read|write)|queued_\w+|spin_(?:lock|unlock|trylock)\w*|mmap_(?:read|write)_(?:lock|unlock)\w*|host_mmap_\w+|pte_lock|plugin_(?:read|write)_\w+|wake|wait_lock|wait_unlock|sleep|sleepStep|waitStep)\d*$/;
+/**
+ * Frames captured for a site: the lock layer is at most this deep above its caller (a lock
+ * plugin's wait, with the plugin's own helpers under its wrapper, gets more).
+ */
 const SITE_FRAMES = 6;
+const PLUGIN_SITE_FRAMES = 10;
+/** A lock plugin's wrapper (sync/lock_plugin.ts): the plugin's own functions are below it, the site above. */
+const PLUGIN_FRAME = /^plugin_(?:read|write)_lock\d*$/;
 
-/** The first frame outside the lock layer (Error.prepareStackTrace's structured frames: no text formatting). */
+/**
+ * The first frame outside the lock layer (Error.prepareStackTrace's structured frames: no text
+ * formatting); with a plugin's wrapper on the stack, the first one above it (the plugin's own
+ * functions, whatever their names, are part of the lock).
+ */
 function pickSite(_e: Error, frames: NodeJS.CallSite[]): string {
-  for (const f of frames) {
-    const name = f.getFunctionName() ?? f.getMethodName();
+  let from = 0;
+  for (let i = 0; i < frames.length; i++) if (PLUGIN_FRAME.test(frames[i].getFunctionName() ?? '')) from = i + 1;
+  for (let i = from; i < frames.length; i++) {
+    const name = frames[i].getFunctionName() ?? frames[i].getMethodName();
     if (name !== null && !LOCK_FRAME.test(name)) return name;
   }
   return '(lock layer)';
@@ -44,10 +56,10 @@ function pickSite(_e: Error, frames: NodeJS.CallSite[]): string {
  * contended path with lock_stat timing on: capturing a stack allocates and costs microseconds,
  * which the fast path (every uncontended acquisition) never pays.
  */
-function lockSite(): string {
+function lockSite(frames = SITE_FRAMES): string {
   const limit = Error.stackTraceLimit;
   const prepare = Error.prepareStackTrace;
-  Error.stackTraceLimit = SITE_FRAMES;
+  Error.stackTraceLimit = frames;
   Error.prepareStackTrace = pickSite;
   const holder: { stack?: string } = {};
   Error.captureStackTrace(holder, lockSite);
@@ -189,6 +201,16 @@ export class LockCpu {
   }
 
   /**
+   * __lock_contended's contention_point: this CPU is about to wait for a lock of class `cls` in
+   * `mode` (every slow path calls it first, before its wait clock starts, as LOCK_CONTENDED calls
+   * lock_contended before the wait): counts the function that called into the lock layer. Only
+   * with lock_stat timing; before the lock is held, so the capture lengthens no hold.
+   */
+  contended(cls: LockClass, mode: LockMode, plugin = false): void {
+    if (this.lockStatTiming) lock_point(this.contentionSites, this.contentionCounts, cls * 2 + mode, lockSite(plugin ? PLUGIN_SITE_FRAMES : SITE_FRAMES));
+  }
+
+  /**
    * An unlock that saw a waiter announced on the lock (a sleeper, a waiting writer, a queued
    * ticket): counts the releasing function as a contending point of the class just released —
    * lockdep's lock->ip, the holder's site, which Linux records at every acquisition; ptlab names
@@ -217,8 +239,6 @@ export class LockCpu {
         s[b + LS_WAIT_TOTAL] += w;
         if (w < s[b + LS_WAIT_MIN]) s[b + LS_WAIT_MIN] = w;
         if (w > s[b + LS_WAIT_MAX]) s[b + LS_WAIT_MAX] = w;
-        // __lock_contended's contention_point: where this wait was (the contended path only).
-        lock_point(this.contentionSites, this.contentionCounts, cls * 2 + mode, lockSite());
       }
     }
     if (this.tracer !== null) this.tracer.begin(TraceKind.Lock, cls);
