@@ -89,7 +89,7 @@ describe('lock_stat points', () => {
   });
 
   it('lock_point: a slot keeps its first LOCKSTAT_POINTS sites; echo 0 > /proc/lock_stat clears them', () => {
-    const { c, w } = setup();
+    const { c } = setup();
     const sites = ['handle_mm_fault', 'do_munmap', 'do_madvise', 'do_mremap', 'do_mlock', 'do_msync'];
     for (const name of sites) {
       // Each site waits twice (__lock_contended: counted before the wait).
