@@ -2,6 +2,7 @@
  * What every ptlab benchmark shares: the machine spec for speed runs, summing per-CPU counters,
  * and the record each benchmark prints (one JSON object per line on stdout).
  */
+import { stringify } from 'csv-stringify/sync';
 import { availableParallelism } from 'node:os';
 import { verdict } from '../src/check/index.js';
 import { runMachine, type MachineRun } from '../src/proc/orchestrator.js';
@@ -95,6 +96,16 @@ export async function medians(n: number, benches: Array<() => Promise<BenchRecor
     const mid = [...rs].sort((a, b) => a.rate_per_s - b.rate_per_s)[Math.floor(n / 2)];
     return { ...mid, runs: n, rate_per_s_runs: rs.map((r) => r.rate_per_s) };
   });
+}
+
+/**
+ * Records as CSV (csv-stringify): one row per record, a column per key any record has (in the
+ * order first seen); arrays (a bench's per-run rates) joined by spaces.
+ */
+export function recordsCsv(records: readonly Record<string, unknown>[]): string {
+  const columns = [...new Set(records.flatMap((r) => Object.keys(r)))];
+  const cell = (v: unknown) => (Array.isArray(v) ? v.join(' ') : v !== null && typeof v === 'object' ? JSON.stringify(v) : v);
+  return stringify(records.map((r) => Object.fromEntries(columns.map((c) => [c, cell(r[c])]))), { header: true, columns });
 }
 
 /** Prints one record as one JSON line (the machine-readable output). */

@@ -12,11 +12,12 @@
  *   sched_point.ts         what a schedule point costs with no scheduler installed
  *   explore_jobs.ts        explore's controlled runs/s at --jobs 1 .. cores, and 2 shards merged vs unsharded
  *
- * `--html FILE` also writes the results as one self-contained HTML page (src/cli/html_bench.ts).
+ * `--html FILE` also writes the results as one self-contained HTML page (src/cli/html_bench.ts);
+ * `--csv` prints one CSV table of every record instead of the JSON lines and the table.
  *
  * No timing assertions: targets are reported, never enforced. Never part of `npm test`.
  */
-import { cores, emit, medians, type BenchRecord } from './common.js';
+import { cores, emit, medians, recordsCsv, type BenchRecord } from './common.js';
 import { benchKernelMinorFault, KERNEL_FAULT_DEFAULTS } from './kernel_minor_fault.js';
 import { benchMinorFault, MINOR_FAULT_DEFAULTS } from './minor_fault.js';
 import { ratios, renderReport } from './report.js';
@@ -32,7 +33,7 @@ import { benchHtml } from '../src/cli/html_bench.js';
 import { progressBar } from '../src/cli/shard.js';
 
 // `npm run bench -- --html FILE`: also the page of the results (ptlab report draws saved lines too).
-const args = parseArgs({ options: { html: { type: 'string' } } }).values;
+const args = parseArgs({ options: { html: { type: 'string' }, csv: { type: 'boolean' } } }).values;
 
 /** Runs per benchmark; the median is kept. */
 const RUNS = 5;
@@ -49,8 +50,9 @@ const step = (f: () => Promise<BenchRecord> | BenchRecord) => async () => {
   return r;
 };
 const timed = (n: number, benches: Array<() => Promise<BenchRecord> | BenchRecord>) => medians(n, benches.map(step));
+// --csv: one CSV table of every record at the end, instead of the JSON lines and the table.
 const keep = (rs: BenchRecord[]) => {
-  for (const r of rs) records.push(emit(r));
+  for (const r of rs) records.push(args.csv ? r : emit(r));
 };
 
 // Two threads even on a 1-core machine: the record then says oversubscribed: true. The kernel's
@@ -84,11 +86,14 @@ keep([await step(() => benchShardedCheck(EXPLORE_JOBS_DEFAULTS))()]);
 bar.stop();
 
 const pageData = benchPageData();
-for (const r of pageData) process.stdout.write(`${JSON.stringify(r)}\n`);
 const rs = ratios(records);
-for (const r of rs) process.stdout.write(`${JSON.stringify(r)}\n`);
-process.stdout.write(`\nptlab benchmarks on ${cores()} cores\n${renderReport(records, rs)}\n`);
-process.stdout.write(`\nmachine memory per GiB of simulated memory: ${pageData.map((r) => `${r.page_data_bytes} B of page data: ${(r.machine_bytes_per_simulated_gib / 2 ** 20).toFixed(1)} MiB`).join('; ')}\n`);
+if (args.csv) process.stdout.write(recordsCsv([...records, ...pageData, ...rs] as unknown as Record<string, unknown>[]));
+else {
+  for (const r of pageData) process.stdout.write(`${JSON.stringify(r)}\n`);
+  for (const r of rs) process.stdout.write(`${JSON.stringify(r)}\n`);
+  process.stdout.write(`\nptlab benchmarks on ${cores()} cores\n${renderReport(records, rs)}\n`);
+  process.stdout.write(`\nmachine memory per GiB of simulated memory: ${pageData.map((r) => `${r.page_data_bytes} B of page data: ${(r.machine_bytes_per_simulated_gib / 2 ** 20).toFixed(1)} MiB`).join('; ')}\n`);
+}
 if (args.html !== undefined) {
   writeFileSync(args.html, benchHtml([...records, ...pageData, ...rs] as unknown as Record<string, unknown>[]));
   process.stdout.write(`the page: ${args.html}\n`);

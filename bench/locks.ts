@@ -26,7 +26,8 @@
 import Table from 'cli-table3';
 import { parseRunOptions } from '../src/cli/options.js';
 import { runScenario, type RunReport } from '../src/cli/run.js';
-import { cores, GiB, KiB, LOCK_STAT_TIMING, MiB, round, type BenchRecord } from './common.js';
+import { cores, GiB, LOCK_STAT_TIMING, recordsCsv, round, type BenchRecord } from './common.js';
+import { bytes } from '../src/cli/render.js';
 import { progressBar } from '../src/cli/shard.js';
 
 /** Runs per cell; the median is kept (odd, so the median is a run that happened). */
@@ -283,6 +284,12 @@ bar.stop();
 
 // ---------------------------------------------------------------- output
 
+// --csv: every cell as one CSV table (csv-stringify), nothing else.
+if (process.argv.includes('--csv')) {
+  await new Promise<void>((done) => process.stdout.write(recordsCsv([...stormCells, ...sgaCells, ...memoryCells] as unknown as Record<string, unknown>[]), () => done()));
+  process.exit(0);
+}
+
 process.stdout.write(`${JSON.stringify({
   bench: 'locks',
   ...META,
@@ -301,13 +308,9 @@ process.stdout.write(`${JSON.stringify({
   },
 })}\n`);
 
-function rate(r: number): string {
-  return r >= 1e6 ? `${(r / 1e6).toFixed(2)} M/s` : `${(r / 1e3).toFixed(1)} k/s`;
-}
-
-function bytes(b: number): string {
-  return b >= GiB ? `${(b / GiB).toFixed(2)} GiB` : b >= MiB ? `${(b / MiB).toFixed(1)} MiB` : `${(b / KiB).toFixed(1)} KiB`;
-}
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 2 });
+/** A rate as people read it: "1.23M/s", "456.7K/s" (Intl's compact notation). */
+const rate = (r: number): string => `${compact.format(r)}/s`;
 
 /** A cell's median rate with its runs' range, or its error. */
 function rateCell(c: Cell | undefined): string {

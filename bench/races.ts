@@ -14,6 +14,7 @@
  * each decided by its inputs alone: --jobs N runs N at once, --shard i/n the tasks t with
  * t % n === i, and --merge gives exactly the unsharded records and table (runs/s aside: a rate).
  */
+import { median } from 'simple-statistics';
 import Table from 'cli-table3';
 import { stringify } from 'csv-stringify/sync';
 import { writeFileSync } from 'node:fs';
@@ -62,10 +63,6 @@ const MAX_RUNS = 100;
 const STRATEGIES = ['pct', 'random'] as const;
 const SHRINK_BUDGET = 200;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** What decides the answer: the races (by scenario), the seeds and the runs per seed. */
 export interface RacesConfig { races: string[]; seeds: number; maxRuns: number }
