@@ -4,6 +4,7 @@
  * ({"ratio": ...}) for machines. Nothing here asserts: a missed target is reported, not fatal.
  */
 import Table from 'cli-table3';
+import { ASCII_TABLE } from '../src/cli/render.js';
 import { cores } from './common.js';
 import { LOCK_STAT_TIMING, round, type BenchRecord } from './common.js';
 
@@ -62,15 +63,15 @@ export function ratios(records: BenchRecord[]): Ratio[] {
   ];
 }
 
-function rate(r: number): string {
-  return r >= 1e6 ? `${(r / 1e6).toFixed(2)} M/s` : `${(r / 1e3).toFixed(1)} k/s`;
-}
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 2 });
+/** A rate as people read it, any size: "924.6K/s", "1.09M/s", "29.6/s" (Intl's compact notation). */
+const rate = (r: number): string => `${compact.format(r)}/s`;
 
 /** The table and the ratios, as text. */
 export function renderReport(records: BenchRecord[], rs: Ratio[]): string {
   const t = new Table({
     head: ['bench', 'model', 'what', 'threads', 'cores', 'ops', 'seconds', 'rate (median)', 'runs (min..max)', 'check'],
-    style: { head: [], border: [] },
+    ...ASCII_TABLE,
     colAligns: ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'left'],
   });
   for (const r of records) {
@@ -82,6 +83,10 @@ export function renderReport(records: BenchRecord[], rs: Ratio[]): string {
     const what = r.bench === 'tlb-hit' ? `${String(r.access)}s`
       : r.bench === 'shared-pmd-fault' ? `${String(r.guests)} guests, PMD copies`
       : r.bench === 'fork-cow' ? `forks of ${String(r.mapped_mib)} MiB private`
+      : r.bench === 'fork' || r.bench === 'kernel-fork' ? 'forks, 64+64 MiB touched'
+      : r.bench === 'sched-point' ? (String(r.scheduler).startsWith('none') ? 'no scheduler' : 'no-op scheduler')
+      : r.bench === 'explore-jobs' ? `--jobs ${r.threads}, runs`
+      : r.bench === 'explore-shards' ? '2 shards merged, runs'
       : 'page-cache hits';
     t.push([
       r.bench, r.model, what, r.oversubscribed ? `${r.threads} (oversubscribed)` : r.threads, r.cores, r.ops, r.seconds.toFixed(3), rate(r.rate_per_s),

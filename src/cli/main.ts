@@ -382,7 +382,7 @@ program
   .option('--ptl <locks>', 'PTE-table locks: split or mm')
   .option('--tlb-flush <how>', 'remote TLB flushes: ipi or broadcast (default: ipi, or the scenario\'s)')
   .option('--unshare-flush <how>', 'GUP-fast sync after an unshare: per-unshare or batched')
-  .option('--jobs <n>', 'controlled runs at once, each on its own machine (default: the core count); the answer does not depend on it')
+  .option('--jobs <n>', 'controlled runs at once, each on its own machine (default: half the cores, at least 1); the answer does not depend on it')
   .option('--shard <i/n>', 'run only shard i of n (runs i, i+n, ...); auto: from Slurm, Kubernetes, GitLab or PTLAB_SHARD_INDEX/COUNT')
   .option('--out <file>', 'write this shard\'s result for ptlab merge')
   .option('--checkpoint <file>', 'keep progress in FILE as runs complete')
@@ -392,7 +392,11 @@ program
   .action(async (scenario: string, raw: Record<string, unknown>) => {
     raw.model = await useModel(raw.model);
     await useLocks(raw);
-    const jobs = raw.jobs === undefined ? availableParallelism() : checked(intString('--jobs', 1, 256), raw.jobs);
+    // A controlled run hands the turn from CPU to CPU by futex wake-ups: one of its threads runs at
+    // a time, and each handoff wants a free core to wake on. With every core busy a woken CPU waits
+    // for a scheduler slice, so a job per core ran slower here than one job (npm run bench's
+    // explore-jobs rows: --jobs 2 / --jobs 1 = 0.80x on 2 cores): half the cores by default.
+    const jobs = raw.jobs === undefined ? Math.max(1, Math.floor(availableParallelism() / 2)) : checked(intString('--jobs', 1, 256), raw.jobs);
     let shard: { index: number; count: number } | undefined;
     try {
       shard = raw.shard === undefined ? undefined : parseShard(String(raw.shard), process.env);
