@@ -6,7 +6,7 @@
  *
  *     <!-- docs -->                 every `$ ` line is run; its output replaces what follows it
  *     <!-- docs head=12 -->         keep each output's first 12 lines, then "..."
- *     <!-- docs tail=4 -->          keep the last 4 lines, "..." before them
+ *     <!-- docs tail=4 -->          keep the last 4 lines, "..." before them (with head: both ends)
  *     <!-- docs cut=160 -->         cut lines longer than 160 characters ("...")
  *     <!-- docs token -->           shorten replay tokens (ptlab1.xxxx...) to their first 24 characters
  *     <!-- docs quiet -->           run the commands but show no output (set-up steps)
@@ -59,8 +59,12 @@ function shape(out, opts) {
   if (out.trim() === '') lines = [];
   if (opts.token) lines = lines.map((l) => l.replace(/(ptlab1\.[A-Za-z0-9_-]{17})[A-Za-z0-9_-]+/g, '$1...'));
   if (typeof opts.cut === 'number') lines = lines.map((l) => (l.length > opts.cut ? `${l.slice(0, opts.cut - 3)}...` : l));
-  if (typeof opts.head === 'number' && lines.length > opts.head) lines = [...lines.slice(0, opts.head), '...'];
-  if (typeof opts.tail === 'number' && lines.length > opts.tail) lines = ['...', ...lines.slice(-opts.tail)];
+  const head = typeof opts.head === 'number' ? opts.head : null;
+  const tail = typeof opts.tail === 'number' ? opts.tail : null;
+  if (head !== null && tail !== null) {
+    if (lines.length > head + tail) lines = [...lines.slice(0, head), '...', ...lines.slice(-tail)];
+  } else if (head !== null && lines.length > head) lines = [...lines.slice(0, head), '...'];
+  else if (tail !== null && lines.length > tail) lines = ['...', ...lines.slice(-tail)];
   if (opts.quiet) lines = [];
   return lines;
 }
