@@ -88,6 +88,16 @@ function printExplore(r: ExploreResult, json: boolean, header: string): void {
   process.exitCode = r.ok ? 0 : 1;
 }
 
+/** --shard i/n|auto (auto: from the batch engine's environment), or undefined; bad input exits 2. */
+function shardOption(raw: Record<string, unknown>): { index: number; count: number } | undefined {
+  try {
+    return raw.shard === undefined ? undefined : parseShard(String(raw.shard), process.env);
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message);
+    throw e;
+  }
+}
+
 /** A token's run again with tracing on: its Chrome trace, the run's report, a title and the verdict in words. */
 async function tracedRun(token: string, t: ReturnType<typeof decodeToken>) {
   let cpus: number[][] = [];
@@ -215,13 +225,7 @@ function printSweep(command: Sweep['command'], report: CompareReport, f: Record<
  */
 async function runSweep(sweep: Sweep, raw: Record<string, unknown>): Promise<void> {
   const jobs = raw.jobs === undefined ? 1 : checked(intString('--jobs', 1, 256), raw.jobs);
-  let shard: { index: number; count: number } | undefined;
-  try {
-    shard = raw.shard === undefined ? undefined : parseShard(String(raw.shard), process.env);
-  } catch (e) {
-    if (e instanceof UsageError) fail(e.message);
-    throw e;
-  }
+  const shard = shardOption(raw);
   const sharded = shard !== undefined && shard.count > 1;
   if (sharded && raw.html !== undefined) fail('--html needs the whole sweep: run ptlab merge --html FILE on the shards');
   const outFd = raw.out === undefined ? -1 : openOutput(String(raw.out), '--out');
@@ -397,13 +401,7 @@ program
     // for a scheduler slice, so a job per core ran slower here than one job (npm run bench's
     // explore-jobs rows: --jobs 2 / --jobs 1 = 0.80x on 2 cores): half the cores by default.
     const jobs = raw.jobs === undefined ? Math.max(1, Math.floor(availableParallelism() / 2)) : checked(intString('--jobs', 1, 256), raw.jobs);
-    let shard: { index: number; count: number } | undefined;
-    try {
-      shard = raw.shard === undefined ? undefined : parseShard(String(raw.shard), process.env);
-    } catch (e) {
-      if (e instanceof UsageError) fail(e.message);
-      throw e;
-    }
+    const shard = shardOption(raw);
     if (raw.resume === true && raw.checkpoint === undefined) fail('--resume needs --checkpoint FILE');
     if (raw.html !== undefined && shard !== undefined && shard.count > 1) fail('--html needs the whole hunt: run ptlab trace --html on the merged token');
     const outFd = raw.out === undefined ? -1 : openOutput(String(raw.out), '--out');
