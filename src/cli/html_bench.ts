@@ -17,7 +17,7 @@ const str = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 function rateLabel(r: BenchLine): string {
   const parts = [str(r.bench), str(r.model)];
   for (const k of ['access', 'mmap_lock', 'fault_lock', 'mapped_mib']) if (r[k] !== undefined) parts.push(`${k === 'mapped_mib' ? `${str(r[k])} MiB` : str(r[k])}`);
-  if (r.installed !== undefined) parts.push(r.installed ? 'scheduler' : 'no scheduler');
+  if (r.scheduler !== undefined) parts.push(String(r.scheduler).startsWith('none') ? 'no scheduler' : 'no-op scheduler');
   parts.push(`${num(r.threads)} thr`);
   return parts.filter((p) => p !== '').join(' / ');
 }

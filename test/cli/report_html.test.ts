@@ -2,7 +2,8 @@
  * `ptlab report FILE... --html OUT`: saved results drawn on any machine — a run's --json (sga-1500's
  * memory over clients with the OOM point), a compare's --json (fork-storm's IPIs per fork), and
  * the race catalog's benchmark lines (test/fixtures: the raw stdout of a real `npm run bench:races`
- * run of two races on 2026-12-04; text lines are skipped). Each page is opened in headless
+ * run of two races on 2026-12-04; text lines are skipped), and `npm run bench`'s (rates, explore's
+ * runs/s over --jobs, the ratios). Each page is opened in headless
  * Chromium where one is installed: every chart it meant to draw drawn with data, no error. And
  * `explore --html`: the hunt's failing run as a timeline (src/cli/trace_html.ts), the violation on it.
  */
@@ -15,6 +16,8 @@ import { chromium, openInChromium } from '../helpers/chromium.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ptlab-report-'));
 const RACES = 'test/fixtures/bench-races-2026-12-04.txt';
+/** The raw stdout of a real `npm run bench` on 2026-12-04 (2 cores, loaded: a test suite ran beside it). */
+const BENCH = 'test/fixtures/bench-2026-12-04.txt';
 
 function ptlab(...args: string[]) {
   const r = spawnSync(process.execPath, ['bin/ptlab.mjs', ...args], { encoding: 'utf8', timeout: 180_000 });
@@ -27,6 +30,7 @@ describe('ptlab report', () => {
   const sga = join(dir, 'sga1500.html');
   const fork = join(dir, 'fork.html');
   const races = join(dir, 'races.html');
+  const bench = join(dir, 'bench.html');
 
   it('draws sga-1500 (memory over clients, the OOM point), fork-storm (IPIs per fork) and bench:races lines', () => {
     const run = ptlab('run', 'sga-1500', '--scale', '1/1000', '--json');
@@ -54,6 +58,13 @@ describe('ptlab report', () => {
     const lines = readFileSync(RACES, 'utf8').split('\n').filter((l) => l.startsWith('{'));
     expect(d.races).toHaveLength(lines.length);
     expect(d.races.map((x: { median: number }) => x.median)).toEqual(lines.map((l) => JSON.parse(l).median_runs_to_failure));
+
+    expect(ptlab('report', BENCH, '--html', bench).code).toBe(0);
+    const b = pageData(bench);
+    const recs = readFileSync(BENCH, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    expect(b.rates).toHaveLength(recs.filter((r) => typeof r.rate_per_s === 'number' && !r.skipped && r.rate_per_s > 0).length);
+    expect(b.jobs.map((j: { jobs: number }) => j.jobs)).toEqual(recs.filter((r) => r.bench === 'explore-jobs').map((r) => r.threads).sort());
+    expect(b.ratios.length).toBe(recs.filter((r) => typeof r.ratio === 'string').length);
   }, 300_000);
 
   const hunt = join(dir, 'explore.html');
@@ -76,7 +87,7 @@ describe('ptlab report', () => {
   });
 
   it.skipIf(chromium === undefined)(`renders in headless Chromium${chromium ? '' : ' (skipped: no chromium on this machine)'}`, () => {
-    for (const [f, name, charts] of [[sga, 'sga-1500', 4], [fork, 'fork-storm', 4], [races, 'bench-races', 1]] as const) {
+    for (const [f, name, charts] of [[sga, 'sga-1500', 4], [fork, 'fork-storm', 4], [races, 'bench-races', 1], [bench, 'bench', 2]] as const) {
       const png = join(dir, `${name}.png`);
       const r = openInChromium(f, png, 2200);
       expect(r).toMatchObject({ rendered: charts, charts, errors: 0 });
