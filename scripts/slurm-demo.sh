@@ -19,7 +19,13 @@ started=()
 say() { echo "slurm-demo: $*"; }
 cleanup() {
   for p in "${started[@]:-}"; do [ -n "$p" ] && pkill -x "$p" 2>/dev/null || true; done
-  for i in $(seq 1 20); do pgrep -x "slurmctld|slurmd|munged" >/dev/null || break; sleep 0.5; done
+  # Wait (10 s at most) until the daemons it stopped are gone (pgrep -x takes one name of 15 characters at most).
+  for i in $(seq 1 20); do
+    alive=0
+    for p in "${started[@]:-}"; do [ -n "$p" ] && pgrep -x "$p" >/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.5
+  done
   say "stopped ${started[*]:-nothing}; files in $work"
 }
 trap cleanup EXIT
