@@ -9,7 +9,7 @@
 import Table from 'cli-table3';
 import { stringify } from 'csv-stringify/sync';
 import { median } from 'simple-statistics';
-import { ASCII_TABLE, bytes, count } from './render.js';
+import { ASCII_TABLE, bytes, count, shortName } from './render.js';
 import type { LockClassStats } from '../sync/lock_stat.js';
 import { runScenario, type RunReport } from './run.js';
 import { type RunOptions, UsageError } from './options.js';
@@ -137,9 +137,9 @@ export function compareCsv(c: CompareReport): string {
 
 /** The run's name in the table: its model and whichever lock choices vary across the runs. */
 function runLabel(c: CompareReport, r: RunReport): string {
-  const parts = [r.model];
-  if (varies(c, (x) => x.mmap_lock)) parts.push(r.mmap_lock);
-  if (c.runs.some((x) => x.host_lock !== x.mmap_lock)) parts.push(`host ${r.host_lock}`);
+  const parts = [shortName(r.model)];
+  if (varies(c, (x) => x.mmap_lock)) parts.push(shortName(r.mmap_lock));
+  if (c.runs.some((x) => x.host_lock !== x.mmap_lock)) parts.push(`host ${shortName(r.host_lock)}`);
   if (varies(c, (x) => x.fault_lock)) parts.push(r.fault_lock === 'per-vma' ? 'per-vma' : 'mmap-fault');
   if (varies(c, (x) => x.ptl)) parts.push(`ptl ${r.ptl}`);
   return parts.join(' / ');

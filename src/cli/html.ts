@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { CompareReport } from './compare.js';
 import type { RunReport } from './run.js';
+import { shortName } from './render.js';
 
 let chartJs: string | null = null;
 
@@ -38,9 +39,9 @@ const PAGE = 4096;
 const PMD = 2 * 1024 * 1024;
 
 function label(c: CompareReport, r: RunReport): string {
-  const parts = [r.model];
+  const parts = [shortName(r.model)];
   const varies = (f: (x: RunReport) => unknown) => new Set(c.runs.map(f)).size > 1;
-  if (varies((x) => x.mmap_lock)) parts.push(r.mmap_lock);
+  if (varies((x) => x.mmap_lock)) parts.push(shortName(r.mmap_lock));
   if (varies((x) => x.fault_lock)) parts.push(r.fault_lock);
   if (varies((x) => x.ptl)) parts.push(`ptl ${r.ptl}`);
   if (varies((x) => x.cpus)) parts.push(`${r.cpus} CPUs`);

@@ -21,6 +21,9 @@ export const ASCII_TABLE = {
 export const bytes = (b: number): string =>
   prettyBytes(b, { binary: true, ...(Math.abs(b) >= 1024 ? { minimumFractionDigits: 2, maximumFractionDigits: 2 } : {}) });
 
+/** A model or lock protocol as a table names it: a plugin (keyed by its absolute path) by its file name. */
+export const shortName = (key: string): string => (key.startsWith('/') ? key.slice(key.lastIndexOf('/') + 1) : key);
+
 const plural = new Intl.PluralRules('en-US');
 /** "1 process", "8 processes" (Intl.PluralRules). */
 export const count = (n: number, one: string, many: string): string => `${n} ${plural.select(n) === 'one' ? one : many}`;
