@@ -23,11 +23,11 @@ const MUTANTS = [
     ['src/mm/memory.ts', 'Atomics.sub(i32, k.mmBase(acct) + (anon ? M_RSS_ANON : M_RSS_FILE), 1);\n      // A migration entry', 'if (anon) Atomics.sub(i32, k.mmBase(acct) + M_RSS_ANON, 1);\n      // A migration entry'],
   ]],
   ['tlb-finish-no-flush', 'flush', 'tlb_finish_mmu -> tlb_flush_mmu: zapped entries are flushed from every CPU of the mm', [
-    ['src/mm/memory.ts', '  if (tlb.ntables === 0 && tlb.nframes === 0) return;\n  flush_tlb_mm(k, mm);\n', '  if (tlb.ntables === 0 && tlb.nframes === 0) return;\n'],
+    ['src/mm/memory.ts', '  for (let i = 0; i < tlb.ntables; i++) wpseq_begin(k, tlb.tables[i]);\n  flush_tlb_mm(k, mm);\n', '  for (let i = 0; i < tlb.ntables; i++) wpseq_begin(k, tlb.tables[i]);\n'],
   ]],
   ['tlb-free-before-flush', 'free-order', 'tlb_flush_mmu: tlb_flush_mmu_tlbonly before tlb_batch_pages_flush (pages freed only after the flush)', [
-    ['src/mm/memory.ts', '  flush_tlb_mm(k, mm);\n  for (let i = 0; i < tlb.ntables; i++) Atomics.add(k.i32, ptpBase(k, tlb.tables[i]) + P_WPSEQ, 1);\n  for (let i = 0; i < tlb.nframes; i++) free_frame(k, tlb.frames[i]);',
-      '  for (let i = 0; i < tlb.nframes; i++) free_frame(k, tlb.frames[i]);\n  flush_tlb_mm(k, mm);\n  for (let i = 0; i < tlb.ntables; i++) Atomics.add(k.i32, ptpBase(k, tlb.tables[i]) + P_WPSEQ, 1);'],
+    ['src/mm/memory.ts', '  flush_tlb_mm(k, mm);\n  for (let i = 0; i < tlb.ntables; i++) wpseq_end(k, tlb.tables[i]);\n  for (let i = 0; i < tlb.nframes; i++) free_frame(k, tlb.frames[i]);',
+      '  for (let i = 0; i < tlb.nframes; i++) free_frame(k, tlb.frames[i]);\n  flush_tlb_mm(k, mm);\n  for (let i = 0; i < tlb.ntables; i++) wpseq_end(k, tlb.tables[i]);'],
   ]],
   ['free-pgtables-free-before-flush', 'free-order', 'tlb_remove_table: a page-table page is freed only after every CPU that may walk it was flushed (IPI / RCU)', [
     ['src/mm/memory.ts', '  flush_tlb_mm(k, mm);\n  for (const t of gone) free_ptp(k, t);', '  for (const t of gone) free_ptp(k, t);\n  flush_tlb_mm(k, mm);'],

@@ -10,7 +10,7 @@
  */
 import {
   FRAME_ANON, FRAME_FILE, M_PGD, M_RSS_ANON, M_RSS_FILE, M_TLB_GEN, P_OWNER, P_SHARE,
-  P_WPSEQ, PTRS_PER_TABLE, R_GEN, R_STATE, F_MAPCOUNT,
+  PTRS_PER_TABLE, R_GEN, R_STATE, F_MAPCOUNT,
  F_HDR,} from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { spin_unlock } from '../sync/spinlock.js';
@@ -28,7 +28,7 @@ import { ST_FAULT_ALLOC, ST_FAULT_MAP, ST_FAULT_SPURIOUS, ST_FAULT_WP, ST_MIGRAT
 import { frame_add_rmap, frame_remove_rmap } from './rmap.js';
 import { i_size_read, SHMEM_OOM, shmem_get_frame } from './shmem.js';
 import { folio_busy, folio_wait_locked } from './filemap.js';
-import { flush_tlb_mask, flush_tlb_mm } from './tlb.js';
+import { flush_tlb_mask, flush_tlb_mm, wpseq_begin, wpseq_end } from './tlb.js';
 import { handle_userfault, uffd_active, uffd_wp_blocked } from './userfaultfd.js';
 import { range_has_vma, V_FILE_GEN, vmaBase, vma_file, vma_pgoff, VM_EXEC, VM_READ, VM_SHARED, VM_SHARED_PT, VM_WRITE } from './vma.js';
 import { ENOMEM } from './errno.js';
@@ -310,8 +310,9 @@ function wp_page_copy(k: Kernel, vmf: VmFault, src: number, srcGen: number): num
   }
   spin_unlock(k, ptl);
   if (!fresh) {
+    wpseq_begin(k, vmf.pte_table);
     flush_tlb_mm(k, vmf.mm);
-    Atomics.add(i32, ptpBase(k, vmf.pte_table) + P_WPSEQ, 1);
+    wpseq_end(k, vmf.pte_table);
     if (freeSrc) free_frame(k, src);
   }
   k.stats[ST_FAULT_ALLOC]++;
@@ -502,13 +503,14 @@ export function break_cow_pte_edges(k: Kernel, mm: number, start: number, end: n
 }
 
 /**
- * tlb_finish_mmu: flush every CPU that may cache `mm`'s translations, then tell the stale-TLB
- * check that those tables' entries changed (P_WPSEQ), then free the gathered frames.
+ * tlb_finish_mmu: flush every CPU that may cache `mm`'s translations (the stale-TLB check told
+ * that those tables' entries changed: wpseq_begin / wpseq_end), then free the gathered frames.
  */
 export function tlb_finish_mmu(k: Kernel, mm: number, tlb: MmuGather): void {
   if (tlb.ntables === 0 && tlb.nframes === 0) return;
+  for (let i = 0; i < tlb.ntables; i++) wpseq_begin(k, tlb.tables[i]);
   flush_tlb_mm(k, mm);
-  for (let i = 0; i < tlb.ntables; i++) Atomics.add(k.i32, ptpBase(k, tlb.tables[i]) + P_WPSEQ, 1);
+  for (let i = 0; i < tlb.ntables; i++) wpseq_end(k, tlb.tables[i]);
   for (let i = 0; i < tlb.nframes; i++) free_frame(k, tlb.frames[i]);
   tlb.reset();
 }
@@ -526,8 +528,9 @@ export function tlb_finish_mmus(k: Kernel, mms: number[], tlb: MmuGather): void 
   }
   // The entries are changed; no CPU has been told yet.
   if (k.sched !== null) k.sched.point(k, SchedPoint.TlbBeforeFlush);
+  for (let i = 0; i < tlb.ntables; i++) wpseq_begin(k, tlb.tables[i]);
   flush_tlb_mask(k, mask);
-  for (let i = 0; i < tlb.ntables; i++) Atomics.add(k.i32, ptpBase(k, tlb.tables[i]) + P_WPSEQ, 1);
+  for (let i = 0; i < tlb.ntables; i++) wpseq_end(k, tlb.tables[i]);
   for (let i = 0; i < tlb.nframes; i++) free_frame(k, tlb.frames[i]);
   tlb.reset();
 }

@@ -10,7 +10,7 @@
  */
 import { lock_vma_under_rcu, mmap_read_lock, mmap_read_unlock, vma_end_read } from './mmap_lock.js';
 import {
-  F_HDR, G_MEM_USED, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_OOM_FIRST_USED, PL_INUSE, M_MMAP_LOCK, M_PGD, P_HDR, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE,
+  F_HDR, G_MEM_USED, G_OOM_COUNT, G_OOM_FIRST_PT, G_OOM_FIRST_TASK, G_OOM_FIRST_USED, PL_INUSE, M_MMAP_LOCK, M_PGD, P_HDR, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE, WPSEQ_FLIGHT,
   T_FAULTS, T_OOM,
 } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
@@ -69,7 +69,7 @@ export function mmu_store(k: Kernel, addr: number, value: number): number {
   const i32 = k.i32;
   const vpn = Math.floor(addr / 4096);
   const s = vpn & TLB_MASK;
-  if (Atomics.load(i32, k.ipiReqOff) === k.ipiDone && k.tlbVpn[s] === vpn && k.tlbWrite[s] === 1 && Atomics.load(i32, k.tlbSeqOff[s]) === k.tlbSeq[s]) {
+  if (Atomics.load(i32, k.ipiReqOff) === k.ipiDone && k.tlbVpn[s] === vpn && k.tlbWrite[s] === 1 && (Atomics.load(i32, k.tlbSeqOff[s]) | WPSEQ_FLIGHT) === k.tlbSeq[s]) {
     Atomics.store(i32, k.tlbPay[s] + (((addr & 0xfff) >>> 2) & k.payloadMask), value);
     k.tlbLedger[s] = (k.tlbLedger[s] + value) | 0; // the frame's ledger, written back when the entry goes
     return ACCESS_OK;
@@ -87,7 +87,7 @@ function mmu_store_slow(k: Kernel, addr: number, value: number): number {
   for (let tries = 0; ; tries++) {
     if (Atomics.load(i32, k.ipiReqOff) !== k.ipiDone) k.pollInterrupts();
     if (k.tlbVpn[s] === vpn && k.tlbWrite[s] === 1) {
-      if (Atomics.load(i32, k.tlbSeqOff[s]) !== k.tlbSeq[s] && stale_tlb_write(k, s, addr)) return ACCESS_STOP;
+      if ((Atomics.load(i32, k.tlbSeqOff[s]) | WPSEQ_FLIGHT) !== k.tlbSeq[s] && stale_tlb_write(k, s, addr)) return ACCESS_STOP;
       Atomics.store(i32, k.tlbPay[s] + w, value);
       k.tlbLedger[s] = (k.tlbLedger[s] + value) | 0;
       return ACCESS_OK;
@@ -220,15 +220,19 @@ function tlb_fill(k: Kernel, vpn: number, s: number, pteOff: number, write: bool
   k.tlbWrite[s] = (pte & _PAGE_RW) !== 0 && !wp ? 1 : 0;
   k.tlbPte[s] = pteOff;
   k.tlbSeqOff[s] = seqOff;
-  k.tlbSeq[s] = seq;
+  k.tlbSeq[s] = seq | WPSEQ_FLIGHT; // the sequence alone (see wpseq_begin)
   return 1;
 }
 
 /**
  * A store hit a TLB entry whose table changed (P_WPSEQ moved) since the fill. A correct kernel
- * flushed such entries before the change returned, so this runs only after a missed flush. If
- * the PTE still allows this write to this frame, no harm came of it: refresh and go on. If not,
- * the store went through a stale TLB entry after the change that forbade it returned.
+ * flushes such entries before the change returns. If the PTE still allows this write to this
+ * frame, no harm came of it: refresh and go on. If not, and a shootdown for the table is still in
+ * flight, the change has not returned: the store goes through, as on a real CPU the interrupt has
+ * not arrived yet (the entry is not refreshed: the next store looks again). If none is in flight,
+ * the store went through a stale TLB entry after the change that forbade it returned. (The word
+ * is read before the PTE for the refresh, as tlb_fill reads it, and again after it for the
+ * flight, so a change that lands between the reads is neither missed nor taken for returned.)
  */
 function stale_tlb_write(k: Kernel, s: number, addr: number): boolean {
   const i32 = k.i32;
@@ -239,9 +243,10 @@ function stale_tlb_write(k: Kernel, s: number, addr: number): boolean {
   // write-protects PMD entries, leaving the PTEs as they were)
   if ((pte & (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW)) === (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW) && pte >>> 5 === frame &&
     (current_pte(k, k.mm, Math.floor(addr / 4096)) & _PAGE_RW) !== 0) {
-    k.tlbSeq[s] = seq;
+    k.tlbSeq[s] = seq | WPSEQ_FLIGHT;
     return false;
   }
+  if ((Atomics.load(i32, k.tlbSeqOff[s]) & WPSEQ_FLIGHT) !== 0) return false;
   report_violation(i32, k.layout, Violation.StaleTlbWrite, k.cpu, k.task, Math.floor(addr / 2 ** 32), addr % 2 ** 32 | 0, frame, pte, k.mm);
   return true;
 }

@@ -1,12 +1,13 @@
 /**
  * mprotect (mm/mprotect.c): do_mprotect_pkey -> mprotect_fixup (split, set vm_flags, merge) ->
  * change_protection (rewrite the PTEs under their split locks). Narrowing a permission flushes
- * every CPU that may cache the old entries before the syscall returns; the tables' P_WPSEQ is
- * bumped after that flush so the stale-TLB check can tell a store that slipped through.
+ * every CPU that may cache the old entries before the syscall returns; the tables' P_WPSEQ
+ * brackets that flush (wpseq_begin / wpseq_end) so the stale-TLB check can tell a store that
+ * slipped through.
  */
 import { mmap_write_lock, mmap_write_unlock, vma_start_write, AssertSite, mmap_assert_write_locked } from './mmap_lock.js';
 import { guard_pte, pte_assert_locked, vma_write_checks } from './guarded.js';
-import { F_MAPCOUNT, F_UFFD_WP, FRAME_FILE, M_MMAP_LOCK, P_OWNER, P_WPSEQ, R_STATE, V_FLAGS } from '../shm/layout.js';
+import { F_MAPCOUNT, F_UFFD_WP, FRAME_FILE, M_MMAP_LOCK, P_OWNER, R_STATE, V_FLAGS } from '../shm/layout.js';
 import { SchedPoint } from '../sync/schedpoint.js';
 import { break_cow_pte_range, MmuGather, vm_page_prot, walk_pte_tables } from './memory.js';
 import { page_align, PROT_EXEC, PROT_READ, PROT_WRITE, remove_vma, split_vma_range } from './mmap.js';
@@ -14,7 +15,7 @@ import { EACCES, EINVAL, ENOMEM } from './errno.js';
 import { frameBase, ptpBase } from './page_alloc.js';
 import type { Kernel } from './percpu.js';
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, entry_off, mk_pte, pte_index, pte_pfn, TASK_SIZE, PAGE_SIZE } from './pgtable.js';
-import { flush_tlb_mm } from './tlb.js';
+import { flush_tlb_mm, wpseq_begin, wpseq_end } from './tlb.js';
 import { pte_marker, uffd_active } from './userfaultfd.js';
 import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_prev, vma_set_range, vma_start,
@@ -78,12 +79,13 @@ export function change_protection(k: Kernel, mm: number, start: number, end: num
   return narrowed;
 }
 
-/** Flush, then bump the changed tables' write sequence (see tlb_finish_mmu). */
+/** Flush the changed tables, telling the stale-TLB check (see tlb_finish_mmu). */
 export function flush_protection(k: Kernel, mm: number, tlb: MmuGather): void {
   if (tlb.ntables === 0) return;
   if (k.sched !== null) k.sched.point(k, SchedPoint.MprotectBeforeFlush);
+  for (let i = 0; i < tlb.ntables; i++) wpseq_begin(k, tlb.tables[i]);
   flush_tlb_mm(k, mm);
-  for (let i = 0; i < tlb.ntables; i++) Atomics.add(k.i32, ptpBase(k, tlb.tables[i]) + P_WPSEQ, 1);
+  for (let i = 0; i < tlb.ntables; i++) wpseq_end(k, tlb.tables[i]);
   tlb.reset();
 }
 

@@ -5,7 +5,7 @@
  */
 import {
   F_FLAGS, F_HDR, F_INDEX, F_LEDGER, R_GEN, F_MAPCOUNT, F_OWNER, F_OWNER_GEN, F_UFFD_WP, FRAME_ANON, P_COW_SHARERS, P_COW_SLOTS, P_UFFD_WP, FL_RETIRED, G_MEM_LIMIT, G_MEM_PEAK,
-  G_MEM_USED, M_ANON_RETIRED, M_PGTABLES, P_HDR, P_OWNER, P_SHARE, P_WPSEQ, PTP_WORDS,
+  G_MEM_USED, M_ANON_RETIRED, M_PGTABLES, P_HDR, P_OWNER, P_SHARE, P_WPSEQ, PTP_WORDS, WPSEQ_ONE,
   PTRS_PER_TABLE, R_STATE,
 } from '../shm/layout.js';
 import { LockClass } from '../sync/lockdep.js';
@@ -102,7 +102,7 @@ export function alloc_ptp(k: Kernel, mm: number, level: number): number {
 export function free_ptp(k: Kernel, t: number): void {
   const i32 = k.i32;
   const b = ptpBase(k, t);
-  Atomics.add(i32, b + P_WPSEQ, 1);
+  Atomics.add(i32, b + P_WPSEQ, WPSEQ_ONE);
   if (Atomics.load(i32, b + R_STATE) !== 0) Atomics.sub(i32, k.mmBase(Atomics.load(i32, b + P_OWNER)) + M_PGTABLES, 1);
   if (pool_free(k, k.ptps, LockClass.PtpPool, t, PoolId.Ptps)) uncharge(k);
 }

@@ -8,7 +8,8 @@
  * one instruction.
  */
 import {
-  C_AUDIT_REQ, C_IPI_DONE, C_IPI_REQ, C_SYNC_REQ, C_WAIT_WORD, CPU_WORDS, F_HDR, M_COUNT, M_CPUMASK, M_PGD, M_TLB_GEN, MAX_CPUS, P_HDR, PTP_WORDS, R_GEN, R_STATE,
+  C_AUDIT_REQ, C_IPI_DONE, C_IPI_REQ, C_SYNC_REQ, C_WAIT_WORD, CPU_WORDS, F_HDR, M_COUNT, M_CPUMASK, M_PGD, M_TLB_GEN, MAX_CPUS, P_HDR, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE,
+  WPSEQ_ONE,
 } from '../shm/layout.js';
 import { mmdrop } from './fork.js';
 import { LockClass, LockMode } from '../sync/lockdep.js';
@@ -25,6 +26,24 @@ export function flush_tlb_mm(k: Kernel, mm: number): void {
   if (k.sched !== null) k.sched.point(k, SchedPoint.TlbBeforeFlush);
   Atomics.add(k.i32, k.mmBase(mm) + M_TLB_GEN, 1);
   flush_tlb_mask(k, k.model.flush_mask(k, mm));
+}
+
+/**
+ * A write-removing change to table `t`'s entries is about to be shot down: its sequence moves
+ * and a shootdown is in flight, until wpseq_end once every ack is in (flush_tlb_mm_range has
+ * returned). The order matters to the stale-TLB check (mmu.ts stale_tlb_write): a CPU that takes
+ * this shootdown and then refills from the table reads the moved sequence, so a later change to
+ * another entry cannot make that refill look stale; and a store through an entry filled before
+ * the move is a missed shootdown only once no change is in flight, as a real CPU may store
+ * through its TLB entry until the interrupt reaches it.
+ */
+export function wpseq_begin(k: Kernel, t: number): void {
+  Atomics.add(k.i32, k.ptps.base + t * PTP_WORDS + P_WPSEQ, WPSEQ_ONE + 1);
+}
+
+/** The shootdown wpseq_begin announced for table `t` is over: every CPU it asked has flushed. */
+export function wpseq_end(k: Kernel, t: number): void {
+  Atomics.sub(k.i32, k.ptps.base + t * PTP_WORDS + P_WPSEQ, 1);
 }
 
 /** on_each_cpu_mask(flush): flush here if in `mask`, IPI the others and wait for every ack. */

@@ -34,7 +34,7 @@ import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, v
 import {
   B_ARRIVED, BARRIER_WORDS, F_INDEX, F_MAPCOUNT, F_LEDGER, F_OWNER, F_UFFD_WP, FILE_SHMEM, FL_ID, FL_KIND, FL_IMMAP_HEAD,
   FL_IMMAP_RWSEM, FRAME_ANON, FRAME_FILE, G_PROGRESS, M_MMAP_LOCK, MAX_UFFD_MMS, P_HDR, P_OWNER,
-  P_UFFD_WP, P_WPSEQ, PTP_WORDS, R_GEN, R_STATE, T_MM, U_ACTIVE, U_EVENTS, U_FILE, U_FILE_GEN, U_HEAD, U_LOCK,
+  P_UFFD_WP, PTP_WORDS, R_GEN, R_STATE, T_MM, U_ACTIVE, U_EVENTS, U_FILE, U_FILE_GEN, U_HEAD, U_LOCK,
   U_MMS, U_NMM, U_SNAP_FILE, U_SNAP_FILE_GEN, U_TAIL, U_WAKE, UE_FILE, UE_FILE_ID, UE_FLAVOUR, UE_INDEX, UE_MM,
   UE_TASK, UE_VPN_HI, UE_VPN_LO, UE_WORDS, US_PENDING, US_RECORDED, US_SAVED, US_STATE, US_UNPROTECTED, US_SUM, US_WORDS,
   V_FLAGS, V_IMMAP_NEXT, V_MM,
@@ -53,7 +53,7 @@ import {
   ST_UFFD_ENTRY_WRITES, ST_UFFD_EVENTS, ST_UFFD_SYSCALLS, ST_UFFD_WAKEUPS, type Kernel, type VmFault,
 } from './percpu.js';
 import { _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW, entry_off, PAGE_SIZE, pte_index, pte_pfn, TASK_SIZE } from './pgtable.js';
-import { flush_tlb_mm } from './tlb.js';
+import { flush_tlb_mm, wpseq_begin, wpseq_end } from './tlb.js';
 import {
   find_vma, vma_end, vma_file, vma_flags, vma_next, vma_pgoff, vma_start, vmaBase, VM_SHARED, VM_SHARED_PT,
   VM_UFFD_WP, VM_WRITE,
@@ -320,13 +320,14 @@ class WpGather {
   add(t: number): void {
     if (this.tables[this.tables.length - 1] !== t && !this.tables.includes(t)) this.tables.push(t);
   }
-  /** flush_tlb_mm on every owner (a shared table's owner is the host, whose mask covers every sharer), then P_WPSEQ. */
+  /** flush_tlb_mm on every owner (a shared table's owner is the host, whose mask covers every sharer), the stale-TLB check told (wpseq_begin / wpseq_end). */
   flush(k: Kernel, mm: number): void {
     if (this.tables.length === 0) return;
     const mms = new Set<number>([mm, ...this.mms]);
     for (const t of this.tables) mms.add(Atomics.load(k.i32, ptpBase(k, t) + P_OWNER));
+    for (const t of this.tables) wpseq_begin(k, t);
     for (const m of mms) if (m >= 0) flush_tlb_mm(k, m);
-    for (const t of this.tables) Atomics.add(k.i32, ptpBase(k, t) + P_WPSEQ, 1);
+    for (const t of this.tables) wpseq_end(k, t);
   }
 }
 

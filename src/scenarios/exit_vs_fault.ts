@@ -4,7 +4,9 @@
  * faulting the second half in and re-reading the first (more pages than a TLB holds, so they
  * walk the shared tables again). A guest's exit must not free tables the others still use:
  * with `--bug rfc-v2-free-shared-pmd` it does, and the use-after-free check catches the next walk
- * through the freed table (or, at the latest, the survivors' barrier or the host's teardown).
+ * through the freed table (or, at the latest, the survivors' barrier or the host's teardown) —
+ * unless a survivor first stores through a TLB entry filled from that table, which the exit's
+ * shootdown (the exiting mm's CPUs alone) left behind: stale-tlb-write.
  */
 import type { Op, Program } from '../proc/program.js';
 import { mapSharedSegment, MiB, rng, sizeMachine, type Scenario } from './common.js';
@@ -12,7 +14,7 @@ import { mapSharedSegment, MiB, rng, sizeMachine, type Scenario } from './common
 export const exitVsFault: Scenario = {
   name: 'exit-vs-fault',
   summary: 'sharers exit while others fault on the same shared page tables',
-  details: 'checker: use-after-free (a walk through a freed page-table page); planted bug: map-shared-pt --bug rfc-v2-free-shared-pmd',
+  details: 'checkers: use-after-free (a walk through a freed page-table page), stale-tlb-write (a store through a TLB entry filled from it before it was freed); planted bug: map-shared-pt --bug rfc-v2-free-shared-pmd',
   defaults: { procs: 4, size: 2 * MiB, ops: 4 },
   build(o) {
     const rand = rng(o.seed);

@@ -160,7 +160,14 @@ export const FRAME_ANON = 2;
 export const P_OWNER = 2; // mm that allocated it (and accounts it in pgtables_bytes)
 export const P_SHARE = 3; // upper-level entries pointing to it (pt_share_count + 1)
 export const P_PTL = 4; // split page-table lock (spinlock word)
-export const P_WPSEQ = 5; // bumped after a write-removing change to its entries has been flushed
+/**
+ * The stale-TLB check's word for a write-removing change to the table's entries: the change's
+ * sequence in the high 24 bits (WPSEQ_ONE each), and the changes whose shootdown is in flight in
+ * the low 8 (WPSEQ_FLIGHT): mm/tlb.ts wpseq_begin / wpseq_end.
+ */
+export const P_WPSEQ = 5;
+export const WPSEQ_ONE = 0x100;
+export const WPSEQ_FLIGHT = 0xff;
 /**
  * cow-pte: P_COW_SLOTS words, the mm + 1 of each mm other than the owner whose PMD entry points
  * to this COW-shared PTE table (0: a free slot), so that an owner leaving the table can hand it

@@ -94,11 +94,19 @@ describe('sga-1500 (the seed\'s headline, scaled)', () => {
   });
 });
 
+/**
+ * How exit-vs-fault's planted bug (a guest's exit frees the shared tables, flushing only its own
+ * CPUs) shows on real threads: the next walk through the freed table (use-after-free) or a store
+ * through a TLB entry that table's missing shootdown left behind (stale-tlb-write), whichever a
+ * survivor's CPU reaches first.
+ */
+const FREED_SHARED_TABLE = ['use-after-free', 'stale-tlb-write'];
+
 describe('exit-vs-fault', () => {
   it('the RFC v2 exit path is caught as a use-after-free', async () => {
     const r = await run('exit-vs-fault', { model: 'map-shared-pt', bug: 'rfc-v2-free-shared-pmd' });
     expect(r.ok).toBe(false);
-    expect(r.violations.some((v) => v.checker === 'use-after-free')).toBe(true);
+    expect(r.violations.some((v) => FREED_SHARED_TABLE.includes(v.checker))).toBe(true);
   });
 
   it('the fixed exit path passes every checker, seed after seed', async () => {
@@ -220,7 +228,7 @@ describe('--mmap-lock qrwlock (mm/mmap_lock.ts)', () => {
       expect([scenario, q.pgtables_bytes.total]).toEqual([scenario, rw.pgtables_bytes.total]);
     }
     const bug = await run('exit-vs-fault', { model: 'map-shared-pt', bug: 'rfc-v2-free-shared-pmd', mmapLock: 'qrwlock' });
-    expect(bug.violations.map((v) => v.checker)).toContain('use-after-free');
+    expect(bug.violations.some((v) => FREED_SHARED_TABLE.includes(v.checker))).toBe(true);
   });
 
   it('--host-lock: the host mms\' lock takes its own protocol, the tasks\' keep theirs; same tables, checkers pass', async () => {
@@ -270,7 +278,7 @@ describe('--fault-lock per-vma (lock_vma_under_rcu) and --ptl mm (pte_lockptr)',
       if (o.model === 'none' && scenario === 'sga') expect(r.vma_lock.success).toBe(r.faults.total);
     }
     const bug = await run('exit-vs-fault', { model: 'map-shared-pt', bug: 'rfc-v2-free-shared-pmd', faultLock: 'per-vma' });
-    expect(bug.violations.map((v) => v.checker)).toContain('use-after-free');
+    expect(bug.violations.some((v) => FREED_SHARED_TABLE.includes(v.checker))).toBe(true);
   });
 
   it('--ptl mm: one page_table_lock per mm (the host\'s for shared tables), the same tables, every checker passing', async () => {
